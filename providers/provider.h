@@ -1,0 +1,52 @@
+/*
+ * provider.h: the DNS provider interface. A provider writes and removes one TXT
+ * value at a target FQDN in a zone it can change, through some API (RFC 2136,
+ * PowerDNS, ...). The contract every provider keeps:
+ *  - validate() checks a settings object when the provider is configured, with an
+ *    error naming the setting at fault; it never echoes a secret value;
+ *  - present() adds one value without disturbing other values at the same name
+ *    (a wildcard and its apex need two values at one name at once);
+ *  - cleanup() removes exactly that one value, and succeeds when it is already gone;
+ *  - credentials are never logged; `secret_keys` lists the settings that are
+ *    credentials, so the service can seal them and never show them.
+ *
+ * Providers live in a static registry (registry.c) that refuses duplicate names.
+ * Settings are a JSON object of strings (from the CLI's --provider-setting k=v or
+ * from the sealed row in PostgreSQL); the provider does not keep them.
+ */
+#ifndef CERTFLEET_PROVIDER_H
+#define CERTFLEET_PROVIDER_H
+
+#include <jansson.h>
+
+#include "dns/dns.h"
+#include "util/err.h"
+
+typedef struct cf_provider_ctx {
+	const json_t *settings;            /* the provider's settings object */
+	const cf_dns_servers *resolvers;   /* for finding zones by SOA; never the system's */
+	long timeout_ms;                   /* per network call */
+} cf_provider_ctx;
+
+typedef struct cf_provider_ops {
+	const char *name;
+	const char *const *secret_keys; /* NULL-terminated */
+	int (*validate)(const json_t *settings, cf_err *err);
+	int (*present)(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+		       cf_err *err);
+	int (*cleanup)(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+		       cf_err *err);
+} cf_provider_ops;
+
+/* Registers the built-in providers (idempotent, thread-safe via pthread_once). */
+void cf_providers_init(void);
+/* Adds ops to the registry; -1 when the name is taken or the registry is full. */
+int cf_provider_register(const cf_provider_ops *ops, cf_err *err);
+const cf_provider_ops *cf_provider_find(const char *name);
+/* true when key is one of ops' secret settings. */
+int cf_provider_is_secret(const cf_provider_ops *ops, const char *key);
+
+/* Built-ins (one file each). */
+extern const cf_provider_ops cf_provider_rfc2136;
+
+#endif

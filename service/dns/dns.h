@@ -1,0 +1,158 @@
+/*
+ * dns.h: everything certfleet knows about DNS, on ldns.
+ *
+ *  - names.c: name normalisation (lower case, no trailing dot, LDH labels, IDNs as
+ *    A-labels, a wildcard only as the whole left-most label) and the challenge
+ *    record of a name (`*.x` and `x` both map to `_acme-challenge.x`).
+ *  - servers.c: lists of DNS servers ("HOST[:PORT]"; IPv4, or IPv6 in brackets).
+ *  - query.c: queries through a given server list, never the system resolver
+ *    unless the list was built from /etc/resolv.conf on purpose: CNAME chains, TXT
+ *    sets, the zone of a name (SOA walk) and the addresses of a zone's NS set.
+ *  - alias.c: the alias plan of an order (names grouped by challenge record, the
+ *    target FQDN where the TXT value goes) and the preflight that checks the CNAMEs
+ *    and names the exact record the operator must create.
+ *  - propagate.c: waiting until every authoritative server of the target's zone
+ *    (or every configured resolver) serves the expected TXT values.
+ *
+ * All functions return 0 / -1 and fill a cf_err; DNS timeouts and SERVFAIL are
+ * CF_ERR_TRANSIENT, NXDOMAIN-style answers to configuration questions are permanent.
+ * Returned memory belongs to the caller and is released with the matching _free.
+ */
+#ifndef CERTFLEET_DNS_H
+#define CERTFLEET_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define CF_NAME_MAX 253
+#define CF_DNS_MAX_SERVERS 16
+
+/* ---- names.c ---- */
+/* Normalises a DNS name for an ACME identifier: lower-cases, drops one trailing
+ * dot, checks total length (<= 253) and labels (1..63, LDH, no leading/trailing
+ * hyphen; "xn--" A-labels allowed; a "*" label only as the whole left-most label
+ * when allow_wildcard), and needs at least two labels. The error names the input. */
+int cf_name_normalize(const char *in, bool allow_wildcard, char out[CF_NAME_MAX + 1],
+		      cf_err *err);
+bool cf_name_is_wildcard(const char *normalized);
+/* The challenge record of a normalised name: "*.x" -> "_acme-challenge.x",
+ * "x" -> "_acme-challenge.x". Fails when the result exceeds 253 characters. */
+int cf_challenge_record(const char *normalized, char out[CF_NAME_MAX + 1], cf_err *err);
+/* true when a equals b ignoring case and one trailing dot on either. */
+bool cf_name_equal(const char *a, const char *b);
+
+/* ---- servers.c ---- */
+typedef struct cf_dns_server {
+	char ip[64]; /* numeric address, no brackets */
+	uint16_t port;
+} cf_dns_server;
+
+typedef struct cf_dns_servers {
+	cf_dns_server s[CF_DNS_MAX_SERVERS];
+	size_t n;
+} cf_dns_servers;
+
+/* Adds "1.2.3.4", "1.2.3.4:5353", "[::1]" or "[::1]:5353" (default port 53). */
+int cf_dns_servers_add(cf_dns_servers *l, const char *hostport, cf_err *err);
+/* Fills l from the nameserver lines of a resolv.conf file (used only when no
+ * resolver was configured). */
+int cf_dns_servers_from_resolv_conf(cf_dns_servers *l, const char *path, cf_err *err);
+
+/* ---- query.c ---- */
+typedef struct cf_cname_chain {
+	char **names; /* names[0] is the start; each next one is the CNAME target */
+	size_t n;
+	bool loop;    /* the chain came back to a name already in it */
+	bool too_long;
+} cf_cname_chain;
+
+/* Follows the CNAME chain of name through servers (asking for CNAME, one hop at a
+ * time, at most 16 hops). A name with no CNAME yields a chain of length 1. */
+int cf_dns_cname_chain(const cf_dns_servers *servers, const char *name, cf_cname_chain *out,
+		       cf_err *err);
+void cf_cname_chain_free(cf_cname_chain *c);
+
+/* The TXT strings at exactly name (each TXT record's strings concatenated), as
+ * the first server that answers sees them. *values is NULL-terminated and owned by
+ * the caller (cf_strv_free). A name with no TXT (NXDOMAIN/NODATA) gives n = 0. */
+int cf_dns_txt(const cf_dns_servers *servers, const char *name, char ***values, size_t *n,
+	       cf_err *err);
+/* Same, but asks exactly one server (used for per-authoritative checks). */
+int cf_dns_txt_at(const cf_dns_server *server, const char *name, char ***values, size_t *n,
+		  cf_err *err);
+/* Record types other than CNAME present at exactly name (e.g. a stale TXT that
+ * would shadow a CNAME): returns a NULL-terminated list of type names ("TXT"). */
+int cf_dns_types_at(const cf_dns_servers *servers, const char *name, char ***types,
+		    size_t *n, cf_err *err);
+/* The zone that contains name: walks up asking for SOA until an answer (or an
+ * authority SOA) names the apex. *zone has no trailing dot; caller frees. */
+int cf_dns_find_zone(const cf_dns_servers *servers, const char *name, char **zone, cf_err *err);
+/* The NS set of zone, each NS host resolved to A/AAAA through servers, port 53. */
+int cf_dns_zone_nameservers(const cf_dns_servers *servers, const char *zone,
+			    cf_dns_servers *out, cf_err *err);
+void cf_strv_free(char **v);
+
+/* ---- alias.c ---- */
+typedef enum cf_alias_mode {
+	CF_ALIAS_NONE = 0, /* write at the challenge record itself */
+	CF_ALIAS_ONE,      /* one target for every name */
+	CF_ALIAS_MAP,      /* one target per name */
+	CF_ALIAS_AUTO,     /* follow the challenge record's CNAME chain to its end */
+} cf_alias_mode;
+
+typedef struct cf_alias_spec {
+	cf_alias_mode mode;
+	char *one;           /* CF_ALIAS_ONE */
+	char **map_names;    /* CF_ALIAS_MAP: parallel arrays, nmap entries */
+	char **map_targets;
+	size_t nmap;
+} cf_alias_spec;
+
+typedef struct cf_challenge_target {
+	char record[CF_NAME_MAX + 1]; /* _acme-challenge.<base> */
+	char target[CF_NAME_MAX + 1]; /* where the TXT values are written */
+	size_t names[2];              /* indexes into the order's names (wildcard+apex) */
+	size_t nnames;
+} cf_challenge_target;
+
+typedef struct cf_alias_plan {
+	cf_challenge_target *t;
+	size_t n;
+} cf_alias_plan;
+
+/* Groups normalised names by challenge record and computes each target. An alias
+ * map must cover every name, name only the order's names, and give the same target
+ * to names sharing a record. CF_ALIAS_AUTO resolves through servers. */
+int cf_alias_plan_build(const char *const *names, size_t n, const cf_alias_spec *spec,
+			const cf_dns_servers *servers, cf_alias_plan *plan, cf_err *err);
+/* Checks, through servers, that each record's CNAME chain reaches its target and
+ * that no other record sits at the challenge record. On failure the message
+ * names the exact record to create, e.g.
+ * "_acme-challenge.www.example.test. CNAME www.example.test.rfc-alias.test." */
+int cf_alias_preflight(const cf_alias_plan *plan, const cf_dns_servers *servers, cf_err *err);
+void cf_alias_plan_free(cf_alias_plan *plan);
+void cf_alias_spec_free(cf_alias_spec *spec);
+
+/* ---- propagate.c ---- */
+typedef enum cf_propagation {
+	CF_PROP_AUTHORITATIVE = 0, /* every NS of the target's zone */
+	CF_PROP_RESOLVERS,         /* every server in the given list */
+	CF_PROP_NONE,
+} cf_propagation;
+
+typedef struct cf_txt_want {
+	const char *fqdn;
+	const char *value;
+} cf_txt_want;
+
+int cf_propagation_parse(const char *s, cf_propagation *out);
+/* Polls, with short backoff (50 ms doubling to 1 s), until every want is served by
+ * every server that the mode names, or until timeout_ms passes (then a transient
+ * error naming the server and value still missing). */
+int cf_dns_wait_txt(cf_propagation mode, const cf_dns_servers *resolvers,
+		    const cf_txt_want *wants, size_t n, long timeout_ms, cf_err *err);
+
+#endif

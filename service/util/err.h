@@ -1,0 +1,40 @@
+/*
+ * err.h: the one error value passed down every call chain.
+ *
+ * A function that can fail returns 0 on success and -1 on failure, and fills the
+ * caller's cf_err with a human-readable message naming what failed (the call, the
+ * field, the DNS record) and a class: permanent (retrying cannot help: bad input,
+ * unauthorized, missing CNAME) or transient (a timeout, a 5xx, a DNS server error),
+ * which the worker uses to decide between failing and retrying. A NULL cf_err is
+ * allowed everywhere and means "the caller does not care".
+ */
+#ifndef CERTFLEET_UTIL_ERR_H
+#define CERTFLEET_UTIL_ERR_H
+
+#include <stddef.h>
+
+typedef enum cf_err_class {
+	CF_ERR_NONE = 0,
+	CF_ERR_PERMANENT,
+	CF_ERR_TRANSIENT,
+} cf_err_class;
+
+typedef struct cf_err {
+	cf_err_class cls;
+	char msg[1024];
+	/* Optional machine-readable detail, owned by the cf_err: an ACME problem
+	 * document (RFC 8555 section 6.7) kept verbatim as JSON text, or NULL. */
+	char *problem;
+} cf_err;
+
+/* Sets class and message (printf format). Returns -1, so `return cf_err_set(...)`. */
+int cf_err_set(cf_err *e, cf_err_class cls, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prepends "what: " to the current message (keeps the class). Returns -1. */
+int cf_err_wrap(cf_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Stores a copy of a problem document (replaces any earlier one). */
+void cf_err_set_problem(cf_err *e, const char *json_text);
+/* Frees the problem document and clears the error. Safe on a zeroed cf_err. */
+void cf_err_clear(cf_err *e);
+
+#endif
