@@ -51,6 +51,11 @@ cf_key_type cf_key_get_type(const cf_key *key);
 /* true when both hold the same public key (used to check cert/key match). */
 bool cf_key_public_equal(const cf_key *a, const cf_key *b);
 void cf_key_free(cf_key *key);
+/* A public-only key from a JWK ({"kty":"EC","crv":"P-256"|"P-384","x","y"} with
+ * full-width coordinates, or {"kty":"RSA","n","e"}, at least 2048 bits). Rejects
+ * private JWKs (with "d") and points off the curve. The result can verify, compute
+ * its JWK/thumbprint and be compared, but not sign, export PEM or make a CSR. */
+cf_key *cf_key_from_jwk(const json_t *jwk, cf_err *err);
 
 /* ---- JWS / JWK ---- */
 /* "ES256" (P-256), "ES384" (P-384) or "RS256" (any RSA size). */
@@ -62,12 +67,16 @@ char *cf_jwk_thumbprint(const cf_key *key, cf_err *err);
 /* Signs data for JWS with the key's alg: for EC the fixed-width r||s (64 or 96
  * bytes), not DER; for RSA PKCS#1 v1.5 with SHA-256. Appends to sig. */
 int cf_jws_sign(const cf_key *key, const void *data, size_t len, cf_buf *sig, cf_err *err);
+/* Verifies a JWS-form signature (as cf_jws_sign makes it) over data. Returns 0 when
+ * it verifies, -1 otherwise (bad signature, wrong length or error). */
+int cf_jws_verify(const cf_key *key, const void *data, size_t len, const void *sig,
+		  size_t siglen, cf_err *err);
 /* Builds a flattened JWS JSON serialisation {"protected","payload","signature"}.
  * protected_hdr is consumed neither way (the caller keeps ownership); payload may be
- * "" (POST-as-GET). Returns a malloc'd JSON text. */
+ * "" (POST-as-GET), not NULL. Returns a malloc'd JSON text. */
 char *cf_jws_flatten(const cf_key *key, const json_t *protected_hdr, const char *payload,
 		     cf_err *err);
-/* HMAC-SHA256 (EAB, webhooks). out must hold 32 bytes. */
+/* HMAC-SHA256 (EAB, webhooks). out must hold 32 bytes. Returns 0 / -1. */
 int cf_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 		   uint8_t out[32]);
 void cf_sha256(const void *data, size_t len, uint8_t out[32]);
@@ -107,7 +116,8 @@ int cf_pem_chain_top_issuer(const char *pem, size_t len, char *out, size_t outle
 
 /* ---- sealing secrets at rest: AES-256-GCM ---- */
 #define CF_SEAL_KEY_LEN 32
-/* Output blob: version byte 0x01 || 12-byte nonce || ciphertext || 16-byte tag.
+/* aad must not be NULL (use "" deliberately if there is nothing to bind).
+ * Output blob: version byte 0x01 || 12-byte nonce || ciphertext || 16-byte tag.
  * aad binds the blob to its row (e.g. "certificate_versions:web:3:private_key"). */
 int cf_seal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *plain,
 	    size_t len, cf_buf *out, cf_err *err);
@@ -118,7 +128,8 @@ int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *b
 
 /* ---- random and compare ---- */
 int cf_random_bytes(void *out, size_t n);
-/* A random string of nbytes of entropy, base64url, caller frees. */
+/* A random string of nbytes (1..1024) of entropy, base64url, caller frees; NULL on
+ * failure. */
 char *cf_random_token(size_t nbytes);
 /* Constant-time equality of two equal-length byte strings (false if lengths differ). */
 bool cf_ct_equal(const void *a, size_t alen, const void *b, size_t blen);

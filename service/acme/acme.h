@@ -1,0 +1,266 @@
+/*
+ * acme.h: the RFC 8555 (ACME) client of certfleet, on libcurl and the crypto facade.
+ *
+ * Files: http.c (libcurl transport: timeouts, body cap, header capture),
+ * client.c (client object, directory, nonces, events), post.c (acme_post(): the one
+ * place that signs requests and handles badNonce, Retry-After and backoff), jws.c
+ * (protected headers, EAB, the keyChange inner JWS), problem.c (problem documents ->
+ * cf_err), retry_after.c and link.c (header parsers), account.c, order.c, authz.c,
+ * challenge.c (key authorization, dns-01 TXT value), cert.c (download with
+ * alternate chains, revocation), poll.c (waiting with Retry-After / backoff).
+ *
+ * Resumable by design: every object is addressed by its URL, and every call reads
+ * or changes one object with one request (the poll functions repeat one read). A
+ * persisted worker state machine stores URLs (account, order, authorizations,
+ * challenges, certificate) and can resume any step in a new process with a new
+ * client: cf_acme_order_get() / cf_acme_authz_get() re-read the state; each result
+ * carries the server's Retry-After (retry_after_ms) so a worker can re-queue
+ * with a delay instead of sleeping in a thread.
+ *
+ * Threads: curl_global_init() must run once per program before any client is
+ * made: call cf_acme_global_init() from main(). A client object (one CURL easy
+ * handle, one nonce, one account) is used by ONE thread at a time; make one client
+ * per worker thread. Different clients are independent.
+ *
+ * Errors: functions return 0 / -1 and fill a cf_err. CA problem documents
+ * (application/problem+json, subproblems included) are kept verbatim in
+ * err->problem and summarised in err->msg. Transient (worth retrying later):
+ * timeouts, connection failures, 5xx, rateLimited, badNonce after the retries ran
+ * out, a poll that reached its deadline. Permanent: everything else (unauthorized,
+ * rejectedIdentifier, malformed, caa, dns, an invalid authorization or order...).
+ *
+ * Ownership: every struct filled by a function here owns its strings and is
+ * released with its _free() function (safe on a zeroed struct, and on a struct
+ * that a failed call left partly filled). Pointers passed in are borrowed for the
+ * duration of the call unless stated otherwise.
+ */
+#ifndef CERTFLEET_ACME_H
+#define CERTFLEET_ACME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "crypto/crypto.h"
+#include "util/err.h"
+
+/* ---- library setup ---- */
+/* Calls curl_global_init() once; call from main() before threads start. */
+int cf_acme_global_init(cf_err *err);
+void cf_acme_global_cleanup(void);
+
+/* ---- status of ACME objects (RFC 8555 section 7.1.6) ---- */
+typedef enum cf_acme_status {
+	CF_ACME_UNKNOWN = 0,
+	CF_ACME_PENDING,
+	CF_ACME_READY,
+	CF_ACME_PROCESSING,
+	CF_ACME_VALID,
+	CF_ACME_INVALID,
+	CF_ACME_DEACTIVATED,
+	CF_ACME_EXPIRED,
+	CF_ACME_REVOKED,
+} cf_acme_status;
+
+/* "pending" ... "revoked"; "unknown" for CF_ACME_UNKNOWN. Static strings. */
+const char *cf_acme_status_name(cf_acme_status s);
+cf_acme_status cf_acme_status_parse(const char *s);
+
+/* ---- events: one per HTTP request, per wait, and per finished call ---- */
+typedef enum cf_acme_event_kind {
+	CF_ACME_EV_HTTP = 1, /* one HTTP exchange finished (or failed to) */
+	CF_ACME_EV_WAIT,     /* about to sleep: duration_ms is the planned wait */
+	CF_ACME_EV_STEP,     /* a public cf_acme_* call finished: its whole duration */
+} cf_acme_event_kind;
+
+typedef struct cf_acme_event {
+	cf_acme_event_kind kind;
+	const char *step;   /* "directory", "newNonce", "newAccount", "newOrder",
+			       "authz", "challenge", "finalize", "order", "cert",
+			       "revokeCert", "keyChange", "deactivate" */
+	const char *method; /* HTTP: "GET" "HEAD" "POST"; otherwise NULL */
+	const char *url;    /* the object's URL, or NULL */
+	long http_status;   /* HTTP: the status, 0 when no response arrived */
+	long duration_ms;
+	bool ok;            /* HTTP: status < 400; STEP: the call returned 0 */
+	const char *detail; /* problem type, wait reason, object status or error
+			       message (never a secret), or NULL */
+} cf_acme_event;
+
+/* Called synchronously on the client's thread; the event and its strings live
+ * only for the duration of the call. */
+typedef void (*cf_acme_event_fn)(const cf_acme_event *ev, void *arg);
+
+/* ---- the client ---- */
+typedef struct cf_acme_client cf_acme_client;
+
+typedef struct cf_acme_options {
+	const char *directory_url; /* required, https:// */
+	const char *ca_file;       /* PEM bundle for the CA's own TLS; NULL = system */
+	long connect_timeout_ms;   /* per request; 0 = 10 s */
+	long timeout_ms;           /* per request, total; 0 = 30 s */
+	size_t max_body;           /* response body cap; 0 = 1 MiB */
+	int bad_nonce_retries;     /* 0 = 10 */
+	/* acme_post() sleeps in-line for Retry-After / backoff on rateLimited, 503 and
+	 * connection failures only while the sum of its waits stays within this;
+	 * beyond it the call fails (transient) and cf_acme_client_retry_after_ms()
+	 * tells the caller when to come back. 0 = 10 s; -1 = never wait in-line. */
+	long max_inline_wait_ms;
+	cf_acme_event_fn on_event; /* may be NULL */
+	void *event_arg;
+} cf_acme_options;
+
+/* Makes a client. account_key (required) is BORROWED: it must outlive the client
+ * (or be replaced with cf_acme_client_set_key()). No network traffic happens here;
+ * the directory is fetched on first use. Free with cf_acme_client_free(). */
+cf_acme_client *cf_acme_client_new(const cf_acme_options *opts, const cf_key *account_key,
+				   cf_err *err);
+void cf_acme_client_free(cf_acme_client *c);
+/* Replaces the (borrowed) account key, e.g. after a key rollover. */
+void cf_acme_client_set_key(cf_acme_client *c, const cf_key *account_key);
+/* Sets the account URL ("kid") used to sign every request except newAccount;
+ * copied. cf_acme_account_register() sets it too. */
+int cf_acme_client_set_account(cf_acme_client *c, const char *kid, cf_err *err);
+/* The current account URL, or NULL; owned by the client. */
+const char *cf_acme_client_account(const cf_acme_client *c);
+/* The Retry-After (ms, capped) of the last failed request, 0 when it had none:
+ * how long to wait before re-queueing a job after a transient failure. */
+long cf_acme_client_retry_after_ms(const cf_acme_client *c);
+
+typedef struct cf_acme_directory {
+	char *new_nonce, *new_account, *new_order, *revoke_cert, *key_change;
+	char *new_authz;     /* NULL when the CA has no pre-authorization */
+	char *renewal_info;  /* ARI, NULL when absent */
+	char *terms_of_service, *website; /* meta, NULL when absent */
+	bool external_account_required;
+} cf_acme_directory;
+
+/* Fetches the directory if not yet done. *out points into the client (valid until
+ * cf_acme_client_free()). */
+int cf_acme_client_directory(cf_acme_client *c, const cf_acme_directory **out, cf_err *err);
+
+/* ---- accounts (RFC 8555 section 7.3) ---- */
+typedef struct cf_acme_account_req {
+	const char *const *contacts; /* "mailto:a@b" (a bare address gets "mailto:") */
+	size_t ncontacts;
+	bool terms_agreed;         /* termsOfServiceAgreed */
+	bool only_return_existing; /* find only: fails with accountDoesNotExist */
+	const char *eab_kid;       /* External Account Binding, both or neither */
+	const char *eab_hmac_key;  /* base64url MAC key as the CA hands it out */
+} cf_acme_account_req;
+
+typedef struct cf_acme_account {
+	char *url;         /* the account URL (kid) */
+	cf_acme_status status;
+	bool created;      /* true: 201, a new account; false: it already existed */
+	char *orders_url;  /* may be NULL */
+	char *json;        /* the account object as received */
+} cf_acme_account;
+
+/* newAccount signed with the client's key (jwk). On success out is filled and the
+ * client's account URL is set. */
+int cf_acme_account_register(cf_acme_client *c, const cf_acme_account_req *req,
+			     cf_acme_account *out, cf_err *err);
+/* Key rollover (section 7.3.5): the inner JWS is signed by new_key, the outer by
+ * the current key. On success the client switches to new_key (borrowed, as in
+ * cf_acme_client_set_key()); on failure it keeps the old key. Needs an account URL. */
+int cf_acme_account_key_change(cf_acme_client *c, const cf_key *new_key, cf_err *err);
+void cf_acme_account_free(cf_acme_account *a);
+
+/* ---- orders (section 7.4) ---- */
+typedef struct cf_acme_order {
+	char *url;              /* the order URL */
+	cf_acme_status status;
+	char *expires;          /* RFC 3339 text, or NULL */
+	char **identifiers;     /* dns identifier values, in the CA's order */
+	size_t nidentifiers;
+	char **authz_urls;
+	size_t nauthz;
+	char *finalize_url;
+	char *cert_url;         /* NULL until the order is valid */
+	char *problem;          /* the order's "error" as JSON text, or NULL */
+	long retry_after_ms;    /* from the response, 0 when none */
+} cf_acme_order;
+
+/* newOrder for dns identifiers (wildcards as "*.example.com"). */
+int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
+		      cf_acme_order *out, cf_err *err);
+/* Re-reads an order (POST-as-GET). */
+int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err);
+/* Polls the order until it leaves pending/processing or the wall-clock deadline
+ * passes, waiting per Retry-After or 250 ms doubling to 5 s. Returns 0 for ready or
+ * valid; -1 for invalid (permanent, the order's problem in err) or deadline
+ * (transient). out holds the last state read, also on -1. */
+int cf_acme_order_poll(cf_acme_client *c, const char *url, time_t deadline,
+		       cf_acme_order *out, cf_err *err);
+/* Sends the CSR (DER) to order->finalize_url; out gets the order as returned
+ * (usually processing or valid). out may be the same struct as order. */
+int cf_acme_order_finalize(cf_acme_client *c, const cf_acme_order *order,
+			   const void *csr_der, size_t len, cf_acme_order *out,
+			   cf_err *err);
+void cf_acme_order_free(cf_acme_order *o);
+
+/* ---- authorizations and dns-01 (sections 7.5, 8.4) ---- */
+typedef struct cf_acme_authz {
+	char *url;
+	char *identifier;        /* dns value as the CA has it (no "*." for wildcards) */
+	bool wildcard;
+	cf_acme_status status;
+	char *expires;           /* or NULL */
+	/* the dns-01 challenge; all NULL/UNKNOWN when the CA offered none (allowed
+	 * only when the authorization is no longer pending: get fails otherwise) */
+	char *chall_url;
+	char *chall_token;
+	cf_acme_status chall_status;
+	char *problem;           /* the dns-01 challenge's "error" as JSON, or NULL */
+	long retry_after_ms;     /* from the response, 0 when none */
+} cf_acme_authz;
+
+int cf_acme_authz_get(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err);
+/* Polls until the authorization leaves pending or the deadline passes. Returns 0
+ * for valid; -1 for any other final status (permanent; the challenge's problem in
+ * err) or the deadline (transient). out holds the last state read, also on -1. */
+int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,
+		       cf_acme_authz *out, cf_err *err);
+/* POSTs {"status":"deactivated"}: releases a pending authorization of a failed
+ * order. */
+int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err);
+/* Tells the CA to validate: POST {} to the challenge URL. *status (may be NULL)
+ * gets the challenge's status from the response. */
+int cf_acme_challenge_respond(cf_acme_client *c, const char *url, cf_acme_status *status,
+			      cf_err *err);
+void cf_acme_authz_free(cf_acme_authz *a);
+
+/* keyAuthorization = token "." base64url(JWK thumbprint of key) (section 8.1).
+ * The token must be non-empty base64url. Caller frees. */
+char *cf_acme_key_authorization(const cf_key *key, const char *token, cf_err *err);
+/* The dns-01 TXT value: base64url(SHA-256(key_authorization)), 43 characters.
+ * Caller frees. NULL on allocation failure. */
+char *cf_acme_dns01_txt(const char *key_authorization);
+
+/* ---- certificates (sections 7.4.2, 7.6) ---- */
+typedef struct cf_acme_cert {
+	char *fullchain;   /* the chosen chain as downloaded: leaf first, PEM */
+	char *leaf;        /* the first certificate, PEM */
+	char *chain;       /* the rest, PEM; "" when none */
+	char *top_issuer;  /* issuer CN of the chain's last certificate */
+	char *url;         /* the URL the chosen chain came from */
+	size_t nalternates; /* alternate chains the CA offered */
+} cf_acme_cert;
+
+/* Downloads the certificate chain. With preferred_issuer (may be NULL or ""), the
+ * default chain and then each alternate (Link rel="alternate") is checked and the
+ * first whose top issuer CN equals it is returned; when none does, the default.
+ * Every download must be CERTIFICATE blocks only (section 11.4). */
+int cf_acme_cert_download(cf_acme_client *c, const char *url, const char *preferred_issuer,
+			  cf_acme_cert *out, cf_err *err);
+void cf_acme_cert_free(cf_acme_cert *cert);
+
+/* RFC 5280 reason codes accepted by revokeCert; -1 omits the reason. */
+#define CF_ACME_REASON_NONE (-1)
+/* Revokes the first certificate of cert_pem. cert_key NULL: signed by the account
+ * key with kid; otherwise signed by the certificate's own key with its jwk. */
+int cf_acme_cert_revoke(cf_acme_client *c, const char *cert_pem, size_t len, int reason,
+			const cf_key *cert_key, cf_err *err);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * acme_int.h: what the files of service/acme share with each other and with the
+ * unit tests (tests/unit/test_acme_*.c), but not with the rest of certfleet: the
+ * HTTP transport, the client's insides, acme_post(), and the pure helpers (header
+ * parsers, problem documents, protected headers) that the tests drive directly.
+ */
+#ifndef CERTFLEET_ACME_INT_H
+#define CERTFLEET_ACME_INT_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "acme/acme.h"
+#include "util/buf.h"
+
+#define ACME_URN_PREFIX "urn:ietf:params:acme:error:"
+#define ACME_MAX_LINKS 16
+#define ACME_MAX_HEADER 4096
+
+/* ---- retry_after.c ---- */
+/* Retry-After values are capped here (one day). */
+#define CF_RETRY_AFTER_MAX_MS (24L * 3600 * 1000)
+/* Parses a Retry-After value (RFC 9110 section 10.2.3): delta-seconds or an
+ * HTTP-date (IMF-fixdate, and the obsolete RFC 850 and asctime forms), surrounding
+ * blanks allowed. *out_ms is the wait from now: 0 for a date in the past, capped at
+ * CF_RETRY_AFTER_MAX_MS. Returns 0, or -1 (and leaves *out_ms alone) on garbage. */
+int cf_retry_after_parse(const char *value, time_t now, long *out_ms);
+/* Capped exponential backoff: 250 ms << attempt, at most 5000 ms. */
+long cf_acme_backoff_ms(int attempt);
+
+/* ---- link.c ---- */
+/* Appends to urls (up to max, a caller-owned array of malloc'd strings; *n is the
+ * count so far) the target of every link in one Link header value (RFC 8288) whose
+ * rel list contains rel. Only absolute https:// targets are kept. Returns 0, or -1
+ * on a malformed value (links parsed before the fault are kept). */
+int cf_acme_link_parse(const char *value, const char *rel, char **urls, size_t max,
+		       size_t *n);
+
+/* ---- problem.c ---- */
+/* The class of a problem type (full URN) at an HTTP status: rateLimited,
+ * serverInternal, badNonce and any 5xx or 429 are transient, the rest permanent. */
+cf_err_class cf_acme_problem_class(const char *type, long http_status);
+/* Fills err from an error response: class by cf_acme_problem_class(); message
+ * "<what>: <type> (HTTP <status>): <detail> [subproblems: <id>: <type>: <detail>; ...]"
+ * with ACME types shortened to their last part; the body kept verbatim as the
+ * problem when it is a JSON object. Bodies that are no problem document give a
+ * message with the status and a short printable excerpt. Returns -1. */
+int cf_acme_problem_set_err(cf_err *err, const char *what, long http_status,
+			    const char *body, size_t len);
+/* Copies the "type" of a problem document text into out and returns out; NULL
+ * when the text has none. */
+const char *cf_acme_problem_type(const char *body, size_t len, char *out, size_t outlen);
+/* Sets err (class given) from a problem object found inside another object (an
+ * order's or a challenge's "error"), message "<what>: <summary>", JSON kept. */
+int cf_acme_problem_json_set_err(cf_err *err, cf_err_class cls, const char *what,
+				 const json_t *problem);
+
+/* ---- jws.c ---- */
+/* The protected header {alg, nonce, url, kid | jwk}: kid when kid != NULL, else a
+ * copy of jwk; nonce omitted when NULL (the keyChange inner JWS). New reference. */
+json_t *cf_acme_jws_protected(const char *alg, const char *nonce, const char *url,
+			      const char *kid, const json_t *jwk);
+/* A flattened JWS of payload (a JSON text, or "" for POST-as-GET) signed by key.
+ * Caller frees. */
+char *acme_jws_sign(const cf_key *key, const char *nonce, const char *url, const char *kid,
+		    const char *payload, cf_err *err);
+/* The External Account Binding object (section 7.3.4): an HS256 JWS with
+ * protected {alg:"HS256", kid, url} over the account JWK. New reference. */
+json_t *cf_acme_eab_jws(const char *eab_kid, const char *hmac_key_b64url, const char *url,
+			const json_t *account_jwk, cf_err *err);
+/* The keyChange inner JWS (section 7.3.5) as a JSON text: protected {alg, jwk of
+ * new_key, url}, payload {account, oldKey}, signed by new_key. Caller frees. */
+char *acme_key_change_inner(const cf_key *new_key, const cf_key *old_key, const char *url,
+			    const char *account_url, cf_err *err);
+
+/* ---- http.c ---- */
+typedef struct acme_resp {
+	long status;    /* 0 when no response arrived */
+	int curl_code;  /* CURLcode of the transfer */
+	cf_buf body;
+	char *content_type;
+	char *location;
+	char *nonce;
+	char *retry_after;
+	char *links[ACME_MAX_LINKS]; /* raw Link header values */
+	size_t nlinks;
+} acme_resp;
+
+typedef struct acme_http {
+	CURL *curl;
+	char *ca_file;
+	long connect_timeout_ms;
+	long timeout_ms;
+	size_t max_body;
+	char user_agent[64];
+} acme_http;
+
+int acme_http_init(acme_http *h, const char *ca_file, long connect_timeout_ms,
+		   long timeout_ms, size_t max_body, cf_err *err);
+void acme_http_cleanup(acme_http *h);
+/* One exchange. method "GET", "HEAD" or "POST" (body with content_type). accept may
+ * be NULL. resp is reset first and filled even for 4xx/5xx; -1 only when no complete
+ * response arrived (class by the curl error) or the body exceeded the cap. */
+int acme_http_request(acme_http *h, const char *method, const char *url, const char *body,
+		      const char *content_type, const char *accept, acme_resp *resp,
+		      cf_err *err);
+void acme_resp_free(acme_resp *r);
+/* true when the response's content type (without parameters) equals type. */
+bool acme_resp_is(const acme_resp *r, const char *type);
+/* The alternates of a response (every Link rel="alternate"), as in link.c. */
+int acme_resp_links(const acme_resp *r, const char *rel, char **urls, size_t max, size_t *n);
+
+/* ---- client.c ---- */
+struct cf_acme_client {
+	acme_http http;
+	char *dir_url;
+	bool have_dir;
+	cf_acme_directory dir;
+	char *nonce;
+	const cf_key *key;
+	char *kid;
+	int bad_nonce_retries;
+	long max_inline_wait_ms;
+	long last_retry_after_ms;
+	cf_acme_event_fn on_event;
+	void *event_arg;
+};
+
+/* Milliseconds of a monotonic clock. */
+long long acme_now_ms(void);
+void acme_sleep_ms(long ms);
+void acme_emit(cf_acme_client *c, cf_acme_event_kind kind, const char *step,
+	       const char *method, const char *url, long status, long duration_ms, bool ok,
+	       const char *detail);
+/* Emits the STEP event of a public call that began at t0 (acme_now_ms()). Returns rc. */
+int acme_step_done(cf_acme_client *c, const char *step, const char *url, long long t0,
+		   int rc, const cf_err *err, const char *detail);
+/* Takes the Replay-Nonce of a response, if any. */
+void acme_take_nonce(cf_acme_client *c, acme_resp *r);
+/* Makes sure a nonce is held (HEAD newNonce otherwise). */
+int acme_ensure_nonce(cf_acme_client *c, cf_err *err);
+
+/* ---- post.c ---- */
+/* The one signed request of the client. payload: a JSON text, or NULL for
+ * POST-as-GET. jwk_key: NULL signs with the account key and kid; otherwise signs
+ * with jwk_key and embeds its JWK (newAccount, revocation by the certificate key).
+ * Handles nonces, badNonce retries, Retry-After / backoff on rateLimited, 503, 5xx
+ * and connection failures within the client's in-line wait budget. On success
+ * resp holds a response with status < 400. On -1 err is set (problem documents
+ * kept) and resp holds the last response, if any. */
+int acme_post(cf_acme_client *c, const char *step, const char *url, const char *payload,
+	      const cf_key *jwk_key, const char *accept, acme_resp *resp, cf_err *err);
+/* acme_post() whose 2xx response must be a JSON object; *obj is a new reference. */
+int acme_post_json(cf_acme_client *c, const char *step, const char *url,
+		   const char *payload, const cf_key *jwk_key, acme_resp *resp, json_t **obj,
+		   cf_err *err);
+
+/* ---- small helpers (client.c) ---- */
+/* strdup of a JSON string member, NULL when absent or not a string. */
+char *acme_json_strdup(const json_t *obj, const char *key);
+/* Copies the string array obj[key] into *out (malloc'd array of malloc'd strings). */
+int acme_json_strarray(const json_t *obj, const char *key, char ***out, size_t *n);
+void acme_strarray_free(char **v, size_t n);
+/* The Retry-After of a response in ms, 0 when absent or unparsable. */
+long acme_resp_retry_after_ms(const acme_resp *r);
+
+/* ---- poll.c ---- */
+/* How long to wait before poll attempt number `attempt` (0-based) given the
+ * server's Retry-After (0 = none), never beyond the deadline. */
+long acme_poll_wait_ms(long retry_after_ms, int attempt, time_t deadline);
+
+#endif

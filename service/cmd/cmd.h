@@ -1,0 +1,11 @@
+/*
+ * cmd.h: the subcommands of the certfleet binary. Each takes the arguments after
+ * its own name (argv[0] is the subcommand) and returns the process exit code.
+ */
+#ifndef CERTFLEET_CMD_H
+#define CERTFLEET_CMD_H
+
+int cmd_serve(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * serve.c: `certfleet serve [--config FILE]`: the long-running service: the HTTP
+ * API now, the worker pool and the scheduler as they land.
+ *
+ * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the main
+ * thread with sigwait(), which then stops the HTTP server (running requests
+ * finish) and exits 0. SIGPIPE is ignored (a client that hangs up is not fatal).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "cmd/cmd.h"
+#include "http/http.h"
+#include "log.h"
+#include "store/migrate.h"
+
+static int expected_schema(const char *dir, cf_err *err)
+{
+	cf_migration *m = NULL;
+	size_t n = 0;
+	int v;
+
+	if (cf_migrations_list(dir, &m, &n, err) != 0)
+		return -1;
+	v = n ? m[n - 1].version : 0;
+	cf_migrations_free(m, n);
+	return v;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	cf_config cfg = {0};
+	cf_err err = {0};
+	cf_app app = {0};
+	cf_http_server *http = NULL;
+	const char *file = NULL;
+	cf_log_level lvl;
+	sigset_t set;
+	int sig = 0, rc = 1;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			file = argv[++i];
+		} else {
+			fprintf(stderr, "usage: certfleet serve [--config FILE]\n");
+			return 2;
+		}
+	}
+	if (cf_config_load(&cfg, file, &err) != 0)
+		goto out;
+	cf_log_level_parse(cfg.log_level, &lvl);
+	cf_log_set_level(lvl);
+	app.cfg = &cfg;
+	if ((app.schema_expected = expected_schema(cfg.migrations_dir, &err)) < 0)
+		goto out;
+	if ((app.pool = cf_db_pool_new(cfg.database_url, cfg.db_pool)) == NULL) {
+		cf_err_set(&err, CF_ERR_PERMANENT, "out of memory");
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread started below */
+	if ((http = cf_http_start(&app, &err)) == NULL)
+		goto out;
+	cf_log(CF_LOG_INFO, "serve.started", "listening on %s with %d HTTP threads",
+	       cfg.listen, cfg.http_threads);
+	while (sigwait(&set, &sig) != 0)
+		;
+	cf_log(CF_LOG_INFO, "serve.stopping", "signal %d: stopping", sig);
+	rc = 0;
+out:
+	if (rc != 0)
+		fprintf(stderr, "certfleet serve: %s\n", err.msg);
+	cf_http_stop(http);
+	cf_db_pool_free(app.pool);
+	if (rc == 0)
+		cf_log(CF_LOG_INFO, "serve.stopped", "stopped cleanly");
+	cf_config_free(&cfg);
+	cf_err_clear(&err);
+	return rc;
+}

@@ -1,0 +1,266 @@
+/*
+ * config.c: the settings table and its loader; see config.h.
+ *
+ * Adding a setting means adding one row to `settings[]` and one field to
+ * cf_config: the loader, the validation, the error messages and the help text all
+ * come from the row.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+typedef enum kind {
+	K_STRING,
+	K_PGURL,
+	K_LISTEN,
+	K_INT,  /* stored as int */
+	K_LONG, /* stored as long */
+	K_LOGLEVEL,
+} kind;
+
+typedef struct setting {
+	const char *name;
+	kind kind;
+	const char *def; /* NULL = required */
+	size_t offset;
+	long min, max; /* K_INT bounds */
+	const char *help;
+} setting;
+
+#define OFF(f) offsetof(cf_config, f)
+
+static const setting settings[] = {
+	{"CERTFLEET_DATABASE_URL", K_PGURL, NULL, OFF(database_url), 0, 0,
+	 "PostgreSQL URL or conninfo, e.g. postgresql://certfleet@db/certfleet"},
+	{"CERTFLEET_LISTEN", K_LISTEN, "127.0.0.1:8080", OFF(listen), 0, 0,
+	 "address and port of the HTTP API (HOST:PORT or [V6]:PORT)"},
+	{"CERTFLEET_WORKERS", K_INT, "4", OFF(workers), 0, 256,
+	 "issuance worker threads per process (0 = API only)"},
+	{"CERTFLEET_HTTP_THREADS", K_INT, "2", OFF(http_threads), 1, 64,
+	 "HTTP threads (libmicrohttpd thread pool)"},
+	{"CERTFLEET_MAX_BODY", K_LONG, "1048576", OFF(max_body), 1024, 64L * 1024 * 1024,
+	 "largest accepted request body, bytes"},
+	{"CERTFLEET_DB_POOL", K_INT, "4", OFF(db_pool), 1, 256,
+	 "PostgreSQL connections shared by the HTTP threads"},
+	{"CERTFLEET_LOG_LEVEL", K_LOGLEVEL, "info", OFF(log_level), 0, 0,
+	 "debug | info | warn | error"},
+	{"CERTFLEET_MIGRATIONS_DIR", K_STRING, CERTFLEET_MIGRATIONS_DIR, OFF(migrations_dir), 0,
+	 0, "folder holding the NNNN_name.sql migrations"},
+	{"CERTFLEET_SHUTDOWN_GRACE", K_INT, "10", OFF(shutdown_grace), 0, 3600,
+	 "seconds given to running requests and jobs on SIGTERM"},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+int cf_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+	char *end;
+	long p;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || *end != '\0' || colon[1] == '\0' || p < 1 || p > 65535)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+static int check_value(const setting *st, const char *v, cf_err *err)
+{
+	char host[256], *end, *pqerr = NULL;
+	unsigned port;
+	long n;
+	cf_log_level lvl;
+	PQconninfoOption *opts;
+
+	switch (st->kind) {
+	case K_STRING:
+		if (v[0] == '\0')
+			return cf_err_set(err, CF_ERR_PERMANENT, "%s: must not be empty",
+					  st->name);
+		return 0;
+	case K_PGURL:
+		opts = PQconninfoParse(v, &pqerr);
+		if (opts == NULL || v[0] == '\0') {
+			cf_err_set(err, CF_ERR_PERMANENT,
+				   "%s: not a PostgreSQL URL or conninfo (%s)", st->name,
+				   pqerr ? pqerr : "empty");
+			PQfreemem(pqerr);
+			return -1;
+		}
+		PQconninfoFree(opts);
+		return 0;
+	case K_LISTEN:
+		if (cf_parse_hostport(v, host, sizeof(host), &port) != 0)
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  "%s: expected HOST:PORT or [V6]:PORT with a port "
+					  "1-65535, got '%s'",
+					  st->name, v);
+		return 0;
+	case K_INT:
+	case K_LONG:
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || *end != '\0' || v[0] == '\0' || n < st->min || n > st->max)
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  "%s: expected an integer from %ld to %ld, got '%s'",
+					  st->name, st->min, st->max, v);
+		return 0;
+	case K_LOGLEVEL:
+		if (cf_log_level_parse(v, &lvl) != 0)
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  "%s: expected debug, info, warn or error, got '%s'",
+					  st->name, v);
+		return 0;
+	}
+	return -1;
+}
+
+static void store_value(cf_config *cfg, const setting *st, const char *v)
+{
+	char *base = (char *)cfg + st->offset;
+
+	if (st->kind == K_INT) {
+		*(int *)(void *)base = (int)strtol(v, NULL, 10);
+		return;
+	}
+	if (st->kind == K_LONG) {
+		*(long *)(void *)base = strtol(v, NULL, 10);
+		return;
+	}
+	free(*(char **)(void *)base);
+	*(char **)(void *)base = strdup(v);
+}
+
+static const setting *find_setting(const char *name)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+/* Reads NAME=VALUE lines into vals[] (one slot per setting, malloc'd strings). */
+static int read_file(const char *path, char **vals, cf_err *err)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int lineno = 0, rc = -1;
+
+	if (f == NULL)
+		return cf_err_set(err, CF_ERR_PERMANENT, "CERTFLEET_CONFIG: cannot open %s: %s",
+				  path, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p = line, *eq, *e;
+		const setting *st;
+
+		lineno++;
+		while (isspace((unsigned char)*p))
+			p++;
+		e = p + strlen(p);
+		while (e > p && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		if (*p == '\0' || *p == '#')
+			continue;
+		eq = strchr(p, '=');
+		if (eq == NULL) {
+			cf_err_set(err, CF_ERR_PERMANENT, "%s:%d: expected NAME=VALUE", path,
+				   lineno);
+			goto out;
+		}
+		*eq = '\0';
+		st = find_setting(p);
+		if (st == NULL) {
+			cf_err_set(err, CF_ERR_PERMANENT, "%s:%d: unknown setting %s", path,
+				   lineno, p);
+			goto out;
+		}
+		free(vals[st - settings]);
+		vals[st - settings] = strdup(eq + 1);
+	}
+	rc = 0;
+out:
+	fclose(f);
+	return rc;
+}
+
+int cf_config_load(cf_config *cfg, const char *file, cf_err *err)
+{
+	char *vals[NSETTINGS] = {0};
+	int rc = -1;
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (file == NULL)
+		file = getenv("CERTFLEET_CONFIG");
+	if (file != NULL && file[0] != '\0' && read_file(file, vals, err) != 0)
+		goto out;
+	for (i = 0; i < NSETTINGS; i++) {
+		const setting *st = &settings[i];
+		const char *v = getenv(st->name);
+
+		if (v == NULL)
+			v = vals[i];
+		if (v == NULL)
+			v = st->def;
+		if (v == NULL) {
+			cf_err_set(err, CF_ERR_PERMANENT,
+				   "%s: required setting is missing (%s)", st->name, st->help);
+			goto out;
+		}
+		if (check_value(st, v, err) != 0)
+			goto out;
+		store_value(cfg, st, v);
+	}
+	rc = 0;
+out:
+	for (i = 0; i < NSETTINGS; i++)
+		free(vals[i]);
+	if (rc != 0)
+		cf_config_free(cfg);
+	return rc;
+}
+
+void cf_config_free(cf_config *cfg)
+{
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		if (settings[i].kind != K_INT && settings[i].kind != K_LONG) {
+			char **p = (char **)(void *)((char *)cfg + settings[i].offset);
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+void cf_config_print_help(FILE *f)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		fprintf(f, "  %-26s %s (default: %s)\n", settings[i].name, settings[i].help,
+			settings[i].def ? settings[i].def : "required");
+}

@@ -1,0 +1,155 @@
+/*
+ * seal.c: AES-256-GCM sealing of secrets at rest (private keys, provider
+ * credentials). A blob is 0x01 || 12-byte random nonce || ciphertext || 16-byte
+ * tag; the additional authenticated data names the row and column the blob belongs
+ * to, so a blob copied into another row fails to open. Plaintext never leaves
+ * cf_unseal unless the tag verified.
+ */
+#include "crypto/crypto_int.h"
+
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEAL_VERSION 0x01
+#define SEAL_NONCE_LEN 12
+#define SEAL_TAG_LEN 16
+#define SEAL_OVERHEAD (1 + SEAL_NONCE_LEN + SEAL_TAG_LEN)
+
+int cf_seal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *plain,
+	    size_t len, cf_buf *out, cf_err *err)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	uint8_t *blob = NULL, *nonce, *ct;
+	size_t bloblen = 0;
+	int n, rc = -1;
+
+	if (key == NULL || aad == NULL || (plain == NULL && len > 0) ||
+	    len > INT_MAX - SEAL_OVERHEAD) {
+		cf_err_set(err, CF_ERR_PERMANENT, "cf_seal: missing key, aad or plaintext");
+		goto out;
+	}
+	bloblen = SEAL_OVERHEAD + len;
+	blob = malloc(bloblen);
+	if (blob == NULL) {
+		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		goto out;
+	}
+	blob[0] = SEAL_VERSION;
+	nonce = blob + 1;
+	ct = nonce + SEAL_NONCE_LEN;
+	if (RAND_bytes(nonce, SEAL_NONCE_LEN) != 1) {
+		cf_crypto_fail(err, "RAND_bytes");
+		goto out;
+	}
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL) {
+		cf_crypto_fail(err, "EVP_CIPHER_CTX_new");
+		goto out;
+	}
+	/* 12 bytes is the default GCM IV length, so no EVP_CTRL_GCM_SET_IVLEN. */
+	if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1) {
+		cf_crypto_fail(err, "EVP_EncryptInit_ex");
+		goto out;
+	}
+	if (EVP_EncryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1) {
+		cf_crypto_fail(err, "EVP_EncryptUpdate(aad)");
+		goto out;
+	}
+	if (len > 0 && EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1) {
+		cf_crypto_fail(err, "EVP_EncryptUpdate");
+		goto out;
+	}
+	if (EVP_EncryptFinal_ex(ctx, ct + len, &n) != 1) {
+		cf_crypto_fail(err, "EVP_EncryptFinal_ex");
+		goto out;
+	}
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, ct + len) != 1) {
+		cf_crypto_fail(err, "EVP_CIPHER_CTX_ctrl(GET_TAG)");
+		goto out;
+	}
+	if (cf_buf_append(out, blob, bloblen) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	free(blob);
+	return rc;
+}
+
+int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *blob,
+	      size_t len, cf_buf *out, cf_err *err)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	const uint8_t *b = blob, *nonce, *ct, *tag;
+	uint8_t *plain = NULL;
+	size_t ctlen = 0;
+	int n, rc = -1;
+
+	if (key == NULL || aad == NULL || blob == NULL) {
+		cf_err_set(err, CF_ERR_PERMANENT, "cf_unseal: missing key, aad or blob");
+		goto out;
+	}
+	if (len < SEAL_OVERHEAD || len > INT_MAX) {
+		cf_err_set(err, CF_ERR_PERMANENT, "sealed blob has a bad length (%zu bytes)",
+			   len);
+		goto out;
+	}
+	if (b[0] != SEAL_VERSION) {
+		cf_err_set(err, CF_ERR_PERMANENT, "sealed blob has unknown version %u",
+			   (unsigned)b[0]);
+		goto out;
+	}
+	nonce = b + 1;
+	ct = nonce + SEAL_NONCE_LEN;
+	ctlen = len - SEAL_OVERHEAD;
+	tag = ct + ctlen;
+	plain = malloc(ctlen + 1);
+	if (plain == NULL) {
+		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		goto out;
+	}
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL) {
+		cf_crypto_fail(err, "EVP_CIPHER_CTX_new");
+		goto out;
+	}
+	if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1) {
+		cf_crypto_fail(err, "EVP_DecryptInit_ex");
+		goto out;
+	}
+	if (EVP_DecryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1) {
+		cf_crypto_fail(err, "EVP_DecryptUpdate(aad)");
+		goto out;
+	}
+	if (ctlen > 0 && EVP_DecryptUpdate(ctx, plain, &n, ct, (int)ctlen) != 1) {
+		cf_crypto_fail(err, "EVP_DecryptUpdate");
+		goto out;
+	}
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, (void *)tag) != 1) {
+		cf_crypto_fail(err, "EVP_CIPHER_CTX_ctrl(SET_TAG)");
+		goto out;
+	}
+	if (EVP_DecryptFinal_ex(ctx, plain + ctlen, &n) != 1) {
+		ERR_clear_error();
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "EVP_DecryptFinal_ex failed: sealed blob does not authenticate "
+			   "(wrong key, wrong aad or tampered)");
+		goto out;
+	}
+	if (cf_buf_append(out, plain, ctlen) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (plain)
+		OPENSSL_cleanse(plain, ctlen + 1);
+	free(plain);
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}

@@ -1,0 +1,63 @@
+/*
+ * routes.c: the route table of the API and the matcher.
+ *
+ * A pattern is a path whose segments are literal or "{name}"; a "{name}" segment
+ * matches one non-empty segment and is captured, in order, into req->params. The
+ * table is small, so matching is a linear scan with no allocation until a match.
+ */
+#include "http/http.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const cf_route cf_routes[] = {
+	{"GET", "/healthz", cf_h_healthz},
+	{"GET", "/readyz", cf_h_readyz},
+};
+const size_t cf_nroutes = sizeof(cf_routes) / sizeof(cf_routes[0]);
+
+/* Walks pattern and path together; captures params when req is not NULL. */
+static int match_path(const char *pattern, const char *path, cf_http_req *req)
+{
+	const char *p = pattern, *s = path;
+
+	while (*p && *s) {
+		if (*p == '{') {
+			const char *pe = strchr(p, '}');
+			size_t n = strcspn(s, "/");
+			if (pe == NULL || n == 0)
+				return 0;
+			if (req != NULL) {
+				if (req->nparams >= CF_HTTP_MAX_PARAMS)
+					return 0;
+				req->params[req->nparams++] = strndup(s, n);
+			}
+			p = pe + 1;
+			s += n;
+			continue;
+		}
+		if (*p != *s)
+			return 0;
+		p++;
+		s++;
+	}
+	return *p == '\0' && *s == '\0';
+}
+
+const cf_route *cf_route_match(const char *method, const char *path, cf_http_req *req,
+			       int *path_known)
+{
+	*path_known = 0;
+	for (size_t i = 0; i < cf_nroutes; i++) {
+		if (!match_path(cf_routes[i].pattern, path, NULL))
+			continue;
+		if (strcmp(cf_routes[i].method, method) != 0 &&
+		    !(strcmp(method, "HEAD") == 0 && strcmp(cf_routes[i].method, "GET") == 0)) {
+			*path_known = 1;
+			continue;
+		}
+		match_path(cf_routes[i].pattern, path, req);
+		return &cf_routes[i];
+	}
+	return NULL;
+}

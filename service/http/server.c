@@ -1,0 +1,227 @@
+/*
+ * server.c: the libmicrohttpd daemon: request collection (body capped at
+ * CERTFLEET_MAX_BODY), dispatch through the route table, 404/405/413 problems,
+ * request ids, access logs, and per-request state freed in the completion
+ * callback.
+ *
+ * The daemon runs its own thread pool (CERTFLEET_HTTP_THREADS) on epoll. Stopping
+ * quiesces the listening socket first, then lets running requests finish.
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "crypto/crypto.h"
+#include "log.h"
+
+struct cf_http_server {
+	struct MHD_Daemon *d;
+	cf_app *app;
+};
+
+typedef struct req_ctx {
+	cf_http_req req;
+	int too_large;
+} req_ctx;
+
+const char *cf_req_header(const cf_http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *cf_req_query(const cf_http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void client_ip(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(out, len, "unknown");
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  out, (socklen_t)len);
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *c, cf_http_resp *r)
+{
+	struct MHD_Response *m;
+	enum MHD_Result ret;
+
+	m = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+	if (m == NULL)
+		return MHD_NO;
+	r->body = NULL; /* MHD owns it now */
+	if (r->content_type)
+		MHD_add_response_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+	for (size_t i = 0; i < r->nheaders; i++)
+		MHD_add_response_header(m, r->headers[i][0], r->headers[i][1]);
+	ret = MHD_queue_response(c, (unsigned)r->status, m);
+	MHD_destroy_response(m);
+	return ret;
+}
+
+static void dispatch(cf_app *app, req_ctx *ctx, cf_http_resp *resp)
+{
+	cf_http_req *req = &ctx->req;
+	const cf_route *rt;
+	int known = 0;
+
+	if (ctx->too_large) {
+		cf_resp_problem(resp, 413, "body-too-large", NULL,
+				"request body exceeds %ld bytes (CERTFLEET_MAX_BODY)",
+				app->cfg->max_body);
+		return;
+	}
+	rt = cf_route_match(req->method, req->path, req, &known);
+	if (rt == NULL && known) {
+		cf_resp_problem(resp, 405, "method-not-allowed", NULL,
+				"%s is not allowed on %s", req->method, req->path);
+		return;
+	}
+	if (rt == NULL) {
+		cf_resp_problem(resp, 404, "not-found", NULL, "no route for %s %s", req->method,
+				req->path);
+		return;
+	}
+	if (rt->fn(app, req, resp) != 0 || resp->status == 0)
+		cf_resp_problem(resp, 500, "internal", NULL, "the handler failed; see the logs "
+				"for request %s", req->request_id);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	cf_http_server *s = cls;
+	req_ctx *ctx = *con_cls;
+	cf_http_resp resp = {0};
+	enum MHD_Result ret;
+	char *b;
+
+	if (ctx == NULL) {
+		ctx = calloc(1, sizeof(*ctx));
+		if (ctx == NULL)
+			return MHD_NO;
+		ctx->req.method = method;
+		ctx->req.path = url;
+		ctx->req.conn = c;
+		ctx->req.body.max = (size_t)s->app->cfg->max_body;
+		b = cf_random_token(9);
+		snprintf(ctx->req.request_id, sizeof(ctx->req.request_id), "%s", b ? b : "-");
+		free(b);
+		client_ip(c, ctx->req.client_ip, sizeof(ctx->req.client_ip));
+		*con_cls = ctx;
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		if (!ctx->too_large && cf_buf_append(&ctx->req.body, upload_data, *upload_size) != 0)
+			ctx->too_large = 1;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	cf_log_set_request(ctx->req.request_id);
+	dispatch(s->app, ctx, &resp);
+	cf_resp_header(&resp, "X-Request-Id", ctx->req.request_id);
+	cf_log(CF_LOG_DEBUG, "http.request", "%s %s %d from %s", method, url, resp.status,
+	       ctx->req.client_ip);
+	ret = send_resp(c, &resp);
+	cf_resp_free(&resp);
+	cf_log_set_request(NULL);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	req_ctx *ctx = *con_cls;
+
+	if (ctx == NULL)
+		return;
+	for (size_t i = 0; i < ctx->req.nparams; i++)
+		free(ctx->req.params[i]);
+	cf_buf_free(&ctx->req.body);
+	free(ctx);
+	*con_cls = NULL;
+}
+
+static int make_addr(const char *listen, struct sockaddr_storage *ss, cf_err *err)
+{
+	char host[256];
+	unsigned port;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (cf_parse_hostport(listen, host, sizeof(host), &port) != 0)
+		return cf_err_set(err, CF_ERR_PERMANENT, "CERTFLEET_LISTEN: bad address '%s'",
+				  listen);
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	return cf_err_set(err, CF_ERR_PERMANENT,
+			  "CERTFLEET_LISTEN: '%s' is not a numeric IPv4 or IPv6 address", host);
+}
+
+cf_http_server *cf_http_start(cf_app *app, cf_err *err)
+{
+	cf_http_server *s = NULL;
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			 MHD_USE_ITC;
+
+	if (make_addr(app->cfg->listen, &ss, err) != 0)
+		return NULL;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->app = app;
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg->http_threads,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+				MHD_OPTION_END);
+	if (s->d == NULL) {
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "CERTFLEET_LISTEN: cannot listen on %s (address in use or not "
+			   "assigned?)",
+			   app->cfg->listen);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void cf_http_stop(cf_http_server *s)
+{
+	if (s == NULL)
+		return;
+	MHD_quiesce_daemon(s->d);
+	MHD_stop_daemon(s->d);
+	free(s);
+}

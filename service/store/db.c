@@ -1,0 +1,162 @@
+/*
+ * db.c: libpq connection pool and exec helpers; see db.h.
+ */
+#include "store/db.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cf_db_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *url;
+	PGconn **idle;
+	int nidle;
+	int open; /* connections that exist: idle + lent out */
+	int size;
+};
+
+PGconn *cf_db_connect(const char *url, cf_err *err)
+{
+	const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+	const char *vals[] = {url, "5", "certfleet", NULL};
+	PGconn *c;
+
+	/* expand_dbname=1: the URL's own settings win over these defaults */
+	c = PQconnectdbParams(keys, vals, 1);
+	if (c == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "database: out of memory");
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
+		msg[strcspn(msg, "\n")] = '\0';
+		cf_err_set(err, CF_ERR_TRANSIENT, "database: cannot connect: %s", msg);
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+cf_db_pool *cf_db_pool_new(const char *url, int size)
+{
+	cf_db_pool *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->url = strdup(url);
+	p->idle = calloc((size_t)size, sizeof(PGconn *));
+	if (p->url == NULL || p->idle == NULL) {
+		free(p->url);
+		free(p->idle);
+		free(p);
+		return NULL;
+	}
+	p->size = size;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	return p;
+}
+
+PGconn *cf_db_acquire(cf_db_pool *p, cf_err *err)
+{
+	PGconn *c = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->nidle == 0 && p->open >= p->size)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->nidle > 0) {
+		c = p->idle[--p->nidle];
+		pthread_mutex_unlock(&p->mu);
+		if (PQstatus(c) == CONNECTION_OK)
+			return c;
+		PQfinish(c);
+		pthread_mutex_lock(&p->mu);
+		p->open--;
+	}
+	p->open++; /* reserve the slot, connect outside the lock */
+	pthread_mutex_unlock(&p->mu);
+	c = cf_db_connect(p->url, err);
+	if (c == NULL) {
+		pthread_mutex_lock(&p->mu);
+		p->open--;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	return c;
+}
+
+void cf_db_release(cf_db_pool *p, PGconn *c, bool broken)
+{
+	if (c == NULL)
+		return;
+	if (!broken && PQtransactionStatus(c) != PQTRANS_IDLE)
+		broken = true; /* never hand out a connection inside a transaction */
+	pthread_mutex_lock(&p->mu);
+	if (broken || PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		p->open--;
+	} else {
+		p->idle[p->nidle++] = c;
+	}
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void cf_db_pool_free(cf_db_pool *p)
+{
+	if (p == NULL)
+		return;
+	for (int i = 0; i < p->nidle; i++)
+		PQfinish(p->idle[i]);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->idle);
+	free(p->url);
+	free(p);
+}
+
+PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, const int *lengths, const int *formats,
+		      bool *broken, cf_err *err)
+{
+	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	char msg[512];
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return r;
+	snprintf(msg, sizeof(msg), "%s",
+		 r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+	msg[strcspn(msg, "\n")] = '\0';
+	if (PQstatus(conn) != CONNECTION_OK) {
+		if (broken)
+			*broken = true;
+		cf_err_set(err, CF_ERR_TRANSIENT, "%s: database connection lost: %s", what,
+			   msg);
+	} else {
+		cf_err_set(err, CF_ERR_PERMANENT, "%s: %s", what, msg);
+	}
+	PQclear(r);
+	return NULL;
+}
+
+PGresult *cf_db_exec(PGconn *conn, const char *what, const char *sql, int nparams,
+		     const char *const *params, bool *broken, cf_err *err)
+{
+	return cf_db_execb(conn, what, sql, nparams, params, NULL, NULL, broken, err);
+}
+
+int cf_db_run(PGconn *conn, const char *what, const char *sql, int nparams,
+	      const char *const *params, bool *broken, cf_err *err)
+{
+	PGresult *r = cf_db_exec(conn, what, sql, nparams, params, broken, err);
+
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
