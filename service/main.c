@@ -24,6 +24,8 @@ static int cmd_version(int argc, char **argv)
 static const subcommand commands[] = {
 	{"serve", cmd_serve, "run the API (and workers)"},
 	{"migrate", cmd_migrate, "apply database migrations"},
+	{"issue", cmd_issue, "one issuance in the foreground, no database (see --help)"},
+	{"dns", cmd_dns, "DNS tools: txt, chain, zone, present, cleanup, wait"},
 	{"version", cmd_version, "print the version"},
 };
 

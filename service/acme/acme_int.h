@@ -128,6 +128,11 @@ struct cf_acme_client {
 	void *event_arg;
 };
 
+/* err->msg, or NULL when the caller passed no cf_err. */
+static inline const char *acme_errmsg(const cf_err *err)
+{
+	return err ? err->msg : NULL;
+}
 /* Milliseconds of a monotonic clock. */
 long long acme_now_ms(void);
 void acme_sleep_ms(long ms);
@@ -168,7 +173,8 @@ long acme_resp_retry_after_ms(const acme_resp *r);
 
 /* ---- poll.c ---- */
 /* How long to wait before poll attempt number `attempt` (0-based) given the
- * server's Retry-After (0 = none), never beyond the deadline. */
+ * server's Retry-After (0 = none), never beyond the deadline; -1 once the
+ * deadline has passed. */
 long acme_poll_wait_ms(long retry_after_ms, int attempt, time_t deadline);
 
 #endif

@@ -7,5 +7,7 @@
 
 int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_issue(int argc, char **argv);
+int cmd_dns(int argc, char **argv);
 
 #endif

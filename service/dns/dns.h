@@ -43,6 +43,12 @@ bool cf_name_is_wildcard(const char *normalized);
 int cf_challenge_record(const char *normalized, char out[CF_NAME_MAX + 1], cf_err *err);
 /* true when a equals b ignoring case and one trailing dot on either. */
 bool cf_name_equal(const char *a, const char *b);
+/* Normalises an alias target or other DNS owner name: like cf_name_normalize
+ * without wildcards, but labels may also contain '_' (targets such as
+ * "_acme-challenge.x.alias.test" are DNS names, not host names). */
+int cf_target_normalize(const char *in, char out[CF_NAME_MAX + 1], cf_err *err);
+/* true when name equals zone or lies below it (case-insensitive, dots optional). */
+bool cf_name_is_under(const char *name, const char *zone);
 
 /* ---- servers.c ---- */
 typedef struct cf_dns_server {
@@ -55,10 +61,17 @@ typedef struct cf_dns_servers {
 	size_t n;
 } cf_dns_servers;
 
-/* Adds "1.2.3.4", "1.2.3.4:5353", "[::1]" or "[::1]:5353" (default port 53). */
+/* Adds "1.2.3.4", "1.2.3.4:5353", "[::1]" or "[::1]:5353" (default port 53; a bare
+ * IPv6 address is accepted too). Numeric addresses only. A server already in the
+ * list is not added twice; more than CF_DNS_MAX_SERVERS is an error. */
 int cf_dns_servers_add(cf_dns_servers *l, const char *hostport, cf_err *err);
+/* Adds every server of a comma- or blank-separated list ("1.2.3.4,[::1]:53"). */
+int cf_dns_servers_parse(cf_dns_servers *l, const char *list, cf_err *err);
+/* "1.2.3.4:53" or "[::1]:53", for messages. */
+#define CF_DNS_SERVER_STRLEN 80
+void cf_dns_server_str(const cf_dns_server *s, char out[CF_DNS_SERVER_STRLEN]);
 /* Fills l from the nameserver lines of a resolv.conf file (used only when no
- * resolver was configured). */
+ * resolver was configured); path NULL means /etc/resolv.conf. */
 int cf_dns_servers_from_resolv_conf(cf_dns_servers *l, const char *path, cf_err *err);
 
 /* ---- query.c ---- */
@@ -84,7 +97,8 @@ int cf_dns_txt(const cf_dns_servers *servers, const char *name, char ***values, 
 int cf_dns_txt_at(const cf_dns_server *server, const char *name, char ***values, size_t *n,
 		  cf_err *err);
 /* Record types other than CNAME present at exactly name (e.g. a stale TXT that
- * would shadow a CNAME): returns a NULL-terminated list of type names ("TXT"). */
+ * would shadow a CNAME): returns a NULL-terminated list of type names ("TXT").
+ * The types probed are TXT, A and AAAA (ANY is unreliable, RFC 8482). */
 int cf_dns_types_at(const cf_dns_servers *servers, const char *name, char ***types,
 		    size_t *n, cf_err *err);
 /* The zone that contains name: walks up asking for SOA until an answer (or an
@@ -93,6 +107,10 @@ int cf_dns_find_zone(const cf_dns_servers *servers, const char *name, char **zon
 /* The NS set of zone, each NS host resolved to A/AAAA through servers, port 53. */
 int cf_dns_zone_nameservers(const cf_dns_servers *servers, const char *zone,
 			    cf_dns_servers *out, cf_err *err);
+/* Adds the A and AAAA addresses of host, resolved through servers, to out (port
+ * 53); a host with no address adds nothing and is not an error. */
+int cf_dns_host_addresses(const cf_dns_servers *servers, const char *host, cf_dns_servers *out,
+			  cf_err *err);
 void cf_strv_free(char **v);
 
 /* ---- alias.c ---- */
@@ -125,7 +143,9 @@ typedef struct cf_alias_plan {
 
 /* Groups normalised names by challenge record and computes each target. An alias
  * map must cover every name, name only the order's names, and give the same target
- * to names sharing a record. CF_ALIAS_AUTO resolves through servers. */
+ * to names sharing a record; targets are checked with cf_target_normalize. A name
+ * listed twice is an error. CF_ALIAS_AUTO resolves through servers (the others
+ * never touch the network; servers may be NULL). plan->t is owned by the plan. */
 int cf_alias_plan_build(const char *const *names, size_t n, const cf_alias_spec *spec,
 			const cf_dns_servers *servers, cf_alias_plan *plan, cf_err *err);
 /* Checks, through servers, that each record's CNAME chain reaches its target and
@@ -133,7 +153,14 @@ int cf_alias_plan_build(const char *const *names, size_t n, const cf_alias_spec 
  * names the exact record to create, e.g.
  * "_acme-challenge.www.example.test. CNAME www.example.test.rfc-alias.test." */
 int cf_alias_preflight(const cf_alias_plan *plan, const cf_dns_servers *servers, cf_err *err);
+/* The preflight of one challenge record (for a per-record table such as
+ * `POST /v1/aliases/check`): 0, or -1 with the message described above. When the
+ * target is the record itself (no alias), a CNAME at the record is the error. */
+int cf_alias_check_one(const cf_challenge_target *t, const cf_dns_servers *servers,
+		       cf_err *err);
 void cf_alias_plan_free(cf_alias_plan *plan);
+/* Frees one, map_names[0..nmap) and map_targets[0..nmap) and the two arrays (all
+ * malloc'd and owned by the spec), then zeroes the spec. */
 void cf_alias_spec_free(cf_alias_spec *spec);
 
 /* ---- propagate.c ---- */
@@ -148,10 +175,15 @@ typedef struct cf_txt_want {
 	const char *value;
 } cf_txt_want;
 
+/* "authoritative", "resolvers" or "none"; -1 for anything else. */
 int cf_propagation_parse(const char *s, cf_propagation *out);
+const char *cf_propagation_name(cf_propagation p);
 /* Polls, with short backoff (50 ms doubling to 1 s), until every want is served by
  * every server that the mode names, or until timeout_ms passes (then a transient
- * error naming the server and value still missing). */
+ * error naming the server and value still missing). Authoritative mode finds the
+ * zone and NS addresses of each distinct fqdn once, through resolvers, and asks
+ * every address (IPv4 and IPv6) without recursion. Each query times out after 2 s,
+ * so the wait can overrun timeout_ms by that much. */
 int cf_dns_wait_txt(cf_propagation mode, const cf_dns_servers *resolvers,
 		    const cf_txt_want *wants, size_t n, long timeout_ms, cf_err *err);
 

@@ -456,8 +456,7 @@ out:
 	return rc;
 }
 
-/* Adds the addresses of one host (A, then AAAA) to out, port 53. */
-static int host_addresses(const cf_dns_servers *servers, const char *host, cf_dns_servers *out,
+int cf_dns_host_addresses(const cf_dns_servers *servers, const char *host, cf_dns_servers *out,
 			  cf_err *err)
 {
 	static const ldns_rr_type types[] = { LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
@@ -531,7 +530,7 @@ int cf_dns_zone_nameservers(const cf_dns_servers *servers, const char *zone,
 		}
 		/* One unresolvable NS host should not hide the others. */
 		cf_err_clear(&last);
-		if (host_addresses(servers, host, out, &last) != 0)
+		if (cf_dns_host_addresses(servers, host, out, &last) != 0)
 			cf_err_wrap(&last, "address of NS host %.260s", host);
 		free(host);
 		host = NULL;

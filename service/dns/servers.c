@@ -153,6 +153,7 @@ out:
 int cf_dns_servers_parse(cf_dns_servers *l, const char *list, cf_err *err)
 {
 	char *copy = NULL, *save = NULL, *tok;
+	size_t count = 0;
 	int rc = -1;
 
 	if (list == NULL || list[0] == '\0') {
@@ -164,9 +165,15 @@ int cf_dns_servers_parse(cf_dns_servers *l, const char *list, cf_err *err)
 		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 		goto out;
 	}
-	for (tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save))
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
 		if (cf_dns_servers_add(l, tok, err) != 0)
 			goto out;
+		count++;
+	}
+	if (count == 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "empty DNS server list");
+		goto out;
+	}
 	rc = 0;
 out:
 	free(copy);

@@ -1,0 +1,499 @@
+/*
+ * engine.c: one foreground issuance through DNS challenge aliases; see engine.h
+ * for the sequence and the cleanup guarantees.
+ *
+ * The run keeps every TXT value it presented in `txt[]`, with the provider that
+ * wrote it, so that cleanup() removes exactly those values, and only those, on
+ * every exit path.
+ */
+#include "issue/engine.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct txt_rec {
+	const cf_provider_ops *ops;
+	const json_t *settings;
+	char fqdn[CF_NAME_MAX + 1];
+	char *value;
+	char *authz_url;
+	char *chall_url;
+	bool presented;
+} txt_rec;
+
+typedef struct run {
+	const cf_issue_params *p;
+	char (*names)[CF_NAME_MAX + 1];
+	cf_alias_plan plan;
+	cf_acme_client *client;
+	cf_acme_order order;
+	txt_rec *txt;
+	size_t ntxt;
+	char **pending_authz; /* authorizations to deactivate if the order fails */
+	size_t npending;
+} run;
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void step(const run *r, const char *name, long start, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void step(const run *r, const char *name, long start, bool ok, const char *fmt, ...)
+{
+	char detail[1024] = "";
+	va_list ap;
+
+	if (r->p->on_step == NULL)
+		return;
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(detail, sizeof(detail), fmt, ap);
+		va_end(ap);
+	}
+	r->p->on_step(name, now_ms() - start, ok, detail, r->p->step_arg);
+}
+
+static int cancelled(const run *r, cf_err *err)
+{
+	if (r->p->cancel != NULL && *r->p->cancel)
+		return cf_err_set(err, CF_ERR_TRANSIENT, "interrupted");
+	return 0;
+}
+
+/* Normalises the names and refuses duplicates. */
+static int prepare_names(run *r, cf_err *err)
+{
+	const cf_issue_params *p = r->p;
+
+	if (p->nnames == 0)
+		return cf_err_set(err, CF_ERR_PERMANENT, "no names to issue for");
+	r->names = calloc(p->nnames, sizeof(*r->names));
+	if (r->names == NULL)
+		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	for (size_t i = 0; i < p->nnames; i++) {
+		if (cf_name_normalize(p->names[i], true, r->names[i], err) != 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(r->names[i], r->names[j]) == 0)
+				return cf_err_set(err, CF_ERR_PERMANENT, "name %s is given twice",
+						  r->names[i]);
+		if (p->providers[i] == NULL)
+			return cf_err_set(err, CF_ERR_PERMANENT, "name %s has no DNS provider",
+					  r->names[i]);
+	}
+	return 0;
+}
+
+static int plan_and_preflight(run *r, cf_err *err)
+{
+	const cf_issue_params *p = r->p;
+	const char **names = NULL;
+	long t = now_ms();
+	int rc = -1;
+
+	names = calloc(p->nnames, sizeof(*names));
+	if (names == NULL)
+		goto out;
+	for (size_t i = 0; i < p->nnames; i++)
+		names[i] = r->names[i];
+	if (cf_alias_plan_build(names, p->nnames, p->alias, p->resolvers, &r->plan, err) != 0) {
+		step(r, "plan", t, false, "%s", err->msg);
+		goto out;
+	}
+	for (size_t i = 0; i < r->plan.n; i++) {
+		const cf_challenge_target *ct = &r->plan.t[i];
+		for (size_t k = 1; k < ct->nnames; k++)
+			if (p->providers[ct->names[k]] != p->providers[ct->names[0]] ||
+			    p->provider_settings[ct->names[k]] != p->provider_settings[ct->names[0]]) {
+				cf_err_set(err, CF_ERR_PERMANENT,
+					   "%s and %s share the challenge record %s and must "
+					   "use the same provider",
+					   r->names[ct->names[0]], r->names[ct->names[k]], ct->record);
+				goto out;
+			}
+	}
+	step(r, "plan", t, true, "%zu names, %zu challenge records", p->nnames, r->plan.n);
+	if (!p->skip_preflight && p->alias->mode != CF_ALIAS_NONE) {
+		t = now_ms();
+		if (cf_alias_preflight(&r->plan, p->resolvers, err) != 0) {
+			step(r, "preflight", t, false, "%s", err->msg);
+			goto out;
+		}
+		step(r, "preflight", t, true, "every CNAME points where it should");
+	}
+	rc = 0;
+out:
+	free(names);
+	return rc;
+}
+
+static int account_and_order(run *r, cf_err *err)
+{
+	const cf_issue_params *p = r->p;
+	cf_acme_options o = {0};
+	cf_acme_account_req req = {0};
+	cf_acme_account acct = {0};
+	const char **names = NULL;
+	long t = now_ms();
+	int rc = -1;
+
+	o.directory_url = p->directory_url;
+	o.ca_file = p->ca_file;
+	o.on_event = p->on_acme_event;
+	o.event_arg = p->acme_event_arg;
+	if ((r->client = cf_acme_client_new(&o, p->account_key, err)) == NULL)
+		goto out;
+	req.contacts = p->contacts;
+	req.ncontacts = p->ncontacts;
+	req.terms_agreed = true;
+	req.eab_kid = p->eab_kid;
+	req.eab_hmac_key = p->eab_hmac_key;
+	if (cf_acme_account_register(r->client, &req, &acct, err) != 0) {
+		step(r, "account", t, false, "%s", err->msg);
+		goto out;
+	}
+	step(r, "account", t, true, "%s (%s)", acct.url, acct.created ? "new" : "existing");
+	t = now_ms();
+	names = calloc(p->nnames, sizeof(*names));
+	if (names == NULL)
+		goto out;
+	for (size_t i = 0; i < p->nnames; i++)
+		names[i] = r->names[i];
+	if (cf_acme_order_new(r->client, names, p->nnames, &r->order, err) != 0) {
+		step(r, "order", t, false, "%s", err->msg);
+		goto out;
+	}
+	step(r, "order", t, true, "%s", r->order.url);
+	rc = 0;
+out:
+	free(names);
+	cf_acme_account_free(&acct);
+	return rc;
+}
+
+/* The index of the plan target that holds the name of an authorization. */
+static const cf_challenge_target *target_of(const run *r, const cf_acme_authz *a, size_t *name_idx)
+{
+	char name[CF_NAME_MAX + 3];
+
+	snprintf(name, sizeof(name), "%s%s", a->wildcard ? "*." : "", a->identifier);
+	for (size_t i = 0; i < r->plan.n; i++)
+		for (size_t k = 0; k < r->plan.t[i].nnames; k++)
+			if (cf_name_equal(r->names[r->plan.t[i].names[k]], name)) {
+				*name_idx = r->plan.t[i].names[k];
+				return &r->plan.t[i];
+			}
+	return NULL;
+}
+
+/* Reads every authorization and computes the TXT value of each pending one. */
+static int collect_challenges(run *r, cf_err *err)
+{
+	long t = now_ms();
+	size_t valid = 0;
+	int rc = -1;
+
+	r->txt = calloc(r->order.nauthz, sizeof(*r->txt));
+	r->pending_authz = calloc(r->order.nauthz, sizeof(char *));
+	if (r->txt == NULL || r->pending_authz == NULL)
+		goto out;
+	for (size_t i = 0; i < r->order.nauthz; i++) {
+		cf_acme_authz a = {0};
+		const cf_challenge_target *ct;
+		char *ka = NULL;
+		size_t idx = 0;
+		txt_rec *x;
+
+		if (cf_acme_authz_get(r->client, r->order.authz_urls[i], &a, err) != 0)
+			goto fail_one;
+		if (a.status == CF_ACME_VALID) {
+			valid++;
+			cf_acme_authz_free(&a);
+			continue;
+		}
+		r->pending_authz[r->npending++] = strdup(a.url);
+		if ((ct = target_of(r, &a, &idx)) == NULL) {
+			cf_err_set(err, CF_ERR_PERMANENT, "the CA sent an authorization for %s%s, "
+				   "which was not ordered", a.wildcard ? "*." : "", a.identifier);
+			goto fail_one;
+		}
+		if (a.chall_url == NULL) {
+			cf_err_set(err, CF_ERR_PERMANENT,
+				   "the CA offers no dns-01 challenge for %s", a.identifier);
+			goto fail_one;
+		}
+		if ((ka = cf_acme_key_authorization(r->p->account_key, a.chall_token, err)) == NULL)
+			goto fail_one;
+		x = &r->txt[r->ntxt++];
+		x->ops = r->p->providers[idx];
+		x->settings = r->p->provider_settings[idx];
+		snprintf(x->fqdn, sizeof(x->fqdn), "%s", ct->target);
+		x->value = cf_acme_dns01_txt(ka);
+		x->authz_url = strdup(a.url);
+		x->chall_url = strdup(a.chall_url);
+		free(ka);
+		cf_acme_authz_free(&a);
+		if (x->value == NULL || x->authz_url == NULL || x->chall_url == NULL)
+			goto out;
+		continue;
+fail_one:
+		free(ka);
+		cf_acme_authz_free(&a);
+		step(r, "authorizations", t, false, "%s", err->msg);
+		goto out;
+	}
+	step(r, "authorizations", t, true, "%zu to validate, %zu already valid", r->ntxt, valid);
+	rc = 0;
+out:
+	if (rc != 0 && err->cls == CF_ERR_NONE)
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	return rc;
+}
+
+static int present_all(run *r, cf_err *err)
+{
+	long t = now_ms();
+	cf_provider_ctx ctx = {.resolvers = r->p->resolvers, .timeout_ms = 10000};
+
+	for (size_t i = 0; i < r->ntxt; i++) {
+		txt_rec *x = &r->txt[i];
+		long t1 = now_ms();
+
+		ctx.settings = x->settings;
+		if (x->ops->present(&ctx, x->fqdn, x->value, err) != 0) {
+			cf_err_wrap(err, "present TXT at %s (%s)", x->fqdn, x->ops->name);
+			step(r, "present", t1, false, "%s", err->msg);
+			return -1;
+		}
+		x->presented = true;
+		step(r, "present", t1, true, "%s TXT \"%s\" via %s", x->fqdn, x->value,
+		     x->ops->name);
+	}
+	(void)t;
+	return 0;
+}
+
+static int propagate(run *r, cf_err *err)
+{
+	cf_txt_want *w = NULL;
+	long t = now_ms(), timeout = r->p->propagation_timeout_ms;
+	int rc = -1;
+
+	if (r->ntxt == 0 || r->p->propagation == CF_PROP_NONE)
+		return 0;
+	if ((w = calloc(r->ntxt, sizeof(*w))) == NULL)
+		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	for (size_t i = 0; i < r->ntxt; i++) {
+		w[i].fqdn = r->txt[i].fqdn;
+		w[i].value = r->txt[i].value;
+	}
+	rc = cf_dns_wait_txt(r->p->propagation, r->p->resolvers, w, r->ntxt,
+			     timeout > 0 ? timeout : 120000, err);
+	step(r, "propagate", t, rc == 0, "%s", rc == 0 ? (r->p->propagation == CF_PROP_AUTHORITATIVE
+			  ? "every authoritative server serves every value"
+			  : "every resolver serves every value") : err->msg);
+	free(w);
+	return rc;
+}
+
+/* Answers every challenge, then polls every authorization. */
+static int validate(run *r, time_t deadline, cf_err *err)
+{
+	long t = now_ms();
+
+	for (size_t i = 0; i < r->ntxt; i++) {
+		if (cf_acme_challenge_respond(r->client, r->txt[i].chall_url, NULL, err) != 0) {
+			step(r, "respond", t, false, "%s", err->msg);
+			return -1;
+		}
+	}
+	step(r, "respond", t, true, "%zu challenges answered", r->ntxt);
+	t = now_ms();
+	for (size_t i = 0; i < r->ntxt; i++) {
+		cf_acme_authz a = {0};
+		int rc = cf_acme_authz_poll(r->client, r->txt[i].authz_url, deadline, &a, err);
+
+		cf_acme_authz_free(&a);
+		if (rc != 0) {
+			step(r, "validate", t, false, "%s", err->msg);
+			return -1;
+		}
+	}
+	step(r, "validate", t, true, "%zu authorizations valid", r->ntxt);
+	return 0;
+}
+
+static int finalize_and_download(run *r, time_t deadline, cf_issue_result *res, cf_err *err)
+{
+	const cf_issue_params *p = r->p;
+	cf_buf csr = {0};
+	const char **names = NULL;
+	long t = now_ms();
+	int rc = -1;
+
+	if (p->reuse_key != NULL) {
+		char *pem = cf_key_to_pem(p->reuse_key, err);
+		res->key = pem ? cf_key_from_pem(pem, strlen(pem), err) : NULL;
+		cf_secret_free(pem);
+	} else {
+		res->key = cf_key_generate(p->key_type, err);
+	}
+	if (res->key == NULL)
+		goto out;
+	if (cf_key_public_equal(res->key, p->account_key)) {
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "the certificate key is the account key; use another key");
+		goto out;
+	}
+	if ((res->key_pem = cf_key_to_pem(res->key, err)) == NULL)
+		goto out;
+	if ((names = calloc(p->nnames, sizeof(*names))) == NULL)
+		goto out;
+	for (size_t i = 0; i < p->nnames; i++)
+		names[i] = r->names[i];
+	if (cf_csr_der(res->key, names, p->nnames, &csr, err) != 0)
+		goto out;
+	if (cf_acme_order_finalize(r->client, &r->order, csr.data, csr.len, &r->order, err) != 0 ||
+	    cf_acme_order_poll(r->client, r->order.url, deadline, &r->order, err) != 0) {
+		step(r, "finalize", t, false, "%s", err->msg);
+		goto out;
+	}
+	if (r->order.status != CF_ACME_VALID || r->order.cert_url == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "the order is %s, not valid, after finalize",
+			   cf_acme_status_name(r->order.status));
+		step(r, "finalize", t, false, "%s", err->msg);
+		goto out;
+	}
+	step(r, "finalize", t, true, "%s key, order valid", cf_key_type_name(cf_key_get_type(res->key)));
+	t = now_ms();
+	if (cf_acme_cert_download(r->client, r->order.cert_url, p->preferred_chain, &res->cert,
+				  err) != 0) {
+		step(r, "download", t, false, "%s", err->msg);
+		goto out;
+	}
+	step(r, "download", t, true, "chain issued by %s (%zu alternates)",
+	     res->cert.top_issuer ? res->cert.top_issuer : "?", res->cert.nalternates);
+	rc = 0;
+out:
+	free(names);
+	cf_buf_free(&csr);
+	return rc;
+}
+
+/* Removes every value this run presented; reports but does not stop on errors. */
+static int cleanup(run *r, cf_err *err)
+{
+	cf_provider_ctx ctx = {.resolvers = r->p->resolvers, .timeout_ms = 10000};
+	long t = now_ms();
+	size_t removed = 0, failed = 0;
+	cf_err e = {0};
+
+	for (size_t i = 0; i < r->ntxt; i++) {
+		txt_rec *x = &r->txt[i];
+		if (!x->presented)
+			continue;
+		ctx.settings = x->settings;
+		if (x->ops->cleanup(&ctx, x->fqdn, x->value, &e) == 0) {
+			x->presented = false;
+			removed++;
+		} else {
+			failed++;
+			step(r, "cleanup", t, false, "%s TXT \"%s\": %s", x->fqdn, x->value, e.msg);
+			if (err && err->cls == CF_ERR_NONE)
+				cf_err_set(err, e.cls, "cleanup of %s: %s", x->fqdn, e.msg);
+		}
+		cf_err_clear(&e);
+	}
+	if (removed || failed)
+		step(r, "cleanup", t, failed == 0, "%zu values removed, %zu failed", removed, failed);
+	return failed ? -1 : 0;
+}
+
+static void deactivate_pending(run *r)
+{
+	long t = now_ms();
+	size_t n = 0;
+	cf_err e = {0};
+
+	if (r->client == NULL)
+		return;
+	for (size_t i = 0; i < r->npending; i++) {
+		if (cf_acme_authz_deactivate(r->client, r->pending_authz[i], &e) == 0)
+			n++;
+		cf_err_clear(&e);
+	}
+	if (r->npending)
+		step(r, "deactivate", t, n == r->npending, "%zu of %zu authorizations deactivated",
+		     n, r->npending);
+}
+
+static void run_free(run *r)
+{
+	for (size_t i = 0; i < r->ntxt; i++) {
+		free(r->txt[i].value);
+		free(r->txt[i].authz_url);
+		free(r->txt[i].chall_url);
+	}
+	for (size_t i = 0; i < r->npending; i++)
+		free(r->pending_authz[i]);
+	free(r->pending_authz);
+	free(r->txt);
+	free(r->names);
+	cf_alias_plan_free(&r->plan);
+	cf_acme_order_free(&r->order);
+	cf_acme_client_free(r->client);
+}
+
+int cf_issue_run(const cf_issue_params *p, cf_issue_result *res, cf_err *err)
+{
+	run r = {.p = p};
+	long timeout = p->order_timeout_s > 0 ? p->order_timeout_s : 300;
+	time_t deadline = time(NULL) + timeout;
+	cf_err cerr = {0};
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (prepare_names(&r, err) != 0 || plan_and_preflight(&r, err) != 0 ||
+	    cancelled(&r, err) != 0 || account_and_order(&r, err) != 0)
+		goto out;
+	if (collect_challenges(&r, err) != 0 || cancelled(&r, err) != 0 ||
+	    present_all(&r, err) != 0 || cancelled(&r, err) != 0 || propagate(&r, err) != 0 ||
+	    cancelled(&r, err) != 0 || validate(&r, deadline, err) != 0 ||
+	    cancelled(&r, err) != 0)
+		goto out;
+	/* the values are no longer needed once every authorization is valid */
+	cleanup(&r, &cerr);
+	if (finalize_and_download(&r, deadline, res, err) != 0)
+		goto out;
+	res->order_url = strdup(r.order.url);
+	res->account_url = strdup(cf_acme_client_account(r.client));
+	rc = 0;
+out:
+	cleanup(&r, &cerr);
+	if (rc != 0)
+		deactivate_pending(&r);
+	cf_err_clear(&cerr);
+	run_free(&r);
+	if (rc != 0)
+		cf_issue_result_free(res);
+	return rc;
+}
+
+void cf_issue_result_free(cf_issue_result *r)
+{
+	cf_key_free(r->key);
+	cf_secret_free(r->key_pem);
+	cf_acme_cert_free(&r->cert);
+	free(r->order_url);
+	free(r->account_url);
+	memset(r, 0, sizeof(*r));
+}
