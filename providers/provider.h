@@ -42,7 +42,11 @@ typedef struct cf_provider_ops {
 void cf_providers_init(void);
 /* Adds ops to the registry; -1 when the name is taken or the registry is full. */
 int cf_provider_register(const cf_provider_ops *ops, cf_err *err);
+/* The provider named exactly name, or NULL. Initialises the registry if needed. */
 const cf_provider_ops *cf_provider_find(const char *name);
+/* Fills names[0..max) with the registered names (static strings, registration
+ * order) and returns how many are registered (may exceed max). */
+size_t cf_provider_names(const char **names, size_t max);
 /* true when key is one of ops' secret settings. */
 int cf_provider_is_secret(const cf_provider_ops *ops, const char *key);
 

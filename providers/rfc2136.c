@@ -315,3 +315,229 @@ fail:
 		ldns_rr_free(rr);
 	return NULL;
 }
+
+/* A resolver that talks to srv only, signing with the configured key. */
+static ldns_resolver *update_resolver(const cf_provider_ctx *ctx, const rfc_conf *c,
+				      const cf_dns_server *srv)
+{
+	ldns_resolver *r = ldns_resolver_new();
+	ldns_rdf *addr = ldns_rdf_new_frm_str(
+		strchr(srv->ip, ':') ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, srv->ip);
+	long ms = ctx->timeout_ms > 0 ? ctx->timeout_ms : DEFAULT_TIMEOUT_MS;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (r == NULL || addr == NULL || ldns_resolver_push_nameserver(r, addr) != LDNS_STATUS_OK) {
+		if (r != NULL)
+			ldns_resolver_deep_free(r);
+		r = NULL;
+		goto out;
+	}
+	ldns_resolver_set_port(r, srv->port);
+	ldns_resolver_set_timeout(r, tv);
+	ldns_resolver_set_retry(r, 1);
+	ldns_resolver_set_retrans(r, 0);
+	ldns_resolver_set_recursive(r, false);
+	ldns_resolver_set_fallback(r, true);
+	if (c->key != NULL) {
+		ldns_resolver_set_tsig_keyname(r, c->key);
+		ldns_resolver_set_tsig_algorithm(r, c->alg);
+		ldns_resolver_set_tsig_keydata(r, c->secret);
+	}
+out:
+	if (addr != NULL)
+		ldns_rdf_deep_free(addr);
+	return r;
+}
+
+/* Frees the resolver after wiping ldns's copy of the secret. */
+static void update_resolver_free(ldns_resolver *r)
+{
+	const char *kd;
+
+	if (r == NULL)
+		return;
+	kd = ldns_resolver_tsig_keydata(r);
+	if (kd != NULL)
+		OPENSSL_cleanse((char *)kd, strlen(kd));
+	ldns_resolver_deep_free(r);
+}
+
+/* The TSIG error field of an answer (RFC 8945 4.2), 0 when unsigned or none. */
+static int tsig_error(const ldns_pkt *reply)
+{
+	const ldns_rr *t = ldns_pkt_tsig(reply);
+	const ldns_rdf *e;
+
+	if (t == NULL || ldns_rr_rd_count(t) < 6)
+		return 0;
+	e = ldns_rr_rdf(t, 5);
+	if (e == NULL || ldns_rdf_size(e) != 2)
+		return 0;
+	return ldns_rdf2native_int16(e);
+}
+
+/* Turns the server's answer into 0 or a message naming server, zone and key. */
+static int check_answer(const ldns_pkt *reply, ldns_status st, const rfc_conf *c,
+			const char *who, const char *zone, const char *fqdn, cf_err *err)
+{
+	int rcode = (int)ldns_pkt_get_rcode(reply);
+	int terr = tsig_error(reply);
+	char key[300];
+
+	if (c->key != NULL)
+		snprintf(key, sizeof(key), "TSIG key %s (%.11s)", c->key, c->alg);
+	else
+		snprintf(key, sizeof(key), "no TSIG key");
+	if (terr == TSIG_BADSIG)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "rfc2136: server %s rejected the signature of %s for zone %s "
+				  "(BADSIG: bad signature; check tsig_secret and tsig_algorithm)",
+				  who, key, zone);
+	if (terr == TSIG_BADKEY)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "rfc2136: server %s does not know %s, updating zone %s "
+				  "(BADKEY: check tsig_name and tsig_algorithm)",
+				  who, key, zone);
+	if (terr == TSIG_BADTIME)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "rfc2136: server %s rejected the time of the signature of %s for "
+				  "zone %s (BADTIME: clocks differ by more than 5 minutes)",
+				  who, key, zone);
+	switch (rcode) {
+	case LDNS_RCODE_NOERROR:
+		if (st != LDNS_STATUS_OK)
+			return cf_err_set(err, CF_ERR_TRANSIENT,
+					  "rfc2136: the answer of server %s for zone %s failed "
+					  "verification with %s (%s); the update may have been applied",
+					  who, zone, key, ldns_get_errorstr_by_id(st));
+		return 0;
+	case LDNS_RCODE_REFUSED:
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "rfc2136: server %s refused the update of %s in zone %s with %s "
+				  "(REFUSED: the zone's update policy does not allow %s to add or "
+				  "delete TXT there)",
+				  who, fqdn, zone, key, c->key ? "this key" : "unsigned updates");
+	case LDNS_RCODE_NOTAUTH:
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "rfc2136: server %s is not authoritative for zone %s (NOTAUTH; "
+				  "%s): check the server and zone settings",
+				  who, zone, key);
+	case LDNS_RCODE_NOTZONE:
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "rfc2136: %s is not in zone %s (NOTZONE from server %s, %s)", fqdn,
+				  zone, who, key);
+	case LDNS_RCODE_SERVFAIL:
+		return cf_err_set(err, CF_ERR_TRANSIENT,
+				  "rfc2136: server %s failed the update of zone %s (SERVFAIL, %s)",
+				  who, zone, key);
+	default:
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "rfc2136: server %s answered rcode %d to the update of %s in zone "
+				  "%s (%s)",
+				  who, rcode, fqdn, zone, key);
+	}
+}
+
+/* Sends one UPDATE that adds (add) or deletes one TXT RR. */
+static int update(const cf_provider_ctx *ctx, const char *fqdn, const char *value, bool add,
+		  cf_err *err)
+{
+	rfc_conf c;
+	cf_dns_server srv = { 0 };
+	char name[CF_NAME_MAX + 1], who[CF_DNS_SERVER_STRLEN];
+	char *zone = NULL;
+	ldns_resolver *r = NULL;
+	ldns_rr_list *up = NULL;
+	ldns_rr *rr = NULL;
+	ldns_rdf *zone_rdf = NULL;
+	ldns_pkt *q = NULL, *reply = NULL;
+	ldns_status st;
+	int rc = -1;
+
+	if (conf_load(ctx->settings, &c, err) != 0)
+		goto out;
+	if (cf_target_normalize(fqdn, name, err) != 0) {
+		cf_err_wrap(err, "rfc2136");
+		goto out;
+	}
+	if (value == NULL || strlen(value) > VALUE_MAX) {
+		cf_err_set(err, CF_ERR_PERMANENT, "rfc2136: TXT value missing or over %d bytes",
+			   VALUE_MAX);
+		goto out;
+	}
+	if (server_address(ctx, &c, &srv, err) != 0 ||
+	    find_zone(ctx, &c, &srv, name, &zone, err) != 0)
+		goto out;
+	cf_dns_server_str(&srv, who);
+	if (!cf_name_is_under(name, zone)) {
+		cf_err_set(err, CF_ERR_PERMANENT, "rfc2136: %s is not in zone %s", name, zone);
+		goto out;
+	}
+	r = update_resolver(ctx, &c, &srv);
+	up = ldns_rr_list_new();
+	rr = txt_rr(name, value, add, c.ttl);
+	zone_rdf = ldns_dname_new_frm_str(zone);
+	if (r == NULL || up == NULL || rr == NULL || zone_rdf == NULL ||
+	    !ldns_rr_list_push_rr(up, rr)) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "rfc2136: cannot build the update");
+		goto out;
+	}
+	rr = NULL; /* owned by up */
+	q = ldns_update_pkt_new(zone_rdf, LDNS_RR_CLASS_IN, NULL, up, NULL);
+	zone_rdf = NULL; /* owned by q (or lost with it on failure) */
+	if (q == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "rfc2136: cannot build the update");
+		goto out;
+	}
+	ldns_pkt_set_rd(q, false); /* a Z bit in an UPDATE header */
+	st = ldns_update_pkt_tsig_add(q, r);
+	if (st != LDNS_STATUS_OK) {
+		cf_err_set(err, CF_ERR_PERMANENT, "rfc2136: cannot sign with TSIG key %s (%s)",
+			   c.key ? c.key : "-", ldns_get_errorstr_by_id(st));
+		goto out;
+	}
+	st = ldns_send(&reply, r, q);
+	if (reply == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT,
+			   "rfc2136: no answer from server %s to the update of zone %s (%s)", who,
+			   zone, ldns_get_errorstr_by_id(st));
+		goto out;
+	}
+	if (check_answer(reply, st, &c, who, zone, name, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (reply != NULL)
+		ldns_pkt_free(reply);
+	if (q != NULL)
+		ldns_pkt_free(q);
+	if (zone_rdf != NULL)
+		ldns_rdf_deep_free(zone_rdf);
+	if (rr != NULL)
+		ldns_rr_free(rr);
+	if (up != NULL)
+		ldns_rr_list_deep_free(up);
+	update_resolver_free(r);
+	free(zone);
+	return rc;
+}
+
+static int rfc2136_present(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+			   cf_err *err)
+{
+	return update(ctx, fqdn, value, true, err);
+}
+
+static int rfc2136_cleanup(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+			   cf_err *err)
+{
+	return update(ctx, fqdn, value, false, err);
+}
+
+const cf_provider_ops cf_provider_rfc2136 = {
+	.name = "rfc2136",
+	.secret_keys = secret_keys,
+	.validate = rfc2136_validate,
+	.present = rfc2136_present,
+	.cleanup = rfc2136_cleanup,
+};

@@ -141,7 +141,7 @@ int cf_acme_account_register(cf_acme_client *c, const cf_acme_account_req *req,
 	long long t0 = acme_now_ms();
 	int rc;
 
-	memset(out, 0, sizeof(*out));
+	cf_acme_account_free(out);
 	rc = do_register(c, req, out, err);
 	if (rc != 0)
 		cf_acme_account_free(out);

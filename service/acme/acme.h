@@ -31,8 +31,11 @@
  *
  * Ownership: every struct filled by a function here owns its strings and is
  * released with its _free() function (safe on a zeroed struct, and on a struct
- * that a failed call left partly filled). Pointers passed in are borrowed for the
- * duration of the call unless stated otherwise.
+ * that a failed call left partly filled). An out parameter must be zeroed or hold
+ * an earlier result of the same type: it is freed first, so a persisted state can
+ * be refreshed in place, e.g. cf_acme_order_poll(c, o.url, dl, &o, err) (the URL
+ * argument may point into out). Pointers passed in are borrowed for the duration
+ * of the call unless stated otherwise.
  */
 #ifndef CERTFLEET_ACME_H
 #define CERTFLEET_ACME_H

@@ -79,7 +79,7 @@ static int parse_authz(const char *url, const acme_resp *r, const json_t *j, cf_
 	return 0;
 }
 
-/* POST-as-GET of an authorization; out is freed first. */
+/* POST-as-GET of an authorization; out is freed first (url must not point into it). */
 static int authz_read(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err)
 {
 	json_t *j = NULL;
@@ -97,11 +97,16 @@ static int authz_read(cf_acme_client *c, const char *url, cf_acme_authz *out, cf
 int cf_acme_authz_get(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err)
 {
 	long long t0 = acme_now_ms();
-	int rc;
+	char *u = strdup(url); /* url may point into out */
+	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	rc = authz_read(c, url, out, err);
-	return acme_step_done(c, "authz", url, t0, rc, err, cf_acme_status_name(out->status));
+	if (u == NULL)
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	else
+		rc = authz_read(c, u, out, err);
+	rc = acme_step_done(c, "authz", u, t0, rc, err, cf_acme_status_name(out->status));
+	free(u);
+	return rc;
 }
 
 /* The verdict on an authorization that left pending. */
@@ -147,11 +152,16 @@ int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,
 		       cf_acme_authz *out, cf_err *err)
 {
 	long long t0 = acme_now_ms();
-	int rc;
+	char *u = strdup(url); /* url may point into out */
+	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	rc = do_poll(c, url, deadline, out, err);
-	return acme_step_done(c, "pollAuthz", url, t0, rc, err, cf_acme_status_name(out->status));
+	if (u == NULL)
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	else
+		rc = do_poll(c, u, deadline, out, err);
+	rc = acme_step_done(c, "pollAuthz", u, t0, rc, err, cf_acme_status_name(out->status));
+	free(u);
+	return rc;
 }
 
 int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err)

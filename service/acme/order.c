@@ -117,13 +117,13 @@ int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
 	long long t0 = acme_now_ms();
 	int rc;
 
-	memset(out, 0, sizeof(*out));
+	cf_acme_order_free(out);
 	rc = do_new(c, names, n, out, err);
 	return acme_step_done(c, "newOrder", out->url, t0, rc, err,
 			      cf_acme_status_name(out->status));
 }
 
-/* POST-as-GET of an order; out is freed first. */
+/* POST-as-GET of an order; out is freed first (url must not point into it). */
 static int order_read(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err)
 {
 	json_t *j = NULL;
@@ -141,11 +141,16 @@ static int order_read(cf_acme_client *c, const char *url, cf_acme_order *out, cf
 int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err)
 {
 	long long t0 = acme_now_ms();
-	int rc;
+	char *u = strdup(url); /* url may point into out */
+	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	rc = order_read(c, url, out, err);
-	return acme_step_done(c, "order", url, t0, rc, err, cf_acme_status_name(out->status));
+	if (u == NULL)
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	else
+		rc = order_read(c, u, out, err);
+	rc = acme_step_done(c, "order", u, t0, rc, err, cf_acme_status_name(out->status));
+	free(u);
+	return rc;
 }
 
 /* The verdict on an order that left pending/processing. */
@@ -189,11 +194,16 @@ int cf_acme_order_poll(cf_acme_client *c, const char *url, time_t deadline,
 		       cf_acme_order *out, cf_err *err)
 {
 	long long t0 = acme_now_ms();
-	int rc;
+	char *u = strdup(url); /* url may point into out */
+	int rc = -1;
 
-	memset(out, 0, sizeof(*out));
-	rc = do_poll(c, url, deadline, out, err);
-	return acme_step_done(c, "pollOrder", url, t0, rc, err, cf_acme_status_name(out->status));
+	if (u == NULL)
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	else
+		rc = do_poll(c, u, deadline, out, err);
+	rc = acme_step_done(c, "pollOrder", u, t0, rc, err, cf_acme_status_name(out->status));
+	free(u);
+	return rc;
 }
 
 static int do_finalize(cf_acme_client *c, const char *url, const char *finalize_url,
@@ -231,15 +241,12 @@ int cf_acme_order_finalize(cf_acme_client *c, const cf_acme_order *order,
 	char *fin = order->finalize_url ? strdup(order->finalize_url) : NULL;
 	int rc = -1;
 
-	/* out may alias order: what we need was copied above, before clearing it */
-	if (out != order)
-		memset(out, 0, sizeof(*out));
-	if (url == NULL || fin == NULL || csr_der == NULL || len == 0) {
+	/* out may alias order: what we need was copied above, before freeing it */
+	cf_acme_order_free(out);
+	if (url == NULL || fin == NULL || csr_der == NULL || len == 0)
 		cf_err_set(err, CF_ERR_PERMANENT, "finalize: order URL, finalize URL and CSR needed");
-	} else {
-		cf_acme_order_free(out);
+	else
 		rc = do_finalize(c, url, fin, csr_der, len, out, err);
-	}
 	rc = acme_step_done(c, "finalize", url, t0, rc, err,
 			    rc == 0 ? cf_acme_status_name(out->status) : NULL);
 	free(url);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CN_MAX 64   /* ub-common-name, RFC 5280 appendix A */
+#define CN_MAX 64        /* ub-common-name, RFC 5280 appendix A */
 #define DNS_NAME_MAX 253 /* longest DNS name in text form */
 
 /* Rejects names that are not plain ASCII DNS names, optionally starting with one

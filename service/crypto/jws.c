@@ -147,10 +147,12 @@ char *cf_jwk_thumbprint(const cf_key *key, cf_err *err)
 	/* RFC 7638 section 3.2: required members only, sorted, no whitespace. The
 	 * values are base64url or fixed names, so nothing needs JSON escaping. */
 	if (crv)
-		rc = cf_buf_printf(&canon, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-				   crv, a, b);
+		rc = cf_buf_printf(
+			&canon, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+			crv, a, b);
 	else
-		rc = cf_buf_printf(&canon, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", b, a);
+		rc = cf_buf_printf(&canon, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", b,
+				   a);
 	if (rc != 0) {
 		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
 		goto out;
@@ -254,7 +256,7 @@ int cf_jws_verify(const cf_key *key, const void *data, size_t len, const void *s
 	unsigned char *der = NULL;
 	const unsigned char *check = sig;
 	size_t checklen = siglen, width;
-	int derlen, rc = -1;
+	int derlen, vrc, rc = -1;
 
 	if (key == NULL || sig == NULL || cf_jws_alg(key) == NULL) {
 		cf_err_set(err, CF_ERR_PERMANENT, "cf_jws_verify: no usable key");
@@ -271,7 +273,8 @@ int cf_jws_verify(const cf_key *key, const void *data, size_t len, const void *s
 		esig = ECDSA_SIG_new();
 		r = BN_bin2bn(sig, (int)width, NULL);
 		s = BN_bin2bn((const uint8_t *)sig + width, (int)width, NULL);
-		if (esig == NULL || r == NULL || s == NULL || ECDSA_SIG_set0(esig, r, s) != 1) {
+		if (esig == NULL || r == NULL || s == NULL ||
+		    ECDSA_SIG_set0(esig, r, s) != 1) {
 			cf_crypto_fail(err, "ECDSA_SIG_set0");
 			goto out;
 		}
@@ -294,7 +297,14 @@ int cf_jws_verify(const cf_key *key, const void *data, size_t len, const void *s
 		cf_crypto_fail(err, "EVP_DigestVerifyInit_ex");
 		goto out;
 	}
-	if (EVP_DigestVerify(mctx, check, checklen, data, len) != 1) {
+	vrc = EVP_DigestVerify(mctx, check, checklen, data, len);
+	if (vrc == 0) {
+		ERR_clear_error();
+		cf_err_set(err, CF_ERR_PERMANENT, "%s signature does not verify",
+			   cf_jws_alg(key));
+		goto out;
+	}
+	if (vrc != 1) {
 		cf_crypto_fail(err, "EVP_DigestVerify");
 		goto out;
 	}
@@ -326,8 +336,7 @@ char *cf_jws_flatten(const cf_key *key, const json_t *protected_hdr, const char 
 	}
 	prot = cf_b64url_encode(hdr, strlen(hdr));
 	pay = cf_b64url_encode(payload, strlen(payload)); /* "" stays "" */
-	if (prot == NULL || pay == NULL ||
-	    cf_buf_printf(&input, "%s.%s", prot, pay) != 0) {
+	if (prot == NULL || pay == NULL || cf_buf_printf(&input, "%s.%s", prot, pay) != 0) {
 		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
 		goto out;
 	}
@@ -342,7 +351,8 @@ char *cf_jws_flatten(const cf_key *key, const json_t *protected_hdr, const char 
 			sigb64);
 	out = jws ? json_dumps(jws, JSON_COMPACT) : NULL;
 	if (out == NULL)
-		cf_err_set(err, CF_ERR_PERMANENT, "cf_jws_flatten: building the JSON failed");
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "cf_jws_flatten: building the JSON failed");
 out:
 	json_decref(jws);
 	cf_buf_free(&input);

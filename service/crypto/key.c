@@ -202,7 +202,8 @@ cf_key *cf_key_from_pem(const char *pem, size_t len, cf_err *err)
 	cf_key *key = NULL;
 
 	if (pem == NULL || len == 0 || len > INT_MAX) {
-		cf_err_set(err, CF_ERR_PERMANENT, "cf_key_from_pem: empty or oversized PEM");
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "cf_key_from_pem: empty or oversized PEM");
 		goto out;
 	}
 	bio = BIO_new_mem_buf(pem, (int)len);
@@ -291,13 +292,15 @@ static uint8_t *jwk_member(const json_t *jwk, const char *name, size_t *len, cf_
 	uint8_t *bytes;
 
 	if (s == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "JWK: missing string member \"%s\"", name);
+		cf_err_set(err, CF_ERR_PERMANENT, "JWK: missing string member \"%s\"",
+			   name);
 		return NULL;
 	}
 	bytes = cf_b64url_decode(s, len);
 	if (bytes == NULL || *len == 0) {
 		free(bytes);
-		cf_err_set(err, CF_ERR_PERMANENT, "JWK: member \"%s\" is not base64url", name);
+		cf_err_set(err, CF_ERR_PERMANENT, "JWK: member \"%s\" is not base64url",
+			   name);
 		return NULL;
 	}
 	return bytes;
@@ -332,7 +335,8 @@ cf_key *cf_key_from_jwk(const json_t *jwk, cf_err *err)
 	if (strcmp(kty, "EC") == 0) {
 		alg_name = "EC";
 		crv = json_string_value(json_object_get(jwk, "crv"));
-		if (crv == NULL || (strcmp(crv, "P-256") != 0 && strcmp(crv, "P-384") != 0)) {
+		if (crv == NULL ||
+		    (strcmp(crv, "P-256") != 0 && strcmp(crv, "P-384") != 0)) {
 			cf_err_set(err, CF_ERR_PERMANENT, "JWK: unsupported \"crv\" %s",
 				   crv ? crv : "(missing)");
 			goto out;
@@ -362,7 +366,8 @@ cf_key *cf_key_from_jwk(const json_t *jwk, cf_err *err)
 		    (b = jwk_member(jwk, "e", &blen, err)) == NULL)
 			goto out;
 		if (alen > 2048 || blen > 8) {
-			cf_err_set(err, CF_ERR_PERMANENT, "JWK: RSA \"n\" or \"e\" too long");
+			cf_err_set(err, CF_ERR_PERMANENT,
+				   "JWK: RSA \"n\" or \"e\" too long");
 			goto out;
 		}
 		n = BN_bin2bn(a, (int)alen, NULL);

@@ -95,8 +95,8 @@ int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *b
 		goto out;
 	}
 	if (len < SEAL_OVERHEAD || len > INT_MAX) {
-		cf_err_set(err, CF_ERR_PERMANENT, "sealed blob has a bad length (%zu bytes)",
-			   len);
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "sealed blob has a bad length (%zu bytes)", len);
 		goto out;
 	}
 	if (b[0] != SEAL_VERSION) {
@@ -130,7 +130,8 @@ int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *b
 		cf_crypto_fail(err, "EVP_DecryptUpdate");
 		goto out;
 	}
-	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, (void *)tag) != 1) {
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, (void *)tag) !=
+	    1) {
 		cf_crypto_fail(err, "EVP_CIPHER_CTX_ctrl(SET_TAG)");
 		goto out;
 	}

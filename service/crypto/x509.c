@@ -63,13 +63,15 @@ static int name_cn(const X509_NAME *name, char *out, size_t outlen, cf_err *err)
 		rc = 0;
 		goto out;
 	}
-	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+	n = ASN1_STRING_to_UTF8(&utf8,
+				X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
 	if (n < 0) {
 		cf_crypto_fail(err, "ASN1_STRING_to_UTF8");
 		goto out;
 	}
 	if (memchr(utf8, '\0', (size_t)n) != NULL || (size_t)n >= outlen) {
-		cf_err_set(err, CF_ERR_PERMANENT, "certificate CN has a NUL or is too long");
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "certificate CN has a NUL or is too long");
 		goto out;
 	}
 	memcpy(out, utf8, (size_t)n);
@@ -151,7 +153,8 @@ static int dns_sans(const X509 *x, cf_cert_info *out, cf_err *err)
 			continue;
 		ia5 = gen->d.dNSName;
 		if (memchr(ia5->data, '\0', (size_t)ia5->length) != NULL) {
-			cf_err_set(err, CF_ERR_PERMANENT, "certificate dNSName contains a NUL");
+			cf_err_set(err, CF_ERR_PERMANENT,
+				   "certificate dNSName contains a NUL");
 			goto out;
 		}
 		name = malloc((size_t)ia5->length + 1);
@@ -282,7 +285,8 @@ static int decode_block(const char *text, size_t len, size_t idx, pem_block *b, 
 		goto out;
 	}
 	if (header[0] != '\0') {
-		cf_err_set(err, CF_ERR_PERMANENT, "PEM chain: block %zu has PEM headers", idx);
+		cf_err_set(err, CF_ERR_PERMANENT, "PEM chain: block %zu has PEM headers",
+			   idx);
 		goto out;
 	}
 	p = b->der;
@@ -320,9 +324,10 @@ static int chain_parse(const char *pem, size_t len, pem_block **out, size_t *nou
 			break;
 		if (len - pos < sizeof(begin_marker) - 1 ||
 		    memcmp(pem + pos, begin_marker, sizeof(begin_marker) - 1) != 0) {
-			cf_err_set(err, CF_ERR_PERMANENT,
-				   "PEM chain: unexpected text at byte %zu after %zu block(s)",
-				   pos, n);
+			cf_err_set(
+				err, CF_ERR_PERMANENT,
+				"PEM chain: unexpected text at byte %zu after %zu block(s)",
+				pos, n);
 			goto out;
 		}
 		label = pos + sizeof(begin_marker) - 1;
@@ -340,7 +345,8 @@ static int chain_parse(const char *pem, size_t len, pem_block **out, size_t *nou
 				if (!isprint((unsigned char)shown[next]))
 					shown[next] = '?';
 			cf_err_set(err, CF_ERR_PERMANENT,
-				   "PEM chain: block %zu is \"%s\", only CERTIFICATE is allowed",
+				   "PEM chain: block %zu is \"%s\", only CERTIFICATE is "
+				   "allowed",
 				   n + 1, shown);
 			goto out;
 		}
@@ -348,7 +354,8 @@ static int chain_parse(const char *pem, size_t len, pem_block **out, size_t *nou
 		next = find(pem, len, dash, begin_marker);
 		if (end == len || next < end) {
 			cf_err_set(err, CF_ERR_PERMANENT,
-				   "PEM chain: block %zu has no END CERTIFICATE line", n + 1);
+				   "PEM chain: block %zu has no END CERTIFICATE line",
+				   n + 1);
 			goto out;
 		}
 		end += sizeof(cert_end) - 1;
@@ -392,7 +399,8 @@ static char *blocks_pem(const pem_block *blocks, size_t n, cf_err *err)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (PEM_write_bio(bio, PEM_STRING_X509, "", blocks[i].der, blocks[i].len) <= 0) {
+		if (PEM_write_bio(bio, PEM_STRING_X509, "", blocks[i].der, blocks[i].len) <=
+		    0) {
 			cf_crypto_fail(err, "PEM_write_bio");
 			goto out;
 		}
@@ -453,7 +461,8 @@ int cf_pem_chain_top_issuer(const char *pem, size_t len, char *out, size_t outle
 	int rc = -1;
 
 	if (out == NULL || outlen == 0) {
-		cf_err_set(err, CF_ERR_PERMANENT, "cf_pem_chain_top_issuer: no output buffer");
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "cf_pem_chain_top_issuer: no output buffer");
 		goto out;
 	}
 	out[0] = '\0';

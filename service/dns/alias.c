@@ -244,9 +244,12 @@ int cf_alias_check_one(const cf_challenge_target *t, const cf_dns_servers *serve
 	}
 	if (c.n > 1) {
 		cf_err_set(err, CF_ERR_PERMANENT,
-			   "%s. is a CNAME to %s., not to the alias target %s.; replace it with: "
-			   "%s. CNAME %s.",
-			   t->record, c.names[1], t->target, t->record, t->target);
+			   "%s. is a CNAME to %s., not to the alias target %s.%s%.200s%s; "
+			   "replace it with: %s. CNAME %s.",
+			   t->record, c.names[1], t->target,
+			   c.unresolved ? " (the chain stops at an unresolvable name: " : "",
+			   c.unresolved ? c.unresolved_why : "", c.unresolved ? ")" : "",
+			   t->record, t->target);
 		goto out;
 	}
 	if (cf_dns_types_at(servers, t->record, &types, &ntypes, err) != 0)

@@ -80,10 +80,15 @@ typedef struct cf_cname_chain {
 	size_t n;
 	bool loop;    /* the chain came back to a name already in it */
 	bool too_long;
+	bool unresolved; /* the last name's own lookup failed (timeout, SERVFAIL): the
+			  * chain is known up to it, not beyond */
+	char unresolved_why[256];
 } cf_cname_chain;
 
 /* Follows the CNAME chain of name through servers (asking for CNAME, one hop at a
- * time, at most 16 hops). A name with no CNAME yields a chain of length 1. */
+ * time, at most 16 hops). A name with no CNAME yields a chain of length 1. Failing
+ * to resolve name itself is an error; failing at a later hop (a target in a domain
+ * that does not answer) ends the chain there with unresolved set. */
 int cf_dns_cname_chain(const cf_dns_servers *servers, const char *name, cf_cname_chain *out,
 		       cf_err *err);
 void cf_cname_chain_free(cf_cname_chain *c);

@@ -16,6 +16,7 @@
 #include "dns/dns.h"
 
 #include <ldns/ldns.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,8 +236,15 @@ int cf_dns_cname_chain(const cf_dns_servers *servers, const char *name, cf_cname
 
 		if (ask(servers, true, out->names[out->n - 1], LDNS_RR_TYPE_CNAME, &pkt, &qname,
 			err) != 0) {
-			cf_err_wrap(err, "CNAME chain of %.260s", name);
-			goto out;
+			if (out->n == 1) {
+				cf_err_wrap(err, "CNAME chain of %.260s", name);
+				goto out;
+			}
+			out->unresolved = true;
+			snprintf(out->unresolved_why, sizeof(out->unresolved_why), "%s",
+				 err ? err->msg : "lookup failed");
+			cf_err_clear(err);
+			break;
 		}
 		cname = find_rr(ldns_pkt_answer(pkt), qname, LDNS_RR_TYPE_CNAME);
 		if (cname == NULL)

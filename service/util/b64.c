@@ -28,7 +28,12 @@ uint8_t *cf_b64_decode(const char *s, size_t *outlen)
 	uint8_t *out;
 	int n;
 
+	const char *eq = strchr(s, '=');
+
 	if (len % 4 != 0 || len > (size_t)INT32_MAX)
+		return NULL;
+	/* padding only at the end, at most two characters of it */
+	if (eq != NULL && (strspn(eq, "=") != strlen(eq) || strlen(eq) > 2))
 		return NULL;
 	out = malloc(len / 4 * 3 + 1);
 	if (out == NULL)
@@ -85,7 +90,7 @@ uint8_t *cf_b64url_decode(const char *s, size_t *outlen)
 			c = '+';
 		else if (c == '_')
 			c = '/';
-		else if (c == '+' || c == '/') {
+		else if (c == '+' || c == '/' || c == '=') {
 			free(t);
 			return NULL;
 		}

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,8 +83,8 @@ static EVP_PKEY *to_evp(const cf_key *key)
 }
 
 /* Verifies a JWS ECDSA signature with OpenSSL: rebuilds DER from r||s first. */
-static int openssl_verify_es(EVP_PKEY *pkey, const char *md, const uint8_t *rs, size_t rslen,
-			     const void *data, size_t len)
+static int openssl_verify_es(EVP_PKEY *pkey, const char *md, const uint8_t *rs,
+			     size_t rslen, const void *data, size_t len)
 {
 	ECDSA_SIG *esig = ECDSA_SIG_new();
 	BIGNUM *r = BN_bin2bn(rs, (int)(rslen / 2), NULL);
@@ -96,7 +97,8 @@ static int openssl_verify_es(EVP_PKEY *pkey, const char *md, const uint8_t *rs, 
 	assert_int_equal(ECDSA_SIG_set0(esig, r, s), 1);
 	derlen = i2d_ECDSA_SIG(esig, &der);
 	assert_true(derlen > 0);
-	assert_int_equal(EVP_DigestVerifyInit_ex(mctx, NULL, md, NULL, NULL, pkey, NULL), 1);
+	assert_int_equal(EVP_DigestVerifyInit_ex(mctx, NULL, md, NULL, NULL, pkey, NULL),
+			 1);
 	ok = EVP_DigestVerify(mctx, der, (size_t)derlen, data, len);
 	EVP_MD_CTX_free(mctx);
 	OPENSSL_free(der);
@@ -111,8 +113,8 @@ static int openssl_verify_rs256(EVP_PKEY *pkey, const uint8_t *sig, size_t sigle
 	EVP_PKEY_CTX *pctx = NULL;
 	int ok;
 
-	assert_int_equal(EVP_DigestVerifyInit_ex(mctx, &pctx, "SHA256", NULL, NULL, pkey, NULL),
-			 1);
+	assert_int_equal(
+		EVP_DigestVerifyInit_ex(mctx, &pctx, "SHA256", NULL, NULL, pkey, NULL), 1);
 	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING), 1);
 	ok = EVP_DigestVerify(mctx, sig, siglen, data, len);
 	EVP_MD_CTX_free(mctx);
@@ -188,9 +190,9 @@ static void test_key_from_traditional_pem(void **state)
 	cf_err err = {0};
 	cf_key *back;
 
-	assert_int_equal(PEM_write_bio_PrivateKey_traditional(bio, pkey, NULL, NULL, 0, NULL,
-							      NULL),
-			 1);
+	assert_int_equal(
+		PEM_write_bio_PrivateKey_traditional(bio, pkey, NULL, NULL, 0, NULL, NULL),
+		1);
 	n = BIO_get_mem_data(bio, &data);
 	assert_non_null(strstr(data, "BEGIN EC PRIVATE KEY"));
 	back = cf_key_from_pem(data, (size_t)n, &err);
@@ -217,8 +219,8 @@ static void test_key_from_pem_rejects(void **state)
 	assert_null(cf_key_from_pem("", 0, &err));
 
 	/* encrypted: must fail, not prompt */
-	assert_int_equal(PEM_write_bio_PKCS8PrivateKey(bio, pkey, EVP_aes_256_cbc(), "pw", 2,
-						       NULL, NULL),
+	assert_int_equal(PEM_write_bio_PKCS8PrivateKey(bio, pkey, EVP_aes_256_cbc(), "pw",
+						       2, NULL, NULL),
 			 1);
 	n = BIO_get_mem_data(bio, &data);
 	assert_null(cf_key_from_pem(data, (size_t)n, &err));
@@ -228,7 +230,8 @@ static void test_key_from_pem_rejects(void **state)
 	small = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
 	assert_non_null(small);
 	bio = BIO_new(BIO_s_mem());
-	assert_int_equal(PEM_write_bio_PrivateKey(bio, small, NULL, NULL, 0, NULL, NULL), 1);
+	assert_int_equal(PEM_write_bio_PrivateKey(bio, small, NULL, NULL, 0, NULL, NULL),
+			 1);
 	n = BIO_get_mem_data(bio, &data);
 	assert_null(cf_key_from_pem(data, (size_t)n, &err));
 	assert_non_null(strstr(err.msg, "curve"));
@@ -237,7 +240,8 @@ static void test_key_from_pem_rejects(void **state)
 	small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
 	assert_non_null(small);
 	bio = BIO_new(BIO_s_mem());
-	assert_int_equal(PEM_write_bio_PrivateKey(bio, small, NULL, NULL, 0, NULL, NULL), 1);
+	assert_int_equal(PEM_write_bio_PrivateKey(bio, small, NULL, NULL, 0, NULL, NULL),
+			 1);
 	n = BIO_get_mem_data(bio, &data);
 	assert_null(cf_key_from_pem(data, (size_t)n, &err));
 	assert_non_null(strstr(err.msg, "1024"));
@@ -255,26 +259,39 @@ static void check_es(cf_key_type t, const char *alg, const char *md, size_t sigl
 	EVP_PKEY *pkey = to_evp(key);
 	cf_buf sig = {0};
 	cf_err err = {0};
+	bool r_zero = false, s_zero = false;
 	int i;
 
 	assert_string_equal(cf_jws_alg(key), alg);
-	/* Many rounds: r or s with leading zero bytes must still come out full width. */
-	for (i = 0; i < 64; i++) {
+	/* Sign until both r and s have had a leading zero byte (p = 1/256 each per
+	 * signature), which must still come out full width; 8192 rounds miss either
+	 * with p < 1e-13. */
+	for (i = 0; i < 8192 && (i < 64 || !r_zero || !s_zero); i++) {
 		cf_buf_reset(&sig);
 		assert_int_equal(cf_jws_sign(key, msg, strlen(msg), &sig, &err), 0);
 		assert_int_equal(sig.len, siglen);
-		assert_int_equal(openssl_verify_es(pkey, md, sig.data, sig.len, msg, strlen(msg)), 1);
-		assert_int_equal(cf_jws_verify(key, msg, strlen(msg), sig.data, sig.len, &err), 0);
+		assert_int_equal(
+			openssl_verify_es(pkey, md, sig.data, sig.len, msg, strlen(msg)),
+			1);
+		assert_int_equal(
+			cf_jws_verify(key, msg, strlen(msg), sig.data, sig.len, &err), 0);
+		r_zero |= sig.data[0] == 0;
+		s_zero |= sig.data[siglen / 2] == 0;
 	}
+	assert_true(r_zero && s_zero);
 	/* a flipped signature byte, a flipped message byte */
 	sig.data[siglen - 1] ^= 0x01;
-	assert_int_not_equal(openssl_verify_es(pkey, md, sig.data, sig.len, msg, strlen(msg)), 1);
+	assert_int_not_equal(
+		openssl_verify_es(pkey, md, sig.data, sig.len, msg, strlen(msg)), 1);
 	assert_int_equal(cf_jws_verify(key, msg, strlen(msg), sig.data, sig.len, &err), -1);
+	assert_non_null(strstr(err.msg, "signature does not verify"));
 	sig.data[siglen - 1] ^= 0x01;
 	assert_int_not_equal(openssl_verify_es(pkey, md, sig.data, sig.len, "fyJ", 3), 1);
-	assert_int_equal(cf_jws_verify(key, msg, strlen(msg) - 1, sig.data, sig.len, &err), -1);
+	assert_int_equal(cf_jws_verify(key, msg, strlen(msg) - 1, sig.data, sig.len, &err),
+			 -1);
 	/* a DER signature is not a JWS signature */
-	assert_int_equal(cf_jws_verify(key, msg, strlen(msg), sig.data, sig.len - 1, &err), -1);
+	assert_int_equal(cf_jws_verify(key, msg, strlen(msg), sig.data, sig.len - 1, &err),
+			 -1);
 	cf_buf_free(&sig);
 	EVP_PKEY_free(pkey);
 }
@@ -305,20 +322,23 @@ static void test_rs256(void **state)
 		assert_string_equal(cf_jws_alg(keys[i]), "RS256");
 		assert_int_equal(cf_jws_sign(keys[i], msg, strlen(msg), &sig, &err), 0);
 		assert_int_equal(sig.len, (size_t)EVP_PKEY_get_size(pkey));
-		assert_int_equal(openssl_verify_rs256(pkey, sig.data, sig.len, msg, strlen(msg)), 1);
+		assert_int_equal(
+			openssl_verify_rs256(pkey, sig.data, sig.len, msg, strlen(msg)), 1);
 		/* PKCS#1 v1.5 is deterministic: same bytes as OpenSSL's own RS256 */
-		assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, "SHA256", NULL, NULL, pkey, NULL),
-				 1);
+		assert_int_equal(
+			EVP_DigestSignInit_ex(mctx, NULL, "SHA256", NULL, NULL, pkey, NULL),
+			1);
 		assert_int_equal(EVP_DigestSign(mctx, ref, &reflen, (const uint8_t *)msg,
 						strlen(msg)),
 				 1);
 		assert_int_equal(reflen, sig.len);
 		assert_memory_equal(ref, sig.data, reflen);
 		sig.data[10] ^= 0x80;
-		assert_int_not_equal(openssl_verify_rs256(pkey, sig.data, sig.len, msg, strlen(msg)),
-				     1);
-		assert_int_equal(cf_jws_verify(keys[i], msg, strlen(msg), sig.data, sig.len, &err),
-				 -1);
+		assert_int_not_equal(
+			openssl_verify_rs256(pkey, sig.data, sig.len, msg, strlen(msg)), 1);
+		assert_int_equal(
+			cf_jws_verify(keys[i], msg, strlen(msg), sig.data, sig.len, &err),
+			-1);
 		cf_buf_free(&sig);
 		EVP_MD_CTX_free(mctx);
 		EVP_PKEY_free(pkey);
@@ -370,8 +390,10 @@ static void test_jws_flatten(void **state)
 		sig = cf_b64url_decode(sigb64, &siglen);
 		assert_non_null(sig);
 		assert_int_equal(siglen, 64);
-		assert_true(snprintf(input, sizeof(input), "%s.%s", prot, pay) < (int)sizeof(input));
-		assert_int_equal(openssl_verify_es(pkey, "SHA256", sig, siglen, input, strlen(input)),
+		assert_true(snprintf(input, sizeof(input), "%s.%s", prot, pay) <
+			    (int)sizeof(input));
+		assert_int_equal(openssl_verify_es(pkey, "SHA256", sig, siglen, input,
+						   strlen(input)),
 				 1);
 		free(sig);
 		json_decref(jws);
@@ -386,16 +408,20 @@ static void test_jws_flatten(void **state)
 /* ---- JWK and thumbprints ---- */
 
 /* RFC 7638 section 3.1. */
-static const char rfc7638_n[] =
-	"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc"
-	"_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR"
-	"0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTW"
-	"hAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+static const char rfc7638_n[] = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAA"
+				"tVT86zwu1RK7aPFFxuhDR1L6tSoc"
+				"_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-"
+				"5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR"
+				"0_"
+				"FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn"
+				"1n91CbOpbISD08qNLyrdkt-bFTW"
+				"hAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-"
+				"csFCur-kEgU8awapJzKnqDKgw";
 
 static void test_rfc7638_thumbprint(void **state)
 {
-	json_t *jwk = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kty", "RSA", "n", rfc7638_n, "e",
-				"AQAB", "alg", "RS256", "kid", "2011-04-29");
+	json_t *jwk = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kty", "RSA", "n", rfc7638_n,
+				"e", "AQAB", "alg", "RS256", "kid", "2011-04-29");
 	json_t *pub;
 	cf_err err = {0};
 	cf_key *key = cf_key_from_jwk(jwk, &err);
@@ -462,10 +488,11 @@ static void check_ec_jwk(cf_key_type t, const char *crv, size_t width)
 
 	/* canonical form: sorted members, no whitespace; hashed independently here */
 	dumped = json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS);
-	snprintf(canon, sizeof(canon), "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-		 crv, x, y);
+	snprintf(canon, sizeof(canon),
+		 "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", crv, x, y);
 	assert_string_equal(dumped, canon);
-	assert_int_equal(EVP_Q_digest(NULL, "SHA256", NULL, canon, strlen(canon), md, NULL), 1);
+	assert_int_equal(EVP_Q_digest(NULL, "SHA256", NULL, canon, strlen(canon), md, NULL),
+			 1);
 	want = cf_b64url_encode(md, sizeof(md));
 	tp = cf_jwk_thumbprint(key, &err);
 	assert_non_null(tp);
@@ -507,6 +534,54 @@ static void test_jwk_ec256(void **state)
 static void test_jwk_ec384(void **state)
 {
 	check_ec_jwk(CF_KEY_EC384, "P-384", 48);
+}
+
+/* A P-256 key whose x or y starts with a zero byte: the JWK keeps 32 bytes. */
+static void test_jwk_leading_zero(void **state)
+{
+	uint8_t *spki = NULL, *xb, *yb;
+	int i, spkilen = 0;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio;
+	char *data;
+	long n;
+	cf_key *key;
+	json_t *jwk;
+	size_t xlen, ylen;
+
+	for (i = 0; i < 20000; i++) { /* p = 1/128 per key */
+		pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		assert_non_null(pkey);
+		spkilen = i2d_PUBKEY(pkey, &spki);
+		assert_int_equal(spkilen, 91);
+		if (spki[spkilen - 64] == 0 || spki[spkilen - 32] == 0)
+			break;
+		OPENSSL_free(spki);
+		spki = NULL;
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+	}
+	assert_non_null(pkey);
+	bio = BIO_new(BIO_s_mem());
+	assert_int_equal(PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL), 1);
+	n = BIO_get_mem_data(bio, &data);
+	key = cf_key_from_pem(data, (size_t)n, NULL);
+	assert_non_null(key);
+	jwk = cf_jwk_public(key, NULL);
+	assert_non_null(jwk);
+	xb = cf_b64url_decode(json_string_value(json_object_get(jwk, "x")), &xlen);
+	yb = cf_b64url_decode(json_string_value(json_object_get(jwk, "y")), &ylen);
+	assert_int_equal(xlen, 32);
+	assert_int_equal(ylen, 32);
+	assert_memory_equal(xb, spki + spkilen - 64, 32);
+	assert_memory_equal(yb, spki + spkilen - 32, 32);
+	free(xb);
+	free(yb);
+	json_decref(jwk);
+	cf_key_free(key);
+	BIO_free(bio);
+	OPENSSL_free(spki);
+	EVP_PKEY_free(pkey);
 }
 
 static void test_jwk_import_rejects(void **state)
@@ -551,6 +626,15 @@ static void test_jwk_import_rejects(void **state)
 	assert_null(cf_key_from_jwk(bad, &err));
 	assert_non_null(strstr(err.msg, "\"n\""));
 	json_decref(bad);
+	/* an even RSA modulus (the RFC 7638 n with its last bits changed) */
+	nb64 = strdup(rfc7638_n);
+	assert_int_equal(nb64[strlen(nb64) - 1], 'w');
+	nb64[strlen(nb64) - 1] = 'g';
+	bad = json_pack("{s:s, s:s, s:s}", "kty", "RSA", "e", "AQAB", "n", nb64);
+	assert_null(cf_key_from_jwk(bad, &err));
+	assert_non_null(strstr(err.msg, "EVP_PKEY_public_check"));
+	json_decref(bad);
+	free(nb64);
 	/* RSA below 2048 bits: a real 1024-bit key */
 	small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
 	assert_non_null(small);
@@ -651,12 +735,14 @@ static void test_unseal_failures(void **state)
 	/* wrong key */
 	memcpy(other_key, seal_key, sizeof(other_key));
 	other_key[31] ^= 0x01;
-	assert_int_equal(cf_unseal(other_key, row_a, blob.data, blob.len, &plain, &err), -1);
+	assert_int_equal(cf_unseal(other_key, row_a, blob.data, blob.len, &plain, &err),
+			 -1);
 	assert_int_equal(plain.len, 0);
 	/* every single flipped byte: version, nonce, ciphertext, tag */
 	for (i = 0; i < blob.len; i++) {
 		blob.data[i] ^= 0x20;
-		assert_int_equal(cf_unseal(seal_key, row_a, blob.data, blob.len, &plain, &err), -1);
+		assert_int_equal(
+			cf_unseal(seal_key, row_a, blob.data, blob.len, &plain, &err), -1);
 		assert_int_equal(plain.len, 0);
 		blob.data[i] ^= 0x20;
 	}
@@ -667,7 +753,8 @@ static void test_unseal_failures(void **state)
 	assert_int_equal(cf_unseal(seal_key, row_a, blob.data, blob.len, &plain, &err), -1);
 	assert_non_null(strstr(err.msg, "version"));
 	blob.data[0] = 0x01;
-	assert_int_equal(cf_unseal(seal_key, row_a, blob.data, blob.len - 1, &plain, &err), -1);
+	assert_int_equal(cf_unseal(seal_key, row_a, blob.data, blob.len - 1, &plain, &err),
+			 -1);
 	assert_int_equal(cf_unseal(seal_key, row_a, blob.data, 28, &plain, &err), -1);
 	assert_int_equal(cf_unseal(seal_key, row_a, blob.data, 0, &plain, &err), -1);
 	assert_int_equal(plain.len, 0);
@@ -694,9 +781,10 @@ static void test_random(void **state)
 	assert_int_equal(strlen(t1), 43);
 	assert_string_not_equal(t1, t2);
 	for (i = 0; t1[i]; i++)
-		assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				       "0123456789-_",
-				       t1[i]));
+		assert_non_null(
+			strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			       "0123456789-_",
+			       t1[i]));
 	free(t2);
 	t2 = cf_random_token(9);
 	assert_non_null(t2);
@@ -738,6 +826,7 @@ int main(void)
 		cmocka_unit_test(test_rfc7638_thumbprint),
 		cmocka_unit_test(test_jwk_ec256),
 		cmocka_unit_test(test_jwk_ec384),
+		cmocka_unit_test(test_jwk_leading_zero),
 		cmocka_unit_test(test_jwk_import_rejects),
 		cmocka_unit_test(test_hmac_sha256),
 		cmocka_unit_test(test_seal_roundtrip),

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/crypto.h"
 
@@ -54,7 +55,8 @@ static char *x509_pem(X509 *x)
 
 /* A certificate for subject_key signed by issuer_key; issuer NULL = self-signed. */
 static X509 *make_cert(const cf_key *subject, const cf_key *issuer_key, X509 *issuer,
-		       const char *cn, const char *const *sans, size_t nsans, uint64_t serial)
+		       const char *cn, const char *const *sans, size_t nsans,
+		       uint64_t serial)
 {
 	EVP_PKEY *spub = to_evp(subject), *ipriv = to_evp(issuer_key);
 	X509 *x = X509_new();
@@ -66,12 +68,13 @@ static X509 *make_cert(const cf_key *subject, const cf_key *issuer_key, X509 *is
 	ok = ok && X509_set_version(x, X509_VERSION_3) == 1;
 	ok = ok && ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) == 1;
 	ok = ok && X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-					      (const unsigned char *)"certfleet tests", -1, -1,
-					      0) == 1;
+					      (const unsigned char *)"certfleet tests", -1,
+					      -1, 0) == 1;
 	ok = ok && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
 					      (const unsigned char *)cn, -1, -1, 0) == 1;
 	ok = ok && X509_set_subject_name(x, name) == 1;
-	ok = ok && X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) == 1;
+	ok = ok &&
+	     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) == 1;
 	ok = ok && ASN1_TIME_set(X509_getm_notBefore(x), T0) != NULL;
 	ok = ok && ASN1_TIME_set(X509_getm_notAfter(x), T0 + 90 * DAY) != NULL;
 	ok = ok && X509_set_pubkey(x, spub) == 1;
@@ -106,6 +109,10 @@ static int setup(void **state)
 	X509 *root = NULL, *inter = NULL, *nosan = NULL;
 	cf_err err = {0};
 
+	/* A local time zone far from UTC: notBefore/notAfter must not depend on it. */
+	setenv("TZ", "America/Los_Angeles", 1);
+	tzset();
+
 	root_key = cf_key_generate(CF_KEY_EC384, &err);
 	inter_key = cf_key_generate(CF_KEY_EC256, &err);
 	leaf_key = cf_key_generate(CF_KEY_EC256, &err);
@@ -113,7 +120,8 @@ static int setup(void **state)
 	if (!root_key || !inter_key || !leaf_key || !rsa_key)
 		return -1;
 	root = make_cert(root_key, root_key, NULL, "Test Root X1", NULL, 0, 1);
-	inter = make_cert(inter_key, root_key, root, "Test Intermediate E9", NULL, 0, 0x4242);
+	inter = make_cert(inter_key, root_key, root, "Test Intermediate E9", NULL, 0,
+			  0x4242);
 	leaf_x509 = make_cert(leaf_key, inter_key, inter, "leaf.example.com", leaf_sans, 3,
 			      0x1a2b3c4d5e6fULL);
 	nosan = make_cert(rsa_key, rsa_key, NULL, "no sans here", NULL, 0, 7);
@@ -154,7 +162,7 @@ static void parse_csr(const cf_buf *der, const cf_key *want_key, char *sans, siz
 {
 	const unsigned char *p = der->data;
 	X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)der->len);
-	STACK_OF(X509_EXTENSION) *exts;
+	STACK_OF(X509_EXTENSION) * exts;
 	GENERAL_NAMES *gens;
 	EVP_PKEY *want = to_evp(want_key);
 	int i, idx;
@@ -191,7 +199,8 @@ static void parse_csr(const cf_buf *der, const cf_key *want_key, char *sans, siz
 
 static void test_csr_sans(void **state)
 {
-	static const char *const names[] = {"example.com", "*.example.com", "www.example.com"};
+	static const char *const names[] = {"example.com", "*.example.com",
+					    "www.example.com"};
 	cf_buf der = {0};
 	cf_err err = {0};
 	char sans[1024], cn[256];
@@ -215,7 +224,8 @@ static void test_csr_sans(void **state)
 		const unsigned char *p = der.data;
 		X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)der.len);
 		if (req != NULL)
-			assert_int_not_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+			assert_int_not_equal(
+				X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
 		X509_REQ_free(req);
 	}
 	cf_buf_free(&der);
@@ -245,7 +255,8 @@ static void test_csr_rsa_and_long_names(void **state)
 	{
 		const unsigned char *p = der.data;
 		X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)der.len);
-		assert_int_equal(X509_REQ_get_signature_nid(req), NID_sha256WithRSAEncryption);
+		assert_int_equal(X509_REQ_get_signature_nid(req),
+				 NID_sha256WithRSAEncryption);
 		X509_REQ_free(req);
 	}
 	/* no name fits the CN: empty subject, critical SAN */
@@ -303,7 +314,8 @@ static void test_cert_info(void **state)
 	/* fingerprint: SHA-256 of the DER, computed independently */
 	derlen = i2d_X509(leaf_x509, &der);
 	assert_true(derlen > 0);
-	assert_int_equal(EVP_Q_digest(NULL, "SHA256", NULL, der, (size_t)derlen, md, NULL), 1);
+	assert_int_equal(EVP_Q_digest(NULL, "SHA256", NULL, der, (size_t)derlen, md, NULL),
+			 1);
 	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	assert_string_equal(info.sha256_hex, hex);
@@ -315,7 +327,8 @@ static void test_cert_info(void **state)
 	{
 		char chain[8192];
 		snprintf(chain, sizeof(chain), "%s%s", nosan_pem, leaf_pem);
-		assert_int_equal(cf_cert_info_from_pem(chain, strlen(chain), &info, &err), 0);
+		assert_int_equal(cf_cert_info_from_pem(chain, strlen(chain), &info, &err),
+				 0);
 		assert_string_equal(info.subject_cn, "no sans here");
 		assert_string_equal(info.issuer_cn, "no sans here");
 		assert_string_equal(info.serial, "07");
@@ -357,15 +370,13 @@ static void test_chain_split_valid(void **state)
 	assert_string_equal(chain, inter_pem);
 	free(leaf);
 	free(chain);
-	assert_int_equal(cf_pem_chain_top_issuer(text, strlen(text), issuer, sizeof(issuer),
-						 &err),
-			 0);
+	assert_int_equal(
+		cf_pem_chain_top_issuer(text, strlen(text), issuer, sizeof(issuer), &err),
+		0);
 	assert_string_equal(issuer, "Test Root X1");
 
 	/* three blocks, CRLF line ends, surrounding blank lines, no final newline */
 	snprintf(text, sizeof(text), "\r\n%s\n%s%s", leaf_pem, inter_pem, root_pem);
-	for (i = 0, j = 0; text[i]; i++)
-		; /* convert LF to CRLF in place from the back */
 	{
 		char crlf[20000];
 		for (i = 0, j = 0; text[i]; i++) {
@@ -382,17 +393,20 @@ static void test_chain_split_valid(void **state)
 		assert_string_equal(chain, text);
 		free(leaf);
 		free(chain);
-		assert_int_equal(cf_pem_chain_top_issuer(crlf, j, issuer, sizeof(issuer), &err), 0);
+		assert_int_equal(
+			cf_pem_chain_top_issuer(crlf, j, issuer, sizeof(issuer), &err), 0);
 		assert_string_equal(issuer, "Test Root X1");
 	}
 
 	/* a lone leaf: the chain is "" */
-	assert_int_equal(cf_pem_chain_split(leaf_pem, strlen(leaf_pem), &leaf, &chain, &err), 0);
+	assert_int_equal(
+		cf_pem_chain_split(leaf_pem, strlen(leaf_pem), &leaf, &chain, &err), 0);
 	assert_string_equal(chain, "");
 	free(leaf);
 	free(chain);
 	/* NULL outputs are fine */
-	assert_int_equal(cf_pem_chain_split(leaf_pem, strlen(leaf_pem), NULL, NULL, &err), 0);
+	assert_int_equal(cf_pem_chain_split(leaf_pem, strlen(leaf_pem), NULL, NULL, &err),
+			 0);
 }
 
 /* Expects rejection with a message containing what. */
@@ -406,9 +420,9 @@ static void expect_reject(const char *text, const char *what)
 	assert_null(chain);
 	if (strstr(err.msg, what) == NULL)
 		fail_msg("error \"%s\" does not mention \"%s\"", err.msg, what);
-	assert_int_equal(cf_pem_chain_top_issuer(text, strlen(text), issuer, sizeof(issuer),
-						 &err),
-			 -1);
+	assert_int_equal(
+		cf_pem_chain_top_issuer(text, strlen(text), issuer, sizeof(issuer), &err),
+		-1);
 }
 
 static void test_chain_rejects(void **state)
@@ -455,6 +469,37 @@ static void test_chain_rejects(void **state)
 		      "TRUSTED CERTIFICATE");
 	expect_reject("-----BEGIN CERTIFICATE\nAAAA\n-----END CERTIFICATE-----\n",
 		      "malformed BEGIN");
+	/* RFC 1421 headers inside the block */
+	p = strchr(leaf_pem, '\n') + 1;
+	snprintf(text, sizeof(text),
+		 "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n"
+		 "DEK-Info: AES-128-CBC,000102030405060708090A0B0C0D0E0F\n\n%s",
+		 p);
+	expect_reject(text, "headers");
+}
+
+/* A CERTIFICATE block whose DER has bytes after the certificate is no certificate. */
+static void test_chain_rejects_trailing_der(void **state)
+{
+	unsigned char *der = NULL, *padded;
+	int derlen = i2d_X509(leaf_x509, &der);
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data = NULL, *text;
+	long n;
+
+	assert_true(derlen > 0);
+	padded = malloc((size_t)derlen + 2);
+	memcpy(padded, der, (size_t)derlen);
+	padded[derlen] = 0x05; /* an ASN.1 NULL */
+	padded[derlen + 1] = 0x00;
+	assert_true(PEM_write_bio(bio, "CERTIFICATE", "", padded, derlen + 2) > 0);
+	n = BIO_get_mem_data(bio, &data);
+	text = strndup(data, (size_t)n);
+	expect_reject(text, "not an X.509 certificate");
+	free(text);
+	BIO_free(bio);
+	free(padded);
+	OPENSSL_free(der);
 }
 
 int main(void)
@@ -467,6 +512,7 @@ int main(void)
 		cmocka_unit_test(test_cert_matches_key),
 		cmocka_unit_test(test_chain_split_valid),
 		cmocka_unit_test(test_chain_rejects),
+		cmocka_unit_test(test_chain_rejects_trailing_der),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,159 @@
+"""`certfleet issue` against the lab: real certificates from Pebble through DNS
+challenge aliases in BIND (RFC 2136 + TSIG), checked for real, and no TXT value
+left behind after any test."""
+import pytest
+
+import labdns
+from issuance import TxtWatcher, check_certificate, issue
+
+RFC = "rfc-alias.test"
+
+
+@pytest.fixture
+def no_leftovers(lab):
+    """Collects alias targets; after the test, asserts no TXT value is left there."""
+    targets = []
+    yield targets
+    for t in targets:
+        assert labdns.txt(lab["LAB_BIND"], t) == [], f"TXT left at {t}"
+
+
+def steps(stdout):
+    """The step names in order, from the printed timeline."""
+    out = []
+    for line in stdout.splitlines():
+        parts = line.split()
+        if line.startswith("[") and len(parts) >= 3 and parts[1] != "http":
+            out.append(parts[1])
+    return out
+
+
+def test_one_name_through_an_rfc2136_alias(certfleet, lab, tmp_path, no_leftovers):
+    target = f"www.example.test.{RFC}"
+    no_leftovers.append(target)
+    p = issue(certfleet, lab, ["www.example.test"], tmp_path, aliases=[target])
+    assert p.returncode == 0, p.stdout + p.stderr
+    check_certificate(lab, tmp_path, ["www.example.test"])
+    s = steps(p.stdout)
+    for name in ["plan", "preflight", "account", "order", "authorizations", "present",
+                 "propagate", "respond", "validate", "finalize", "download", "cleanup"]:
+        assert name in s, f"step {name} not printed: {p.stdout}"
+    assert f"{target} TXT" in p.stdout
+
+
+def test_wildcard_and_apex_in_one_round(certfleet, lab, tmp_path, no_leftovers):
+    target = f"example.test.{RFC}"
+    no_leftovers.append(target)
+    with TxtWatcher(lab["LAB_BIND"], target) as w:
+        p = issue(certfleet, lab, ["*.example.test", "example.test"], tmp_path,
+                  aliases=[target])
+    assert p.returncode == 0, p.stdout + p.stderr
+    check_certificate(lab, tmp_path, ["*.example.test", "example.test"])
+    assert len(w.max_seen) == 2, f"both values were never live at once: {w.max_seen}"
+    # both challenges answered before either authorization was polled
+    http = [ln.split()[2] for ln in p.stdout.splitlines() if "  http " in ln]
+    first_chal = http.index("challenge")
+    last_chal = len(http) - 1 - http[::-1].index("challenge")
+    assert http.count("challenge") == 2
+    assert "authz" not in http[first_chal:last_chal + 1], http
+    assert "authz" in http[last_chal:], "authorizations were not polled after answering"
+    s = steps(p.stdout)
+    assert s.index("respond") < s.index("validate")
+    assert s.count("present") == 2 and s.index("propagate") > max(
+        i for i, x in enumerate(s) if x == "present")
+
+
+def test_per_name_aliases_in_two_zones(certfleet, lab, tmp_path, no_leftovers):
+    a, b = f"www.example.test.{RFC}", "two.example.test.rfc-alias2.test"
+    no_leftovers.extend([a, b])
+    p = issue(certfleet, lab, ["www.example.test", "two.example.test"], tmp_path,
+              aliases=[f"www.example.test={a}", f"two.example.test={b}"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    check_certificate(lab, tmp_path, ["www.example.test", "two.example.test"])
+    assert f"{a} TXT" in p.stdout and f"{b} TXT" in p.stdout
+
+
+def test_auto_follows_the_cname_chain(certfleet, lab, tmp_path, no_leftovers):
+    end = f"chain-end.{RFC}"
+    no_leftovers.append(end)
+    p = issue(certfleet, lab, ["chain.example.test"], tmp_path, aliases=["auto"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    check_certificate(lab, tmp_path, ["chain.example.test"])
+    assert f"{end} TXT" in p.stdout, "auto did not write at the end of the CNAME chain"
+
+
+@pytest.mark.parametrize("key_type,expect", [("ec384", "EllipticCurvePrivateKey"),
+                                             ("rsa2048", "RSAPrivateKey")])
+def test_key_types(certfleet, lab, tmp_path, no_leftovers, key_type, expect):
+    target = f"www.example.test.{RFC}"
+    no_leftovers.append(target)
+    p = issue(certfleet, lab, ["www.example.test"], tmp_path, aliases=[target],
+              extra=["--key-type", key_type, "--account-key", str(tmp_path / "acct.pem")])
+    assert p.returncode == 0, p.stdout + p.stderr
+    _, key = check_certificate(lab, tmp_path, ["www.example.test"])
+    assert expect in type(key).__name__
+    if key_type == "ec384":
+        assert key.curve.name == "secp384r1"
+    else:
+        assert key.key_size == 2048
+    acct = (tmp_path / "acct.pem").read_text()
+    assert acct != (tmp_path / "privkey.pem").read_text()
+
+
+def test_fresh_key_unless_reuse(certfleet, lab, tmp_path, no_leftovers):
+    target = f"www.example.test.{RFC}"
+    no_leftovers.append(target)
+    args = dict(aliases=[target])
+    assert issue(certfleet, lab, ["www.example.test"], tmp_path, **args).returncode == 0
+    k1 = (tmp_path / "privkey.pem").read_text()
+    assert issue(certfleet, lab, ["www.example.test"], tmp_path, **args).returncode == 0
+    k2 = (tmp_path / "privkey.pem").read_text()
+    assert k1 != k2
+    p = issue(certfleet, lab, ["www.example.test"], tmp_path, extra=["--reuse-key"], **args)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (tmp_path / "privkey.pem").read_text() == k2
+    check_certificate(lab, tmp_path, ["www.example.test"])
+
+
+@pytest.mark.parametrize("name,alias,record", [
+    ("nocname.example.test", f"nocname.example.test.{RFC}",
+     f"_acme-challenge.nocname.example.test. CNAME nocname.example.test.{RFC}."),
+    ("wrong.example.test", f"wrong.example.test.{RFC}",
+     f"_acme-challenge.wrong.example.test. CNAME wrong.example.test.{RFC}."),
+])
+def test_missing_or_wrong_cname_names_the_record(certfleet, lab, tmp_path, no_leftovers,
+                                                 name, alias, record):
+    no_leftovers.append(alias)
+    p = issue(certfleet, lab, [name], tmp_path, aliases=[alias])
+    assert p.returncode != 0
+    assert record in p.stderr, p.stderr
+    assert "order" not in steps(p.stdout), "an order was placed despite a failed preflight"
+    assert not (tmp_path / "cert.pem").exists()
+
+
+def test_failed_validation_cleans_up(certfleet, lab, tmp_path, no_leftovers):
+    """--no-preflight on a name whose CNAME points elsewhere: the CA fails the
+    challenge; the CA's problem is printed, the value is removed, exit is non-zero."""
+    alias = f"wrong.example.test.{RFC}"
+    no_leftovers.append(alias)
+    p = issue(certfleet, lab, ["wrong.example.test"], tmp_path, aliases=[alias],
+              extra=["--no-preflight", "--propagation", "none"])
+    assert p.returncode != 0
+    assert "urn:ietf:params:acme:error" in p.stderr, p.stderr
+    assert "cleanup" in steps(p.stdout)
+
+
+def test_bad_nonces_are_retried(certfleet, tmp_path):
+    """A Pebble that rejects half of all nonces: issuance still succeeds."""
+    d = labdns.lab_tmpdir()
+    lab2 = labdns.lab_up(d, "127.76.0", extra_env={"LAB_NONCEREJECT": "50"})
+    try:
+        target = f"www.example.test.{RFC}"
+        p = issue(certfleet, lab2, ["www.example.test"], tmp_path, aliases=[target])
+        assert p.returncode == 0, p.stdout + p.stderr
+        check_certificate(lab2, tmp_path, ["www.example.test"])
+        http = [ln for ln in p.stdout.splitlines() if "  http " in ln]
+        assert any(ln.split()[4] == "400" for ln in http), "no nonce was rejected"
+        assert labdns.txt(lab2["LAB_BIND"], target) == []
+    finally:
+        labdns.lab_down(d)
