@@ -204,25 +204,42 @@ int cf_dns_wait_txt(cf_propagation mode, const cf_dns_servers *resolvers,
 	probe_set ps = { 0 };
 	cf_err last = { 0 };
 	long start, delay = BACKOFF_FIRST_MS, left;
-	size_t missing, i;
+	size_t missing = 0, i;
+	bool built = false;
 	int rc = -1;
 
 	if (mode == CF_PROP_NONE || n == 0)
 		return 0;
 	start = now_ms();
-	if (build_probes(mode, resolvers, wants, n, &ps, err) != 0)
-		goto out;
 	for (;;) {
-		missing = poll_round(mode, &ps, &last);
-		if (missing == 0) {
-			rc = 0;
-			goto out;
+		/* Finding zones and NS sets goes through resolvers, which may SERVFAIL for
+		 * a moment: a transient failure is retried like a missing value. */
+		if (!built) {
+			ps.n = 0;
+			cf_err_clear(&last);
+			built = build_probes(mode, resolvers, wants, n, &ps, &last) == 0;
+			if (!built && last.cls != CF_ERR_TRANSIENT) {
+				cf_err_set(err, last.cls, "%s", last.msg);
+				goto out;
+			}
+		}
+		if (built) {
+			missing = poll_round(mode, &ps, &last);
+			if (missing == 0) {
+				rc = 0;
+				goto out;
+			}
 		}
 		left = timeout_ms - (now_ms() - start);
 		if (left <= 0)
 			break;
 		sleep_ms(delay < left ? delay : left);
 		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+	}
+	if (!built) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "propagation (%s) timed out after %ld ms: %s",
+			   cf_propagation_name(mode), timeout_ms, last.msg);
+		goto out;
 	}
 	for (i = 0; i < ps.n && ps.p[i].ok; i++)
 		;

@@ -1,6 +1,8 @@
 """`certfleet issue` against the lab: real certificates from Pebble through DNS
 challenge aliases in BIND (RFC 2136 + TSIG), checked for real, and no TXT value
 left behind after any test."""
+import re
+
 import pytest
 
 import labdns
@@ -18,14 +20,19 @@ def no_leftovers(lab):
         assert labdns.txt(lab["LAB_BIND"], t) == [], f"TXT left at {t}"
 
 
+STEP = re.compile(r"^\[\s*[\d.]+s\]\s+(\S+)")
+HTTP = re.compile(r"^\[\s*[\d.]+s\]\s+http\s+(\S+)\s+(\S+)\s+(\d+)")
+
+
 def steps(stdout):
     """The step names in order, from the printed timeline."""
-    out = []
-    for line in stdout.splitlines():
-        parts = line.split()
-        if line.startswith("[") and len(parts) >= 3 and parts[1] != "http":
-            out.append(parts[1])
-    return out
+    return [m.group(1) for m in map(STEP.match, stdout.splitlines())
+            if m and m.group(1) != "http"]
+
+
+def http(stdout):
+    """(acme step, method, status) of every HTTP exchange printed by --verbose."""
+    return [m.groups() for m in map(HTTP.match, stdout.splitlines()) if m]
 
 
 def test_one_name_through_an_rfc2136_alias(certfleet, lab, tmp_path, no_leftovers):
@@ -51,12 +58,12 @@ def test_wildcard_and_apex_in_one_round(certfleet, lab, tmp_path, no_leftovers):
     check_certificate(lab, tmp_path, ["*.example.test", "example.test"])
     assert len(w.max_seen) == 2, f"both values were never live at once: {w.max_seen}"
     # both challenges answered before either authorization was polled
-    http = [ln.split()[2] for ln in p.stdout.splitlines() if "  http " in ln]
-    first_chal = http.index("challenge")
-    last_chal = len(http) - 1 - http[::-1].index("challenge")
-    assert http.count("challenge") == 2
-    assert "authz" not in http[first_chal:last_chal + 1], http
-    assert "authz" in http[last_chal:], "authorizations were not polled after answering"
+    ex = [h[0] for h in http(p.stdout)]
+    first_chal = ex.index("challenge")
+    last_chal = len(ex) - 1 - ex[::-1].index("challenge")
+    assert ex.count("challenge") == 2
+    assert "authz" not in ex[first_chal:last_chal + 1], ex
+    assert "authz" in ex[last_chal:], "authorizations were not polled after answering"
     s = steps(p.stdout)
     assert s.index("respond") < s.index("validate")
     assert s.count("present") == 2 and s.index("propagate") > max(
@@ -152,8 +159,7 @@ def test_bad_nonces_are_retried(certfleet, tmp_path):
         p = issue(certfleet, lab2, ["www.example.test"], tmp_path, aliases=[target])
         assert p.returncode == 0, p.stdout + p.stderr
         check_certificate(lab2, tmp_path, ["www.example.test"])
-        http = [ln for ln in p.stdout.splitlines() if "  http " in ln]
-        assert any(ln.split()[4] == "400" for ln in http), "no nonce was rejected"
+        assert any(h[2] == "400" for h in http(p.stdout)), "no nonce was rejected"
         assert labdns.txt(lab2["LAB_BIND"], target) == []
     finally:
         labdns.lab_down(d)
