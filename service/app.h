@@ -6,13 +6,19 @@
 #ifndef CERTFLEET_APP_H
 #define CERTFLEET_APP_H
 
+#include <stdint.h>
+
 #include "config.h"
+#include "dns/dns.h"
 #include "store/db.h"
 
 typedef struct cf_app {
 	const cf_config *cfg;
 	cf_db_pool *pool;
 	int schema_expected; /* the highest migration version this binary ships */
+	uint8_t master_key[32]; /* seals secrets at rest; wiped at exit */
+	cf_dns_servers resolvers; /* CERTFLEET_RESOLVERS, or /etc/resolv.conf */
+	cf_propagation propagation;
 } cf_app;
 
 #endif

@@ -15,9 +15,15 @@
 #include <string.h>
 
 #include "log.h"
+#include "util/b64.h"
+#include "util/files.h"
+
+#include <openssl/crypto.h>
 
 typedef enum kind {
 	K_STRING,
+	K_OPTSTRING, /* may be empty */
+	K_PROPAGATION,
 	K_PGURL,
 	K_LISTEN,
 	K_INT,  /* stored as int */
@@ -55,6 +61,35 @@ static const setting settings[] = {
 	 0, "folder holding the NNNN_name.sql migrations"},
 	{"CERTFLEET_SHUTDOWN_GRACE", K_INT, "10", OFF(shutdown_grace), 0, 3600,
 	 "seconds given to running requests and jobs on SIGTERM"},
+	{"CERTFLEET_MASTER_KEY", K_OPTSTRING, "", OFF(master_key), 0, 0,
+	 "base64 of the 32-byte key that seals secrets at rest (or use _FILE)"},
+	{"CERTFLEET_MASTER_KEY_FILE", K_OPTSTRING, "", OFF(master_key_file), 0, 0,
+	 "file holding the master key (base64 of 32 bytes, or 32 raw bytes)"},
+	{"CERTFLEET_ACME_DIRECTORY", K_OPTSTRING, "", OFF(acme_directory), 0, 0,
+	 "the ACME CA's directory URL (https://...); needed by workers"},
+	{"CERTFLEET_ACME_CA_FILE", K_OPTSTRING, "", OFF(acme_ca_file), 0, 0,
+	 "PEM bundle trusted for the CA's own TLS (default: the system store)"},
+	{"CERTFLEET_ACME_EMAIL", K_OPTSTRING, "", OFF(acme_email), 0, 0,
+	 "contact address of the ACME account"},
+	{"CERTFLEET_RESOLVERS", K_OPTSTRING, "", OFF(resolvers), 0, 0,
+	 "comma-separated HOST[:PORT] resolvers for CNAME and zone look-ups "
+	 "(default: /etc/resolv.conf)"},
+	{"CERTFLEET_PROPAGATION", K_PROPAGATION, "authoritative", OFF(propagation), 0, 0,
+	 "authoritative | resolvers | none: when a TXT value counts as published"},
+	{"CERTFLEET_PROPAGATION_TIMEOUT", K_INT, "120", OFF(propagation_timeout), 1, 3600,
+	 "seconds to wait for a TXT value to be served"},
+	{"CERTFLEET_TXT_BUDGET", K_INT, "40", OFF(txt_budget), 1, 60,
+	 "live TXT values allowed at one target FQDN across all replicas"},
+	{"CERTFLEET_LEASE_SECONDS", K_INT, "30", OFF(lease_seconds), 5, 3600,
+	 "lease of a claimed job; a worker renews it while the job runs"},
+	{"CERTFLEET_POLL_SECONDS", K_INT, "5", OFF(poll_seconds), 1, 3600,
+	 "queue polling interval when no NOTIFY wakes the workers"},
+	{"CERTFLEET_MAX_NAMES", K_INT, "100", OFF(max_names), 1, 100,
+	 "names allowed in one certificate"},
+	{"CERTFLEET_RETRY_MAX_SECONDS", K_INT, "300", OFF(retry_max_seconds), 1, 86400,
+	 "cap of the exponential backoff between retries of a job"},
+	{"CERTFLEET_MAX_ATTEMPTS", K_INT, "20", OFF(max_attempts), 1, 1000,
+	 "transient failures after which a job fails"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -100,6 +135,14 @@ static int check_value(const setting *st, const char *v, cf_err *err)
 	PQconninfoOption *opts;
 
 	switch (st->kind) {
+	case K_OPTSTRING:
+		return 0;
+	case K_PROPAGATION:
+		if (strcmp(v, "authoritative") && strcmp(v, "resolvers") && strcmp(v, "none"))
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  "%s: expected authoritative, resolvers or none, got '%s'",
+					  st->name, v);
+		return 0;
 	case K_STRING:
 		if (v[0] == '\0')
 			return cf_err_set(err, CF_ERR_PERMANENT, "%s: must not be empty",
@@ -263,4 +306,53 @@ void cf_config_print_help(FILE *f)
 	for (size_t i = 0; i < NSETTINGS; i++)
 		fprintf(f, "  %-26s %s (default: %s)\n", settings[i].name, settings[i].help,
 			settings[i].def ? settings[i].def : "required");
+}
+
+int cf_config_master_key(const cf_config *cfg, uint8_t out[32], cf_err *err)
+{
+	const char *name = "CERTFLEET_MASTER_KEY";
+	char *text = NULL, *trim;
+	uint8_t *raw = NULL;
+	size_t len = 0, n = 0;
+	int rc = -1;
+
+	if (cfg->master_key[0] != '\0') {
+		text = strdup(cfg->master_key);
+	} else if (cfg->master_key_file[0] != '\0') {
+		name = "CERTFLEET_MASTER_KEY_FILE";
+		text = cf_read_file(cfg->master_key_file, 4096, &len, err);
+		if (text == NULL)
+			return cf_err_wrap(err, "%s", name);
+		if (len == 32) { /* 32 raw bytes */
+			memcpy(out, text, 32);
+			rc = 0;
+			goto out;
+		}
+	} else {
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "CERTFLEET_MASTER_KEY: no master key: set CERTFLEET_MASTER_KEY "
+				  "(base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or "
+				  "CERTFLEET_MASTER_KEY_FILE");
+	}
+	if (text == NULL)
+		goto out;
+	trim = text + strspn(text, " \t\r\n");
+	trim[strcspn(trim, " \t\r\n")] = '\0';
+	raw = cf_b64_decode(trim, &n);
+	if (raw == NULL || n != 32) {
+		cf_err_set(err, CF_ERR_PERMANENT, "%s: must be base64 of exactly 32 bytes", name);
+		goto out;
+	}
+	memcpy(out, raw, 32);
+	rc = 0;
+out:
+	if (raw) {
+		OPENSSL_cleanse(raw, n);
+		free(raw);
+	}
+	if (text) {
+		OPENSSL_cleanse(text, strlen(text));
+		free(text);
+	}
+	return rc;
 }

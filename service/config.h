@@ -25,7 +25,29 @@ typedef struct cf_config {
 	char *log_level;      /* debug | info | warn | error */
 	char *migrations_dir; /* folder of NNNN_name.sql files */
 	int shutdown_grace;   /* seconds given to in-flight requests on SIGTERM */
+	/* secrets at rest */
+	char *master_key;      /* base64 of 32 bytes, or "" (then the file) */
+	char *master_key_file; /* file holding base64 of 32 bytes (or 32 raw bytes), or "" */
+	/* the CA and DNS, used by workers */
+	char *acme_directory;  /* "" = no CA configured (workers refuse to start) */
+	char *acme_ca_file;    /* trust for the CA's TLS, "" = system store */
+	char *acme_email;      /* account contact, "" = none */
+	char *resolvers;       /* comma-separated HOST[:PORT], "" = /etc/resolv.conf */
+	char *propagation;     /* authoritative | resolvers | none */
+	int propagation_timeout; /* seconds */
+	/* the queue */
+	int txt_budget;        /* live TXT values per target FQDN, across replicas */
+	int lease_seconds;     /* a claimed job's lease; renewed while it runs */
+	int poll_seconds;      /* queue polling fallback when no NOTIFY arrives */
+	int max_names;         /* names per certificate */
+	int retry_max_seconds; /* cap of the retry backoff */
+	int max_attempts;      /* transient failures before a job fails */
 } cf_config;
+
+#include <stdint.h>
+/* The master key from CERTFLEET_MASTER_KEY or CERTFLEET_MASTER_KEY_FILE. Fails,
+ * naming the setting, when neither is set or the value is not 32 bytes. */
+int cf_config_master_key(const cf_config *cfg, uint8_t out[32], cf_err *err);
 
 /* Loads the table's defaults, then file (NULL: $CERTFLEET_CONFIG if set), then the
  * environment, and validates everything. Returns 0, or -1 with the message in err.

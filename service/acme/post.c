@@ -99,6 +99,7 @@ static int send_once(cf_acme_client *c, const char *step, const char *url,
 		     acme_resp *resp, cf_err *e)
 {
 	char *jws = NULL, type[128];
+	const char *detail = NULL;
 	long long t0;
 	int rc = -1;
 
@@ -108,11 +109,13 @@ static int send_once(cf_acme_client *c, const char *step, const char *url,
 	rc = acme_http_request(&c->http, "POST", url, jws, "application/jose+json", accept, resp, e);
 	free(jws);
 	acme_take_nonce(c, resp);
+	if (rc != 0)
+		detail = e->msg;
+	else if (resp->status >= 400)
+		detail = cf_acme_problem_type((char *)resp->body.data, resp->body.len, type,
+					      sizeof(type));
 	acme_emit(c, CF_ACME_EV_HTTP, step, "POST", url, resp->status, (long)(acme_now_ms() - t0),
-		  rc == 0 && resp->status < 400,
-		  rc != 0 ? e->msg
-			  : cf_acme_problem_type((char *)resp->body.data, resp->body.len, type,
-						 sizeof(type)));
+		  rc == 0 && resp->status < 400, detail);
 	return rc;
 }
 

@@ -10,7 +10,6 @@
  */
 #include "cmd/dns_cmd.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -50,60 +49,83 @@ static void usage(FILE *f)
 		"Without --resolver, the nameservers of /etc/resolv.conf are asked.\n");
 }
 
-/* Parses the options after the action; argv[0] is the action. */
+/* The options; each takes a value. */
+enum opt_id { OPT_RESOLVER, OPT_PROVIDER, OPT_SETTING, OPT_PROPAGATION, OPT_TIMEOUT };
+static const struct {
+	const char *lng, *shrt;
+	enum opt_id id;
+} opts[] = {
+	{ "--resolver", "-r", OPT_RESOLVER },
+	{ "--provider", "-p", OPT_PROVIDER },
+	{ "--provider-setting", "-s", OPT_SETTING },
+	{ "--propagation", NULL, OPT_PROPAGATION },
+	{ "--timeout-ms", "-t", OPT_TIMEOUT },
+};
+
+static int apply_opt(dns_opts *o, enum opt_id id, const char *val, cf_err *err)
+{
+	switch (id) {
+	case OPT_RESOLVER:
+		return cf_cli_resolvers_add(&o->resolvers, val, err);
+	case OPT_PROVIDER:
+		o->provider = val;
+		return 0;
+	case OPT_SETTING:
+		return cf_cli_settings_add(o->settings, val, err);
+	case OPT_PROPAGATION:
+		if (cf_propagation_parse(val, &o->prop) != 0 || o->prop == CF_PROP_NONE)
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  "--propagation: authoritative or resolvers, got \"%.40s\"",
+					  val);
+		return 0;
+	case OPT_TIMEOUT:
+		return cf_cli_parse_long("--timeout-ms", val, 1, 3600000L, &o->timeout_ms, err);
+	}
+	return -1;
+}
+
+/* Parses the arguments after the action by hand rather than with getopt: TXT
+ * values are base64url and may begin with '-' or "--", so only the exact option
+ * names are options (as "--opt VALUE" or "--opt=VALUE"), "--" ends them, and
+ * everything else is a positional argument. */
 static int parse_opts(int argc, char **argv, dns_opts *o, cf_err *err)
 {
-	static const struct option longopts[] = {
-		{ "resolver", required_argument, NULL, 'r' },
-		{ "provider", required_argument, NULL, 'p' },
-		{ "provider-setting", required_argument, NULL, 's' },
-		{ "propagation", required_argument, NULL, 'P' },
-		{ "timeout-ms", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	bool options = true;
+	size_t k, n;
+	int i;
 
-	opterr = 0;
-	optind = 0; /* full re-initialisation (glibc), in case getopt ran before */
-	while ((c = getopt_long(argc, argv, "+hr:p:s:t:", longopts, NULL)) != -1 ||
-	       optind < argc) {
-		if (c == -1) {
-			/* a positional argument: keep it and go on with the options after it */
-			o->args[o->nargs++] = argv[optind++];
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+
+		if (options && strcmp(a, "--") == 0) {
+			options = false;
 			continue;
 		}
-		switch (c) {
-		case 'r':
-			if (cf_cli_resolvers_add(&o->resolvers, optarg, err) != 0)
-				return -1;
-			break;
-		case 'p':
-			o->provider = optarg;
-			break;
-		case 's':
-			if (cf_cli_settings_add(o->settings, optarg, err) != 0)
-				return -1;
-			break;
-		case 'P':
-			if (cf_propagation_parse(optarg, &o->prop) != 0 || o->prop == CF_PROP_NONE)
-				return cf_err_set(err, CF_ERR_PERMANENT,
-						  "--propagation: authoritative or resolvers, got "
-						  "\"%.40s\"",
-						  optarg);
-			break;
-		case 't':
-			if (cf_cli_parse_long("--timeout-ms", optarg, 1, 3600000L, &o->timeout_ms,
-					      err) != 0)
-				return -1;
-			break;
-		case 'h':
+		if (options && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
 			o->help = true;
-			break;
-		default:
-			return cf_err_set(err, CF_ERR_PERMANENT, "unknown or incomplete option %.60s",
-					  argv[optind - 1]);
+			continue;
 		}
+		for (k = 0; options && k < sizeof(opts) / sizeof(opts[0]); k++) {
+			n = strlen(opts[k].lng);
+			if (strcmp(a, opts[k].lng) == 0 ||
+			    (opts[k].shrt != NULL && strcmp(a, opts[k].shrt) == 0)) {
+				if (i + 1 >= argc)
+					return cf_err_set(err, CF_ERR_PERMANENT, "%s needs a value",
+							  opts[k].lng);
+				val = argv[++i];
+				break;
+			}
+			if (strncmp(a, opts[k].lng, n) == 0 && a[n] == '=') {
+				val = a + n + 1;
+				break;
+			}
+		}
+		if (val == NULL) {
+			o->args[o->nargs++] = argv[i];
+			continue;
+		}
+		if (apply_opt(o, opts[k].id, val, err) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -230,7 +252,7 @@ int cmd_dns(int argc, char **argv)
 		fprintf(stderr, "certfleet dns: out of memory\n");
 		goto out;
 	}
-	if (parse_opts(argc - 1, argv + 1, &o, &err) != 0) {
+	if (parse_opts(argc - 2, argv + 2, &o, &err) != 0) {
 		fprintf(stderr, "certfleet dns %s: %s (see certfleet dns --help)\n", action,
 			err.msg);
 		rc = 2;

@@ -10,6 +10,8 @@
  *   certfleet dns wait FQDN VALUE [FQDN VALUE]... [--propagation authoritative|resolvers]
  *            [--resolver ...] [--timeout-ms N]
  *
+ * Options may come before or after the arguments; only exact option names are
+ * options, so a TXT value starting with '-' is still a value ("--" ends options).
  * argv[0] is "dns" (as main.c passes it). Returns the exit code: 0 on success,
  * 1 with the error on stderr, 2 for a usage error.
  */

@@ -6,7 +6,9 @@
  * thread with sigwait(), which then stops the HTTP server (running requests
  * finish) and exits 0. SIGPIPE is ignored (a client that hangs up is not fatal).
  */
+#include <openssl/crypto.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +29,26 @@ static int expected_schema(const char *dir, cf_err *err)
 	v = n ? m[n - 1].version : 0;
 	cf_migrations_free(m, n);
 	return v;
+}
+
+/* CERTFLEET_RESOLVERS (comma-separated) or /etc/resolv.conf; CERTFLEET_PROPAGATION. */
+static int load_dns_settings(const cf_config *cfg, cf_app *app, cf_err *err)
+{
+	char *list, *tok, *save = NULL;
+	int rc = 0;
+
+	cf_propagation_parse(cfg->propagation, &app->propagation);
+	if (cfg->resolvers[0] == '\0')
+		return cf_dns_servers_from_resolv_conf(&app->resolvers, "/etc/resolv.conf", err) == 0
+			       ? 0
+			       : cf_err_wrap(err, "CERTFLEET_RESOLVERS is empty and /etc/resolv.conf");
+	if ((list = strdup(cfg->resolvers)) == NULL)
+		return -1;
+	for (tok = strtok_r(list, ", ", &save); tok && rc == 0; tok = strtok_r(NULL, ", ", &save))
+		if (cf_dns_servers_add(&app->resolvers, tok, err) != 0)
+			rc = cf_err_wrap(err, "CERTFLEET_RESOLVERS");
+	free(list);
+	return rc;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -55,6 +77,9 @@ int cmd_serve(int argc, char **argv)
 	app.cfg = &cfg;
 	if ((app.schema_expected = expected_schema(cfg.migrations_dir, &err)) < 0)
 		goto out;
+	if (cf_config_master_key(&cfg, app.master_key, &err) != 0 ||
+	    load_dns_settings(&cfg, &app, &err) != 0)
+		goto out;
 	if ((app.pool = cf_db_pool_new(cfg.database_url, cfg.db_pool)) == NULL) {
 		cf_err_set(&err, CF_ERR_PERMANENT, "out of memory");
 		goto out;
@@ -79,6 +104,7 @@ out:
 	cf_db_pool_free(app.pool);
 	if (rc == 0)
 		cf_log(CF_LOG_INFO, "serve.stopped", "stopped cleanly");
+	OPENSSL_cleanse(app.master_key, sizeof(app.master_key));
 	cf_config_free(&cfg);
 	cf_err_clear(&err);
 	return rc;

@@ -13,10 +13,20 @@ import pytest
 import requests
 
 
+# A fixed master key for tests (base64 of 32 bytes); never a real deployment's.
+TEST_MASTER_KEY = "q3Zl3o1mB1bL3yq1ZtUoJ2m2cTg4bW5xZ3VtaXR0ZXI="
+
+
 def clean_env(**settings):
-    """The process environment without any CERTFLEET_* variable, plus settings."""
+    """The process environment without any CERTFLEET_* variable, plus the test master
+    key and the given settings (a value of None removes a setting)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTFLEET_")}
-    env.update({k: str(v) for k, v in settings.items()})
+    env["CERTFLEET_MASTER_KEY"] = TEST_MASTER_KEY
+    for k, v in settings.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
     return env
 
 

@@ -152,16 +152,21 @@ BAD_SETTINGS = [
     ("CERTFLEET_LOG_LEVEL", "loud"),
     ("CERTFLEET_SHUTDOWN_GRACE", ""),
     ("CERTFLEET_MIGRATIONS_DIR", "/nonexistent/migrations"),
+    ("CERTFLEET_MASTER_KEY", None),  # missing: serve refuses to start without one
+    ("CERTFLEET_MASTER_KEY", "c2hvcnQ="),  # 5 bytes, not 32
+    ("CERTFLEET_MASTER_KEY_FILE", "/nonexistent/key"),
+    ("CERTFLEET_RESOLVERS", "not-an-ip"),
+    ("CERTFLEET_PROPAGATION", "sometimes"),
+    ("CERTFLEET_TXT_BUDGET", "0"),
 ]
 
 
 @pytest.mark.parametrize("name,value", BAD_SETTINGS)
 def test_bad_or_missing_setting_is_named(certfleet, name, value, db_url):
     settings = {"CERTFLEET_DATABASE_URL": db_url, "CERTFLEET_LISTEN": "127.0.0.1:1"}
-    if value is None:
-        settings.pop(name)
-    else:
-        settings[name] = value
+    settings[name] = value
+    if name == "CERTFLEET_MASTER_KEY_FILE":
+        settings["CERTFLEET_MASTER_KEY"] = None
     p = run(certfleet, ["serve"], clean_env(**settings), timeout=20)
     assert p.returncode != 0
     assert name in p.stderr, p.stderr

@@ -76,6 +76,17 @@ def test_two_values_at_one_name(lab, certfleet):
     ok(run(certfleet, "cleanup", name, v2, *provider_args(lab), *resolver))
 
 
+@pytest.mark.parametrize("prefix", ["-", "--", "-r"])
+def test_values_starting_with_dashes(lab, certfleet, prefix):
+    # base64url values begin with '-' one time in 64: they are values, not options
+    name, v = unique("rfc-alias.test"), prefix + value()[len(prefix):]
+    ok(run(certfleet, "present", name, v, *provider_args(lab)))
+    assert labdns.txt(lab["LAB_BIND"], name) == [v]
+    ok(run(certfleet, "wait", name, v, "--resolver", lab["LAB_RESOLVER"]))
+    ok(run(certfleet, "cleanup", *provider_args(lab), "--", name, v))
+    assert labdns.txt(lab["LAB_BIND"], name) == []
+
+
 def test_ttl_setting(lab, certfleet):
     import dns.message
     import dns.query

@@ -32,7 +32,7 @@
 #define P ACME_URN_PREFIX
 
 typedef struct canned {
-	int status;
+	int status; /* 0: read the request and never answer */
 	const char *headers; /* extra header lines, each ending in \r\n, or NULL */
 	const char *body;
 } canned;
@@ -48,6 +48,9 @@ typedef struct fake_ca {
 	char method[MAX_REQ][8];
 	char path[MAX_REQ][128];
 	char *body[MAX_REQ];
+	char user_agent[128];
+	int parked[8]; /* connections left unanswered, closed at the end */
+	int nparked;
 } fake_ca;
 
 /* ---- the fake CA ---- */
@@ -85,8 +88,8 @@ static void respond(fake_ca *f, int fd, int status, const char *extra, const cha
 		send_all(fd, body, blen);
 }
 
-/* Reads one request: method, path, body (malloc'd). */
-static int read_request(int fd, char *method, char *path, char **body)
+/* Reads one request: method, path, body (malloc'd), User-Agent. */
+static int read_request(int fd, char *method, char *path, char **body, char *ua, size_t ualen)
 {
 	static char buf[65536];
 	size_t len = 0, want;
@@ -100,6 +103,9 @@ static int read_request(int fd, char *method, char *path, char **body)
 	}
 	if (end == NULL || sscanf(buf, "%7s %127s", method, path) != 2)
 		return -1;
+	cl = strstr(buf, "\r\nUser-Agent: ");
+	if (cl && cl < end)
+		snprintf(ua, ualen, "%.*s", (int)strcspn(cl + 14, "\r"), cl + 14);
 	cl = strstr(buf, "\r\nContent-Length:"); /* curl's spelling */
 	want = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
 	end += 4;
@@ -110,14 +116,15 @@ static int read_request(int fd, char *method, char *path, char **body)
 	return 0;
 }
 
-static void serve_one(fake_ca *f, int fd)
+/* Serves one connection; false when it must stay open (unanswered). */
+static bool serve_one(fake_ca *f, int fd)
 {
 	char method[8], path[128], dir[1024], *body = NULL;
 	canned c = {500, NULL, "{}"};
 	int i;
 
-	if (read_request(fd, method, path, &body) != 0)
-		return;
+	if (read_request(fd, method, path, &body, f->user_agent, sizeof(f->user_agent)) != 0)
+		return true;
 	pthread_mutex_lock(&f->mu);
 	i = f->nreq < MAX_REQ ? f->nreq++ : MAX_REQ - 1;
 	snprintf(f->method[i], sizeof(f->method[i]), "%s", method);
@@ -134,11 +141,15 @@ static void serve_one(fake_ca *f, int fd)
 			 "\"keyChange\":\"http://127.0.0.1:%d/kc\",\"meta\":{\"termsOfService\":\"https://x/tos\"}}",
 			 f->port, f->port, f->port, f->port, f->port);
 		respond(f, fd, 200, "Content-Type: application/json\r\n", dir, false, false);
+	} else if (c.status == 0 && f->nparked < 8) {
+		f->parked[f->nparked++] = fd;
+		return false;
 	} else if (strcmp(path, "/nonce") == 0) {
 		respond(f, fd, 200, NULL, NULL, true, true);
 	} else {
 		respond(f, fd, c.status, c.headers, c.body, strcmp(method, "HEAD") == 0, true);
 	}
+	return true;
 }
 
 static void *fake_main(void *arg)
@@ -152,8 +163,8 @@ static void *fake_main(void *arg)
 			continue;
 		if ((fd = accept(f->lfd, NULL, NULL)) < 0)
 			continue;
-		serve_one(f, fd);
-		close(fd);
+		if (serve_one(f, fd))
+			close(fd);
 	}
 	return NULL;
 }
@@ -184,6 +195,8 @@ static void fake_stop(fake_ca *f)
 	f->stop = 1;
 	pthread_join(f->th, NULL);
 	close(f->lfd);
+	for (i = 0; i < f->nparked; i++)
+		close(f->parked[i]);
 	for (i = 0; i < MAX_REQ; i++)
 		free(f->body[i]);
 	pthread_mutex_destroy(&f->mu);
@@ -499,6 +512,38 @@ static void test_jwk_and_missing_kid(void **state)
 	acme_resp_free(&r);
 }
 
+static void test_timeout(void **state)
+{
+	fixture *fx = *state;
+	cf_acme_options o = {0};
+	acme_resp r = {0};
+	cf_err e = {0};
+	cf_acme_client *c;
+	char dir[128];
+
+	snprintf(dir, sizeof(dir), "http://127.0.0.1:%d/dir", fx->f->port);
+	o.directory_url = dir;
+	o.timeout_ms = 300;
+	c = cf_acme_client_new(&o, fx->key, &e);
+	cf_acme_client_set_account(c, "http://127.0.0.1/acct/1", &e);
+	script(fx->f, 0, NULL, NULL);
+	script(fx->f, 0, NULL, NULL);
+	script(fx->f, 200, NULL, "{}");
+	/* a POST that may have reached the server is not sent again */
+	assert_int_equal(acme_post(c, "finalize", fx->url, "{}", NULL, NULL, &r, &e), -1);
+	assert_int_equal(e.cls, CF_ERR_TRANSIENT);
+	assert_non_null(strstr(e.msg, "(curl 28)"));
+	assert_int_equal(count(fx->f, "POST"), 1);
+	cf_err_clear(&e);
+	/* a read is: one more timeout, then the answer */
+	assert_int_equal(acme_post(c, "order", fx->url, NULL, NULL, NULL, &r, &e), 0);
+	assert_int_equal(count(fx->f, "POST"), 3);
+	/* every request says who we are */
+	assert_string_equal(fx->f->user_agent, "certfleet/" CERTFLEET_VERSION " libcurl");
+	acme_resp_free(&r);
+	cf_acme_client_free(c);
+}
+
 static void test_connection_refused(void **state)
 {
 	cf_acme_options o = {0};
@@ -631,6 +676,7 @@ int main(void)
 		T(test_body_cap),
 		T(test_headers_captured),
 		T(test_jwk_and_missing_kid),
+		T(test_timeout),
 		T(test_connection_refused),
 		T(test_order_poll_retry_after),
 		T(test_order_poll_deadline),
