@@ -80,7 +80,8 @@ typedef struct cf_acme_event {
 	cf_acme_event_kind kind;
 	const char *step;   /* "directory", "newNonce", "newAccount", "newOrder",
 			       "authz", "challenge", "finalize", "order", "cert",
-			       "revokeCert", "keyChange", "deactivate" */
+			       "revokeCert", "keyChange", "deactivate"; STEP events of
+			       the poll functions: "pollAuthz", "pollOrder" */
 	const char *method; /* HTTP: "GET" "HEAD" "POST"; otherwise NULL */
 	const char *url;    /* the object's URL, or NULL */
 	long http_status;   /* HTTP: the status, 0 when no response arrived */
@@ -104,10 +105,13 @@ typedef struct cf_acme_options {
 	long timeout_ms;           /* per request, total; 0 = 30 s */
 	size_t max_body;           /* response body cap; 0 = 1 MiB */
 	int bad_nonce_retries;     /* 0 = 10 */
-	/* acme_post() sleeps in-line for Retry-After / backoff on rateLimited, 503 and
-	 * connection failures only while the sum of its waits stays within this;
-	 * beyond it the call fails (transient) and cf_acme_client_retry_after_ms()
-	 * tells the caller when to come back. 0 = 10 s; -1 = never wait in-line. */
+	/* Each request sleeps in-line (Retry-After, else 250 ms doubling) and sends
+	 * again on rateLimited and 503, and, for POST-as-GET reads, on any 5xx or
+	 * transport failure (other POSTs only when the connection never opened), at
+	 * most 4 times and while the sum of its waits stays within this; beyond it
+	 * the call fails (transient) and cf_acme_client_retry_after_ms() tells the
+	 * caller when to come back. 0 = 10 s; -1 = never wait in-line. badNonce is
+	 * always retried at once, up to bad_nonce_retries. */
 	long max_inline_wait_ms;
 	cf_acme_event_fn on_event; /* may be NULL */
 	void *event_arg;
