@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
+#include "util/files.h"
+
 static int key_char_ok(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -52,7 +55,22 @@ int cf_cli_settings_add(json_t *obj, const char *kv, cf_err *err)
 		cf_err_set(err, CF_ERR_PERMANENT, "--provider-setting: %s given twice", key);
 		goto out;
 	}
-	v = json_string(eq + 1);
+	if (eq[1] == '@') {
+		/* KEY=@FILE: the value is read from a file, so a secret need not sit in
+		 * argv, where /proc/PID/cmdline shows it to every local user. */
+		size_t len = 0;
+		char *text = cf_read_file(eq + 2, 65536, &len, err);
+		if (text == NULL) {
+			cf_err_wrap(err, "--provider-setting %s", key);
+			goto out;
+		}
+		while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+			text[--len] = '\0';
+		v = json_string(text);
+		cf_secret_free(text);
+	} else {
+		v = json_string(eq + 1);
+	}
 	if (v == NULL) {
 		/* jansson refuses invalid UTF-8; do not echo the value. */
 		cf_err_set(err, CF_ERR_PERMANENT,

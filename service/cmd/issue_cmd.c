@@ -56,7 +56,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: certfleet issue --directory URL [--ca-file PEM] [--email ADDR]\n"
 		"         -d NAME [-d NAME ...] [--alias FQDN | --alias NAME=FQDN ... | --alias auto]\n"
-		"         --provider rfc2136 --provider-setting KEY=VALUE ...\n"
+		"         --provider rfc2136 --provider-setting KEY=VALUE|KEY=@FILE ...\n"
 		"         [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096] [--reuse-key]\n"
 		"         [--account-key FILE] [--eab-kid KID --eab-hmac-key B64URL]\n"
 		"         [--resolver HOST[:PORT] ...] [--propagation authoritative|resolvers|none]\n"

@@ -163,3 +163,25 @@ def test_bad_nonces_are_retried(certfleet, tmp_path):
         assert labdns.txt(lab2["LAB_BIND"], target) == []
     finally:
         labdns.lab_down(d)
+
+
+def test_tsig_sha512_secret_read_from_a_file(certfleet, lab, tmp_path, no_leftovers):
+    """The secret comes from KEY=@FILE (so it is not in argv), with an hmac-sha512 key."""
+    import subprocess
+    target = f"www.example.test.{RFC}"
+    no_leftovers.append(target)
+    secret = tmp_path / "tsig.secret"
+    secret.write_text(lab["LAB_TSIG512_SECRET"] + "\n")
+    out = tmp_path / "out"
+    p = subprocess.run([
+        certfleet, "issue", "--directory", lab["LAB_ACME_DIR"], "--ca-file",
+        lab["LAB_ACME_TLS_CA"], "-d", "www.example.test", "--alias", target,
+        "--resolver", lab["LAB_RESOLVER"], "--out", str(out),
+        "--provider", "rfc2136", "--provider-setting", f"server={lab['LAB_BIND']}",
+        "--provider-setting", f"tsig_name={lab['LAB_TSIG512_NAME']}",
+        "--provider-setting", "tsig_algorithm=hmac-sha512",
+        "--provider-setting", f"tsig_secret=@{secret}"], capture_output=True, text=True,
+        timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    check_certificate(lab, out, ["www.example.test"])
+    assert lab["LAB_TSIG512_SECRET"] not in p.stdout + p.stderr
