@@ -1,0 +1,73 @@
+/*
+ * rows.c: turning columns of query results into JSON values for the API
+ * representations; see rows.h. Text results only (what cf_db_exec returns):
+ * json/jsonb columns arrive as JSON text, integers as decimal text, booleans as
+ * "t"/"f", timestamps already formatted by CF_SQL_TS in the query.
+ */
+#include "store/rows.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+json_t *cf_row_json(const PGresult *res, int r, int c)
+{
+	json_error_t e;
+
+	if (PQgetisnull(res, r, c))
+		return json_null();
+	return json_loads(PQgetvalue(res, r, c), JSON_DECODE_ANY, &e);
+}
+
+json_t *cf_row_str(const PGresult *res, int r, int c)
+{
+	if (PQgetisnull(res, r, c))
+		return json_null();
+	return json_string(PQgetvalue(res, r, c));
+}
+
+json_t *cf_row_int(const PGresult *res, int r, int c)
+{
+	if (PQgetisnull(res, r, c))
+		return json_null();
+	return json_integer(strtoll(PQgetvalue(res, r, c), NULL, 10));
+}
+
+json_t *cf_row_bool(const PGresult *res, int r, int c)
+{
+	return json_boolean(!PQgetisnull(res, r, c) && PQgetvalue(res, r, c)[0] == 't');
+}
+
+int cf_json_set_optional(json_t *obj, const char *key, json_t *value)
+{
+	if (value == NULL)
+		return -1;
+	if (json_is_null(value)) {
+		json_decref(value);
+		return 0;
+	}
+	return json_object_set_new(obj, key, value);
+}
+
+static int is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool cf_is_uuid(const char *s)
+{
+	static const int dash_at[] = { 8, 13, 18, 23 };
+	size_t i, d = 0;
+
+	if (s == NULL || strlen(s) != 36)
+		return false;
+	for (i = 0; i < 36; i++) {
+		if (d < 4 && (int)i == dash_at[d]) {
+			if (s[i] != '-')
+				return false;
+			d++;
+		} else if (!is_hex(s[i])) {
+			return false;
+		}
+	}
+	return true;
+}
