@@ -89,13 +89,13 @@ def run(certfleet, args, env, timeout=60, check=False):
 class Serve:
     """A running `certfleet serve`. Use as a context manager."""
 
-    def __init__(self, certfleet, env, listen_ip="127.0.0.1", args=()):
+    def __init__(self, certfleet, env, listen_ip="127.0.0.1", args=(), argv=None):
         self.port = free_port(listen_ip)
         self.url = f"http://{listen_ip}:{self.port}"
         self.env = dict(env)
         self.env.setdefault("CERTFLEET_LISTEN", f"{listen_ip}:{self.port}")
-        self.args = list(args)
         self.certfleet = certfleet
+        self.argv = list(argv) if argv else [certfleet, "serve", *args]
         self.proc = None
         self.log_path = None
 
@@ -103,7 +103,7 @@ class Serve:
         import tempfile
         fd, self.log_path = tempfile.mkstemp(prefix="serve-", suffix=".log")
         self.log = os.fdopen(fd, "w+")
-        self.proc = subprocess.Popen([self.certfleet, "serve", *self.args], env=self.env,
+        self.proc = subprocess.Popen(self.argv, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         poll(lambda: self._alive_and_up(), what=f"serve on {self.url}")
         return self
