@@ -27,7 +27,9 @@ def rfc2136_args(lab, key="sha256"):
 
 
 def issue(certfleet, lab, names, out, aliases=(), extra=(), directory=None, timeout=180,
-          verbose=True):
+          verbose=True, provider_args=None):
+    """Runs `certfleet issue` for NAMES into OUT. PROVIDER_ARGS (--provider ...
+    --provider-setting ...) default to the rfc2136 provider on the lab's BIND."""
     args = [certfleet, "issue", "--directory", directory or lab["LAB_ACME_DIR"],
             "--ca-file", lab["LAB_ACME_TLS_CA"], "--email", "tests@example.test",
             "--resolver", lab["LAB_RESOLVER"], "--out", str(out)]
@@ -35,7 +37,7 @@ def issue(certfleet, lab, names, out, aliases=(), extra=(), directory=None, time
         args += ["-d", n]
     for a in aliases:
         args += ["--alias", a]
-    args += rfc2136_args(lab)
+    args += rfc2136_args(lab) if provider_args is None else list(provider_args)
     args += list(extra)
     if verbose:
         args.append("--verbose")
@@ -94,3 +96,26 @@ class TxtWatcher:
     def __exit__(self, *exc):
         self._stop.set()
         self._t.join()
+
+
+def bind_max_live(lab, fqdn, since_bytes=0):
+    """The largest number of TXT values live at fqdn at one moment, from BIND's own
+    log of the updates it applied ("adding an RR at ..." / "deleting an RR at ...")
+    after byte offset since_bytes. Deterministic, unlike polling from outside, and it
+    is the authoritative server's record of what it served."""
+    log = Path(lab["LAB_DIR"]) / "bind" / "log"
+    with open(log, "rb") as f:
+        f.seek(since_bytes)
+        text = f.read().decode(errors="replace")
+    live = peak = 0
+    for line in text.splitlines():
+        if f"adding an RR at '{fqdn}' TXT" in line:
+            live += 1
+        elif f"deleting an RR at {fqdn} TXT" in line:
+            live -= 1
+        peak = max(peak, live)
+    return peak
+
+
+def bind_log_size(lab):
+    return (Path(lab["LAB_DIR"]) / "bind" / "log").stat().st_size

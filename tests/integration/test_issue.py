@@ -6,7 +6,7 @@ import re
 import pytest
 
 import labdns
-from issuance import TxtWatcher, check_certificate, issue
+from issuance import bind_log_size, bind_max_live, check_certificate, issue
 
 RFC = "rfc-alias.test"
 
@@ -51,14 +51,14 @@ def test_one_name_through_an_rfc2136_alias(certfleet, lab, tmp_path, no_leftover
 def test_wildcard_and_apex_in_one_round(certfleet, lab, tmp_path, no_leftovers):
     target = f"example.test.{RFC}"
     no_leftovers.append(target)
-    with TxtWatcher(lab["LAB_BIND"], target) as w:
-        p = issue(certfleet, lab, ["*.example.test", "example.test"], tmp_path,
-                  aliases=[target])
+    mark = bind_log_size(lab)
+    p = issue(certfleet, lab, ["*.example.test", "example.test"], tmp_path, aliases=[target])
     assert p.returncode == 0, p.stdout + p.stderr
     check_certificate(lab, tmp_path, ["*.example.test", "example.test"])
-    assert len(w.max_seen) == 2, f"both values were never live at once: {w.max_seen}"
-    # both challenges answered before either authorization was polled
-    ex = [h[0] for h in http(p.stdout)]
+    assert bind_max_live(lab, target, mark) == 2, "both values were never live at once"
+    # both challenges answered before either authorization was polled (a request
+    # Pebble refused with badNonce, 400, and that was sent again, counts once)
+    ex = [h[0] for h in http(p.stdout) if h[2] != "400"]
     first_chal = ex.index("challenge")
     last_chal = len(ex) - 1 - ex[::-1].index("challenge")
     assert ex.count("challenge") == 2
@@ -185,3 +185,129 @@ def test_tsig_sha512_secret_read_from_a_file(certfleet, lab, tmp_path, no_leftov
     assert p.returncode == 0, p.stdout + p.stderr
     check_certificate(lab, out, ["www.example.test"])
     assert lab["LAB_TSIG512_SECRET"] not in p.stdout + p.stderr
+
+
+# --- chains and failed orders, checked from the CA's side (acmeclient.py) -----------------
+
+WWW, WWW_TARGET = "www.example.test", f"www.example.test.{RFC}"
+# A lab of these tests' own whose Pebble offers a chain to a second root; the second
+# NET only when the session's lab sits on the first (or another run holds it).
+ALT_NETS = ("127.84.0", "127.84.2")
+HTTP_URL = re.compile(r"^\[\s*[\d.]+s\]\s+http\s+(\S+)\s+(\S+)\s+(\d+)\s+\d+ ms (\S+)")
+
+
+def http_urls(stdout, step):
+    """(method, status, url) of every HTTP exchange of one ACME step, from --verbose."""
+    return [m.groups()[1:] for m in map(HTTP_URL.match, stdout.splitlines())
+            if m and m.group(1) == step]
+
+
+def pem_blocks(text):
+    return ["-----BEGIN CERTIFICATE-----" + b for b in text.split("-----BEGIN CERTIFICATE-----")[1:]]
+
+
+def verifies(root_pem, out):
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as root:
+        root.write(root_pem)
+        root.flush()
+        return subprocess.run(["openssl", "verify", "-CAfile", root.name, "-untrusted",
+                               str(out / "chain.pem"), str(out / "cert.pem")],
+                              capture_output=True, text=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def alt_lab(lab):
+    """LAB_ALTERNATE_ROOTS=1: every certificate has a default chain to root 0 and an
+    alternate one to root 1."""
+    directory = labdns.lab_tmpdir()
+    env = None
+    try:
+        for net in ALT_NETS:
+            if net == lab["LAB_NET"]:
+                continue
+            try:
+                env = labdns.lab_up(directory, net, extra_env={"LAB_ALTERNATE_ROOTS": "1"})
+                break
+            except RuntimeError as error:
+                if "in use" not in str(error):
+                    raise
+        if env is None:
+            pytest.fail(f"every NET of {ALT_NETS} is in use")
+        yield env
+    finally:
+        labdns.lab_down(directory)
+
+
+def test_preferred_chain_picks_the_alternate_root(certfleet, alt_lab, tmp_path):
+    from acmeclient import common_name, root_pem
+    mgmt, ca = alt_lab["LAB_ACME_MGMT"], alt_lab["LAB_ACME_TLS_CA"]
+    assert alt_lab["LAB_ALTERNATE_ROOTS"] == "1"
+    roots = [root_pem(mgmt, ca, 0), root_pem(mgmt, ca, 1)]
+    cns = [common_name(r) for r in roots]
+    assert cns[0] != cns[1]
+    cases = [("default", [], 0), ("preferred", ["--preferred-chain", cns[1]], 1),
+             ("preferred-default", ["--preferred-chain", cns[0]], 0),
+             ("no-match", ["--preferred-chain", "No Such Root CA"], 0)]
+    try:
+        for label, extra, want in cases:
+            out = tmp_path / label
+            p = issue(certfleet, alt_lab, [WWW], out, aliases=[WWW_TARGET], extra=extra)
+            assert p.returncode == 0, p.stdout + p.stderr
+            assert f"chain issued by {cns[want]} (1 alternates)" in p.stdout, (label, p.stdout)
+            chain = pem_blocks((out / "chain.pem").read_text())
+            assert common_name(chain[-1], issuer=True) == cns[want], label
+            full = (out / "fullchain.pem").read_text()
+            assert pem_blocks(full) == pem_blocks((out / "cert.pem").read_text()) + chain
+            assert verifies(roots[want], out), label
+            assert not verifies(roots[1 - want], out), label
+            if want == 1:  # the alternate was fetched: its URL is the default's + /alternate/1
+                assert any(u.endswith("/alternate/1") for _, s, u in http_urls(p.stdout, "cert")
+                           if s == "200"), p.stdout
+    finally:
+        assert labdns.txt(alt_lab["LAB_BIND"], WWW_TARGET) == [], f"TXT left at {WWW_TARGET}"
+
+
+def test_rejected_challenge_deactivates_the_authorization(certfleet, lab, tmp_path, no_leftovers):
+    """The CA rejects the challenge (the CNAME points elsewhere): the order fails and
+    its authorization is deactivated at the CA, as read back with the account key.
+    (Pebble lets an authorization go from invalid to deactivated; RFC 8555 allows it
+    from pending and valid only, which test_failed_present_... covers.)"""
+    from acmeclient import AcmeReader
+    alias, acct = f"wrong.example.test.{RFC}", tmp_path / "acct.pem"
+    no_leftovers.append(alias)
+    p = issue(certfleet, lab, ["wrong.example.test"], tmp_path / "out", aliases=[alias],
+              extra=["--no-preflight", "--propagation", "none", "--account-key", str(acct)])
+    assert p.returncode != 0
+    assert "urn:ietf:params:acme:error" in p.stderr, p.stderr
+    urls = sorted({u for m, _, u in http_urls(p.stdout, "authz") if m == "POST"})
+    assert len(urls) == 1, p.stdout
+    assert ("POST", "200", urls[0]) in http_urls(p.stdout, "deactivate"), p.stdout
+    reader = AcmeReader(lab["LAB_ACME_DIR"], lab["LAB_ACME_TLS_CA"], str(acct))
+    assert reader.read(urls[0])["status"] == "deactivated"
+    assert not (tmp_path / "out" / "cert.pem").exists()
+
+
+def test_failed_order_deactivates_its_pending_authorizations(certfleet, lab, tmp_path,
+                                                             no_leftovers):
+    """Two names; the value of one cannot be written (its alias is in a zone nobody
+    may update), so no challenge is ever answered: both authorizations are still
+    pending when the order fails, and both end deactivated at the CA."""
+    from acmeclient import AcmeReader
+    bad, acct = "wrong.example.test.elsewhere.test", tmp_path / "acct.pem"
+    no_leftovers.append(WWW_TARGET)
+    p = issue(certfleet, lab, [WWW, "wrong.example.test"], tmp_path / "out",
+              aliases=[f"{WWW}={WWW_TARGET}", f"wrong.example.test={bad}"],
+              extra=["--no-preflight", "--account-key", str(acct)])
+    assert p.returncode != 0
+    assert "REFUSED" in p.stderr, p.stderr
+    assert not http_urls(p.stdout, "challenge"), "a challenge was answered"
+    urls = sorted({u for m, _, u in http_urls(p.stdout, "authz") if m == "POST"})
+    assert len(urls) == 2, p.stdout
+    assert "2 of 2 authorizations deactivated" in p.stdout
+    reader = AcmeReader(lab["LAB_ACME_DIR"], lab["LAB_ACME_TLS_CA"], str(acct))
+    for url in urls:
+        authz = reader.read(url)
+        assert authz["status"] == "deactivated", authz
+        assert all(c["status"] == "pending" for c in authz["challenges"]), authz

@@ -1,0 +1,330 @@
+/*
+ * api_http.c: the HTTP client and settings helpers of the HTTP-API providers;
+ * see api_http.h for the contract.
+ *
+ * One easy handle per request: providers make a handful of calls per challenge,
+ * so connection reuse is not worth shared state between worker threads. Header
+ * lines are copied into a curl_slist, which is wiped line by line before it is
+ * freed, because a provider's credential travels in a header.
+ */
+#include "providers/api_http.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_TIMEOUT_MS 10000L
+#define DEFAULT_MAX_BODY (1024 * 1024)
+
+typedef struct body_ctx {
+	cf_buf *buf;
+	int overflow;
+} body_ctx;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	body_ctx *x = ud;
+	size_t n = size * nmemb;
+
+	if (cf_buf_append(x->buf, ptr, n) != 0) {
+		x->overflow = 1;
+		return 0;
+	}
+	return n;
+}
+
+static void slist_free_wiped(struct curl_slist *l)
+{
+	struct curl_slist *p;
+
+	for (p = l; p != NULL; p = p->next)
+		if (p->data != NULL)
+			OPENSSL_cleanse(p->data, strlen(p->data));
+	curl_slist_free_all(l);
+}
+
+static cf_err_class curl_class(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_AGAIN:
+		return CF_ERR_TRANSIENT;
+	default:
+		return CF_ERR_PERMANENT;
+	}
+}
+
+int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err)
+{
+	const char *who = req->who ? req->who : "http";
+	long timeout = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
+	char errbuf[CURL_ERROR_SIZE] = "", ua[64];
+	struct curl_slist *hdrs = NULL, *t;
+	body_ctx x = { &resp->body, 0 };
+	CURLcode rc = CURLE_OK;
+	CURL *c = NULL;
+	size_t i;
+	int ret = -1;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->body.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+	c = curl_easy_init();
+	if (c == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "%s: curl_easy_init failed", who);
+		goto out;
+	}
+	/* "Expect:" stops curl's 100-continue round trip on larger bodies. */
+	if ((hdrs = curl_slist_append(NULL, "Expect:")) == NULL)
+		goto oom;
+	if (req->body != NULL) {
+		if ((t = curl_slist_append(hdrs, "Content-Type: application/json")) == NULL)
+			goto oom;
+		hdrs = t;
+	}
+	if ((t = curl_slist_append(hdrs, "Accept: application/json")) == NULL)
+		goto oom;
+	hdrs = t;
+	for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
+		if ((t = curl_slist_append(hdrs, req->headers[i])) == NULL)
+			goto oom;
+		hdrs = t;
+	}
+	snprintf(ua, sizeof(ua), "certfleet/%s", CERTFLEET_VERSION);
+#define OPT(o, v) \
+	do { \
+		if (rc == CURLE_OK) \
+			rc = curl_easy_setopt(c, o, v); \
+	} while (0)
+	OPT(CURLOPT_URL, req->url);
+	OPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	OPT(CURLOPT_FOLLOWLOCATION, 0L);
+	OPT(CURLOPT_NOSIGNAL, 1L);
+	OPT(CURLOPT_CONNECTTIMEOUT_MS, timeout < 5000 ? timeout : 5000L);
+	OPT(CURLOPT_TIMEOUT_MS, timeout);
+	OPT(CURLOPT_USERAGENT, ua);
+	OPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp->body.max);
+	OPT(CURLOPT_WRITEFUNCTION, on_body);
+	OPT(CURLOPT_WRITEDATA, &x);
+	OPT(CURLOPT_ERRORBUFFER, errbuf);
+	OPT(CURLOPT_HTTPHEADER, hdrs);
+	OPT(CURLOPT_CUSTOMREQUEST, req->method);
+	if (req->ca_file != NULL)
+		OPT(CURLOPT_CAINFO, req->ca_file);
+	if (req->body != NULL) {
+		OPT(CURLOPT_POSTFIELDS, req->body);
+		OPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(req->body));
+	} else if (strcmp(req->method, "GET") == 0) {
+		OPT(CURLOPT_HTTPGET, 1L);
+	}
+#undef OPT
+	if (rc != CURLE_OK) {
+		cf_err_set(err, CF_ERR_PERMANENT, "%s: cannot set up %s %s: %s", who, req->method,
+			   req->url, curl_easy_strerror(rc));
+		goto out;
+	}
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		resp->maybe_delivered =
+			rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST &&
+			rc != CURLE_COULDNT_RESOLVE_PROXY && rc != CURLE_SSL_CONNECT_ERROR &&
+			rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CACERT_BADFILE;
+		if (x.overflow || rc == CURLE_FILESIZE_EXCEEDED)
+			cf_err_set(err, CF_ERR_PERMANENT,
+				   "%s: %s %s: the response is larger than %zu bytes", who,
+				   req->method, req->url, resp->body.max);
+		else if (rc == CURLE_OPERATION_TIMEDOUT)
+			cf_err_set(err, CF_ERR_TRANSIENT, "%s: %s %s: no answer within %ld ms", who,
+				   req->method, req->url, timeout);
+		else
+			cf_err_set(err, curl_class(rc), "%s: %s %s: %s", who, req->method, req->url,
+				   errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	ret = 0;
+	goto out;
+oom:
+	cf_err_set(err, CF_ERR_TRANSIENT, "%s: out of memory", who);
+out:
+	slist_free_wiped(hdrs);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	if (ret != 0) {
+		bool maybe = resp->maybe_delivered;
+
+		cf_api_resp_free(resp);
+		resp->maybe_delivered = maybe;
+	}
+	return ret;
+}
+
+void cf_api_resp_free(cf_api_resp *resp)
+{
+	if (resp == NULL)
+		return;
+	cf_buf_free(&resp->body);
+	resp->status = 0;
+}
+
+int cf_api_url_check(const char *who, const char *key, const char *url,
+		     char out[CF_API_URL_MAX], cf_err *err)
+{
+	const char *host, *end, *p;
+	size_t n;
+
+	if (url == NULL || url[0] == '\0')
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "%s setting %s: required (http(s)://HOST[:PORT][/PATH])", who, key);
+	n = strlen(url);
+	if (n > CF_API_URL_MAX - 128)
+		return cf_err_set(err, CF_ERR_PERMANENT, "%s setting %s: longer than %d characters",
+				  who, key, CF_API_URL_MAX - 128);
+	if (strncasecmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "%s setting %s: \"%.100s\" is not an http:// or https:// URL", who,
+				  key, url);
+	for (p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || *p == '?' ||
+		    *p == '#' || *p == '\\')
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  "%s setting %s: \"%.100s\" has a blank, query, fragment or "
+					  "other character a base URL cannot have",
+					  who, key, url);
+	end = strchr(host, '/');
+	if (end == NULL)
+		end = url + n;
+	if (memchr(host, '@', (size_t)(end - host)) != NULL)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "%s setting %s: credentials in the URL are not allowed (the URL is "
+				  "not shown)",
+				  who, key);
+	if (end == host || *host == ':')
+		return cf_err_set(err, CF_ERR_PERMANENT, "%s setting %s: \"%.100s\" has no host",
+				  who, key, url);
+	while (n > 0 && url[n - 1] == '/' && url + n - 1 >= end)
+		n--;
+	memcpy(out, url, n);
+	out[n] = '\0';
+	return 0;
+}
+
+void cf_api_error_text(const cf_api_resp *resp, char *out, size_t outlen)
+{
+	const char *src = resp->body.data ? (const char *)resp->body.data : "";
+	json_t *j = NULL, *m;
+	size_t i = 0;
+	int blank = 0;
+
+	if (outlen == 0)
+		return;
+	if (resp->body.len > 0 && (j = json_loadb(src, resp->body.len, 0, NULL)) != NULL &&
+	    json_is_object(j)) {
+		m = json_object_get(j, "error");
+		if (!json_is_string(m))
+			m = json_object_get(j, "message");
+		if (json_is_string(m))
+			src = json_string_value(m);
+	}
+	for (; *src && i + 1 < outlen; src++) {
+		unsigned char ch = (unsigned char)*src;
+
+		if (isspace(ch)) {
+			blank = i > 0;
+			continue;
+		}
+		if (ch < 0x20 || ch == 0x7f)
+			continue;
+		if (blank && i + 2 < outlen)
+			out[i++] = ' ';
+		blank = 0;
+		out[i++] = (char)ch;
+	}
+	out[i] = '\0';
+	json_decref(j);
+}
+
+int cf_api_setting_str(const char *who, const json_t *settings, const char *key,
+		       const char **out, cf_err *err)
+{
+	const json_t *v = json_object_get(settings, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v))
+		return cf_err_set(err, CF_ERR_PERMANENT, "%s setting %s: must be a string", who,
+				  key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+int cf_api_settings_known(const char *who, const json_t *settings, const char *const *known,
+			  cf_err *err)
+{
+	char list[400];
+	const char *key;
+	const json_t *v;
+	size_t i, off;
+
+	json_object_foreach((json_t *)settings, key, v) {
+		for (i = 0; known[i] != NULL && strcmp(known[i], key) != 0; i++)
+			;
+		if (known[i] != NULL)
+			continue;
+		list[0] = '\0';
+		for (i = 0, off = 0; known[i] != NULL && off < sizeof(list); i++)
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+						i ? ", " : "", known[i]);
+		return cf_err_set(err, CF_ERR_PERMANENT, "%s: unknown setting \"%.60s\" (known: %s)",
+				  who, key, list);
+	}
+	return 0;
+}
+
+int cf_api_setting_long(const char *who, const json_t *settings, const char *key, long min,
+			long max, long def, long *out, cf_err *err)
+{
+	const json_t *j = json_object_get(settings, key);
+	const char *s;
+	char *end = NULL;
+	long v;
+
+	if (j == NULL) {
+		v = def;
+	} else if (json_is_integer(j)) {
+		json_int_t iv = json_integer_value(j);
+
+		v = iv < min || iv > max ? min - 1 : (long)iv;
+	} else if (json_is_string(j)) {
+		s = json_string_value(j);
+		v = strtol(s, &end, 10);
+		if (s[0] == '\0' || *end != '\0' || !isdigit((unsigned char)s[0]))
+			v = min - 1;
+	} else {
+		v = min - 1;
+	}
+	if (v < min || v > max)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "%s setting %s: must be a whole number, %ld-%ld", who, key, min,
+				  max);
+	*out = v;
+	return 0;
+}

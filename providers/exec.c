@@ -1,0 +1,503 @@
+/*
+ * exec.c: the exec provider: an operator's own program writes and removes the
+ * TXT values, for DNS hosts that certfleet has no provider for. The calling
+ * convention is lego's exec provider:
+ *
+ *     COMMAND present FQDN. VALUE
+ *     COMMAND cleanup FQDN. VALUE
+ *
+ * with FQDN the alias target, absolute (trailing dot). Exit status 0 is success;
+ * 75 (EX_TEMPFAIL) is a transient failure and any other status a permanent one,
+ * both carrying the tail of the program's stderr (its stdout when stderr is
+ * empty), with the values of secret settings replaced by "***".
+ *
+ * Settings (a JSON object of strings):
+ *   command  absolute path of a regular, executable file that others cannot
+ *            write (required); run directly (posix_spawn, no shell)
+ *   timeout  seconds, 1-3600 (default 30); on expiry the program's whole process
+ *            group is killed (SIGKILL) and the failure is transient
+ *   any other KEY ([A-Za-z0-9_.-], 1-64 characters) reaches the program as the
+ *            environment variable CERTFLEET_SETTING_<KEY upper-cased, '-' and '.'
+ *            as '_'>; that is how it gets its server, zone and credentials.
+ * The secret settings (sealed by the service, never shown) are those with these
+ * exact keys: secret, password, token, api_key, api_token, auth_token,
+ * tsig_secret, secret_key, secret_access_key, private_key, client_secret. Put a
+ * credential under one of them.
+ *
+ * The program runs in its own process group, in "/", with stdin from /dev/null,
+ * no inherited file descriptor, default signal dispositions and an empty signal
+ * mask, and an environment of PATH and its settings only: the service's own
+ * environment (master key, database URL) is never passed on. stdout and stderr
+ * are read through pipes, keeping the last CF_EXEC_TAIL_MAX bytes of each. When
+ * the program exits, anything it left running in its process group is killed
+ * too. Copies of setting values made here are wiped before they are freed.
+ */
+#define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_add{closefrom,chdir}_np */
+#include "providers/provider.h"
+#include "providers/exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "providers/api_http.h"
+
+#define WHO "exec"
+#define DEFAULT_TIMEOUT_S 30
+#define MAX_SETTINGS 64
+#define ENV_PREFIX "CERTFLEET_SETTING_"
+#define CHILD_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define MSG_TAIL 480   /* bytes of output quoted in an error */
+#define DRAIN_MS 200   /* reading on after the program exits, for its last output */
+#define EX_TEMPFAIL 75
+
+static const char *const secret_keys[] = { "secret",      "password",   "token",
+					   "api_key",     "api_token",  "auth_token",
+					   "tsig_secret", "secret_key", "secret_access_key",
+					   "private_key", "client_secret", NULL };
+
+typedef struct exec_conf {
+	const char *command;
+	long timeout_s;
+} exec_conf;
+
+/* ---- pure parts (exec.h) ---- */
+
+int cf_exec_env_name(const char *key, char *out, size_t outlen)
+{
+	size_t i, n = strlen(key), p = strlen(ENV_PREFIX);
+
+	if (n == 0 || n > 64 || p + n + 1 > outlen)
+		return -1;
+	memcpy(out, ENV_PREFIX, p);
+	for (i = 0; i < n; i++) {
+		char ch = key[i];
+
+		if (ch >= 'a' && ch <= 'z')
+			ch = (char)(ch - 'a' + 'A');
+		else if (ch == '-' || ch == '.')
+			ch = '_';
+		else if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_'))
+			return -1;
+		out[p + i] = ch;
+	}
+	out[p + n] = '\0';
+	return 0;
+}
+
+void cf_exec_tail_append(cf_exec_tail *t, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (t->len < CF_EXEC_TAIL_MAX) {
+			t->buf[(t->start + t->len++) % CF_EXEC_TAIL_MAX] = p[i];
+		} else {
+			t->buf[t->start] = p[i];
+			t->start = (t->start + 1) % CF_EXEC_TAIL_MAX;
+			t->dropped++;
+		}
+	}
+}
+
+size_t cf_exec_tail_get(const cf_exec_tail *t, char *out, size_t outlen)
+{
+	size_t n, skip, i;
+
+	if (outlen == 0)
+		return 0;
+	n = t->len < outlen - 1 ? t->len : outlen - 1;
+	skip = t->len - n;
+	for (i = 0; i < n; i++)
+		out[i] = t->buf[(t->start + skip + i) % CF_EXEC_TAIL_MAX];
+	out[n] = '\0';
+	return n;
+}
+
+void cf_exec_scrub(char *text, const char *secret)
+{
+	size_t sl = secret ? strlen(secret) : 0;
+	char *p;
+
+	if (sl < 4)
+		return;
+	while ((p = strstr(text, secret)) != NULL) {
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + sl, strlen(p + sl) + 1);
+	}
+}
+
+/* ---- settings ---- */
+
+static int conf_load(const json_t *s, exec_conf *c, cf_err *err)
+{
+	char names[MAX_SETTINGS][sizeof(ENV_PREFIX) + 64];
+	const char *key;
+	const json_t *v;
+	struct stat st;
+	size_t n = 0, i;
+
+	memset(c, 0, sizeof(*c));
+	if (s == NULL || !json_is_object(s))
+		return cf_err_set(err, CF_ERR_PERMANENT, WHO ": settings must be an object");
+	if (cf_api_setting_str(WHO, s, "command", &c->command, err) != 0)
+		return -1;
+	if (c->command == NULL || c->command[0] != '/')
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO " setting command: required, an absolute path (got \"%.100s\")",
+				  c->command ? c->command : "");
+	if (stat(c->command, &st) != 0 || !S_ISREG(st.st_mode) || access(c->command, X_OK) != 0)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO " setting command: %.200s is not an executable file", c->command);
+	if (st.st_mode & S_IWOTH)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO " setting command: %.200s is writable by any user (chmod o-w)",
+				  c->command);
+	if (cf_api_setting_long(WHO, s, "timeout", 1, 3600, DEFAULT_TIMEOUT_S, &c->timeout_s,
+				err) != 0)
+		return -1;
+	json_object_foreach((json_t *)s, key, v) {
+		if (strcmp(key, "command") == 0 || strcmp(key, "timeout") == 0)
+			continue;
+		if (n == MAX_SETTINGS)
+			return cf_err_set(err, CF_ERR_PERMANENT, WHO ": more than %d settings",
+					  MAX_SETTINGS);
+		if (cf_exec_env_name(key, names[n], sizeof(names[n])) != 0)
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  WHO " setting \"%.64s\": a key must be [A-Za-z0-9_.-], 1-64 "
+					  "characters (it becomes an environment variable)",
+					  key);
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  WHO " setting %s: must be a string without NUL bytes", key);
+		for (i = 0; i < n; i++)
+			if (strcmp(names[i], names[n]) == 0)
+				return cf_err_set(err, CF_ERR_PERMANENT,
+						  WHO " setting %s: another key also becomes %s", key,
+						  names[n]);
+		n++;
+	}
+	return 0;
+}
+
+static int exec_validate(const json_t *settings, cf_err *err)
+{
+	exec_conf c;
+
+	return conf_load(settings, &c, err);
+}
+
+/* ---- running the program ---- */
+
+static bool is_secret(const char *key)
+{
+	size_t i;
+
+	for (i = 0; secret_keys[i] != NULL; i++)
+		if (strcmp(secret_keys[i], key) == 0)
+			return true;
+	return false;
+}
+
+static void env_free(char **env)
+{
+	size_t i;
+
+	if (env == NULL)
+		return;
+	for (i = 0; env[i] != NULL; i++) {
+		OPENSSL_cleanse(env[i], strlen(env[i]));
+		free(env[i]);
+	}
+	free(env);
+}
+
+/* PATH and CERTFLEET_SETTING_* for every setting but command and timeout. */
+static char **env_build(const json_t *s)
+{
+	char **env = calloc(json_object_size(s) + 2, sizeof(char *));
+	char name[sizeof(ENV_PREFIX) + 64];
+	const char *key;
+	const json_t *v;
+	size_t n = 0;
+
+	if (env == NULL || (env[n++] = strdup(CHILD_PATH)) == NULL)
+		goto fail;
+	json_object_foreach((json_t *)s, key, v) {
+		const char *val = json_string_value(v);
+
+		if (strcmp(key, "command") == 0 || strcmp(key, "timeout") == 0)
+			continue;
+		if (cf_exec_env_name(key, name, sizeof(name)) != 0 || val == NULL)
+			goto fail; /* conf_load checked both */
+		if ((env[n] = malloc(strlen(name) + strlen(val) + 2)) == NULL)
+			goto fail;
+		sprintf(env[n++], "%s=%s", name, val);
+	}
+	return env;
+fail:
+	env_free(env);
+	return NULL;
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Reads what is there; closes and marks *fd -1 at EOF or on error. */
+static void drain(int *fd, cf_exec_tail *t)
+{
+	char buf[4096];
+	ssize_t n = read(*fd, buf, sizeof(buf));
+
+	if (n > 0) {
+		cf_exec_tail_append(t, buf, (size_t)n);
+	} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Starts the program; returns its pid or -1 with err. Closes the write ends. */
+static pid_t spawn(const exec_conf *c, char *const argv[], char *const env[], int out[2],
+		   int errp[2], cf_err *err)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	pid_t pid = -1;
+	int rc;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_addchdir_np(&fa, "/");
+	if (rc == 0)
+		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+						       POSIX_SPAWN_SETSIGDEF);
+	if (rc == 0)
+		rc = posix_spawnattr_setpgroup(&at, 0);
+	if (rc == 0)
+		rc = posix_spawnattr_setsigmask(&at, &none);
+	if (rc == 0)
+		rc = posix_spawnattr_setsigdefault(&at, &all);
+	if (rc == 0)
+		rc = posix_spawn(&pid, c->command, &fa, &at, argv, env);
+	if (rc != 0) {
+		cf_err_set(err, rc == ENOMEM || rc == EAGAIN ? CF_ERR_TRANSIENT : CF_ERR_PERMANENT,
+			   WHO ": cannot run %s: %s", c->command, strerror(rc));
+		pid = -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(out[1]);
+	close(errp[1]);
+	out[1] = errp[1] = -1;
+	return pid;
+}
+
+/* Waits for the program while reading its output, until it has exited and its
+ * pipes are closed (or DRAIN_MS after its exit), or until the deadline. The
+ * process group is killed before the program is reaped, so its pid cannot have
+ * been reused. *status is the wait status; *timed_out is set on expiry. */
+static void supervise(pid_t pid, long deadline, int fds[2], cf_exec_tail tails[2], int *status,
+		      bool *timed_out, bool *lost)
+{
+	long exited_at = -1, now;
+	siginfo_t si;
+	int i;
+
+	*timed_out = *lost = false;
+	for (;;) {
+		struct pollfd p[2];
+		int which[2], np = 0;
+		long left;
+
+		now = now_ms();
+		if (exited_at < 0) {
+			memset(&si, 0, sizeof(si));
+			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 ?
+				    si.si_pid == pid :
+				    errno == ECHILD) /* reaped by someone else (SIGCHLD ignored) */
+				exited_at = now;
+		}
+		if (exited_at >= 0 && ((fds[0] < 0 && fds[1] < 0) || now - exited_at >= DRAIN_MS))
+			break;
+		if (exited_at < 0 && now >= deadline) {
+			*timed_out = true;
+			break;
+		}
+		for (i = 0; i < 2; i++)
+			if (fds[i] >= 0) {
+				which[np] = i;
+				p[np++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+			}
+		left = deadline - now;
+		if (poll(p, (nfds_t)np, left > 20 ? 20 : (left > 0 ? (int)left : 1)) > 0)
+			for (i = 0; i < np; i++)
+				if (p[i].revents != 0)
+					drain(&fds[which[i]], &tails[which[i]]);
+	}
+	kill(-pid, SIGKILL); /* strays, or the whole group on expiry */
+	while (waitpid(pid, status, 0) < 0)
+		if (errno != EINTR) {
+			*lost = true;
+			break;
+		}
+	for (i = 0; i < 2; i++)
+		if (fds[i] >= 0) {
+			int fl = fcntl(fds[i], F_GETFL);
+
+			fcntl(fds[i], F_SETFL, fl | O_NONBLOCK);
+			drain(&fds[i], &tails[i]); /* what is buffered now, then stop */
+			if (fds[i] >= 0)
+				close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+/* The error message tail: stderr, else stdout; one line, secrets scrubbed. */
+static void output_tail(const json_t *s, const cf_exec_tail tails[2], char *out, size_t outlen)
+{
+	char raw[CF_EXEC_TAIL_MAX + 1];
+	const char *key;
+	const json_t *v;
+	size_t i, o = 0, n;
+
+	n = cf_exec_tail_get(&tails[1], raw, sizeof(raw));
+	if (n == 0)
+		n = cf_exec_tail_get(&tails[0], raw, sizeof(raw));
+	json_object_foreach((json_t *)s, key, v)
+		if (is_secret(key))
+			cf_exec_scrub(raw, json_string_value(v));
+	n = strlen(raw);
+	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r' || raw[n - 1] == ' '))
+		raw[--n] = '\0';
+	i = n > outlen - 1 ? n - (outlen - 1) : 0;
+	for (; i < n && o + 1 < outlen; i++) {
+		unsigned char ch = (unsigned char)raw[i];
+
+		out[o++] = ch < 0x20 || ch == 0x7f ? (ch == '\n' ? '|' : ' ') : (char)ch;
+	}
+	out[o] = '\0';
+	OPENSSL_cleanse(raw, sizeof(raw));
+}
+
+static int run(const cf_provider_ctx *ctx, const char *action, const char *fqdn,
+	       const char *value, cf_err *err)
+{
+	exec_conf c;
+	cf_exec_tail *tails = NULL;
+	char name[CF_NAME_MAX + 1], target[CF_NAME_MAX + 2], tail[MSG_TAIL + 1];
+	char **env = NULL;
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, fds[2], status = 0, rc = -1;
+	char *argv[5] = { NULL };
+	bool timed_out, lost;
+	pid_t pid;
+
+	if (conf_load(ctx->settings, &c, err) != 0)
+		return -1;
+	if (cf_target_normalize(fqdn, name, err) != 0)
+		return cf_err_wrap(err, WHO);
+	if (value == NULL || value[0] == '\0' || strlen(value) > 1024)
+		return cf_err_set(err, CF_ERR_PERMANENT, WHO ": TXT value empty or over 1024 bytes");
+	snprintf(target, sizeof(target), "%s.", name);
+	argv[0] = (char *)c.command;
+	argv[1] = (char *)action;
+	argv[2] = target;
+	argv[3] = (char *)value;
+
+	tails = calloc(2, sizeof(*tails));
+	env = env_build(ctx->settings);
+	if (tails == NULL || env == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		goto out;
+	}
+	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": pipe: %s", strerror(errno));
+		goto out;
+	}
+	pid = spawn(&c, argv, env, out, errp, err);
+	if (pid < 0)
+		goto out;
+	fds[0] = out[0];
+	fds[1] = errp[0];
+	out[0] = errp[0] = -1; /* supervise closes them */
+	supervise(pid, now_ms() + c.timeout_s * 1000, fds, tails, &status, &timed_out, &lost);
+	output_tail(ctx->settings, tails, tail, sizeof(tail));
+	if (lost)
+		cf_err_set(err, CF_ERR_TRANSIENT,
+			   WHO ": %s %s %s: its exit status was lost (is SIGCHLD ignored?)",
+			   c.command, action, target);
+	else if (timed_out)
+		cf_err_set(err, CF_ERR_TRANSIENT,
+			   WHO ": %s %s %s did not finish within %ld s (timeout setting); its "
+			   "process group was killed%s%s",
+			   c.command, action, target, c.timeout_s, tail[0] ? ": " : "", tail);
+	else if (WIFSIGNALED(status))
+		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": %s %s %s was killed by signal %d%s%s",
+			   c.command, action, target, WTERMSIG(status), tail[0] ? ": " : "", tail);
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		cf_err_set(err, WEXITSTATUS(status) == EX_TEMPFAIL ? CF_ERR_TRANSIENT :
+								    CF_ERR_PERMANENT,
+			   WHO ": %s %s %s exited with status %d%s%s", c.command, action, target,
+			   WEXITSTATUS(status), tail[0] ? ": " : " (no output)", tail);
+	else
+		rc = 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (out[i] >= 0)
+			close(out[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	if (tails != NULL) {
+		OPENSSL_cleanse(tails, 2 * sizeof(*tails));
+		free(tails);
+	}
+	env_free(env);
+	return rc;
+}
+
+static int exec_present(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+			cf_err *err)
+{
+	return run(ctx, "present", fqdn, value, err);
+}
+
+static int exec_cleanup(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+			cf_err *err)
+{
+	return run(ctx, "cleanup", fqdn, value, err);
+}
+
+const cf_provider_ops cf_provider_exec = {
+	.name = "exec",
+	.secret_keys = secret_keys,
+	.validate = exec_validate,
+	.present = exec_present,
+	.cleanup = exec_cleanup,
+};
