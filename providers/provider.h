@@ -36,6 +36,11 @@ typedef struct cf_provider_ops {
 		       cf_err *err);
 	int (*cleanup)(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
 		       cf_err *err);
+	/* At most this many TXT values may be live at one name through this provider
+	 * at once (acme-dns keeps only the two newest per account); 0 = unlimited.
+	 * The provider refuses more within its process; the service enforces it
+	 * across replicas. */
+	int max_values_per_name;
 } cf_provider_ops;
 
 /* Registers the built-in providers (idempotent, thread-safe via pthread_once). */
@@ -52,5 +57,10 @@ int cf_provider_is_secret(const cf_provider_ops *ops, const char *key);
 
 /* Built-ins (one file each). */
 extern const cf_provider_ops cf_provider_rfc2136;
+extern const cf_provider_ops cf_provider_cloudflare;
+extern const cf_provider_ops cf_provider_route53;
+extern const cf_provider_ops cf_provider_powerdns;
+extern const cf_provider_ops cf_provider_exec;
+extern const cf_provider_ops cf_provider_acmedns;
 
 #endif

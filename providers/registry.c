@@ -23,6 +23,8 @@ static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 /* The built-ins, registered by the first use of the registry. */
 static const cf_provider_ops *const builtins[] = {
 	&cf_provider_rfc2136,
+	&cf_provider_cloudflare, &cf_provider_route53,
+	&cf_provider_powerdns, &cf_provider_exec, &cf_provider_acmedns,
 };
 
 /* A provider name is a short lower-case identifier: [a-z0-9_-], 1..32. */

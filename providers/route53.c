@@ -1,0 +1,648 @@
+/*
+ * route53.c: the Amazon Route 53 provider (REST-XML API 2013-04-01, SigV4).
+ *
+ * Settings (a JSON object of strings; ttl and insync_timeout may be numbers):
+ *   access_key_id      the AWS access key id (required)
+ *   secret_access_key  its secret (required; a secret: only fed to HMAC, never in
+ *                      a message or a log)
+ *   session_token      STS session token (optional; a secret: sent as the signed
+ *                      X-Amz-Security-Token header, wiped after each request)
+ *   region             the signing region (default us-east-1, Route 53's own)
+ *   hosted_zone_id     "Z..." or "/hostedzone/Z..." (optional: otherwise the
+ *                      longest suffix of the FQDN, of two labels or more, that
+ *                      ListHostedZonesByName names as one public hosted zone)
+ *   endpoint           default https://route53.amazonaws.com; https:// only, or
+ *                      http:// to a loopback host (127.0.0.0/8, ::1, localhost)
+ *                      for the test fake
+ *   ttl                TTL of the TXT rrset, 1-86400 (default 60)
+ *   insync_timeout     seconds to wait for GetChange to say INSYNC, 0-900
+ *                      (default 120; 0 does not wait)
+ *
+ * Route 53 keeps a name's TXT values in one rrset and replaces it whole, so each
+ * change is a read-modify-write: ListResourceRecordSets (name, type TXT,
+ * maxitems 1; the first rrset listed may be another one, which means there is
+ * none), then ChangeResourceRecordSets. present() UPSERTs the union of the
+ * current Value texts (kept verbatim) and the new one. cleanup() DELETEs the
+ * rrset with its exact current values and TTL when ours is the only value (a
+ * DELETE must match exactly), or UPSERTs the others with the current TTL; a
+ * value already gone is success. Then GetChange is polled (200 ms doubling to 3 s)
+ * until INSYNC. Like powerdns.c, changes to one name are serialised within the
+ * process (a mutex per stripe of names), and after INSYNC the rrset is read
+ * again: the change is redone (up to ATTEMPTS times) unless the value is there
+ * (present) or gone (cleanup), and an InvalidChangeBatch (the rrset changed
+ * under a DELETE) also leads to a fresh read. Across processes the service
+ * serialises writers per FQDN; this file cannot.
+ *
+ * HTTP is done here rather than in api_http.c: the body is XML, and the Host
+ * header must be exactly the one that was signed. Answers: 403 (a signature
+ * that does not match, an unknown key, no permission) is permanent and names the
+ * settings to check; NoSuchHostedZone and InvalidChangeBatch are permanent;
+ * Throttling, PriorRequestNotComplete, 429, 5xx and transport failures are
+ * transient.
+ */
+#include "providers/provider.h"
+#include "providers/route53.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "providers/api_http.h"
+#include "providers/sigv4.h"
+
+#define WHO "route53"
+#define DEFAULT_ENDPOINT "https://route53.amazonaws.com"
+#define DEFAULT_REGION "us-east-1"
+#define API "/2013-04-01"
+#define DEFAULT_TTL 60
+#define DEFAULT_INSYNC_S 120
+#define VALUE_MAX 1024
+#define TOKEN_MAX 8192
+#define ATTEMPTS 4
+#define LOCK_STRIPES 64
+#define BODY_MAX (1024 * 1024)
+#define PATH_LEN (CF_API_URL_MAX + 3 * CF_NAME_MAX + 128)
+
+static const char *const secret_keys[] = { "secret_access_key", "session_token", NULL };
+static const char *const known_keys[] = { "access_key_id", "secret_access_key", "session_token",
+					  "region", "hosted_zone_id", "endpoint", "ttl",
+					  "insync_timeout", NULL };
+
+/* The settings, checked. Strings point into the settings object (not owned). */
+typedef struct r53_conf {
+	const char *akid, *secret, *token, *region;
+	char zone_id[CF_R53_ID_MAX + 1]; /* "" = find it */
+	char endpoint[CF_API_URL_MAX];   /* no trailing slash */
+	char authority[CF_API_URL_MAX];  /* host[:port], the signed Host header */
+	const char *base_path;           /* into endpoint: "" or "/prefix" */
+	long ttl, insync_s;
+} r53_conf;
+
+/* One present or cleanup. */
+typedef struct r53_op {
+	const r53_conf *c;
+	CURL *curl;
+	long timeout_ms;
+	const char *name; /* normalised FQDN */
+	char zone_id[CF_R53_ID_MAX + 1];
+} r53_op;
+
+typedef struct sink {
+	cf_buf *buf;
+	bool overflow;
+} sink;
+
+/* ---- settings ---- */
+
+/* A printable word without blanks, of 1..max characters; forbid lists more. */
+static bool word_ok(const char *s, size_t max, const char *forbid)
+{
+	size_t n = 0;
+
+	for (; s != NULL && s[n] != '\0'; n++)
+		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f ||
+		    strchr(forbid, s[n]) != NULL)
+			return false;
+	return n > 0 && n <= max;
+}
+
+/* Fills authority and base_path from the checked endpoint; https://, or http://
+ * to a loopback host only. */
+static int endpoint_split(r53_conf *c, cf_err *err)
+{
+	unsigned char a[16];
+	const char *h, *slash;
+	char host[CF_API_URL_MAX];
+	size_t n, i;
+	bool https = strncasecmp(c->endpoint, "https://", 8) == 0;
+
+	h = c->endpoint + (https ? 8 : 7);
+	slash = h + strcspn(h, "/");
+	n = (size_t)(slash - h);
+	memcpy(c->authority, h, n);
+	c->authority[n] = '\0';
+	for (i = 0; i < n; i++)
+		if (c->authority[i] >= 'A' && c->authority[i] <= 'Z')
+			c->authority[i] = (char)(c->authority[i] - 'A' + 'a');
+	c->base_path = slash;
+	if (strspn(slash, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/") !=
+	    strlen(slash))
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO " setting endpoint: the path may hold only unreserved "
+				  "characters");
+	if (https)
+		return 0;
+	if (c->authority[0] == '[') {
+		n = strcspn(c->authority, "]");
+		memcpy(host, c->authority + 1, n ? n - 1 : 0);
+		host[n ? n - 1 : 0] = '\0';
+	} else {
+		n = strcspn(c->authority, ":");
+		memcpy(host, c->authority, n);
+		host[n] = '\0';
+	}
+	if (strcmp(host, "localhost") == 0 ||
+	    (inet_pton(AF_INET6, host, a) == 1 && memcmp(a, &in6addr_loopback, 16) == 0) ||
+	    (inet_pton(AF_INET, host, a) == 1 && a[0] == 127))
+		return 0;
+	return cf_err_set(err, CF_ERR_PERMANENT,
+			  WHO " setting endpoint: \"%.100s\" must be https:// (plain http:// only "
+			  "to a loopback address, for tests)",
+			  c->endpoint);
+}
+
+static int conf_load(const json_t *s, r53_conf *c, cf_err *err)
+{
+	const char *zone, *endpoint;
+
+	memset(c, 0, sizeof(*c));
+	if (s == NULL || !json_is_object(s))
+		return cf_err_set(err, CF_ERR_PERMANENT, WHO ": settings must be an object");
+	if (cf_api_settings_known(WHO, s, known_keys, err) != 0 ||
+	    cf_api_setting_str(WHO, s, "access_key_id", &c->akid, err) != 0 ||
+	    cf_api_setting_str(WHO, s, "secret_access_key", &c->secret, err) != 0 ||
+	    cf_api_setting_str(WHO, s, "session_token", &c->token, err) != 0 ||
+	    cf_api_setting_str(WHO, s, "region", &c->region, err) != 0 ||
+	    cf_api_setting_str(WHO, s, "hosted_zone_id", &zone, err) != 0 ||
+	    cf_api_setting_str(WHO, s, "endpoint", &endpoint, err) != 0 ||
+	    cf_api_setting_long(WHO, s, "ttl", 1, 86400, DEFAULT_TTL, &c->ttl, err) != 0 ||
+	    cf_api_setting_long(WHO, s, "insync_timeout", 0, 900, DEFAULT_INSYNC_S, &c->insync_s,
+				err) != 0)
+		return -1;
+	if (!word_ok(c->akid, 128, "/,="))
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO " setting access_key_id: required, printable, without "
+				  "blanks, '/', ',' or '=', at most 128 characters");
+	if (!word_ok(c->secret, 256, ""))
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO " setting secret_access_key: required, printable ASCII "
+				  "without blanks, at most 256 characters (the value is not shown)");
+	if (c->token != NULL && !word_ok(c->token, TOKEN_MAX, ""))
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO " setting session_token: printable ASCII without blanks, at "
+				  "most %d characters (the value is not shown)",
+				  TOKEN_MAX);
+	if (c->region == NULL)
+		c->region = DEFAULT_REGION;
+	if (strspn(c->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(c->region) ||
+	    !word_ok(c->region, 32, ""))
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO " setting region: \"%.40s\" is not a region name such as "
+				  "us-east-1",
+				  c->region);
+	if (zone != NULL && cf_r53_id(zone, c->zone_id) != 0)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO " setting hosted_zone_id: \"%.80s\" is not an id such as "
+				  "Z1D633PJN98FT9 or /hostedzone/Z1D633PJN98FT9",
+				  zone);
+	if (cf_api_url_check(WHO, "endpoint", endpoint ? endpoint : DEFAULT_ENDPOINT, c->endpoint,
+			     err) != 0)
+		return -1;
+	return endpoint_split(c, err);
+}
+
+static int route53_validate(const json_t *settings, cf_err *err)
+{
+	r53_conf c;
+
+	return conf_load(settings, &c, err);
+}
+
+/* ---- signed requests ---- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	sink *s = ud;
+	size_t n = size * nmemb;
+
+	if (s->buf->len + n > BODY_MAX || cf_buf_append(s->buf, ptr, n) != 0) {
+		s->overflow = true;
+		return 0;
+	}
+	return n;
+}
+
+/* Appends a header line to *h (its text is wiped when the list is freed). */
+static int header_add(struct curl_slist **h, const char *name, const char *value)
+{
+	size_t n = strlen(name) + strlen(value) + 3;
+	char *line = malloc(n);
+	struct curl_slist *t = NULL;
+
+	if (line != NULL) {
+		snprintf(line, n, "%s: %s", name, value);
+		t = curl_slist_append(*h, line);
+		explicit_bzero(line, n);
+		free(line);
+	}
+	if (t == NULL)
+		return -1;
+	*h = t;
+	return 0;
+}
+
+static void headers_free(struct curl_slist *h)
+{
+	struct curl_slist *p;
+
+	for (p = h; p != NULL; p = p->next)
+		explicit_bzero(p->data, strlen(p->data));
+	curl_slist_free_all(h);
+}
+
+static cf_err_class curl_class(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_AGAIN:
+		return CF_ERR_TRANSIENT;
+	default:
+		return CF_ERR_PERMANENT;
+	}
+}
+
+/* Builds, signs and sends one request; path is below the endpoint ("/2013-04-01
+ * /..."), query decoded. 0 when an answer arrived (*status, resp), -1 otherwise. */
+static int send_signed(r53_op *op, const char *method, const char *path, const cf_sigv4_kv *q,
+		       size_t nq, const char *body, long *status, cf_buf *resp, cf_err *err)
+{
+	const r53_conf *c = op->c;
+	char date[CF_SIGV4_AMZ_DATE_LEN + 1], full[PATH_LEN], errbuf[CURL_ERROR_SIZE] = "";
+	cf_sigv4_kv h[3] = { { "host", c->authority }, { "x-amz-date", date },
+			     { "x-amz-security-token", c->token } };
+	cf_sigv4_request req = { method, full, q, nq, h, c->token ? 3 : 2, body,
+				 body ? strlen(body) : 0 };
+	cf_sigv4_scope scope = { c->akid, c->secret, date, c->region, "route53" };
+	cf_sigv4_result sig = { 0 };
+	struct curl_slist *hdrs = NULL;
+	cf_buf url = { 0 };
+	sink sk = { .buf = resp };
+	char *query = NULL;
+	CURLcode crc = CURLE_OK;
+	int rc = -1;
+
+	cf_sigv4_amz_date(time(NULL), date);
+	snprintf(full, sizeof(full), "%s%s", c->base_path, path);
+	if (cf_sigv4_sign(&req, &scope, &sig, err) != 0)
+		goto out;
+	query = cf_sigv4_canonical_query(q, nq);
+	if (query == NULL || cf_buf_printf(&url, "%.*s", (int)(c->base_path - c->endpoint),
+					   c->endpoint) != 0 ||
+	    cf_sigv4_uri_encode(&url, full, 1) != 0 ||
+	    (query[0] && cf_buf_printf(&url, "?%s", query) != 0) ||
+	    header_add(&hdrs, "Host", c->authority) != 0 ||
+	    header_add(&hdrs, "X-Amz-Date", date) != 0 ||
+	    header_add(&hdrs, "Authorization", sig.authorization) != 0 ||
+	    (c->token && header_add(&hdrs, "X-Amz-Security-Token", c->token) != 0) ||
+	    (body && header_add(&hdrs, "Content-Type", "application/xml") != 0) ||
+	    header_add(&hdrs, "Expect", "") != 0) {
+		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		goto out;
+	}
+	cf_buf_reset(resp);
+	curl_easy_reset(op->curl);
+#define OPT(o, v) \
+	do { \
+		if (crc == CURLE_OK) \
+			crc = curl_easy_setopt(op->curl, o, v); \
+	} while (0)
+	OPT(CURLOPT_URL, (char *)url.data);
+	OPT(CURLOPT_PROTOCOLS_STR, "https,http");
+	OPT(CURLOPT_FOLLOWLOCATION, 0L);
+	OPT(CURLOPT_NOSIGNAL, 1L);
+	OPT(CURLOPT_CONNECTTIMEOUT_MS, op->timeout_ms < 5000 ? op->timeout_ms : 5000L);
+	OPT(CURLOPT_TIMEOUT_MS, op->timeout_ms);
+	OPT(CURLOPT_USERAGENT, "certfleet/" CERTFLEET_VERSION);
+	OPT(CURLOPT_WRITEFUNCTION, on_body);
+	OPT(CURLOPT_WRITEDATA, &sk);
+	OPT(CURLOPT_ERRORBUFFER, errbuf);
+	OPT(CURLOPT_HTTPHEADER, hdrs);
+	OPT(CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL)
+		OPT(CURLOPT_POSTFIELDS, body);
+#undef OPT
+	if (crc == CURLE_OK)
+		crc = curl_easy_perform(op->curl);
+	if (crc != CURLE_OK) {
+		if (sk.overflow)
+			cf_err_set(err, CF_ERR_PERMANENT, WHO ": %s %s: answer larger than %d bytes",
+				   method, (char *)url.data, BODY_MAX);
+		else
+			cf_err_set(err, curl_class(crc), WHO ": %s %s: %s", method,
+				   (char *)url.data, errbuf[0] ? errbuf : curl_easy_strerror(crc));
+		goto out;
+	}
+	curl_easy_getinfo(op->curl, CURLINFO_RESPONSE_CODE, status);
+	rc = 0;
+out:
+	curl_easy_setopt(op->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(op->curl, CURLOPT_ERRORBUFFER, NULL);
+	headers_free(hdrs);
+	cf_sigv4_result_free(&sig);
+	cf_buf_free(&url);
+	free(query);
+	return rc;
+}
+
+/* A request whose answer must be 200 and XML: *doc is the parsed answer (caller
+ * frees). Otherwise -1 with the error of the answer; *code gets its code. */
+static int call(r53_op *op, const char *method, const char *path, const cf_sigv4_kv *q,
+		size_t nq, const char *body, cf_xml **doc, char code[64], cf_err *err)
+{
+	char what[PATH_LEN + 16];
+	cf_buf resp = { 0 };
+	long status = 0;
+	int rc = -1;
+
+	*doc = NULL;
+	code[0] = '\0';
+	snprintf(what, sizeof(what), "%s %s", method, path);
+	if (send_signed(op, method, path, q, nq, body, &status, &resp, err) != 0)
+		goto out;
+	if (status != 200) {
+		cf_r53_error(status, (const char *)resp.data, resp.len, what, code, 64, err);
+		goto out;
+	}
+	if ((*doc = cf_xml_parse((const char *)resp.data, resp.len, err)) == NULL) {
+		cf_err_wrap(err, WHO ": %s", what);
+		goto out;
+	}
+	rc = 0;
+out:
+	cf_buf_free(&resp);
+	return rc;
+}
+
+/* ---- the API ---- */
+
+static int find_zone(r53_op *op, cf_err *err)
+{
+	const char *cand;
+	char code[64];
+	cf_xml *doc = NULL;
+	int found = 0;
+
+	if (op->c->zone_id[0] != '\0') {
+		memcpy(op->zone_id, op->c->zone_id, sizeof(op->zone_id));
+		return 0;
+	}
+	for (cand = op->name; found == 0 && strchr(cand, '.') != NULL;
+	     cand = strchr(cand, '.') + 1) {
+		cf_sigv4_kv q[2] = { { "dnsname", cand }, { "maxitems", "10" } };
+
+		if (call(op, "GET", API "/hostedzonesbyname", q, 2, NULL, &doc, code, err) != 0)
+			return -1;
+		found = cf_r53_parse_zone(doc, cand, op->zone_id, err);
+		cf_xml_free(doc);
+		if (found < 0)
+			return -1;
+	}
+	if (found == 0)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  WHO ": no public hosted zone holds %s (ListHostedZonesByName "
+				  "found none of its suffixes; set hosted_zone_id)",
+				  op->name);
+	return 0;
+}
+
+static int read_rrset(r53_op *op, cf_r53_rrset *rr, cf_err *err)
+{
+	char path[CF_R53_ID_MAX + 64], fq[CF_NAME_MAX + 2], code[64];
+	cf_sigv4_kv q[3] = { { "name", fq }, { "type", "TXT" }, { "maxitems", "1" } };
+	cf_xml *doc = NULL;
+	int rc;
+
+	snprintf(fq, sizeof(fq), "%s.", op->name);
+	snprintf(path, sizeof(path), API "/hostedzone/%s/rrset", op->zone_id);
+	if (call(op, "GET", path, q, 3, NULL, &doc, code, err) != 0)
+		return -1;
+	rc = cf_r53_parse_rrset(doc, op->name, rr, err);
+	cf_xml_free(doc);
+	return rc;
+}
+
+/* Polls GetChange until INSYNC (or insync_timeout). */
+static int wait_insync(r53_op *op, const char *change_id, const char *status, cf_err *err)
+{
+	struct timespec start, now, nap;
+	char path[CF_R53_ID_MAX + 32], st[32], id[CF_R53_ID_MAX + 1], code[64];
+	long delay_ms = 200, waited_ms = 0;
+	cf_xml *doc = NULL;
+
+	snprintf(st, sizeof(st), "%s", status);
+	snprintf(path, sizeof(path), API "/change/%s", change_id);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (strcmp(st, "INSYNC") != 0) {
+		if (op->c->insync_s == 0)
+			return 0; /* told not to wait */
+		if (waited_ms >= op->c->insync_s * 1000)
+			return cf_err_set(err, CF_ERR_TRANSIENT,
+					  WHO ": change %s is still %s after %ld s (insync_timeout)",
+					  change_id, st, op->c->insync_s);
+		nap.tv_sec = delay_ms / 1000;
+		nap.tv_nsec = (delay_ms % 1000) * 1000000L;
+		nanosleep(&nap, NULL);
+		delay_ms = delay_ms * 2 > 3000 ? 3000 : delay_ms * 2;
+		if (call(op, "GET", path, NULL, 0, NULL, &doc, code, err) != 0)
+			return -1;
+		if (cf_r53_parse_change(doc, id, st, sizeof(st), err) != 0) {
+			cf_xml_free(doc);
+			return -1;
+		}
+		cf_xml_free(doc);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+	}
+	return 0;
+}
+
+/* ChangeResourceRecordSets with one change. *conflict is set (and 0 returned)
+ * when Route 53 refused the batch because the rrset is not as read. */
+static int change(r53_op *op, const char *action, long ttl, const char *const *values,
+		  size_t n, char id[CF_R53_ID_MAX + 1], char *status, size_t slen,
+		  bool *conflict, cf_err *err)
+{
+	char path[CF_R53_ID_MAX + 64], code[64];
+	char *body = cf_r53_change_body(action, op->name, ttl, values, n, "certfleet");
+	cf_xml *doc = NULL;
+	int rc = -1;
+
+	*conflict = false;
+	if (body == NULL)
+		return cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+	snprintf(path, sizeof(path), API "/hostedzone/%s/rrset/", op->zone_id);
+	if (call(op, "POST", path, NULL, 0, body, &doc, code, err) != 0) {
+		if (strcmp(code, "InvalidChangeBatch") == 0 && strcmp(action, "DELETE") == 0) {
+			cf_err_clear(err); /* read again and decide anew */
+			*conflict = true;
+			rc = 0;
+		}
+		goto out;
+	}
+	rc = cf_r53_parse_change(doc, id, status, slen, err);
+out:
+	cf_xml_free(doc);
+	free(body);
+	return rc;
+}
+
+/* ---- present and cleanup ---- */
+
+static pthread_mutex_t stripes[LOCK_STRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+
+static void stripes_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < LOCK_STRIPES; i++)
+		pthread_mutex_init(&stripes[i], NULL);
+}
+
+/* The mutex of a normalised name: FNV-1a, modulo the stripes. */
+static pthread_mutex_t *name_lock(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	pthread_once(&stripes_once, stripes_init);
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return &stripes[h % LOCK_STRIPES];
+}
+
+/* Reads the rrset; *done when the goal holds (value there when add, gone when
+ * not). Otherwise, when may_write, one write towards it from what is there now:
+ * the change's id and status, or *conflict when Route 53 refused a DELETE whose
+ * values no longer match. */
+static int step(r53_op *op, const char *value, const char *quoted, bool add, bool may_write,
+		bool *done, bool *conflict, char id[CF_R53_ID_MAX + 1], char *status, size_t slen,
+		cf_err *err)
+{
+	cf_r53_rrset rr = { 0 };
+	const char **vals = NULL;
+	cf_buf b = { 0 };
+	size_t i, n = 0;
+	int rc = -1;
+
+	*done = *conflict = false;
+	if (read_rrset(op, &rr, err) != 0)
+		goto out;
+	if (cf_r53_rrset_has(&rr, value) == add) {
+		*done = true;
+		rc = 0;
+		goto out;
+	}
+	if (!may_write) {
+		cf_err_set(err, CF_ERR_TRANSIENT,
+			   WHO ": the TXT rrset at %s kept changing under us: the value is still "
+			   "%s after %d writes",
+			   op->name, add ? "missing" : "present", ATTEMPTS);
+		goto out;
+	}
+	if ((vals = calloc(rr.n + 1, sizeof(*vals))) == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		goto out;
+	}
+	for (i = 0; i < rr.n; i++) { /* the others, verbatim */
+		cf_buf_reset(&b);
+		if (add || cf_r53_txt_unquote(rr.values[i], &b) != 0 || strcmp((char *)b.data, value))
+			vals[n++] = rr.values[i];
+	}
+	if (add) {
+		vals[n++] = quoted;
+		rc = change(op, "UPSERT", op->c->ttl, vals, n, id, status, slen, conflict, err);
+	} else if (n == 0) {
+		rc = change(op, "DELETE", rr.ttl, (const char *const *)rr.values, rr.n, id, status,
+			    slen, conflict, err);
+	} else {
+		rc = change(op, "UPSERT", rr.ttl, vals, n, id, status, slen, conflict, err);
+	}
+out:
+	cf_buf_free(&b);
+	free(vals);
+	cf_r53_rrset_free(&rr);
+	return rc;
+}
+
+static int update(const cf_provider_ctx *ctx, const char *fqdn, const char *value, bool add,
+		  cf_err *err)
+{
+	char name[CF_NAME_MAX + 1], id[CF_R53_ID_MAX + 1], status[32];
+	r53_conf c;
+	r53_op op = { 0 };
+	cf_buf quoted = { 0 };
+	pthread_mutex_t *lock;
+	bool done = false, conflict = false;
+	int attempt, rc = -1;
+
+	if (conf_load(ctx->settings, &c, err) != 0)
+		return -1;
+	if (cf_target_normalize(fqdn, name, err) != 0)
+		return cf_err_wrap(err, WHO);
+	if (value == NULL || value[0] == '\0' || strlen(value) > VALUE_MAX ||
+	    cf_r53_txt_quote(value, &quoted) != 0) {
+		cf_buf_free(&quoted);
+		return cf_err_set(err, CF_ERR_PERMANENT, WHO ": TXT value empty or over %d bytes",
+				  VALUE_MAX);
+	}
+	op.c = &c;
+	op.name = name;
+	op.timeout_ms = ctx->timeout_ms > 0 ? ctx->timeout_ms : 10000;
+	if ((op.curl = curl_easy_init()) == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": curl_easy_init failed");
+		goto out;
+	}
+	if (find_zone(&op, err) != 0)
+		goto out;
+	lock = name_lock(name);
+	/* ATTEMPTS writes at most, each followed by a read that checks it held */
+	for (attempt = 0; attempt <= ATTEMPTS; attempt++) {
+		pthread_mutex_lock(lock);
+		rc = step(&op, value, (char *)quoted.data, add, attempt < ATTEMPTS, &done, &conflict,
+			  id, status, sizeof(status), err);
+		pthread_mutex_unlock(lock);
+		if (rc != 0 || done)
+			break;
+		if (!conflict && (rc = wait_insync(&op, id, status, err)) != 0)
+			break;
+	}
+out:
+	if (op.curl != NULL)
+		curl_easy_cleanup(op.curl);
+	cf_buf_free(&quoted);
+	return rc;
+}
+
+static int route53_present(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+			   cf_err *err)
+{
+	return update(ctx, fqdn, value, true, err);
+}
+
+static int route53_cleanup(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+			   cf_err *err)
+{
+	return update(ctx, fqdn, value, false, err);
+}
+
+const cf_provider_ops cf_provider_route53 = {
+	.name = "route53",
+	.secret_keys = secret_keys,
+	.validate = route53_validate,
+	.present = route53_present,
+	.cleanup = route53_cleanup,
+};
