@@ -4,6 +4,12 @@
  * look-up), contacts as mailto: URLs, agreement to the terms of service, External
  * Account Binding for CAs that require it, and key rollover (keyChange). The
  * account URL a CA returns in Location becomes the client's "kid".
+ *
+ * A CA that requires External Account Binding still returns the existing account
+ * of a key without one (section 7.3.1 comes first), so a register call without
+ * EAB at such a CA is sent as a look-up (onlyReturnExisting): it finds the
+ * account made earlier with EAB, and otherwise fails saying that EAB is needed,
+ * without ever asking the CA to create an account it must refuse.
  */
 #include "acme/acme_int.h"
 
@@ -45,7 +51,8 @@ static json_t *contact_array(const cf_acme_account_req *req)
 	return a;
 }
 
-static json_t *account_payload(cf_acme_client *c, const cf_acme_account_req *req, cf_err *err)
+static json_t *account_payload(cf_acme_client *c, const cf_acme_account_req *req,
+			       bool lookup_only, cf_err *err)
 {
 	json_t *p = json_object(), *jwk = NULL, *eab = NULL;
 	int bad = p == NULL;
@@ -54,7 +61,7 @@ static json_t *account_payload(cf_acme_client *c, const cf_acme_account_req *req
 		bad = json_object_set_new(p, "contact", contact_array(req));
 	if (!bad && req->terms_agreed)
 		bad = json_object_set_new(p, "termsOfServiceAgreed", json_true());
-	if (!bad && req->only_return_existing)
+	if (!bad && (req->only_return_existing || lookup_only))
 		bad = json_object_set_new(p, "onlyReturnExisting", json_true());
 	if (bad) {
 		cf_err_set(err, CF_ERR_PERMANENT, "newAccount: cannot build the request");
@@ -78,17 +85,27 @@ fail:
 	return NULL;
 }
 
-static int check_request(const cf_acme_client *c, const cf_acme_account_req *req, cf_err *err)
+static int check_request(const cf_acme_account_req *req, cf_err *err)
 {
 	if ((req->eab_kid == NULL) != (req->eab_hmac_key == NULL))
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  "newAccount: EAB needs both the key id and the HMAC key");
-	if (c->dir.external_account_required && req->eab_kid == NULL &&
-	    !req->only_return_existing)
-		return cf_err_set(err, CF_ERR_PERMANENT,
-				  "newAccount: the CA requires External Account Binding "
-				  "(an EAB key id and HMAC key)");
 	return 0;
+}
+
+/* A look-up made in place of a creation (no EAB at a CA that requires it) found
+ * nothing: say what is missing, keeping the CA's problem document. */
+static void explain_eab_required(const cf_acme_client *c, cf_err *err)
+{
+	char type[128];
+
+	if (err == NULL || err->problem == NULL ||
+	    cf_acme_problem_type(err->problem, strlen(err->problem), type, sizeof(type)) == NULL ||
+	    strcmp(type, ACME_URN_PREFIX "accountDoesNotExist") != 0)
+		return;
+	cf_err_set(err, CF_ERR_PERMANENT,
+		   "newAccount: the CA requires External Account Binding (an EAB key id and "
+		   "HMAC key) to create an account, and this key has none at %s", c->dir_url);
 }
 
 static int parse_account(const acme_resp *r, const json_t *j, cf_acme_account *out,
@@ -112,18 +129,24 @@ static int do_register(cf_acme_client *c, const cf_acme_account_req *req,
 	json_t *payload = NULL, *j = NULL;
 	char *text = NULL;
 	acme_resp r = {0};
+	bool lookup_only;
 	int rc = -1;
 
-	if (cf_acme_client_directory(c, NULL, err) != 0 || check_request(c, req, err) != 0)
+	if (cf_acme_client_directory(c, NULL, err) != 0 || check_request(req, err) != 0)
 		goto out;
-	if ((payload = account_payload(c, req, err)) == NULL)
+	lookup_only = c->dir.external_account_required && req->eab_kid == NULL;
+	if ((payload = account_payload(c, req, lookup_only, err)) == NULL)
 		goto out;
 	if ((text = json_dumps(payload, JSON_COMPACT)) == NULL) {
 		cf_err_set(err, CF_ERR_PERMANENT, "newAccount: out of memory");
 		goto out;
 	}
-	if (acme_post_json(c, "newAccount", c->dir.new_account, text, c->key, &r, &j, err) != 0 ||
-	    parse_account(&r, j, out, err) != 0 ||
+	if (acme_post_json(c, "newAccount", c->dir.new_account, text, c->key, &r, &j, err) != 0) {
+		if (lookup_only && !req->only_return_existing)
+			explain_eab_required(c, err);
+		goto out;
+	}
+	if (parse_account(&r, j, out, err) != 0 ||
 	    cf_acme_client_set_account(c, out->url, err) != 0)
 		goto out;
 	rc = 0;

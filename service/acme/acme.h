@@ -113,6 +113,12 @@ typedef struct cf_acme_options {
 	 * caller when to come back. 0 = 10 s; -1 = never wait in-line. badNonce is
 	 * always retried at once, up to bad_nonce_retries. */
 	long max_inline_wait_ms;
+	/* The first wait of cf_acme_authz_poll() and cf_acme_order_poll() when the
+	 * CA sends no Retry-After (a Retry-After always wins); it doubles after each
+	 * read, capped at 5 s. 0 = 50 ms: a CA that answers in milliseconds (Pebble
+	 * finalizes at once) is not made to wait a fixed 250 ms per certificate, and
+	 * a slow one reaches the 5 s cap after 7 reads. Values above 5000 are 5000. */
+	long poll_initial_ms;
 	cf_acme_event_fn on_event; /* may be NULL */
 	void *event_arg;
 } cf_acme_options;
@@ -165,7 +171,9 @@ typedef struct cf_acme_account {
 } cf_acme_account;
 
 /* newAccount signed with the client's key (jwk). On success out is filled and the
- * client's account URL is set. */
+ * client's account URL is set. At a CA whose directory says externalAccountRequired,
+ * a request without EAB is sent as a look-up (onlyReturnExisting): it returns the
+ * key's account (made earlier with EAB), else fails saying EAB is required. */
 int cf_acme_account_register(cf_acme_client *c, const cf_acme_account_req *req,
 			     cf_acme_account *out, cf_err *err);
 /* Key rollover (section 7.3.5): the inner JWS is signed by new_key, the outer by
@@ -195,7 +203,8 @@ int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
 /* Re-reads an order (POST-as-GET). */
 int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err);
 /* Polls the order until it leaves pending/processing or the wall-clock deadline
- * passes, waiting per Retry-After or 250 ms doubling to 5 s. Returns 0 for ready or
+ * passes, waiting per Retry-After or poll_initial_ms (50 ms) doubling to 5 s. The
+ * first read is immediate. Returns 0 for ready or
  * valid; -1 for invalid (permanent, the order's problem in err) or deadline
  * (transient). out holds the last state read, also on -1. */
 int cf_acme_order_poll(cf_acme_client *c, const char *url, time_t deadline,
@@ -224,7 +233,8 @@ typedef struct cf_acme_authz {
 } cf_acme_authz;
 
 int cf_acme_authz_get(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err);
-/* Polls until the authorization leaves pending or the deadline passes. Returns 0
+/* Polls until the authorization leaves pending or the deadline passes, waiting as
+ * cf_acme_order_poll() does. Returns 0
  * for valid; -1 for any other final status (permanent; the challenge's problem in
  * err) or the deadline (transient). out holds the last state read, also on -1. */
 int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,

@@ -27,7 +27,14 @@
  * blanks allowed. *out_ms is the wait from now: 0 for a date in the past, capped at
  * CF_RETRY_AFTER_MAX_MS. Returns 0, or -1 (and leaves *out_ms alone) on garbage. */
 int cf_retry_after_parse(const char *value, time_t now, long *out_ms);
-/* Capped exponential backoff: 250 ms << attempt, at most 5000 ms. */
+/* Every backoff stops growing here. */
+#define CF_ACME_BACKOFF_MAX_MS 5000L
+/* The first poll wait without Retry-After when cf_acme_options leaves it 0. */
+#define CF_ACME_POLL_INITIAL_MS 50L
+/* Capped exponential backoff: initial_ms << attempt, at most CF_ACME_BACKOFF_MAX_MS
+ * (initial_ms below 1 counts as 1; no overflow for any attempt). */
+long cf_acme_backoff_from_ms(long initial_ms, int attempt);
+/* acme_post()'s in-line retry backoff: 250 ms << attempt, at most 5000 ms. */
 long cf_acme_backoff_ms(int attempt);
 
 /* ---- link.c ---- */
@@ -123,6 +130,7 @@ struct cf_acme_client {
 	char *kid;
 	int bad_nonce_retries;
 	long max_inline_wait_ms;
+	long poll_initial_ms; /* 1..CF_ACME_BACKOFF_MAX_MS */
 	long last_retry_after_ms;
 	cf_acme_event_fn on_event;
 	void *event_arg;
@@ -172,9 +180,10 @@ void acme_strarray_free(char **v, size_t n);
 long acme_resp_retry_after_ms(const acme_resp *r);
 
 /* ---- poll.c ---- */
-/* How long to wait before poll attempt number `attempt` (0-based) given the
- * server's Retry-After (0 = none), never beyond the deadline; -1 once the
- * deadline has passed. */
-long acme_poll_wait_ms(long retry_after_ms, int attempt, time_t deadline);
+/* How long to wait after poll read number `attempt` (0-based) given the server's
+ * Retry-After (0 = none; it wins) and the client's first interval initial_ms
+ * (doubling, capped at CF_ACME_BACKOFF_MAX_MS), never beyond the deadline; -1 once
+ * the deadline has passed. */
+long acme_poll_wait_ms(long retry_after_ms, long initial_ms, int attempt, time_t deadline);
 
 #endif

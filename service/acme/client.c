@@ -74,6 +74,9 @@ cf_acme_client *cf_acme_client_new(const cf_acme_options *o, const cf_key *accou
 	c->max_inline_wait_ms = o->max_inline_wait_ms == 0 ? 10000
 				: o->max_inline_wait_ms < 0 ? 0
 							    : o->max_inline_wait_ms;
+	c->poll_initial_ms = o->poll_initial_ms <= 0 ? CF_ACME_POLL_INITIAL_MS
+			     : o->poll_initial_ms > CF_ACME_BACKOFF_MAX_MS ? CF_ACME_BACKOFF_MAX_MS
+									 : o->poll_initial_ms;
 	c->on_event = o->on_event;
 	c->event_arg = o->event_arg;
 	return c;

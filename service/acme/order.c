@@ -181,7 +181,8 @@ static int do_poll(cf_acme_client *c, const char *url, time_t deadline, cf_acme_
 			return -1;
 		if (out->status != CF_ACME_PENDING && out->status != CF_ACME_PROCESSING)
 			return order_final(out, err);
-		if ((wait = acme_poll_wait_ms(out->retry_after_ms, attempt, deadline)) < 0)
+		if ((wait = acme_poll_wait_ms(out->retry_after_ms, c->poll_initial_ms, attempt,
+					      deadline)) < 0)
 			return cf_err_set(err, CF_ERR_TRANSIENT, "order %s still %s at the deadline",
 					  url, cf_acme_status_name(out->status));
 		acme_emit(c, CF_ACME_EV_WAIT, "order", NULL, url, 0, wait, true,

@@ -1,8 +1,9 @@
 /*
  * retry_after.c: the Retry-After header (RFC 9110 section 10.2.3) and the capped
- * backoff used when a server sends none. A pure parser, so that polling and
- * acme_post() agree on one reading of the header and the tests can pin it down:
- * delta-seconds, or an HTTP-date in the preferred IMF-fixdate form
+ * backoffs used when a server sends none (acme_post()'s in-line retries start at
+ * 250 ms, polls at the client's poll_initial_ms; both double up to 5 s). A pure
+ * parser, so that polling and acme_post() agree on one reading of the header and
+ * the tests can pin it down: delta-seconds, or an HTTP-date in the preferred IMF-fixdate form
  * ("Sun, 06 Nov 1994 08:49:37 GMT") or the two obsolete forms recipients must
  * still accept (RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT" and asctime
  * "Sun Nov  6 08:49:37 1994"). Dates are converted with our own civil-day
@@ -208,11 +209,17 @@ int cf_retry_after_parse(const char *value, time_t now, long *out_ms)
 	return 0;
 }
 
+long cf_acme_backoff_from_ms(long initial_ms, int attempt)
+{
+	long wait = initial_ms < 1 ? 1 : initial_ms;
+
+	/* doubling by steps, so no shift can overflow whatever attempt is */
+	for (; attempt > 0 && wait < CF_ACME_BACKOFF_MAX_MS; attempt--)
+		wait *= 2;
+	return wait < CF_ACME_BACKOFF_MAX_MS ? wait : CF_ACME_BACKOFF_MAX_MS;
+}
+
 long cf_acme_backoff_ms(int attempt)
 {
-	if (attempt < 0)
-		attempt = 0;
-	if (attempt >= 5)
-		return 5000;
-	return 250L << attempt;
+	return cf_acme_backoff_from_ms(250, attempt);
 }

@@ -217,39 +217,6 @@ static int build_alias(const opts *o, cf_alias_spec *spec, cf_err *err)
 	return 0;
 }
 
-/* The account key: loaded from --account-key, or made (and saved there when given). */
-static cf_key *account_key(const opts *o, cf_err *err)
-{
-	cf_key *k = NULL;
-	char *pem = NULL;
-	size_t len = 0;
-
-	if (o->account_key_file && access(o->account_key_file, F_OK) == 0) {
-		if ((pem = cf_read_file(o->account_key_file, 1 << 20, &len, err)) == NULL)
-			return NULL;
-		k = cf_key_from_pem(pem, len, err);
-		cf_secret_free(pem);
-		if (k == NULL)
-			cf_err_wrap(err, "--account-key %s", o->account_key_file);
-		return k;
-	}
-	if ((k = cf_key_generate(CF_KEY_EC256, err)) == NULL || o->account_key_file == NULL)
-		return k;
-	if ((pem = cf_key_to_pem(k, err)) != NULL) {
-		char *dir = strdup(o->account_key_file), *slash = strrchr(dir, '/');
-		const char *base = slash ? slash + 1 : o->account_key_file;
-		if (slash)
-			*slash = '\0';
-		if (cf_write_file_atomic(slash ? dir : ".", base, pem, strlen(pem), 0600, err) != 0) {
-			cf_key_free(k);
-			k = NULL;
-		}
-		free(dir);
-	}
-	cf_secret_free(pem);
-	return k;
-}
-
 static cf_key *reused_key(const opts *o, cf_err *err)
 {
 	char path[4096], *pem;
@@ -310,7 +277,9 @@ int cmd_issue(int argc, char **argv)
 	}
 	if (ops->validate(o.settings, &err) != 0 || build_alias(&o, &spec, &err) != 0)
 		goto out;
-	if ((acct = account_key(&o, &err)) == NULL)
+	/* loaded from --account-key, or made (and saved there when given) */
+	if ((acct = cf_cli_account_key_load_or_create("--account-key", o.account_key_file, NULL,
+						      &err)) == NULL)
 		goto out;
 	reuse = reused_key(&o, &err);
 	if (reuse == NULL && err.cls != CF_ERR_NONE)

@@ -203,7 +203,8 @@ def http_urls(stdout, step):
 
 
 def pem_blocks(text):
-    return ["-----BEGIN CERTIFICATE-----" + b for b in text.split("-----BEGIN CERTIFICATE-----")[1:]]
+    begin = "-----BEGIN CERTIFICATE-----"
+    return [begin + b for b in text.split(begin)[1:]]
 
 
 def verifies(root_pem, out):

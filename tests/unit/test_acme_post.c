@@ -5,7 +5,8 @@
  * a script of canned responses, recording each request, so the tests can check
  * what the client sent: the nonce of the previous error response after badNonce,
  * waits after rateLimited / 503, no repeat of a non-idempotent POST after a 500,
- * the body cap, header capture, and polling with Retry-After.
+ * the body cap, header capture, and polling with Retry-After or, without it, from
+ * the client's first interval (poll_initial_ms) doubling.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,6 +52,7 @@ typedef struct fake_ca {
 	char user_agent[128];
 	int parked[8]; /* connections left unanswered, closed at the end */
 	int nparked;
+	int eab_required; /* the directory's meta.externalAccountRequired */
 } fake_ca;
 
 /* ---- the fake CA ---- */
@@ -138,8 +140,9 @@ static bool serve_one(fake_ca *f, int fd)
 		snprintf(dir, sizeof(dir),
 			 "{\"newNonce\":\"http://127.0.0.1:%d/nonce\",\"newAccount\":\"http://127.0.0.1:%d/acct\","
 			 "\"newOrder\":\"http://127.0.0.1:%d/order\",\"revokeCert\":\"http://127.0.0.1:%d/revoke\","
-			 "\"keyChange\":\"http://127.0.0.1:%d/kc\",\"meta\":{\"termsOfService\":\"https://x/tos\"}}",
-			 f->port, f->port, f->port, f->port, f->port);
+			 "\"keyChange\":\"http://127.0.0.1:%d/kc\",\"meta\":{\"termsOfService\":\"https://x/tos\","
+			 "\"externalAccountRequired\":%s}}",
+			 f->port, f->port, f->port, f->port, f->port, f->eab_required ? "true" : "false");
 		respond(f, fd, 200, "Content-Type: application/json\r\n", dir, false, false);
 	} else if (c.status == 0 && f->nparked < 8) {
 		f->parked[f->nparked++] = fd;
@@ -236,6 +239,26 @@ static char *post_header(fake_ca *f, int nth, const char *member)
 			      ? strdup(json_string_value(json_object_get(h, member)))
 			      : NULL;
 		json_decref(h);
+		json_decref(jws);
+		free(raw);
+		return out;
+	}
+	return NULL;
+}
+
+/* The decoded JSON payload of the i-th POST (new reference), or NULL. */
+static json_t *post_payload(fake_ca *f, int nth)
+{
+	int i, seen = 0;
+
+	for (i = 0; i < f->nreq; i++) {
+		if (strcmp(f->method[i], "POST") != 0 || seen++ != nth)
+			continue;
+		json_t *jws = json_loads(f->body[i], 0, NULL), *out;
+		size_t n = 0;
+		uint8_t *raw = cf_b64url_decode(json_string_value(json_object_get(jws, "payload")), &n);
+
+		out = raw ? json_loadb((char *)raw, n, 0, NULL) : NULL;
 		json_decref(jws);
 		free(raw);
 		return out;
@@ -512,6 +535,38 @@ static void test_jwk_and_missing_kid(void **state)
 	acme_resp_free(&r);
 }
 
+/* At a CA that requires EAB, a registration without EAB is a look-up: it finds an
+ * account made earlier (with EAB), and otherwise says EAB is needed. */
+static void test_eab_required_register_is_a_lookup(void **state)
+{
+	fixture *fx = *state;
+	cf_acme_account_req req = {.terms_agreed = true};
+	cf_acme_account a = {0};
+	cf_err e = {0};
+	json_t *p;
+
+	fx->f->eab_required = 1;
+	script(fx->f, 400, "Content-Type: application/problem+json\r\n",
+	       "{\"type\":\"" P "accountDoesNotExist\",\"detail\":\"no account\"}");
+	script(fx->f, 200, "Location: http://127.0.0.1/acct/7\r\n", "{\"status\":\"valid\"}");
+	assert_int_equal(cf_acme_account_register(fx->c, &req, &a, &e), -1);
+	assert_int_equal(e.cls, CF_ERR_PERMANENT);
+	assert_non_null(strstr(e.msg, "requires External Account Binding"));
+	assert_non_null(strstr(e.problem, "accountDoesNotExist")); /* the CA's answer kept */
+	p = post_payload(fx->f, 0);
+	assert_true(json_is_true(json_object_get(p, "onlyReturnExisting")));
+	json_decref(p);
+	cf_err_clear(&e);
+	/* the key's account exists (made with EAB): found, not created */
+	assert_int_equal(cf_acme_account_register(fx->c, &req, &a, &e), 0);
+	assert_string_equal(a.url, "http://127.0.0.1/acct/7");
+	assert_false(a.created);
+	p = post_payload(fx->f, 1);
+	assert_true(json_is_true(json_object_get(p, "onlyReturnExisting")));
+	json_decref(p);
+	cf_acme_account_free(&a);
+}
+
 static void test_timeout(void **state)
 {
 	fixture *fx = *state;
@@ -597,8 +652,74 @@ static void test_order_poll_retry_after(void **state)
 	assert_int_equal(o.nauthz, 1);
 	assert_int_equal(fx->waits, 2);
 	assert_int_equal(fx->wait_ms[0], 1000); /* the server's Retry-After */
-	assert_int_equal(fx->wait_ms[1], 500);  /* then the backoff of attempt 1 */
+	assert_int_equal(fx->wait_ms[1], 100);  /* then the backoff of attempt 1: 50 << 1 */
 	cf_acme_order_free(&o);
+}
+
+/* Without Retry-After a poll starts at poll_initial_ms (50 ms unless set) and
+ * doubles; the in-line retries of acme_post() keep their own 250 ms base. */
+static void test_poll_initial_interval(void **state)
+{
+	fixture *fx = *state;
+	cf_acme_options o = {0};
+	cf_acme_order ord = {0};
+	cf_acme_client *c;
+	cf_err e = {0};
+	char dir[128];
+	const char *processing = "{\"status\":\"processing\",\"finalize\":\"https://ca.test/fin\"}";
+	const char *valid = "{\"status\":\"valid\",\"finalize\":\"https://ca.test/fin\","
+			    "\"certificate\":\"https://ca.test/cert/1\"}";
+	long long t0;
+	int i;
+
+	/* the default client of setup(): 50, 100, 200 */
+	for (i = 0; i < 3; i++)
+		script(fx->f, 200, NULL, processing);
+	script(fx->f, 200, NULL, valid);
+	t0 = acme_now_ms();
+	assert_int_equal(cf_acme_order_poll(fx->c, fx->url, time(NULL) + 30, &ord, &e), 0);
+	assert_true(acme_now_ms() - t0 < 250 * 3); /* the old 250 ms start: 1750 ms */
+	assert_int_equal(fx->waits, 3);
+	assert_int_equal(fx->wait_ms[0], 50);
+	assert_int_equal(fx->wait_ms[1], 100);
+	assert_int_equal(fx->wait_ms[2], 200);
+	assert_int_equal(ord.status, CF_ACME_VALID);
+	cf_acme_order_free(&ord);
+
+	/* a client of its own with 120 ms: 120, 240 */
+	fx->waits = 0;
+	snprintf(dir, sizeof(dir), "http://127.0.0.1:%d/dir", fx->f->port);
+	o.directory_url = dir;
+	o.poll_initial_ms = 120;
+	o.on_event = on_event;
+	o.event_arg = fx;
+	c = cf_acme_client_new(&o, fx->key, &e);
+	assert_non_null(c);
+	assert_int_equal(c->poll_initial_ms, 120);
+	assert_int_equal(cf_acme_client_set_account(c, "http://127.0.0.1/acct/1", &e), 0);
+	script(fx->f, 200, NULL, processing);
+	script(fx->f, 200, NULL, processing);
+	script(fx->f, 200, NULL, valid);
+	assert_int_equal(cf_acme_order_poll(c, fx->url, time(NULL) + 30, &ord, &e), 0);
+	assert_int_equal(fx->waits, 2);
+	assert_int_equal(fx->wait_ms[0], 120);
+	assert_int_equal(fx->wait_ms[1], 240);
+	cf_acme_order_free(&ord);
+	cf_acme_client_free(c);
+
+	/* out of range: 0 and negative mean the default, above the cap is the cap */
+	o.poll_initial_ms = 0;
+	c = cf_acme_client_new(&o, fx->key, &e);
+	assert_int_equal(c->poll_initial_ms, CF_ACME_POLL_INITIAL_MS);
+	cf_acme_client_free(c);
+	o.poll_initial_ms = -7;
+	c = cf_acme_client_new(&o, fx->key, &e);
+	assert_int_equal(c->poll_initial_ms, CF_ACME_POLL_INITIAL_MS);
+	cf_acme_client_free(c);
+	o.poll_initial_ms = 60000;
+	c = cf_acme_client_new(&o, fx->key, &e);
+	assert_int_equal(c->poll_initial_ms, CF_ACME_BACKOFF_MAX_MS);
+	cf_acme_client_free(c);
 }
 
 static void test_order_poll_deadline(void **state)
@@ -676,9 +797,11 @@ int main(void)
 		T(test_body_cap),
 		T(test_headers_captured),
 		T(test_jwk_and_missing_kid),
+		T(test_eab_required_register_is_a_lookup),
 		T(test_timeout),
 		T(test_connection_refused),
 		T(test_order_poll_retry_after),
+		T(test_poll_initial_interval),
 		T(test_order_poll_deadline),
 		T(test_authz_invalid_keeps_problem),
 		T(test_authz_pending_without_dns01),

@@ -1,6 +1,7 @@
 /*
  * test_acme_retry_after.c: the Retry-After parser (delta-seconds and the three
- * HTTP-date forms, dates in the past, garbage, caps) and the capped backoff.
+ * HTTP-date forms, dates in the past, garbage, caps), the capped backoffs (the
+ * retries' 250 ms base, the polls' configurable one) and the poll wait.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -129,17 +130,38 @@ static void test_backoff(void **state)
 	assert_int_equal(cf_acme_backoff_ms(-1), 250);
 }
 
+static void test_backoff_from(void **state)
+{
+	(void)state;
+	/* the polls' default: 50, 100, 200, ... 3200, then the 5 s cap */
+	assert_int_equal(cf_acme_backoff_from_ms(CF_ACME_POLL_INITIAL_MS, 0), 50);
+	assert_int_equal(cf_acme_backoff_from_ms(50, 1), 100);
+	assert_int_equal(cf_acme_backoff_from_ms(50, 6), 3200);
+	assert_int_equal(cf_acme_backoff_from_ms(50, 7), 5000);
+	/* no overflow, however many reads */
+	assert_int_equal(cf_acme_backoff_from_ms(50, 1000000), 5000);
+	assert_int_equal(cf_acme_backoff_from_ms(4999, 1), 5000);
+	assert_int_equal(cf_acme_backoff_from_ms(9000, 0), 5000);
+	assert_int_equal(cf_acme_backoff_from_ms(0, 0), 1);
+	assert_int_equal(cf_acme_backoff_from_ms(-5, 3), 8);
+	assert_int_equal(cf_acme_backoff_from_ms(50, -2), 50);
+}
+
 static void test_poll_wait(void **state)
 {
 	time_t now = time(NULL);
 
 	(void)state;
-	assert_int_equal(acme_poll_wait_ms(0, 0, now + 100), 250);
-	assert_int_equal(acme_poll_wait_ms(3000, 0, now + 100), 3000);
-	assert_int_equal(acme_poll_wait_ms(0, 9, now + 100), 5000);
+	assert_int_equal(acme_poll_wait_ms(0, 50, 0, now + 100), 50);
+	assert_int_equal(acme_poll_wait_ms(0, 50, 2, now + 100), 200);
+	assert_int_equal(acme_poll_wait_ms(0, 250, 0, now + 100), 250);
+	/* the server's Retry-After wins over the backoff, longer or shorter */
+	assert_int_equal(acme_poll_wait_ms(3000, 50, 0, now + 100), 3000);
+	assert_int_equal(acme_poll_wait_ms(10, 50, 5, now + 100), 10);
+	assert_int_equal(acme_poll_wait_ms(0, 50, 9, now + 100), 5000);
 	/* never past the deadline */
-	assert_true(acme_poll_wait_ms(60000, 0, now + 2) <= 2000);
-	assert_int_equal(acme_poll_wait_ms(0, 0, now - 1), -1);
+	assert_true(acme_poll_wait_ms(60000, 50, 0, now + 2) <= 2000);
+	assert_int_equal(acme_poll_wait_ms(0, 50, 0, now - 1), -1);
 }
 
 int main(void)
@@ -152,6 +174,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_huge_values_capped),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_backoff_from),
 		cmocka_unit_test(test_poll_wait),
 	};
 
