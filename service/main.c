@@ -26,6 +26,9 @@ static const subcommand commands[] = {
 	{"migrate", cmd_migrate, "apply database migrations"},
 	{"issue", cmd_issue, "one issuance in the foreground, no database (see --help)"},
 	{"dns", cmd_dns, "DNS tools: txt, chain, zone, present, cleanup, wait"},
+	{"token", cmd_token, "API tokens: create (prints the secret once), list, revoke"},
+	{"account", cmd_account, "ACME account: register (or look up), key rollover"},
+	{"revoke", cmd_revoke, "revoke a certificate at its CA, with a reason"},
 	{"version", cmd_version, "print the version"},
 };
 

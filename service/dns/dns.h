@@ -21,6 +21,7 @@
 #ifndef CERTFLEET_DNS_H
 #define CERTFLEET_DNS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -191,5 +192,10 @@ const char *cf_propagation_name(cf_propagation p);
  * so the wait can overrun timeout_ms by that much. */
 int cf_dns_wait_txt(cf_propagation mode, const cf_dns_servers *resolvers,
 		    const cf_txt_want *wants, size_t n, long timeout_ms, cf_err *err);
+/* The same, returning early (transient "interrupted") once *cancel becomes non-zero
+ * (set by a signal handler or a stopping worker); cancel may be NULL. */
+int cf_dns_wait_txt_cancellable(cf_propagation mode, const cf_dns_servers *resolvers,
+				const cf_txt_want *wants, size_t n, long timeout_ms,
+				const volatile sig_atomic_t *cancel, cf_err *err);
 
 #endif

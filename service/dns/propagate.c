@@ -201,6 +201,26 @@ static size_t poll_round(cf_propagation mode, probe_set *ps, cf_err *last_err)
 int cf_dns_wait_txt(cf_propagation mode, const cf_dns_servers *resolvers,
 		    const cf_txt_want *wants, size_t n, long timeout_ms, cf_err *err)
 {
+	return cf_dns_wait_txt_cancellable(mode, resolvers, wants, n, timeout_ms, NULL, err);
+}
+
+/* Sleeps ms in slices of at most 50 ms; returns early (true) when *cancel is set. */
+static bool sleep_or_cancel(long ms, const volatile sig_atomic_t *cancel)
+{
+	while (ms > 0) {
+		long slice = ms < 50 ? ms : 50;
+		if (cancel != NULL && *cancel)
+			return true;
+		sleep_ms(slice);
+		ms -= slice;
+	}
+	return cancel != NULL && *cancel;
+}
+
+int cf_dns_wait_txt_cancellable(cf_propagation mode, const cf_dns_servers *resolvers,
+				const cf_txt_want *wants, size_t n, long timeout_ms,
+				const volatile sig_atomic_t *cancel, cf_err *err)
+{
 	probe_set ps = { 0 };
 	cf_err last = { 0 };
 	long start, delay = BACKOFF_FIRST_MS, left;
@@ -233,7 +253,11 @@ int cf_dns_wait_txt(cf_propagation mode, const cf_dns_servers *resolvers,
 		left = timeout_ms - (now_ms() - start);
 		if (left <= 0)
 			break;
-		sleep_ms(delay < left ? delay : left);
+		if (sleep_or_cancel(delay < left ? delay : left, cancel)) {
+			cf_err_set(err, CF_ERR_TRANSIENT, "propagation (%s): interrupted",
+				   cf_propagation_name(mode));
+			goto out;
+		}
 		delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
 	}
 	if (!built) {

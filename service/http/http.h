@@ -6,14 +6,22 @@
  * CERTFLEET_MAX_BODY before the handler runs) and fills a response; it never calls
  * the CA or DNS (those belong to workers). Errors are RFC 9457 problem documents
  * (application/problem+json) made with cf_resp_problem().
+ *
+ * Every route declares who may call it (cf_auth). For the /v1 routes, api.c checks
+ * the bearer token in one place before the handler runs, hands the handler a
+ * database connection (req->db) and, for methods that change something, runs the
+ * handler inside a transaction that is committed only when the response is a
+ * success: a handler that answers 4xx or fails leaves no row behind.
  */
 #ifndef CERTFLEET_HTTP_H
 #define CERTFLEET_HTTP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "app.h"
+#include "store/tokens.h"
 #include "util/buf.h"
 
 #define CF_HTTP_MAX_PARAMS 4
@@ -28,6 +36,10 @@ typedef struct cf_http_req {
 	char request_id[24];
 	char client_ip[64];
 	void *conn; /* struct MHD_Connection *, for header and query look-ups */
+	/* set by api.c for routes that need a token */
+	PGconn *db;         /* borrowed from the pool for this request */
+	bool db_broken;     /* set when the connection failed: not returned to the pool */
+	cf_principal who;   /* the caller */
 } cf_http_req;
 
 typedef struct cf_http_resp {
@@ -41,9 +53,17 @@ typedef struct cf_http_resp {
 
 typedef int (*cf_handler)(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 
+/* Who may call a route. */
+typedef enum cf_auth {
+	CF_AUTH_NONE = 0,      /* anyone (/healthz, /readyz) */
+	CF_AUTH_ADMIN,         /* an admin token */
+	CF_AUTH_HOST_OR_ADMIN, /* a host or an admin token */
+} cf_auth;
+
 typedef struct cf_route {
 	const char *method;
 	const char *pattern; /* "/v1/certificates/{id}" */
+	cf_auth auth;
 	cf_handler fn;
 } cf_route;
 
@@ -57,10 +77,24 @@ extern const size_t cf_nroutes;
 const cf_route *cf_route_match(const char *method, const char *path, cf_http_req *req,
 			       int *path_known);
 
+/* The methods allowed on path ("GET, HEAD, PATCH, DELETE"), for a 405's Allow. */
+void cf_route_allow(const char *path, char *out, size_t len);
+
 /* Response builders: each replaces the body. Return 0. */
 int cf_resp_json(cf_http_resp *resp, int status, json_t *body /* stolen */);
 int cf_resp_problem(cf_http_resp *resp, int status, const char *type_slug, const char *title,
 		    const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A 400 "invalid-request" problem from violations: "detail" is the first one's (it
+ * starts with the field's name), "field" its field, "errors" all of them as
+ * [{"field","detail"}]. */
+struct cf_verrs;
+int cf_resp_invalid(cf_http_resp *resp, const struct cf_verrs *errs);
+/* A problem document with extension members: ext (stolen, may be NULL) is merged
+ * into {"type","title","status","detail"}. */
+int cf_resp_problem_ext(cf_http_resp *resp, int status, const char *type_slug, json_t *ext,
+			const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A response without a body (204). */
+int cf_resp_empty(cf_http_resp *resp, int status);
 int cf_resp_header(cf_http_resp *resp, const char *name, const char *value);
 void cf_resp_free(cf_http_resp *resp);
 
@@ -75,8 +109,41 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err);
 /* Stops accepting, lets running requests finish, frees the server. */
 void cf_http_stop(cf_http_server *s);
 
+/* ---- api.c: the /v1 middleware and what handlers share ---- */
+
+/* Runs a route that needs a token: database connection, authentication (401),
+ * role (403), Idempotency-Key on POST (replay or 422), the transaction around the
+ * handler. Called by the dispatcher for every route whose auth is not NONE. */
+int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *resp);
+/* The request body as a JSON value (NULL with a 400 problem in resp when it is not
+ * JSON; the detail names the position). An empty body gives NULL and 400 too,
+ * unless allow_empty, where it gives an empty object. */
+json_t *cf_req_json(cf_http_req *req, cf_http_resp *resp, bool allow_empty);
+/* Writes an audit event for the caller in the request's transaction. */
+int cf_api_audit(cf_http_req *req, const char *action, const char *target,
+		 const json_t *detail, cf_err *err);
+/* A 500 problem for a store error (503 when the database connection was lost);
+ * logs err. Returns 0 (the response is complete). */
+int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err);
+
 /* Handlers (one file per resource). */
 int cf_h_healthz(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_readyz(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_whoami(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_providers.c */
+int cf_h_providers_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_providers_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_provider_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_provider_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_certificates.c */
+int cf_h_certs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_cert_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_cert_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_jobs.c */
+int cf_h_jobs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_job_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 
 #endif

@@ -1,8 +1,11 @@
 /*
- * response.c: building responses: JSON bodies, RFC 9457 problem documents and
- * extra headers; see http.h.
+ * response.c: building responses: JSON bodies, RFC 9457 problem documents (with
+ * extension members such as "field" and "errors" for invalid input) and extra
+ * headers; see http.h.
  */
 #include "http/http.h"
+
+#include "api/validate.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@ static const char *status_title(int status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Content";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
@@ -52,6 +56,52 @@ int cf_resp_problem(cf_http_resp *resp, int status, const char *type_slug, const
 		      title ? title : status_title(status), "status", status, "detail", detail);
 	cf_resp_json(resp, status, o);
 	resp->content_type = "application/problem+json";
+	return 0;
+}
+
+int cf_resp_problem_ext(cf_http_resp *resp, int status, const char *type_slug, json_t *ext,
+			const char *detail_fmt, ...)
+{
+	char detail[1024], type[256];
+	va_list ap;
+	json_t *o;
+
+	va_start(ap, detail_fmt);
+	vsnprintf(detail, sizeof(detail), detail_fmt, ap);
+	va_end(ap);
+	snprintf(type, sizeof(type), "https://certfleet.dev/problems/%s", type_slug);
+	o = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", status_title(status),
+		      "status", status, "detail", detail);
+	if (o != NULL && ext != NULL)
+		json_object_update_missing(o, ext);
+	json_decref(ext);
+	cf_resp_json(resp, status, o);
+	if (resp->status == status)
+		resp->content_type = "application/problem+json";
+	return 0;
+}
+
+int cf_resp_invalid(cf_http_resp *resp, const struct cf_verrs *errs)
+{
+	json_t *list = json_array(), *ext;
+
+	for (size_t i = 0; list != NULL && i < errs->n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:s}", "field", errs->e[i].field,
+						      "detail", errs->e[i].detail));
+	ext = json_pack("{s:s, s:o?}", "field", errs->n ? errs->e[0].field : "body", "errors",
+			list);
+	return cf_resp_problem_ext(resp, 400, "invalid-request", ext, "%s%s",
+				   errs->n ? errs->e[0].detail : "body: invalid",
+				   errs->n > 1 ? " (and more: see errors)" : "");
+}
+
+int cf_resp_empty(cf_http_resp *resp, int status)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->len = 0;
+	resp->status = status;
+	resp->content_type = NULL;
 	return 0;
 }
 

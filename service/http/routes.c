@@ -4,15 +4,31 @@
  * A pattern is a path whose segments are literal or "{name}"; a "{name}" segment
  * matches one non-empty segment and is captured, in order, into req->params. The
  * table is small, so matching is a linear scan with no allocation until a match.
+ * Each route names who may call it (auth); the dispatcher checks that before the
+ * handler runs (api.c), so a handler never sees an unauthenticated request.
  */
 #include "http/http.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const cf_route cf_routes[] = {
-	{"GET", "/healthz", cf_h_healthz},
-	{"GET", "/readyz", cf_h_readyz},
+	{"GET", "/healthz", CF_AUTH_NONE, cf_h_healthz},
+	{"GET", "/readyz", CF_AUTH_NONE, cf_h_readyz},
+	{"GET", "/v1/whoami", CF_AUTH_HOST_OR_ADMIN, cf_h_whoami},
+	{"GET", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_list},
+	{"POST", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_create},
+	{"GET", "/v1/providers/{name}", CF_AUTH_ADMIN, cf_h_provider_get},
+	{"DELETE", "/v1/providers/{name}", CF_AUTH_ADMIN, cf_h_provider_delete},
+	{"GET", "/v1/certificates", CF_AUTH_ADMIN, cf_h_certs_list},
+	{"POST", "/v1/certificates", CF_AUTH_ADMIN, cf_h_certs_create},
+	{"GET", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_get},
+	{"PATCH", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_patch},
+	{"DELETE", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_delete},
+	{"POST", "/v1/certificates/{id}/issue", CF_AUTH_ADMIN, cf_h_cert_issue},
+	{"GET", "/v1/jobs", CF_AUTH_ADMIN, cf_h_jobs_list},
+	{"GET", "/v1/jobs/{id}", CF_AUTH_ADMIN, cf_h_job_get},
 };
 const size_t cf_nroutes = sizeof(cf_routes) / sizeof(cf_routes[0]);
 
@@ -60,4 +76,18 @@ const cf_route *cf_route_match(const char *method, const char *path, cf_http_req
 		return &cf_routes[i];
 	}
 	return NULL;
+}
+
+void cf_route_allow(const char *path, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < cf_nroutes && used < len; i++) {
+		if (!match_path(cf_routes[i].pattern, path, NULL))
+			continue;
+		used += (size_t)snprintf(out + used, len - used, "%s%s%s", used ? ", " : "",
+					 cf_routes[i].method,
+					 strcmp(cf_routes[i].method, "GET") == 0 ? ", HEAD" : "");
+	}
 }

@@ -2,7 +2,8 @@
  * server.c: the libmicrohttpd daemon: request collection (body capped at
  * CERTFLEET_MAX_BODY), dispatch through the route table, 404/405/413 problems,
  * request ids, access logs, and per-request state freed in the completion
- * callback.
+ * callback. Routes that need a token go through api.c (authentication, the
+ * transaction, Idempotency-Key) before their handler.
  *
  * The daemon runs its own thread pool (CERTFLEET_HTTP_THREADS) on epoll. Stopping
  * quiesces the listening socket first, then lets running requests finish.
@@ -89,13 +90,22 @@ static void dispatch(cf_app *app, req_ctx *ctx, cf_http_resp *resp)
 	}
 	rt = cf_route_match(req->method, req->path, req, &known);
 	if (rt == NULL && known) {
+		char allow[128];
+
+		cf_route_allow(req->path, allow, sizeof(allow));
 		cf_resp_problem(resp, 405, "method-not-allowed", NULL,
-				"%s is not allowed on %s", req->method, req->path);
+				"%s is not allowed on %s (allowed: %s)", req->method, req->path,
+				allow);
+		cf_resp_header(resp, "Allow", allow);
 		return;
 	}
 	if (rt == NULL) {
 		cf_resp_problem(resp, 404, "not-found", NULL, "no route for %s %s", req->method,
 				req->path);
+		return;
+	}
+	if (rt->auth != CF_AUTH_NONE) {
+		cf_api_run(app, rt, req, resp); /* token, transaction, Idempotency-Key */
 		return;
 	}
 	if (rt->fn(app, req, resp) != 0 || resp->status == 0)
@@ -154,7 +164,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	for (size_t i = 0; i < ctx->req.nparams; i++)
 		free(ctx->req.params[i]);
-	cf_buf_free(&ctx->req.body);
+	cf_buf_free_secret(&ctx->req.body); /* may hold provider credentials */
 	free(ctx);
 	*con_cls = NULL;
 }

@@ -1,0 +1,255 @@
+/*
+ * api.c: what every /v1 request goes through before and after its handler, in
+ * one place:
+ *
+ *  1. a database connection from the pool (503 when the database is down);
+ *  2. the bearer token (401 when missing, malformed, unknown, expired or revoked,
+ *     with nothing else done) and the route's role (403 for a host token on an
+ *     admin route);
+ *  3. for methods that change something, a transaction around the handler,
+ *     committed only when the handler answers 2xx: a 4xx or a failure rolls back
+ *     every row the handler wrote, audit events included;
+ *  4. on POST with an Idempotency-Key: the same key with the same request (SHA-256
+ *     of method, path and body) from the same token replays the stored answer
+ *     (status and body) without running the handler; with another request it is a
+ *     422. The answer is stored in the transaction of the effect. Only successes
+ *     are stored: a request refused with 4xx changed nothing and may be retried.
+ *
+ * The token itself is never logged; its public id is, when it has one.
+ */
+#include "http/http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/validate.h"
+#include "log.h"
+#include "store/audit.h"
+#include "store/db.h"
+
+#define REALM "Bearer realm=\"certfleet\""
+
+int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err)
+{
+	cf_log(CF_LOG_ERROR, "http.store_error", "%s %s: %s", req->method, req->path, err->msg);
+	if (req->db_broken)
+		return cf_resp_problem(resp, 503, "database-unavailable", NULL,
+				       "the database connection was lost; try again");
+	return cf_resp_problem(resp, 500, "internal", NULL,
+			       "a database operation failed; see the logs for request %s",
+			       req->request_id);
+}
+
+json_t *cf_req_json(cf_http_req *req, cf_http_resp *resp, bool allow_empty)
+{
+	cf_verrs errs = { 0 };
+	json_error_t e;
+	json_t *j;
+
+	if (req->body.len == 0) {
+		if (allow_empty)
+			return json_object();
+		cf_verrs_add(&errs, "body", "required (a JSON object)");
+		cf_resp_invalid(resp, &errs);
+		return NULL;
+	}
+	j = json_loadb((const char *)req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &e);
+	if (j == NULL) {
+		cf_verrs_add(&errs, "body", "malformed JSON at line %d, column %d (byte %d): %s",
+			     e.line, e.column, e.position, e.text);
+		cf_resp_invalid(resp, &errs);
+	}
+	return j;
+}
+
+int cf_api_audit(cf_http_req *req, const char *action, const char *target,
+		 const json_t *detail, cf_err *err)
+{
+	return cf_audit_write(req->db, req->who.name, action, target, req->client_ip, detail,
+			      &req->db_broken, err);
+}
+
+/* The token of "Authorization: Bearer <token>", or NULL. */
+static const char *bearer(const cf_http_req *req)
+{
+	const char *h = cf_req_header(req, "Authorization");
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return *h ? h : NULL;
+}
+
+/* Steps 1-2. Returns 0 when the caller may go on; otherwise resp is set. */
+static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
+			cf_http_resp *resp)
+{
+	static const char *const why[] = {
+		[CF_TOKEN_OK] = "ok",
+		[CF_TOKEN_INVALID] = "the token is not valid",
+		[CF_TOKEN_EXPIRED] = "the token has expired",
+		[CF_TOKEN_REVOKED] = "the token has been revoked",
+	};
+	const char *token = bearer(req);
+	cf_token_status st = CF_TOKEN_INVALID;
+	cf_err err = { 0 };
+	int rc = -1;
+
+	if (token == NULL) {
+		cf_resp_problem(resp, 401, "unauthorized", NULL,
+				"this route needs an Authorization: Bearer <token> header");
+		cf_resp_header(resp, "WWW-Authenticate", REALM);
+		goto out;
+	}
+	if (cf_token_verify(req->db, token, &req->who, &st, &req->db_broken, &err) != 0) {
+		cf_resp_store_error(req, resp, &err);
+		goto out;
+	}
+	if (st != CF_TOKEN_OK) {
+		cf_log(CF_LOG_INFO, "http.unauthorized", "%s %s from %s: %s", req->method,
+		       req->path, req->client_ip, why[st]);
+		cf_resp_problem(resp, 401, "unauthorized", NULL, "%s", why[st]);
+		cf_resp_header(resp, "WWW-Authenticate", REALM ", error=\"invalid_token\"");
+		goto out;
+	}
+	if (rt->auth == CF_AUTH_ADMIN && req->who.role != CF_ROLE_ADMIN) {
+		cf_resp_problem(resp, 403, "forbidden", NULL,
+				"%s %s needs an admin token; token %s (%s) has the role %s",
+				rt->method, rt->pattern, req->who.token_id, req->who.name,
+				cf_role_name(req->who.role));
+		goto out;
+	}
+	rc = 0;
+out:
+	cf_err_clear(&err);
+	return rc;
+}
+
+/* Step 4, before the handler. Returns 1 when the handler should run, 0 when resp
+ * is complete (a replay, a 422 or an error). */
+static int idempotency_begin(cf_http_req *req, cf_http_resp *resp, const char *key,
+			     uint8_t fp[32])
+{
+	cf_idem_state st;
+	cf_err err = { 0 };
+	char *body = NULL;
+	int status = 0, rc = 0;
+
+	if (!cf_idem_key_valid(key)) {
+		cf_verrs errs = { 0 };
+
+		cf_verrs_add(&errs, "Idempotency-Key", "must be 1-255 printable ASCII characters");
+		cf_resp_invalid(resp, &errs);
+		goto out;
+	}
+	cf_idem_fingerprint(req->method, req->path, req->body.data, req->body.len, fp);
+	if (cf_idem_begin(req->db, req->who.token_id, key, fp, &st, &status, &body,
+			  &req->db_broken, &err) != 0) {
+		cf_resp_store_error(req, resp, &err);
+		goto out;
+	}
+	if (st == CF_IDEM_MISMATCH) {
+		cf_resp_problem_ext(resp, 422, "idempotency-key-reused",
+				    json_pack("{s:s}", "field", "Idempotency-Key"),
+				    "Idempotency-Key: this key was already used for a different "
+				    "request (method, path or body); use a new key");
+		goto out;
+	}
+	if (st == CF_IDEM_REPLAY) {
+		free(resp->body);
+		resp->body = body;
+		resp->len = strlen(body);
+		resp->status = status;
+		resp->content_type = "application/json";
+		body = NULL;
+		cf_resp_header(resp, "Idempotent-Replayed", "true");
+		goto out;
+	}
+	rc = 1;
+out:
+	free(body);
+	cf_err_clear(&err);
+	return rc;
+}
+
+/* Commits (storing the Idempotency-Key's answer first), or turns resp into an
+ * error when that fails. Returns 0 when committed. */
+static int commit(cf_http_req *req, cf_http_resp *resp, const char *key, const uint8_t fp[32])
+{
+	cf_err err = { 0 };
+	int rc = -1;
+
+	if (key != NULL && cf_idem_store(req->db, req->who.token_id, key, req->method, req->path,
+					 fp, resp->status, resp->body ? resp->body : "",
+					 &req->db_broken, &err) != 0)
+		goto fail;
+	if (cf_db_run(req->db, "committing", "COMMIT", 0, NULL, &req->db_broken, &err) != 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	cf_resp_store_error(req, resp, &err);
+out:
+	cf_err_clear(&err);
+	return rc;
+}
+
+int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *resp)
+{
+	bool change = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+	const char *key = NULL;
+	bool in_txn = false;
+	uint8_t fp[32] = { 0 };
+	cf_err err = { 0 };
+
+	req->db = cf_db_acquire(app->pool, &err);
+	if (req->db == NULL) {
+		cf_resp_problem(resp, 503, "database-unavailable", NULL, "%s", err.msg);
+		goto out;
+	}
+	if (authenticate(app, rt, req, resp) != 0)
+		goto out;
+	cf_log(CF_LOG_DEBUG, "http.caller", "token %s (%s, %s)", req->who.token_id, req->who.name,
+	       cf_role_name(req->who.role));
+	if (change) {
+		if (cf_db_run(req->db, "starting a transaction", "BEGIN", 0, NULL, &req->db_broken,
+			      &err) != 0) {
+			cf_resp_store_error(req, resp, &err);
+			goto out;
+		}
+		in_txn = true;
+	}
+	if (strcmp(req->method, "POST") == 0)
+		key = cf_req_header(req, "Idempotency-Key");
+	if (key != NULL && idempotency_begin(req, resp, key, fp) == 0)
+		goto out;
+	if (rt->fn(app, req, resp) != 0 || resp->status == 0) {
+		cf_resp_problem(resp, 500, "internal", NULL,
+				"the handler failed; see the logs for request %s", req->request_id);
+		goto out;
+	}
+	if (in_txn && resp->status >= 200 && resp->status < 300) {
+		in_txn = false;
+		if (commit(req, resp, key, fp) != 0)
+			in_txn = !req->db_broken;
+	}
+out:
+	if (in_txn && req->db != NULL)
+		cf_db_run(req->db, "rolling back", "ROLLBACK", 0, NULL, &req->db_broken, NULL);
+	if (req->db != NULL)
+		cf_db_release(app->pool, req->db, req->db_broken);
+	req->db = NULL;
+	cf_err_clear(&err);
+	return 0;
+}
+
+int cf_h_whoami(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	return cf_resp_json(resp, 200, json_pack("{s:s, s:s, s:s}", "token_id", req->who.token_id,
+						 "name", req->who.name, "role",
+						 cf_role_name(req->who.role)));
+}

@@ -1,0 +1,275 @@
+/*
+ * h_certificates.c: /v1/certificates: managed certificates (create, list, show,
+ * change, delete) and POST /v1/certificates/{id}/issue (a new issuance now).
+ *
+ * Creating a certificate writes its row and its first job (queued, kind issue)
+ * in the request's transaction, and NOTIFY certfleet_jobs wakes the workers when
+ * it commits. Every document is checked whole by cf_cert_validate before a row
+ * is touched; a PATCH is merged into the current definition and the result is
+ * checked the same way, so a certificate is never left half-changed. The
+ * providers a certificate names are locked FOR SHARE until the commit, so a
+ * concurrent DELETE of one of them waits and then sees the certificate.
+ *
+ * DELETE is refused (409) while a job of the certificate is running or waiting:
+ * a worker may hold an ACME order and TXT values for it. A queued job is deleted
+ * with the certificate.
+ */
+#include "http/http.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/validate.h"
+#include "store/certificates.h"
+#include "store/jobs.h"
+#include "store/providers.h"
+
+/* The cf_cert_rules callback: does provider name exist (and lock it)? */
+static int provider_exists(void *arg, const char *name, cf_err *err)
+{
+	cf_http_req *req = arg;
+
+	return cf_provider_exists_locked(req->db, name, &req->db_broken, err);
+}
+
+/* cf_cert_validate with the service's rules; 0 valid, 1 answered 400, -1 error. */
+static int validate(cf_app *app, cf_http_req *req, cf_http_resp *resp, const json_t *in,
+		    json_t **doc, cf_err *err)
+{
+	cf_cert_rules rules = { .max_names = app->cfg->max_names,
+				.provider_exists = provider_exists,
+				.arg = req };
+	cf_verrs errs = { 0 };
+	int r = cf_cert_validate(in, &rules, doc, &errs, err);
+
+	if (r == 1)
+		cf_resp_invalid(resp, &errs);
+	return r;
+}
+
+static void not_found(cf_http_resp *resp, const char *id)
+{
+	cf_resp_problem(resp, 404, "not-found", NULL, "no certificate called \"%.80s\"", id);
+}
+
+int cf_h_certs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	json_t *out = NULL;
+	cf_err err = { 0 };
+
+	if (cf_cert_list_json(req->db, &out, &req->db_broken, &err) != 0)
+		cf_resp_store_error(req, resp, &err);
+	else
+		cf_resp_json(resp, 200, out);
+	cf_err_clear(&err);
+	return 0;
+}
+
+int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	char job_id[CF_JOB_ID_LEN + 1];
+	json_t *body = NULL, *doc = NULL, *out = NULL, *detail = NULL;
+	cf_err err = { 0 };
+	const char *id;
+	int r;
+
+	if ((body = cf_req_json(req, resp, false)) == NULL)
+		goto out;
+	if ((r = validate(app, req, resp, body, &doc, &err)) != 0) {
+		if (r < 0)
+			goto fail;
+		goto out;
+	}
+	id = json_string_value(json_object_get(doc, "id"));
+	if ((r = cf_cert_insert(req->db, doc, &req->db_broken, &err)) < 0)
+		goto fail;
+	if (r == 0) {
+		cf_resp_problem_ext(resp, 409, "conflict", json_pack("{s:s}", "field", "id"),
+				    "id: a certificate called \"%s\" already exists", id);
+		goto out;
+	}
+	if ((r = cf_job_enqueue(req->db, id, "issue", job_id, &req->db_broken, &err)) < 0)
+		goto fail;
+	if (r == 0) { /* cannot happen for a new certificate */
+		cf_err_set(&err, CF_ERR_PERMANENT, "a new certificate already has job %s", job_id);
+		goto fail;
+	}
+	detail = json_pack("{s:O, s:s}", "domains", json_object_get(doc, "domains"), "job",
+			   job_id);
+	if (cf_api_audit(req, "certificate.create", id, detail, &err) != 0 ||
+	    cf_cert_get_json(req->db, id, &out, &req->db_broken, &err) != 0 || out == NULL)
+		goto fail;
+	json_object_set_new(out, "job", json_pack("{s:s, s:s}", "id", job_id, "state", "queued"));
+	cf_resp_json(resp, 201, out);
+	goto out;
+fail:
+	cf_resp_store_error(req, resp, &err);
+out:
+	json_decref(detail);
+	json_decref(doc);
+	json_decref(body);
+	cf_err_clear(&err);
+	return 0;
+}
+
+int cf_h_cert_get(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	const char *id = req->params[0];
+	json_t *out = NULL;
+	cf_err err = { 0 };
+
+	if (!cf_valid_slug(id))
+		not_found(resp, id);
+	else if (cf_cert_get_json(req->db, id, &out, &req->db_broken, &err) != 0)
+		cf_resp_store_error(req, resp, &err);
+	else if (out == NULL)
+		not_found(resp, id);
+	else
+		cf_resp_json(resp, 200, out);
+	cf_err_clear(&err);
+	return 0;
+}
+
+/* The names of the members a PATCH sets, for the audit trail. */
+static json_t *changed_fields(const json_t *patch)
+{
+	json_t *list = json_array(), *v;
+	const char *k;
+
+	json_object_foreach((json_t *)patch, k, v)
+		if (strcmp(k, "id") != 0)
+			json_array_append_new(list, json_string(k));
+	return json_pack("{s:o}", "changed", list);
+}
+
+int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	const char *id = req->params[0];
+	json_t *body = NULL, *current = NULL, *merged = NULL, *doc = NULL, *out = NULL,
+	       *detail = NULL;
+	cf_verrs errs = { 0 };
+	cf_err err = { 0 };
+	int r;
+
+	if (!cf_valid_slug(id)) {
+		not_found(resp, id);
+		goto out;
+	}
+	if ((body = cf_req_json(req, resp, false)) == NULL)
+		goto out;
+	if (cf_cert_get_doc_locked(req->db, id, &current, &req->db_broken, &err) != 0)
+		goto fail;
+	if (current == NULL) {
+		not_found(resp, id);
+		goto out;
+	}
+	if (cf_cert_patch_merge(current, body, &merged, &errs) != 0) {
+		cf_resp_invalid(resp, &errs);
+		goto out;
+	}
+	if ((r = validate(app, req, resp, merged, &doc, &err)) != 0) {
+		if (r < 0)
+			goto fail;
+		goto out;
+	}
+	detail = changed_fields(body);
+	if (cf_cert_update(req->db, doc, &req->db_broken, &err) < 0 ||
+	    cf_api_audit(req, "certificate.update", id, detail, &err) != 0 ||
+	    cf_cert_get_json(req->db, id, &out, &req->db_broken, &err) != 0 || out == NULL)
+		goto fail;
+	cf_resp_json(resp, 200, out);
+	goto out;
+fail:
+	cf_resp_store_error(req, resp, &err);
+out:
+	json_decref(detail);
+	json_decref(doc);
+	json_decref(merged);
+	json_decref(current);
+	json_decref(body);
+	cf_err_clear(&err);
+	return 0;
+}
+
+int cf_h_cert_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	const char *id = req->params[0];
+	char job[CF_JOB_ID_LEN + 1], state[16];
+	cf_err err = { 0 };
+	int r = 0;
+
+	if (cf_valid_slug(id))
+		r = cf_cert_delete(req->db, id, job, state, &req->db_broken, &err);
+	if (r < 0)
+		cf_resp_store_error(req, resp, &err);
+	else if (r == 0)
+		not_found(resp, id);
+	else if (r == 2)
+		cf_resp_problem_ext(resp, 409, "job-active",
+				    json_pack("{s:{s:s, s:s}}", "job", "id", job, "state", state),
+				    "certificate \"%s\" has job %s %s; delete it when the job has "
+				    "ended",
+				    id, job, state);
+	else if (cf_api_audit(req, "certificate.delete", id, NULL, &err) != 0)
+		cf_resp_store_error(req, resp, &err);
+	else
+		cf_resp_empty(resp, 204);
+	cf_err_clear(&err);
+	return 0;
+}
+
+int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	const char *id = req->params[0], *k;
+	char job_id[CF_JOB_ID_LEN + 1];
+	json_t *body = NULL, *job = NULL, *detail = NULL, *v;
+	cf_verrs errs = { 0 };
+	cf_err err = { 0 };
+	int r;
+
+	if ((body = cf_req_json(req, resp, true)) == NULL)
+		goto out;
+	if (!json_is_object(body))
+		cf_verrs_add(&errs, "body", "must be empty or an empty JSON object");
+	json_object_foreach(body, k, v)
+		cf_verrs_add(&errs, k, "unknown field (this request takes none)");
+	if (errs.n > 0) {
+		cf_resp_invalid(resp, &errs);
+		goto out;
+	}
+	if (!cf_valid_slug(id)) {
+		not_found(resp, id);
+		goto out;
+	}
+	/* no lock on the certificate here: see cf_cert_exists */
+	if ((r = cf_cert_exists(req->db, id, &req->db_broken, &err)) < 0)
+		goto fail;
+	if (r == 0) {
+		not_found(resp, id);
+		goto out;
+	}
+	if ((r = cf_job_enqueue(req->db, id, "issue", job_id, &req->db_broken, &err)) < 0)
+		goto fail;
+	if (r == 0) {
+		cf_resp_problem_ext(resp, 409, "job-active",
+				    json_pack("{s:{s:s}}", "job", "id", job_id),
+				    "certificate \"%s\" already has an active job: %s (GET "
+				    "/v1/jobs/%s)",
+				    id, job_id, job_id);
+		goto out;
+	}
+	detail = json_pack("{s:s}", "job", job_id);
+	if (cf_api_audit(req, "certificate.issue", id, detail, &err) != 0 ||
+	    cf_job_get_json(req->db, job_id, true, &job, &req->db_broken, &err) != 0 ||
+	    job == NULL)
+		goto fail;
+	cf_resp_json(resp, 202, json_pack("{s:o}", "job", job));
+	goto out;
+fail:
+	cf_resp_store_error(req, resp, &err);
+out:
+	json_decref(detail);
+	json_decref(body);
+	cf_err_clear(&err);
+	return 0;
+}

@@ -1,0 +1,133 @@
+/*
+ * audit.c: the audit_events and idempotency_keys tables; see audit.h.
+ *
+ * Idempotency: requests that carry the same (token, key) are serialised by a
+ * transaction-level advisory lock on a hash of the pair, so two identical POSTs
+ * racing each other cannot both take effect: the second waits for the first to
+ * commit, then finds its record and replays it. A record expires after 24 hours;
+ * a key may then be used again.
+ */
+#include "store/audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "store/db.h"
+
+int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
+		   const char *address, const json_t *detail, bool *broken, cf_err *err)
+{
+	char *d = detail ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	const char *params[5] = { actor, action, target, address, d };
+	int rc;
+
+	if (detail != NULL && d == NULL)
+		return cf_err_set(err, CF_ERR_TRANSIENT, "audit: out of memory");
+	rc = cf_db_run(conn, "writing an audit event",
+		       "INSERT INTO audit_events (actor, action, target, address, detail) "
+		       "VALUES ($1, $2, $3, $4, $5::jsonb)",
+		       5, params, broken, err);
+	free(d);
+	return rc;
+}
+
+bool cf_idem_key_valid(const char *key)
+{
+	size_t i, n = key ? strlen(key) : 0;
+
+	if (n == 0 || n > 255)
+		return false;
+	for (i = 0; i < n; i++)
+		if (key[i] < 0x21 || key[i] > 0x7e)
+			return false;
+	return true;
+}
+
+void cf_idem_fingerprint(const char *method, const char *path, const void *body, size_t len,
+			 uint8_t out[32])
+{
+	cf_buf b = { 0 };
+
+	/* NUL after method and path: neither can hold one, so no two requests share
+	 * the bytes that are hashed */
+	if (cf_buf_append(&b, method, strlen(method) + 1) != 0 ||
+	    cf_buf_append(&b, path, strlen(path) + 1) != 0 ||
+	    (len > 0 && cf_buf_append(&b, body, len) != 0)) {
+		memset(out, 0, 32); /* never equal to a real fingerprint's stored value */
+		cf_buf_free_secret(&b);
+		return;
+	}
+	cf_sha256(b.data, b.len, out);
+	cf_buf_free_secret(&b); /* the body may hold provider credentials */
+}
+
+int cf_idem_begin(PGconn *conn, const char *token_id, const char *key,
+		  const uint8_t fingerprint[32], cf_idem_state *state, int *status, char **body,
+		  bool *broken, cf_err *err)
+{
+	const char *params[2] = { token_id, key };
+	unsigned char *stored = NULL;
+	PGresult *res = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	*state = CF_IDEM_NEW;
+	*body = NULL;
+	if (cf_db_run(conn, "locking an Idempotency-Key",
+		      "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))", 2,
+		      params, broken, err) != 0 ||
+	    cf_db_run(conn, "expiring an Idempotency-Key",
+		      "DELETE FROM idempotency_keys WHERE token_id = $1 AND key = $2 "
+		      "AND created_at < now() - interval '24 hours'",
+		      2, params, broken, err) != 0)
+		goto out;
+	res = cf_db_exec(conn, "looking up an Idempotency-Key",
+			 "SELECT body_sha256, status, response FROM idempotency_keys "
+			 "WHERE token_id = $1 AND key = $2",
+			 2, params, broken, err);
+	if (res == NULL)
+		goto out;
+	rc = 0;
+	if (PQntuples(res) == 0)
+		goto out;
+	stored = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &len);
+	if (stored == NULL || !cf_ct_equal(stored, len, fingerprint, 32)) {
+		*state = CF_IDEM_MISMATCH;
+		goto out;
+	}
+	*body = strdup(PQgetvalue(res, 0, 2));
+	if (*body == NULL) {
+		rc = cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		goto out;
+	}
+	*status = atoi(PQgetvalue(res, 0, 1));
+	*state = CF_IDEM_REPLAY;
+out:
+	if (stored)
+		PQfreemem(stored);
+	PQclear(res);
+	return rc;
+}
+
+int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const char *method,
+		  const char *path, const uint8_t fingerprint[32], int status, const char *body,
+		  bool *broken, cf_err *err)
+{
+	char st[16];
+	const char *params[7] = { token_id, key, method, path, (const char *)fingerprint, st,
+				  body };
+	const int lengths[7] = { 0, 0, 0, 0, 32, 0, 0 }, formats[7] = { 0, 0, 0, 0, 1, 0, 0 };
+	PGresult *res;
+
+	snprintf(st, sizeof(st), "%d", status);
+	res = cf_db_execb(conn, "recording an Idempotency-Key",
+			  "INSERT INTO idempotency_keys (token_id, key, method, path, "
+			  "body_sha256, status, response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			  7, params, lengths, formats, broken, err);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}

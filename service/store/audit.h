@@ -1,0 +1,53 @@
+/*
+ * audit.h: what the service remembers about the requests it served: the audit
+ * trail (who did what to which object, from where) and the results of POSTs
+ * made with an Idempotency-Key, replayed when the same request comes again.
+ *
+ * Both are written in the caller's transaction, together with the effect they
+ * describe, so neither can exist without the other.
+ */
+#ifndef CERTFLEET_STORE_AUDIT_H
+#define CERTFLEET_STORE_AUDIT_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/* Appends an audit event. actor is a token's name ("cli" for the command line),
+ * action e.g. "certificate.create", target the object's id (may be NULL), address
+ * the client's (may be NULL), detail an object or NULL (borrowed). The caller
+ * guarantees detail holds no secret. */
+int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
+		   const char *address, const json_t *detail, bool *broken, cf_err *err);
+
+/* ---- Idempotency-Key ---- */
+
+/* A key is 1-255 printable ASCII characters. */
+bool cf_idem_key_valid(const char *key);
+
+/* SHA-256 of method NUL path NUL body: what makes two requests "the same". */
+void cf_idem_fingerprint(const char *method, const char *path, const void *body, size_t len,
+			 uint8_t out[32]);
+
+typedef enum cf_idem_state {
+	CF_IDEM_NEW = 0,  /* first use of the key: go on, then cf_idem_store */
+	CF_IDEM_REPLAY,   /* same request seen: *status and *body are the stored answer */
+	CF_IDEM_MISMATCH, /* the key was used for another request */
+} cf_idem_state;
+
+/* Inside a transaction: serialises requests with the same (token, key) with a
+ * transaction-level advisory lock, forgets a record older than 24 hours, then
+ * looks the key up. *body (REPLAY only) is malloc'd; the caller frees it. */
+int cf_idem_begin(PGconn *conn, const char *token_id, const char *key,
+		  const uint8_t fingerprint[32], cf_idem_state *state, int *status, char **body,
+		  bool *broken, cf_err *err);
+
+/* Records the answer to a CF_IDEM_NEW request, in the same transaction. */
+int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const char *method,
+		  const char *path, const uint8_t fingerprint[32], int status, const char *body,
+		  bool *broken, cf_err *err);
+
+#endif

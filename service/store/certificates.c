@@ -1,0 +1,186 @@
+/*
+ * certificates.c: the certificates table; see certificates.h.
+ *
+ * The normalised definition travels to PostgreSQL as one jsonb parameter and is
+ * taken apart there (arrays with WITH ORDINALITY, so the order of the names is
+ * kept), and representations are assembled by json_build_object with timestamps
+ * formatted in UTC. No SQL text is ever built from input.
+ */
+#include "store/certificates.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/db.h"
+#include "store/rows.h"
+
+/* text[] from a JSON array member of the jsonb parameter $1, in order. */
+#define ARRAY_OF(member)                                                                   \
+	"ARRAY(SELECT e FROM jsonb_array_elements_text($1::jsonb -> '" member "') "        \
+	"WITH ORDINALITY AS t(e, i) ORDER BY i)"
+
+/* The dns_alias member as a column value: SQL NULL for json null. */
+#define ALIAS_OF "NULLIF($1::jsonb -> 'dns_alias', 'null'::jsonb)"
+
+static int doc_exec(PGconn *conn, const char *what, const char *sql, const json_t *doc,
+		    bool *broken, cf_err *err)
+{
+	char *text = json_dumps(doc, JSON_COMPACT);
+	const char *params[1] = { text };
+	PGresult *res;
+	int rc = -1;
+
+	if (text == NULL)
+		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	res = cf_db_exec(conn, what, sql, 1, params, broken, err);
+	if (res != NULL)
+		rc = PQntuples(res) == 1 ? 1 : 0;
+	PQclear(res);
+	free(text);
+	return rc;
+}
+
+int cf_cert_insert(PGconn *conn, const json_t *doc, bool *broken, cf_err *err)
+{
+	return doc_exec(conn, "creating a certificate",
+			"INSERT INTO certificates (id, domains, dns_alias, provider, key_type, "
+			"hosts) SELECT $1::jsonb ->> 'id', " ARRAY_OF("domains") ", " ALIAS_OF
+			", $1::jsonb -> 'provider', $1::jsonb ->> 'key_type', " ARRAY_OF("hosts")
+			" ON CONFLICT (id) DO NOTHING RETURNING id",
+			doc, broken, err);
+}
+
+int cf_cert_update(PGconn *conn, const json_t *doc, bool *broken, cf_err *err)
+{
+	return doc_exec(conn, "updating a certificate",
+			"UPDATE certificates SET domains = " ARRAY_OF("domains") ", dns_alias = "
+			ALIAS_OF ", provider = $1::jsonb -> 'provider', key_type = $1::jsonb ->> "
+			"'key_type', hosts = " ARRAY_OF("hosts") ", updated_at = now() "
+			"WHERE id = $1::jsonb ->> 'id' RETURNING id",
+			doc, broken, err);
+}
+
+/* Runs a one-parameter query whose single column is JSON text; *out is the
+ * parsed value of the first row, or NULL when there is none. */
+static int json_query(PGconn *conn, const char *what, const char *sql, const char *param,
+		      json_t **out, bool *broken, cf_err *err)
+{
+	const char *params[1] = { param };
+	PGresult *res;
+	int rc = 0;
+
+	*out = NULL;
+	res = cf_db_exec(conn, what, sql, param ? 1 : 0, param ? params : NULL, broken, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) > 0 && (*out = cf_row_json(res, 0, 0)) == NULL)
+		rc = cf_err_set(err, CF_ERR_TRANSIENT, "%s: out of memory", what);
+	PQclear(res);
+	return rc;
+}
+
+int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, bool *broken,
+			   cf_err *err)
+{
+	return json_query(conn, "reading a certificate",
+			  "SELECT json_build_object('id', id, 'domains', to_json(domains), "
+			  "'dns_alias', dns_alias, 'provider', provider, 'key_type', key_type, "
+			  "'hosts', to_json(hosts))::text FROM certificates WHERE id = $1 "
+			  "FOR NO KEY UPDATE",
+			  id, doc, broken, err);
+}
+
+#define CERT_JSON                                                                          \
+	"json_build_object('id', c.id, 'domains', to_json(c.domains), 'dns_alias', "       \
+	"c.dns_alias, 'provider', c.provider, 'key_type', c.key_type, 'hosts', "           \
+	"to_json(c.hosts), 'status', c.status, 'current_version', (SELECT "                \
+	"json_build_object('version', v.version, 'serial', v.serial, 'not_before', "       \
+	CF_SQL_TS("v.not_before") ", 'not_after', " CF_SQL_TS("v.not_after") ") "          \
+	"FROM certificate_versions v WHERE v.certificate_id = c.id AND v.version = "       \
+	"c.current_version), 'created_at', " CF_SQL_TS("c.created_at") ", 'updated_at', "  \
+	CF_SQL_TS("c.updated_at") ")"
+
+int cf_cert_get_json(PGconn *conn, const char *id, json_t **out, bool *broken, cf_err *err)
+{
+	return json_query(conn, "reading a certificate",
+			  "SELECT " CERT_JSON "::text FROM certificates c WHERE c.id = $1", id,
+			  out, broken, err);
+}
+
+int cf_cert_list_json(PGconn *conn, json_t **out, bool *broken, cf_err *err)
+{
+	return json_query(conn, "listing certificates",
+			  "SELECT json_build_object('certificates', COALESCE(json_agg(" CERT_JSON
+			  " ORDER BY c.id), '[]'::json))::text FROM certificates c",
+			  NULL, out, broken, err);
+}
+
+int cf_cert_exists(PGconn *conn, const char *id, bool *broken, cf_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+	int rc;
+
+	res = cf_db_exec(conn, "finding a certificate", "SELECT 1 FROM certificates WHERE id = $1",
+			 1, params, broken, err);
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) == 1 ? 1 : 0;
+	PQclear(res);
+	return rc;
+}
+
+/* Locks the active job of certificate id, if any. A worker's claim (SKIP LOCKED)
+ * then passes it by, and a job claimed first is seen as running. Returns 1 busy
+ * (running or waiting: busy_job/busy_state set), 0 not busy, -1 on error. */
+static int lock_active_job(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1],
+			   char busy_state[16], bool *broken, cf_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+	int rc = 0;
+
+	res = cf_db_exec(conn, "locking a certificate's active job",
+			 "SELECT id, state FROM jobs WHERE certificate_id = $1 AND state IN "
+			 "('queued', 'running', 'waiting') FOR UPDATE",
+			 1, params, broken, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 1), "queued") != 0) {
+		snprintf(busy_job, CF_JOB_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+		snprintf(busy_state, 16, "%s", PQgetvalue(res, 0, 1));
+		rc = 1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int cf_cert_delete(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1],
+		   char busy_state[16], bool *broken, cf_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res = NULL;
+	int r;
+
+	busy_job[0] = busy_state[0] = '\0';
+	/* Locks in the workers' order, job before certificate (a worker finishing a
+	 * job updates the job, then locks the certificate), so the two cannot
+	 * deadlock. Once the certificate is locked no job can be added (its foreign
+	 * key needs a lock on the row), and a second look catches one added before. */
+	if ((r = lock_active_job(conn, id, busy_job, busy_state, broken, err)) != 0)
+		return r < 0 ? -1 : 2;
+	res = cf_db_exec(conn, "locking a certificate",
+			 "SELECT 1 FROM certificates WHERE id = $1 FOR UPDATE", 1, params, broken,
+			 err);
+	if (res == NULL)
+		return -1;
+	r = PQntuples(res);
+	PQclear(res);
+	if (r == 0)
+		return 0;
+	if ((r = lock_active_job(conn, id, busy_job, busy_state, broken, err)) != 0)
+		return r < 0 ? -1 : 2;
+	return cf_db_run(conn, "deleting a certificate", "DELETE FROM certificates WHERE id = $1",
+			 1, params, broken, err) == 0 ? 1 : -1;
+}

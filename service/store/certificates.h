@@ -1,0 +1,58 @@
+/*
+ * certificates.h: the certificates rows behind /v1/certificates: the definition
+ * of a managed certificate (what to issue: names, alias map, provider map, key
+ * type; who may fetch it: hosts) and its API representation with the status and
+ * current version that the workers maintain.
+ *
+ * A definition ("doc") is the normalised JSON object that cf_cert_validate
+ * returns: {"id","domains","dns_alias","provider","key_type","hosts"}. In the
+ * row, domains and hosts are text[], dns_alias is SQL NULL or jsonb ("auto",
+ * "fqdn" or {name: fqdn}), provider is jsonb ("name" or {name: provider}).
+ * Every function runs on the caller's connection, inside its transaction.
+ */
+#ifndef CERTFLEET_STORE_CERTIFICATES_H
+#define CERTFLEET_STORE_CERTIFICATES_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "util/err.h"
+
+#define CF_JOB_ID_LEN 36 /* a UUID in text form */
+
+/* Inserts doc. Returns 1 inserted, 0 when the id is taken, -1 on error. */
+int cf_cert_insert(PGconn *conn, const json_t *doc, bool *broken, cf_err *err);
+
+/* Replaces the definition of doc's id. Returns 1, 0 when there is no such
+ * certificate, -1 on error. */
+int cf_cert_update(PGconn *conn, const json_t *doc, bool *broken, cf_err *err);
+
+/* The definition of certificate id, its row locked (FOR NO KEY UPDATE) until the
+ * transaction ends. *doc is NULL when there is no such certificate. */
+int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, bool *broken,
+			   cf_err *err);
+
+/* 1 when certificate id exists, 0 when not, -1 on error. Takes no lock: a job
+ * is queued after this without holding the certificate row, because a worker
+ * finishing the active job locks the job and then the certificate, and the
+ * queueing INSERT may have to wait for that worker. */
+int cf_cert_exists(PGconn *conn, const char *id, bool *broken, cf_err *err);
+
+/* The API representation {"id","domains","dns_alias","provider","key_type","hosts",
+ * "status","current_version":{"version","serial","not_before","not_after"}|null,
+ * "created_at","updated_at"}; *out NULL when there is no such certificate. */
+int cf_cert_get_json(PGconn *conn, const char *id, json_t **out, bool *broken, cf_err *err);
+
+/* {"certificates":[...]} sorted by id. */
+int cf_cert_list_json(PGconn *conn, json_t **out, bool *broken, cf_err *err);
+
+/* Deletes certificate id with its versions and jobs, unless one of its jobs is
+ * running or waiting (a worker may hold an order and TXT values for it); a queued
+ * job is deleted with it (it is locked first, so no worker claims it meanwhile).
+ * Returns 1 deleted, 0 no such certificate, 2 busy (busy_job and busy_state name
+ * the job), -1 on error. */
+int cf_cert_delete(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1],
+		   char busy_state[16], bool *broken, cf_err *err);
+
+#endif
