@@ -1,22 +1,27 @@
 /*
  * serve.c: `certfleet serve [--config FILE]`: the long-running service: the HTTP
- * API now, the worker pool and the scheduler as they land.
+ * API and the issuance workers (worker/; none when CERTFLEET_WORKERS=0 or no CA is
+ * configured); the scheduler as it lands.
  *
  * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the main
- * thread with sigwait(), which then stops the HTTP server (running requests
- * finish) and exits 0. SIGPIPE is ignored (a client that hangs up is not fatal).
+ * thread with sigwait(), which then asks the workers to stop, stops the HTTP
+ * server (running requests finish), gives the workers what is left of
+ * CERTFLEET_SHUTDOWN_GRACE to finish or release their jobs, and exits 0. SIGPIPE
+ * is ignored (a client that hangs up is not fatal).
  */
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "cmd/cmd.h"
 #include "http/http.h"
 #include "log.h"
 #include "store/migrate.h"
+#include "worker/worker.h"
 
 static int expected_schema(const char *dir, cf_err *err)
 {
@@ -57,10 +62,11 @@ int cmd_serve(int argc, char **argv)
 	cf_err err = {0};
 	cf_app app = {0};
 	cf_http_server *http = NULL;
+	cf_workers *workers = NULL;
 	const char *file = NULL;
 	cf_log_level lvl;
 	sigset_t set;
-	int sig = 0, rc = 1;
+	int sig = 0, rc = 1, left;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
@@ -93,14 +99,26 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	cf_log(CF_LOG_INFO, "serve.started", "listening on %s with %d HTTP threads",
 	       cfg.listen, cfg.http_threads);
+	if (cfg.workers > 0 && cfg.acme_directory[0] == '\0')
+		cf_log(CF_LOG_WARN, "serve.no_workers",
+		       "CERTFLEET_ACME_DIRECTORY is not set: no issuance workers run");
+	else if (cfg.workers > 0 && (workers = cf_workers_start(&app, &err)) == NULL)
+		goto out;
 	while (sigwait(&set, &sig) != 0)
 		;
 	cf_log(CF_LOG_INFO, "serve.stopping", "signal %d: stopping", sig);
+	cf_workers_request_stop(workers); /* the grace period starts now */
 	rc = 0;
 out:
 	if (rc != 0)
 		fprintf(stderr, "certfleet serve: %s\n", err.msg);
 	cf_http_stop(http);
+	if ((left = cf_workers_stop(workers, cfg.shutdown_grace)) > 0) {
+		/* their jobs were released; they still use the app: do not free it */
+		cf_log(CF_LOG_WARN, "serve.stopped", "%d workers left behind", left);
+		fflush(NULL);
+		_exit(rc);
+	}
 	cf_db_pool_free(app.pool);
 	if (rc == 0)
 		cf_log(CF_LOG_INFO, "serve.stopped", "stopped cleanly");

@@ -4,9 +4,12 @@
  *
  * The run keeps every TXT value it presented in `txt[]`, with the provider that
  * wrote it, so that cleanup() removes exactly those values, and only those, on
- * every exit path.
+ * every exit path. Planning, matching authorizations to targets, TXT values and
+ * the key + CSR come from issue/common.c, which the service's workers share.
  */
 #include "issue/engine.h"
+
+#include "issue/common.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,7 +29,7 @@ typedef struct txt_rec {
 
 typedef struct run {
 	const cf_issue_params *p;
-	char (*names)[CF_NAME_MAX + 1];
+	cf_issue_name *names;
 	cf_alias_plan plan;
 	cf_acme_client *client;
 	cf_acme_order order;
@@ -69,71 +72,48 @@ static int cancelled(const run *r, cf_err *err)
 	return 0;
 }
 
-/* Normalises the names and refuses duplicates. */
+/* Normalises the names, refuses duplicates and names without a provider. */
 static int prepare_names(run *r, cf_err *err)
 {
 	const cf_issue_params *p = r->p;
 
-	if (p->nnames == 0)
-		return cf_err_set(err, CF_ERR_PERMANENT, "no names to issue for");
-	r->names = calloc(p->nnames, sizeof(*r->names));
-	if (r->names == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
-	for (size_t i = 0; i < p->nnames; i++) {
-		if (cf_name_normalize(p->names[i], true, r->names[i], err) != 0)
-			return -1;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(r->names[i], r->names[j]) == 0)
-				return cf_err_set(err, CF_ERR_PERMANENT, "name %s is given twice",
-						  r->names[i]);
+	if (cf_issue_names_normalize(p->names, p->nnames, &r->names, err) != 0)
+		return -1;
+	for (size_t i = 0; i < p->nnames; i++)
 		if (p->providers[i] == NULL)
 			return cf_err_set(err, CF_ERR_PERMANENT, "name %s has no DNS provider",
 					  r->names[i]);
-	}
 	return 0;
+}
+
+static bool same_provider(size_t a, size_t b, void *arg)
+{
+	const cf_issue_params *p = arg;
+
+	return p->providers[a] == p->providers[b] &&
+	       p->provider_settings[a] == p->provider_settings[b];
 }
 
 static int plan_and_preflight(run *r, cf_err *err)
 {
 	const cf_issue_params *p = r->p;
-	const char **names = NULL;
 	long t = now_ms();
-	int rc = -1;
 
-	names = calloc(p->nnames, sizeof(*names));
-	if (names == NULL)
-		goto out;
-	for (size_t i = 0; i < p->nnames; i++)
-		names[i] = r->names[i];
-	if (cf_alias_plan_build(names, p->nnames, p->alias, p->resolvers, &r->plan, err) != 0) {
+	if (cf_issue_plan_build(r->names, p->nnames, p->alias, p->resolvers, same_provider,
+				(void *)p, &r->plan, err) != 0) {
 		step(r, "plan", t, false, "%s", err->msg);
-		goto out;
-	}
-	for (size_t i = 0; i < r->plan.n; i++) {
-		const cf_challenge_target *ct = &r->plan.t[i];
-		for (size_t k = 1; k < ct->nnames; k++)
-			if (p->providers[ct->names[k]] != p->providers[ct->names[0]] ||
-			    p->provider_settings[ct->names[k]] != p->provider_settings[ct->names[0]]) {
-				cf_err_set(err, CF_ERR_PERMANENT,
-					   "%s and %s share the challenge record %s and must "
-					   "use the same provider",
-					   r->names[ct->names[0]], r->names[ct->names[k]], ct->record);
-				goto out;
-			}
+		return -1;
 	}
 	step(r, "plan", t, true, "%zu names, %zu challenge records", p->nnames, r->plan.n);
 	if (!p->skip_preflight && p->alias->mode != CF_ALIAS_NONE) {
 		t = now_ms();
 		if (cf_alias_preflight(&r->plan, p->resolvers, err) != 0) {
 			step(r, "preflight", t, false, "%s", err->msg);
-			goto out;
+			return -1;
 		}
 		step(r, "preflight", t, true, "every CNAME points where it should");
 	}
-	rc = 0;
-out:
-	free(names);
-	return rc;
+	return 0;
 }
 
 static int account_and_order(run *r, cf_err *err)
@@ -163,11 +143,8 @@ static int account_and_order(run *r, cf_err *err)
 	}
 	step(r, "account", t, true, "%s (%s)", acct.url, acct.created ? "new" : "existing");
 	t = now_ms();
-	names = calloc(p->nnames, sizeof(*names));
-	if (names == NULL)
+	if ((names = cf_issue_name_ptrs(r->names, p->nnames)) == NULL)
 		goto out;
-	for (size_t i = 0; i < p->nnames; i++)
-		names[i] = r->names[i];
 	if (cf_acme_order_new(r->client, names, p->nnames, &r->order, err) != 0) {
 		step(r, "order", t, false, "%s", err->msg);
 		goto out;
@@ -178,21 +155,6 @@ out:
 	free(names);
 	cf_acme_account_free(&acct);
 	return rc;
-}
-
-/* The index of the plan target that holds the name of an authorization. */
-static const cf_challenge_target *target_of(const run *r, const cf_acme_authz *a, size_t *name_idx)
-{
-	char name[CF_NAME_MAX + 3];
-
-	snprintf(name, sizeof(name), "%s%s", a->wildcard ? "*." : "", a->identifier);
-	for (size_t i = 0; i < r->plan.n; i++)
-		for (size_t k = 0; k < r->plan.t[i].nnames; k++)
-			if (cf_name_equal(r->names[r->plan.t[i].names[k]], name)) {
-				*name_idx = r->plan.t[i].names[k];
-				return &r->plan.t[i];
-			}
-	return NULL;
 }
 
 /* Reads every authorization and computes the TXT value of each pending one. */
@@ -209,7 +171,6 @@ static int collect_challenges(run *r, cf_err *err)
 	for (size_t i = 0; i < r->order.nauthz; i++) {
 		cf_acme_authz a = {0};
 		const cf_challenge_target *ct;
-		char *ka = NULL;
 		size_t idx = 0;
 		txt_rec *x;
 
@@ -221,7 +182,8 @@ static int collect_challenges(run *r, cf_err *err)
 			continue;
 		}
 		r->pending_authz[r->npending++] = strdup(a.url);
-		if ((ct = target_of(r, &a, &idx)) == NULL) {
+		if ((ct = cf_issue_target_of(&r->plan, r->names, a.identifier, a.wildcard,
+					     &idx)) == NULL) {
 			cf_err_set(err, CF_ERR_PERMANENT, "the CA sent an authorization for %s%s, "
 				   "which was not ordered", a.wildcard ? "*." : "", a.identifier);
 			goto fail_one;
@@ -231,22 +193,18 @@ static int collect_challenges(run *r, cf_err *err)
 				   "the CA offers no dns-01 challenge for %s", a.identifier);
 			goto fail_one;
 		}
-		if ((ka = cf_acme_key_authorization(r->p->account_key, a.chall_token, err)) == NULL)
-			goto fail_one;
 		x = &r->txt[r->ntxt++];
 		x->ops = r->p->providers[idx];
 		x->settings = r->p->provider_settings[idx];
 		snprintf(x->fqdn, sizeof(x->fqdn), "%s", ct->target);
-		x->value = cf_acme_dns01_txt(ka);
+		x->value = cf_issue_txt_value(r->p->account_key, a.chall_token, err);
 		x->authz_url = strdup(a.url);
 		x->chall_url = strdup(a.chall_url);
-		free(ka);
 		cf_acme_authz_free(&a);
 		if (x->value == NULL || x->authz_url == NULL || x->chall_url == NULL)
 			goto out;
 		continue;
 fail_one:
-		free(ka);
 		cf_acme_authz_free(&a);
 		step(r, "authorizations", t, false, "%s", err->msg);
 		goto out;
@@ -296,8 +254,8 @@ static int propagate(run *r, cf_err *err)
 		w[i].fqdn = r->txt[i].fqdn;
 		w[i].value = r->txt[i].value;
 	}
-	rc = cf_dns_wait_txt(r->p->propagation, r->p->resolvers, w, r->ntxt,
-			     timeout > 0 ? timeout : 120000, err);
+	rc = cf_dns_wait_txt_cancellable(r->p->propagation, r->p->resolvers, w, r->ntxt,
+					 timeout > 0 ? timeout : 120000, r->p->cancel, err);
 	step(r, "propagate", t, rc == 0, "%s", rc == 0 ? (r->p->propagation == CF_PROP_AUTHORITATIVE
 			  ? "every authoritative server serves every value"
 			  : "every resolver serves every value") : err->msg);
@@ -336,31 +294,12 @@ static int finalize_and_download(run *r, time_t deadline, cf_issue_result *res, 
 {
 	const cf_issue_params *p = r->p;
 	cf_buf csr = {0};
-	const char **names = NULL;
 	long t = now_ms();
 	int rc = -1;
 
-	if (p->reuse_key != NULL) {
-		char *pem = cf_key_to_pem(p->reuse_key, err);
-		res->key = pem ? cf_key_from_pem(pem, strlen(pem), err) : NULL;
-		cf_secret_free(pem);
-	} else {
-		res->key = cf_key_generate(p->key_type, err);
-	}
-	if (res->key == NULL)
-		goto out;
-	if (cf_key_public_equal(res->key, p->account_key)) {
-		cf_err_set(err, CF_ERR_PERMANENT,
-			   "the certificate key is the account key; use another key");
-		goto out;
-	}
-	if ((res->key_pem = cf_key_to_pem(res->key, err)) == NULL)
-		goto out;
-	if ((names = calloc(p->nnames, sizeof(*names))) == NULL)
-		goto out;
-	for (size_t i = 0; i < p->nnames; i++)
-		names[i] = r->names[i];
-	if (cf_csr_der(res->key, names, p->nnames, &csr, err) != 0)
+	if (cf_issue_key_and_csr(p->key_type, p->reuse_key, p->account_key, r->names, p->nnames,
+				 &res->key, &csr, err) != 0 ||
+	    (res->key_pem = cf_key_to_pem(res->key, err)) == NULL)
 		goto out;
 	if (cf_acme_order_finalize(r->client, &r->order, csr.data, csr.len, &r->order, err) != 0 ||
 	    cf_acme_order_poll(r->client, r->order.url, deadline, &r->order, err) != 0) {
@@ -384,7 +323,6 @@ static int finalize_and_download(run *r, time_t deadline, cf_issue_result *res, 
 	     res->cert.top_issuer ? res->cert.top_issuer : "?", res->cert.nalternates);
 	rc = 0;
 out:
-	free(names);
 	cf_buf_free(&csr);
 	return rc;
 }

@@ -312,3 +312,44 @@ def test_failed_order_deactivates_its_pending_authorizations(certfleet, lab, tmp
         authz = reader.read(url)
         assert authz["status"] == "deactivated", authz
         assert all(c["status"] == "pending" for c in authz["challenges"]), authz
+
+
+def test_interrupted_issuance_removes_only_its_own_values(certfleet, lab, tmp_path,
+                                                          no_leftovers):
+    """Ctrl-C while the engine waits for propagation: the values this order wrote are
+    removed, a value someone else put at the same name survives."""
+    import signal
+    import subprocess
+    import time
+    target = f"www.example.test.{RFC}"
+    labdns.nsupdate_add(lab, RFC, target, "someone-elses-value")
+    try:
+        # resolvers mode against an address where nothing answers: the wait cannot end
+        args = [certfleet, "issue", "--directory", lab["LAB_ACME_DIR"], "--ca-file",
+                lab["LAB_ACME_TLS_CA"], "-d", "*.example.test", "-d", "example.test",
+                "--alias", f"example.test.{RFC}", "--resolver", lab["LAB_RESOLVER"],
+                "--propagation", "resolvers", "--no-preflight", "--out", str(tmp_path)]
+        from issuance import rfc2136_args
+        args += rfc2136_args(lab)
+        # --resolver is also used for propagation: point the wait at a dead address
+        args[args.index(lab["LAB_RESOLVER"])] = lab["LAB_NET"] + ".250"
+        other = f"example.test.{RFC}"
+        labdns.nsupdate_add(lab, RFC, other, "foreign-at-the-apex-name")
+        no_leftovers.append(target)
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            vals = labdns.txt(lab["LAB_BIND"], other)
+            if len(vals) == 3:  # the foreign one and this order's two
+                break
+            time.sleep(0.02)
+        assert len(labdns.txt(lab["LAB_BIND"], other)) == 3
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode != 0
+        assert "interrupted" in err or "cleanup" in out, out + err
+        assert labdns.txt(lab["LAB_BIND"], other) == ["foreign-at-the-apex-name"]
+        assert labdns.txt(lab["LAB_BIND"], target) == ["someone-elses-value"]
+    finally:
+        labdns.nsupdate_delete(lab, RFC, f"example.test.{RFC}")
+        labdns.nsupdate_delete(lab, RFC, target)

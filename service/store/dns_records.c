@@ -1,0 +1,300 @@
+/*
+ * dns_records.c: the TXT values certfleet writes, and the TXT budget; see
+ * dns_records.h.
+ *
+ * The budget check is count-then-insert, which two replicas could interleave. It
+ * runs in a transaction that first locks the job row (the fence: only the attempt
+ * holding the job records values for it), then takes one transaction-level
+ * advisory lock per target FQDN, keyed by (CF_TXT_LOCK_CLASS, hashtext(fqdn)), in
+ * ascending key order so two jobs that share targets cannot deadlock. The locks are
+ * released by the COMMIT that makes the new rows visible, so the next counter sees
+ * them. Lists travel as PostgreSQL array literals (text[] parameters), still
+ * parameterised. created_at and removed_at take clock_timestamp(), the moment of the
+ * statement rather than of the transaction's start, so the rows' intervals show
+ * exactly how many values were live at once.
+ */
+#include "store/dns_records.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/db.h"
+#include "util/buf.h"
+
+/* The first key of the advisory locks of TXT targets ("CFTX"). */
+#define CF_TXT_LOCK_CLASS "1128682584"
+
+enum field { F_PROVIDER, F_FQDN, F_VALUE };
+
+static const char *field_of(const cf_txt_value *v, enum field f)
+{
+	return f == F_PROVIDER ? v->provider : f == F_FQDN ? v->fqdn : v->value;
+}
+
+/* A text[] literal of one field of every value: {"a","b"} with " and \ escaped.
+ * Caller frees; NULL on OOM. */
+static char *text_array(const cf_txt_value *v, size_t n, enum field f)
+{
+	cf_buf b = {0};
+	int bad = cf_buf_append_str(&b, "{");
+
+	for (size_t i = 0; i < n && !bad; i++) {
+		const char *s = field_of(&v[i], f);
+
+		bad |= cf_buf_append_str(&b, i ? ",\"" : "\"");
+		for (; *s && !bad; s++) {
+			if (*s == '"' || *s == '\\')
+				bad |= cf_buf_append(&b, "\\", 1);
+			bad |= cf_buf_append(&b, s, 1);
+		}
+		bad |= cf_buf_append_str(&b, "\"");
+	}
+	bad |= cf_buf_append_str(&b, "}");
+	if (bad) {
+		cf_buf_free(&b);
+		return NULL;
+	}
+	return cf_buf_steal(&b);
+}
+
+static void rollback(PGconn *c)
+{
+	if (PQstatus(c) == CONNECTION_OK)
+		PQclear(PQexec(c, "ROLLBACK"));
+}
+
+/* Locks the job row if this attempt holds it: 0 held, 2 lost, -1 error. */
+static int fence(PGconn *c, const cf_job_ref *job, bool *broken, cf_err *err)
+{
+	char attempt[16];
+	const char *p[2] = {job->id, attempt};
+	PGresult *r;
+	int rc;
+
+	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
+	r = cf_db_exec(c, "fence job",
+		       "SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = 'running'"
+		       " FOR UPDATE",
+		       2, p, broken, err);
+	if (r == NULL)
+		return -1;
+	rc = PQntuples(r) == 1 ? 0 : 2;
+	PQclear(r);
+	return rc;
+}
+
+static const char budget_sql[] =
+	"SELECT t.fqdn,"
+	" (SELECT count(*) FROM dns_records d WHERE d.fqdn = t.fqdn"
+	"   AND d.state IN ('pending','present')) AS live,"
+	" count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM dns_records d"
+	"   WHERE d.fqdn = t.fqdn AND d.value = t.value AND d.job_id = $3"
+	"   AND d.state IN ('pending','present'))) AS need"
+	" FROM unnest($1::text[], $2::text[]) AS t(fqdn, value) GROUP BY t.fqdn";
+
+/* Locks every target, then checks the budget: 0 within, 1 over, -1 error. */
+static int check_budget(PGconn *c, const cf_job_ref *job, const char *fqdns,
+			const char *values, int budget, cf_txt_over *over, bool *broken,
+			cf_err *err)
+{
+	const char *p[3] = {fqdns, values, job->id};
+	PGresult *r;
+	int rc = 0;
+
+	if (cf_db_run(c, "lock TXT targets",
+		      "SELECT pg_advisory_xact_lock(" CF_TXT_LOCK_CLASS ", h) FROM (SELECT DISTINCT"
+		      " hashtext(f) AS h FROM unnest($1::text[]) AS f ORDER BY 1) AS s",
+		      1, p, broken, err) != 0)
+		return -1;
+	if ((r = cf_db_exec(c, "count live TXT values", budget_sql, 3, p, broken, err)) == NULL)
+		return -1;
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+		long live = atol(PQgetvalue(r, i, 1)), need = atol(PQgetvalue(r, i, 2));
+
+		if (need > 0 && live + need > budget) {
+			snprintf(over->fqdn, sizeof(over->fqdn), "%s", PQgetvalue(r, i, 0));
+			over->live = live;
+			over->need = need;
+			rc = 1;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
+static const char insert_sql[] =
+	"INSERT INTO dns_records (job_id, provider, fqdn, value, state, created_at)"
+	" SELECT $1, p, f, v, 'pending', clock_timestamp()"
+	"   FROM unnest($2::text[], $3::text[], $4::text[]) AS t(p, f, v)"
+	" ON CONFLICT (fqdn, value) DO UPDATE SET job_id = EXCLUDED.job_id,"
+	"   provider = EXCLUDED.provider, state = 'pending', attempts = 0,"
+	"   last_error = NULL, removed_at = NULL, created_at = EXCLUDED.created_at"
+	" WHERE dns_records.state IN ('removed','failed')"
+	"   OR dns_records.job_id = EXCLUDED.job_id";
+
+int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size_t n,
+		   int budget, cf_txt_over *over, bool *broken, cf_err *err)
+{
+	char *provs = text_array(v, n, F_PROVIDER);
+	char *fqdns = text_array(v, n, F_FQDN);
+	char *values = text_array(v, n, F_VALUE);
+	const char *p[4] = {job->id, provs, fqdns, values};
+	int rc = -1, st;
+
+	if (provs == NULL || fqdns == NULL || values == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		goto done;
+	}
+	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
+		goto done;
+	if ((st = fence(c, job, broken, err)) != 0 ||
+	    (st = check_budget(c, job, fqdns, values, budget, over, broken, err)) != 0) {
+		rc = st;
+		goto out;
+	}
+	if (cf_db_run(c, "record TXT values", insert_sql, 4, p, broken, err) != 0)
+		goto out;
+	if (cf_db_run(c, "commit", "COMMIT", 0, NULL, broken, err) == 0)
+		rc = 0;
+	goto done;
+out:
+	rollback(c);
+done:
+	free(provs);
+	free(fqdns);
+	free(values);
+	return rc;
+}
+
+static const char set_state_sql[] =
+	"WITH j AS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = 'running'),"
+	" u AS (UPDATE dns_records SET state = coalesce($5::text, state), last_error = $6::text,"
+	"   removed_at = CASE WHEN $5::text = 'removed' THEN clock_timestamp() ELSE removed_at END,"
+	"   attempts = attempts + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END"
+	"   WHERE job_id = $1 AND fqdn = $3 AND value = $4 AND EXISTS (SELECT 1 FROM j)"
+	"   RETURNING 1)"
+	" SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM u)";
+
+int cf_txt_set_state(PGconn *c, const cf_job_ref *job, const cf_txt_value *v,
+		     const char *state, const char *error, bool *broken, cf_err *err)
+{
+	char attempt[16];
+	const char *p[6] = {job->id, attempt, v->fqdn, v->value, state, error};
+	PGresult *r;
+	int rc;
+
+	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
+	if ((r = cf_db_exec(c, "set TXT value state", set_state_sql, 6, p, broken, err)) == NULL)
+		return -1;
+	rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 1;
+	PQclear(r);
+	return rc;
+}
+
+static int rows_from(const PGresult *r, cf_txt_row **rows, size_t *n, cf_err *err)
+{
+	size_t m = (size_t)PQntuples(r);
+
+	*rows = calloc(m ? m : 1, sizeof(**rows));
+	*n = 0;
+	if (*rows == NULL)
+		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	for (size_t i = 0; i < m; i++) {
+		cf_txt_row *x = &(*rows)[i];
+
+		x->id = atoll(PQgetvalue(r, (int)i, 0));
+		x->provider = strdup(PQgetvalue(r, (int)i, 1));
+		x->fqdn = strdup(PQgetvalue(r, (int)i, 2));
+		x->value = strdup(PQgetvalue(r, (int)i, 3));
+		*n = i + 1;
+		if (!x->provider || !x->fqdn || !x->value)
+			return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	}
+	return 0;
+}
+
+int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row **rows, size_t *n,
+		       bool *broken, cf_err *err)
+{
+	const char *p[1] = {job_id};
+	PGresult *r;
+	int rc;
+
+	*rows = NULL;
+	*n = 0;
+	r = cf_db_exec(c, "live TXT values of job",
+		       "SELECT id, provider, fqdn, value FROM dns_records WHERE job_id = $1"
+		       " AND state IN ('pending','present') ORDER BY id",
+		       1, p, broken, err);
+	if (r == NULL)
+		return -1;
+	rc = rows_from(r, rows, n, err);
+	PQclear(r);
+	if (rc != 0) {
+		cf_txt_rows_free(*rows, *n);
+		*rows = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+void cf_txt_rows_free(cf_txt_row *rows, size_t n)
+{
+	for (size_t i = 0; rows && i < n; i++) {
+		free(rows[i].provider);
+		free(rows[i].fqdn);
+		free(rows[i].value);
+	}
+	free(rows);
+}
+
+static const char orphan_sql[] =
+	"UPDATE dns_records SET attempts = attempts + 1 WHERE id = ("
+	" SELECT r.id FROM dns_records r LEFT JOIN jobs j ON j.id = r.job_id"
+	" WHERE r.state IN ('pending','present') AND r.attempts < $1"
+	"   AND (j.id IS NULL OR j.state IN ('issued','failed'))"
+	" ORDER BY r.attempts, r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED)"
+	" RETURNING id, provider, fqdn, value";
+
+int cf_txt_orphan_take(PGconn *c, int max_attempts, cf_txt_row *out, bool *broken, cf_err *err)
+{
+	char max[16];
+	const char *p[1] = {max};
+	cf_txt_row *rows = NULL;
+	size_t n = 0;
+	PGresult *r;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(max, sizeof(max), "%d", max_attempts);
+	if ((r = cf_db_exec(c, "take orphan TXT value", orphan_sql, 1, p, broken, err)) == NULL)
+		return -1;
+	if (rows_from(r, &rows, &n, err) == 0) {
+		rc = n > 0;
+		if (n > 0) {
+			*out = rows[0];
+			memset(&rows[0], 0, sizeof(rows[0]));
+		}
+	}
+	cf_txt_rows_free(rows, n);
+	PQclear(r);
+	return rc;
+}
+
+int cf_txt_orphan_done(PGconn *c, long long id, const char *error, int max_attempts,
+		       bool *broken, cf_err *err)
+{
+	char sid[24], max[16];
+	const char *p[3] = {sid, error, max};
+
+	snprintf(sid, sizeof(sid), "%lld", id);
+	snprintf(max, sizeof(max), "%d", max_attempts);
+	return cf_db_run(c, "record orphan cleanup",
+			 "UPDATE dns_records SET"
+			 " state = CASE WHEN $2::text IS NULL THEN 'removed'"
+			 "   WHEN attempts >= $3::int THEN 'failed' ELSE state END,"
+			 " removed_at = CASE WHEN $2::text IS NULL THEN now() END,"
+			 " last_error = $2 WHERE id = $1",
+			 3, p, broken, err);
+}

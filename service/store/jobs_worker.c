@@ -1,0 +1,321 @@
+/*
+ * jobs_worker.c: the worker side of the job queue: claiming a job, the one
+ * function that writes a claimed job's state (fenced by id and attempt), lease
+ * renewal, the next due time for idle workers, and the certificate a job issues.
+ * See jobs_worker.h for the contracts.
+ *
+ * The claim is one statement (a data-modifying CTE): it picks the job with
+ * FOR UPDATE SKIP LOCKED, so concurrent workers of every replica skip each
+ * other's candidates instead of queueing on them, takes it, and records the
+ * claim event, atomically. Every later write is an UPDATE ... WHERE id = $1 AND
+ * attempt = $2 AND state = 'running' inside a transaction: a second claim (after a
+ * lease expired) raises the attempt, so the first worker's writes match no row.
+ */
+#include "store/jobs_worker.h"
+
+#include "store/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char claim_sql[] =
+	"WITH c AS ("
+	"  SELECT id, state AS prev_state, coalesce(lease_owner, '') AS prev_owner"
+	"  FROM jobs"
+	"  WHERE (state IN ('queued','waiting') AND run_after <= now())"
+	"     OR (state = 'running' AND lease_expires_at < now())"
+	"  ORDER BY run_after, created_at LIMIT 1"
+	"  FOR UPDATE SKIP LOCKED),"
+	" u AS ("
+	"  UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = $1,"
+	"    lease_expires_at = now() + make_interval(secs => $2::int), updated_at = now()"
+	"  FROM c WHERE j.id = c.id"
+	"  RETURNING j.id, j.certificate_id, j.attempt, j.step, j.order_url,"
+	"    coalesce(j.account_id, 0) AS account_id, j.data::text AS data, j.failures,"
+	"    c.prev_state, c.prev_owner),"
+	" e AS ("
+	"  INSERT INTO job_events (job_id, attempt, step, message)"
+	"  SELECT id, attempt, 'claim', format('claimed by %s (attempt %s)%s', $1::text, attempt,"
+	"    CASE WHEN prev_state = 'running' THEN format("
+	"      ' after the lease of %s expired; resuming at step %s', prev_owner, step)"
+	"    WHEN attempt > 1 THEN format('; continuing at step %s', step) ELSE '' END)"
+	"  FROM u)"
+	"SELECT id, certificate_id, attempt, step, order_url, account_id, data, failures,"
+	" prev_state, prev_owner FROM u";
+
+static void copy_field(char *dst, size_t len, const PGresult *r, int col)
+{
+	snprintf(dst, len, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
+}
+
+int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, bool *broken,
+		  cf_err *err)
+{
+	char lease[16];
+	const char *p[2] = {owner, lease};
+	PGresult *r;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	if ((r = cf_db_exec(c, "claim a job", claim_sql, 2, p, broken, err)) == NULL)
+		return -1;
+	if (PQntuples(r) == 0) {
+		rc = 0;
+		goto out;
+	}
+	copy_field(out->ref.id, sizeof(out->ref.id), r, 0);
+	copy_field(out->certificate_id, sizeof(out->certificate_id), r, 1);
+	out->ref.attempt = atoi(PQgetvalue(r, 0, 2));
+	copy_field(out->step, sizeof(out->step), r, 3);
+	out->order_url = PQgetisnull(r, 0, 4) ? NULL : strdup(PQgetvalue(r, 0, 4));
+	out->account_id = atoll(PQgetvalue(r, 0, 5));
+	out->data = strdup(PQgetvalue(r, 0, 6));
+	out->failures = atoi(PQgetvalue(r, 0, 7));
+	copy_field(out->prev_state, sizeof(out->prev_state), r, 8);
+	copy_field(out->prev_owner, sizeof(out->prev_owner), r, 9);
+	if (out->data == NULL || (!PQgetisnull(r, 0, 4) && out->order_url == NULL)) {
+		cf_job_claim_free(out);
+		cf_err_set(err, CF_ERR_TRANSIENT, "claim: out of memory");
+		goto out;
+	}
+	rc = 1;
+out:
+	PQclear(r);
+	return rc;
+}
+
+void cf_job_claim_free(cf_job_claim *cl)
+{
+	free(cl->order_url);
+	free(cl->data);
+	memset(cl, 0, sizeof(*cl));
+}
+
+static void rollback(PGconn *c)
+{
+	if (PQstatus(c) == CONNECTION_OK)
+		PQclear(PQexec(c, "ROLLBACK"));
+}
+
+static const char write_sql[] =
+	"UPDATE jobs SET state = coalesce($3::text, state), step = coalesce($4::text, step),"
+	" data = coalesce($5::jsonb, data),"
+	" order_url = CASE WHEN $6::text = '' THEN NULL ELSE coalesce($6::text, order_url) END,"
+	" account_id = coalesce($7::bigint, account_id),"
+	" run_after = coalesce(now() + make_interval(secs => $8::float8), run_after),"
+	" problem = coalesce($9::jsonb, problem), failures = coalesce($10::int, failures),"
+	" finished_at = CASE WHEN $11::bool THEN now() ELSE finished_at END,"
+	" lease_owner = CASE WHEN coalesce($3::text, state) = 'running' THEN lease_owner END,"
+	" lease_expires_at = CASE WHEN coalesce($3::text, state) <> 'running' THEN NULL"
+	"   WHEN $12::bool THEN now() ELSE lease_expires_at END,"
+	" updated_at = now()"
+	" WHERE id = $1 AND attempt = $2 AND state = 'running'";
+
+/* The fenced UPDATE. Returns 0 (one row), 1 (lost) or -1. */
+static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch, bool *broken,
+		     cf_err *err)
+{
+	char attempt[16], account[24], after[32], failures[16];
+	const char *p[12] = {job->id, attempt};
+	PGresult *r;
+	int rc;
+
+	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
+	snprintf(account, sizeof(account), "%lld", ch->account_id);
+	snprintf(after, sizeof(after), "%.3f", ch->run_after_s);
+	snprintf(failures, sizeof(failures), "%d", ch->failures);
+	p[2] = ch->state;
+	p[3] = ch->step;
+	p[4] = ch->data;
+	p[5] = ch->order_url;
+	p[6] = ch->account_id > 0 ? account : NULL;
+	p[7] = ch->run_after_s >= 0 ? after : NULL;
+	p[8] = ch->problem;
+	p[9] = ch->failures >= 0 ? failures : NULL;
+	p[10] = ch->finished ? "true" : "false";
+	p[11] = ch->expire_lease ? "true" : "false";
+	if ((r = cf_db_exec(c, "update job", write_sql, 12, p, broken, err)) == NULL)
+		return -1;
+	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
+	PQclear(r);
+	return rc;
+}
+
+/* problem as JSON text for a jsonb column: itself when it parses, else a string. */
+static char *as_json(const char *problem)
+{
+	json_t *j = json_loads(problem, JSON_DECODE_ANY, NULL);
+	char *s;
+
+	if (j == NULL)
+		j = json_string(problem);
+	if (j == NULL) /* not UTF-8 */
+		j = json_string("(problem document not valid UTF-8)");
+	s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(j);
+	return s;
+}
+
+static int insert_event(PGconn *c, const cf_job_ref *job, const cf_job_event *ev, bool *broken,
+			cf_err *err)
+{
+	char attempt[16], dur[24];
+	char *problem = ev->problem ? as_json(ev->problem) : NULL;
+	const char *p[6] = {job->id, attempt, ev->step, ev->message, NULL, problem};
+	int rc;
+
+	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
+	snprintf(dur, sizeof(dur), "%ld", ev->duration_ms);
+	p[4] = ev->duration_ms >= 0 ? dur : NULL;
+	rc = cf_db_run(c, "record job event",
+		       "INSERT INTO job_events (job_id, attempt, step, message, duration_ms, problem)"
+		       " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+		       6, p, broken, err);
+	free(problem);
+	return rc;
+}
+
+int cf_job_write(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
+		 const cf_job_event *ev, size_t nev, bool *broken, cf_err *err)
+{
+	cf_job_change keep = CF_JOB_KEEP;
+	int rc = -1, w;
+
+	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
+		return -1;
+	if ((w = write_row(c, job, ch ? ch : &keep, broken, err)) != 0) {
+		rc = w;
+		goto out;
+	}
+	for (size_t i = 0; i < nev; i++)
+		if (insert_event(c, job, &ev[i], broken, err) != 0)
+			goto out;
+	if (ch && ch->hook && ch->hook(c, job, ch->hook_arg, broken, err) != 0)
+		goto out;
+	if (ch && ch->notify &&
+	    cf_db_run(c, "notify", "SELECT pg_notify('" CF_JOBS_CHANNEL "', $1)", 1,
+		      (const char *[]){job->id}, broken, err) != 0)
+		goto out;
+	if (cf_db_run(c, "commit", "COMMIT", 0, NULL, broken, err) != 0)
+		return -1;
+	return 0;
+out:
+	rollback(c);
+	return rc;
+}
+
+int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, bool *broken, cf_err *err)
+{
+	char attempt[16], lease[16];
+	const char *p[3] = {job->id, attempt, lease};
+	PGresult *r;
+	int rc;
+
+	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	r = cf_db_exec(c, "renew lease",
+		       "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::int)"
+		       " WHERE id = $1 AND attempt = $2 AND state = 'running'",
+		       3, p, broken, err);
+	if (r == NULL)
+		return -1;
+	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
+	PQclear(r);
+	return rc;
+}
+
+double cf_jobs_next_due(PGconn *c, double max_s, bool *broken, cf_err *err)
+{
+	char max[32];
+	const char *p[1] = {max};
+	PGresult *r;
+	double v;
+
+	snprintf(max, sizeof(max), "%.3f", max_s);
+	r = cf_db_exec(c, "next due job",
+		       "SELECT least($1::float8, greatest(0, coalesce(extract(epoch FROM least("
+		       " min(run_after) FILTER (WHERE state IN ('queued','waiting')),"
+		       " min(lease_expires_at) FILTER (WHERE state = 'running')) - now()),"
+		       " $1::float8)))::float8"
+		       " FROM jobs WHERE state IN ('queued','waiting','running')",
+		       1, p, broken, err);
+	if (r == NULL)
+		return -1;
+	v = PQgetisnull(r, 0, 0) ? max_s : strtod(PQgetvalue(r, 0, 0), NULL);
+	PQclear(r);
+	return v;
+}
+
+/* A JSON text column, or JSON null when the column is NULL. */
+static json_t *json_col(const PGresult *r, int col)
+{
+	if (PQgetisnull(r, 0, col))
+		return json_null();
+	return json_loads(PQgetvalue(r, 0, col), JSON_DECODE_ANY, NULL);
+}
+
+static int domains_from_json(const char *text, cf_job_cert *out)
+{
+	json_t *a = json_loads(text, 0, NULL), *v;
+	size_t i;
+	int rc = -1;
+
+	if (!json_is_array(a))
+		goto out;
+	if ((out->domains = calloc(json_array_size(a) + 1, sizeof(char *))) == NULL)
+		goto out;
+	json_array_foreach(a, i, v) {
+		if (!json_is_string(v) || (out->domains[i] = strdup(json_string_value(v))) == NULL)
+			goto out;
+		out->ndomains++;
+	}
+	rc = 0;
+out:
+	json_decref(a);
+	return rc;
+}
+
+int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, bool *broken,
+		     cf_err *err)
+{
+	const char *p[1] = {certificate_id};
+	PGresult *r;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	r = cf_db_exec(c, "load certificate",
+		       "SELECT array_to_json(domains)::text, dns_alias::text, provider::text,"
+		       " key_type FROM certificates WHERE id = $1",
+		       1, p, broken, err);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 0) {
+		rc = 0;
+		goto out;
+	}
+	snprintf(out->key_type, sizeof(out->key_type), "%s", PQgetvalue(r, 0, 3));
+	out->dns_alias = json_col(r, 1);
+	out->provider = json_col(r, 2);
+	if (domains_from_json(PQgetvalue(r, 0, 0), out) != 0 || out->dns_alias == NULL ||
+	    out->provider == NULL) {
+		cf_err_set(err, CF_ERR_PERMANENT, "certificate %s: unreadable row", certificate_id);
+		cf_job_cert_free(out);
+		goto out;
+	}
+	rc = 1;
+out:
+	PQclear(r);
+	return rc;
+}
+
+void cf_job_cert_free(cf_job_cert *jc)
+{
+	for (size_t i = 0; jc->domains && jc->domains[i]; i++)
+		free(jc->domains[i]);
+	free(jc->domains);
+	json_decref(jc->dns_alias);
+	json_decref(jc->provider);
+	memset(jc, 0, sizeof(*jc));
+}

@@ -1,0 +1,357 @@
+/*
+ * steps_dns.c: the DNS side of a job: writing the TXT values (within the TXT
+ * budget), waiting until they are served, and removing them.
+ *
+ * Present: all values of the job are recorded in dns_records as 'pending' in one
+ * fenced transaction that checks the budget of every target (all or none, so two
+ * jobs cannot each hold part of what they need and wait for each other); then each
+ * value goes to its provider and becomes 'present'. A value the provider refused
+ * (a permanent error: it was not written) becomes 'failed'; after a transient
+ * error it stays 'pending', since it may have been written, and cleanup removes it.
+ *
+ * Cleanup works from the dns_records rows of the job, not from memory, so it also
+ * removes values that an earlier, crashed attempt wrote. Provider credentials are
+ * unsealed once per claim (cf_provider_settings_load) and wiped when it ends.
+ */
+#include "worker/worker_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store/dns_records.h"
+#include "store/providers.h"
+
+const wk_provider *wk_provider_get(wk_job *j, const char *name, cf_err *err)
+{
+	wk_provider *p;
+	char *type = NULL;
+	json_t *settings = NULL;
+	PGconn *db;
+
+	for (size_t i = 0; i < j->nprovs; i++)
+		if (strcmp(j->provs[i].name, name) == 0)
+			return &j->provs[i];
+	if (j->nprovs == WK_MAX_PROVIDERS) {
+		cf_err_set(err, CF_ERR_PERMANENT, "more than %d DNS providers in one job",
+			   WK_MAX_PROVIDERS);
+		return NULL;
+	}
+	if ((db = wk_thread_db(j->w, err)) == NULL)
+		return NULL;
+	if (cf_provider_settings_load(db, j->w->app->master_key, name, &type, &settings, err) != 0) {
+		if (PQstatus(db) != CONNECTION_OK)
+			wk_thread_db_drop(j->w);
+		return NULL;
+	}
+	p = &j->provs[j->nprovs];
+	p->ops = cf_provider_find(type);
+	p->name = strdup(name);
+	p->settings = settings;
+	free(type);
+	if (p->ops == NULL || p->name == NULL) {
+		cf_err_set(err, p->ops ? CF_ERR_TRANSIENT : CF_ERR_PERMANENT,
+			   p->ops ? "out of memory" : "provider %s: unknown type", name);
+		free(p->name);
+		cf_provider_settings_free(p->settings);
+		memset(p, 0, sizeof(*p));
+		return NULL;
+	}
+	return &j->provs[j->nprovs++];
+}
+
+static cf_provider_ctx provider_ctx(const wk_job *j, const wk_provider *p)
+{
+	cf_provider_ctx ctx = {.settings = p->settings, .resolvers = &j->w->app->resolvers,
+			       .timeout_ms = WK_PROVIDER_TIMEOUT_MS};
+	return ctx;
+}
+
+/* The job's values from data.challenges (strings borrowed from j->data). */
+static size_t values_of(const wk_job *j, cf_txt_value **out)
+{
+	const json_t *a = json_object_get(j->data, "challenges"), *e;
+	size_t i, n = json_array_size(a);
+
+	*out = NULL;
+	if (n == 0 || (*out = calloc(n, sizeof(**out))) == NULL)
+		return 0;
+	json_array_foreach(a, i, e) {
+		(*out)[i].provider = json_string_value(json_object_get(e, "provider"));
+		(*out)[i].fqdn = json_string_value(json_object_get(e, "fqdn"));
+		(*out)[i].value = json_string_value(json_object_get(e, "value"));
+		if (!(*out)[i].provider || !(*out)[i].fqdn || !(*out)[i].value) {
+			free(*out);
+			*out = NULL;
+			return 0;
+		}
+	}
+	return n;
+}
+
+/* A job that needs more values at one target than the budget can never run. */
+static wk_rc budget_possible(wk_job *j, const cf_txt_value *v, size_t n)
+{
+	int budget = j->w->app->cfg->txt_budget;
+
+	for (size_t i = 0; i < n; i++) {
+		int need = 0;
+
+		for (size_t k = 0; k < n; k++)
+			need += strcmp(v[i].fqdn, v[k].fqdn) == 0;
+		if (need > budget)
+			return wk_fail(j, CF_ERR_PERMANENT, "%d TXT values are needed at %s, more "
+				       "than CERTFLEET_TXT_BUDGET (%d)", need, v[i].fqdn, budget);
+	}
+	return WK_NEXT;
+}
+
+static wk_rc reserve(wk_job *j, const cf_txt_value *v, size_t n)
+{
+	cf_job_change ch = CF_JOB_KEEP;
+	cf_txt_over over = {0};
+	int budget = j->w->app->cfg->txt_budget, rc;
+	bool broken = false;
+	uint8_t r = 0;
+	PGconn *db = wk_db(j);
+
+	if (db == NULL)
+		return wk_db_err(j, false);
+	rc = cf_txt_reserve(db, &j->cl.ref, v, n, budget, &over, &broken, &j->err);
+	if (rc < 0)
+		return wk_db_err(j, broken);
+	if (rc == 2)
+		return WK_LOST;
+	if (rc == 0)
+		return WK_NEXT;
+	cf_random_bytes(&r, 1);
+	ch.state = "waiting";
+	ch.run_after_s = WK_BUDGET_WAIT_S + r / 255.0;
+	rc = wk_write(j, &ch, "present", false, NULL,
+		      "waiting for TXT budget at %s (%ld live, budget %d); %ld more needed",
+		      over.fqdn, over.live, budget, over.need);
+	return rc == WK_NEXT ? WK_WAIT : (wk_rc)rc;
+}
+
+/* Writes one value through its provider and records the outcome. */
+static wk_rc present_one(wk_job *j, const cf_txt_value *v)
+{
+	const wk_provider *p = wk_provider_get(j, v->provider, &j->err);
+	cf_provider_ctx ctx;
+	bool broken = false;
+	long long t = wk_now_ms();
+	PGconn *db;
+	int st;
+
+	if (p == NULL)
+		return wk_err(j);
+	ctx = provider_ctx(j, p);
+	if (p->ops->present(&ctx, v->fqdn, v->value, &j->err) != 0)
+		cf_err_wrap(&j->err, "present TXT at %s (%s)", v->fqdn, v->provider);
+	if ((db = wk_db(j)) == NULL)
+		return wk_db_err(j, false);
+	st = cf_txt_set_state(db, &j->cl.ref, v,
+			      j->err.cls == CF_ERR_NONE ? "present"
+			      : j->err.cls == CF_ERR_PERMANENT ? "failed" : NULL,
+			      j->err.cls == CF_ERR_NONE ? NULL : j->err.msg, &broken, &j->err);
+	if (st == 1)
+		return WK_LOST;
+	if (st < 0 || j->err.cls != CF_ERR_NONE)
+		return st < 0 ? wk_db_err(j, broken) : wk_err(j);
+	return wk_write(j, NULL, "present", false, NULL, "%s TXT \"%s\" via %s (%lld ms)",
+			v->fqdn, v->value, v->provider, wk_now_ms() - t);
+}
+
+wk_rc wk_st_present(wk_job *j)
+{
+	cf_txt_value *v = NULL;
+	size_t n = values_of(j, &v);
+	wk_rc rc = WK_NEXT;
+
+	if (n == 0 && json_array_size(json_object_get(j->data, "challenges")) > 0)
+		return wk_fail(j, CF_ERR_PERMANENT, "unreadable challenges in the job's data");
+	if (n > 0 && ((rc = budget_possible(j, v, n)) != WK_NEXT || (rc = reserve(j, v, n)) !=
+		      WK_NEXT))
+		goto out;
+	for (size_t i = 0; i < n && rc == WK_NEXT; i++)
+		if ((rc = wk_check(j)) == WK_NEXT)
+			rc = present_one(j, &v[i]);
+	if (rc == WK_NEXT)
+		rc = wk_advance(j, "propagate", "present", "%zu values written", n);
+out:
+	free(v);
+	return rc;
+}
+
+wk_rc wk_st_propagate(wk_job *j)
+{
+	const cf_app *app = j->w->app;
+	cf_txt_value *v = NULL;
+	size_t n = values_of(j, &v);
+	cf_txt_want *w = calloc(n ? n : 1, sizeof(*w));
+	long long deadline = wk_now_ms() + app->cfg->propagation_timeout * 1000LL;
+	cf_err e = {0};
+	wk_rc rc = WK_NEXT;
+
+	for (size_t i = 0; w != NULL && i < n; i++)
+		w[i] = (cf_txt_want){v[i].fqdn, v[i].value};
+	while (w != NULL && n > 0 && app->propagation != CF_PROP_NONE) {
+		long long left = deadline - wk_now_ms();
+
+		if ((rc = wk_check(j)) != WK_NEXT)
+			goto out;
+		if (cf_dns_wait_txt(app->propagation, &app->resolvers, w, n,
+				    left < WK_CHUNK_S * 1000 ? (long)left : WK_CHUNK_S * 1000, &e) == 0)
+			break;
+		if (e.cls == CF_ERR_PERMANENT || wk_now_ms() >= deadline) {
+			rc = wk_fail(j, e.cls, "propagation: not served after %d s: %s",
+				     app->cfg->propagation_timeout, e.msg);
+			goto out;
+		}
+		cf_err_clear(&e);
+	}
+	rc = w == NULL ? wk_fail(j, CF_ERR_TRANSIENT, "out of memory")
+	     : wk_advance(j, "respond", "propagate", "%s",
+			  n == 0 ? "nothing to wait for"
+			  : app->propagation == CF_PROP_AUTHORITATIVE
+			  ? "every authoritative server serves every value"
+			  : app->propagation == CF_PROP_RESOLVERS ? "every resolver serves every value"
+			  : "not checked (CERTFLEET_PROPAGATION=none)");
+out:
+	cf_err_clear(&e);
+	free(w);
+	free(v);
+	return rc;
+}
+
+/* Removes one recorded value; the outcome is recorded on its row. */
+static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
+{
+	cf_txt_value v = {row->provider, row->fqdn, row->value};
+	const wk_provider *p;
+	cf_provider_ctx ctx;
+	cf_err e = {0};
+	bool broken = false;
+	int st;
+
+	if ((p = wk_provider_get(j, row->provider, &e)) != NULL) {
+		ctx = provider_ctx(j, p);
+		p->ops->cleanup(&ctx, row->fqdn, row->value, &e);
+	}
+	*ok = e.cls == CF_ERR_NONE;
+	if (!*ok)
+		cf_log(CF_LOG_WARN, "txt.cleanup_failed", "%s TXT \"%s\": %s", row->fqdn,
+		       row->value, e.msg);
+	st = cf_txt_set_state(db, &j->cl.ref, &v, *ok ? "removed" : NULL, *ok ? NULL : e.msg,
+			      &broken, &e);
+	cf_err_clear(&e);
+	if (broken)
+		wk_thread_db_drop(j->w);
+	return st == 1 ? WK_LOST : WK_NEXT;
+}
+
+wk_rc wk_cleanup_values(wk_job *j, const char *next)
+{
+	cf_txt_row *rows = NULL;
+	size_t n = 0, removed = 0;
+	long long t = wk_now_ms();
+	bool broken = false, ok;
+	PGconn *db = wk_db(j);
+	wk_rc rc = WK_NEXT;
+
+	if (db == NULL || cf_txt_live_of_job(db, j->cl.ref.id, &rows, &n, &broken, &j->err) != 0)
+		return wk_db_err(j, broken);
+	for (size_t i = 0; i < n && rc == WK_NEXT; i++) {
+		if (atomic_load(&j->w->lost))
+			rc = WK_LOST;
+		else if ((db = wk_db(j)) == NULL)
+			rc = wk_db_err(j, false);
+		else if ((rc = cleanup_one(j, db, &rows[i], &ok)) == WK_NEXT && ok)
+			removed++;
+	}
+	if (rc == WK_NEXT && (n > 0 || next != NULL)) {
+		cf_job_change ch = CF_JOB_KEEP;
+		long long t0 = j->t0;
+
+		ch.step = next;
+		j->t0 = t;
+		rc = wk_write(j, &ch, "cleanup", true, NULL, "%zu values removed, %zu failed",
+			      removed, n - removed);
+		j->t0 = t0;
+		if (rc == WK_NEXT && ch.step != NULL)
+			snprintf(j->step, sizeof(j->step), "%s", ch.step);
+	}
+	cf_txt_rows_free(rows, n);
+	return rc;
+}
+
+wk_rc wk_st_cleanup(wk_job *j)
+{
+	wk_rc rc = wk_cleanup_values(j, "finalize");
+
+	if (rc == WK_LOST || rc == WK_NEXT)
+		return rc;
+	/* the certificate does not depend on it: go on; the janitor retries later */
+	cf_log(CF_LOG_WARN, "job.cleanup", "%s", j->err.msg);
+	cf_err_clear(&j->err);
+	return wk_advance(j, "finalize", "cleanup", "skipped: %s", "database error");
+}
+
+/* Cleans one orphan value through its provider; e is set on failure. */
+static void orphan_clean(wk_thread *w, PGconn *db, const cf_txt_row *row, cf_err *e)
+{
+	char *type = NULL;
+	json_t *settings = NULL;
+	const cf_provider_ops *ops;
+	cf_provider_ctx ctx = {.resolvers = &w->app->resolvers,
+			       .timeout_ms = WK_PROVIDER_TIMEOUT_MS};
+
+	if (cf_provider_settings_load(db, w->app->master_key, row->provider, &type, &settings,
+				      e) != 0)
+		return;
+	if ((ops = cf_provider_find(type)) == NULL)
+		cf_err_set(e, CF_ERR_PERMANENT, "provider %s: unknown type", row->provider);
+	else {
+		ctx.settings = settings;
+		ops->cleanup(&ctx, row->fqdn, row->value, e);
+	}
+	free(type);
+	cf_provider_settings_free(settings);
+}
+
+#define WK_JANITOR_BATCH 5
+#define WK_JANITOR_TRIES 10
+
+void wk_janitor(wk_thread *w)
+{
+	static atomic_llong next_run; /* per process: one janitor pass at a time */
+	long long now = wk_now_ms(), next = atomic_load(&next_run);
+	cf_err err = {0};
+	bool broken = false;
+	PGconn *db;
+
+	if (now < next || !atomic_compare_exchange_strong(&next_run, &next,
+							  now + 2000LL * w->app->cfg->poll_seconds))
+		return;
+	for (int i = 0; i < WK_JANITOR_BATCH && (db = wk_thread_db(w, &err)) != NULL; i++) {
+		cf_txt_row row = {0};
+		cf_err e = {0};
+
+		if (cf_txt_orphan_take(db, WK_JANITOR_TRIES, &row, &broken, &err) != 1)
+			break;
+		orphan_clean(w, db, &row, &e);
+		cf_log(e.cls == CF_ERR_NONE ? CF_LOG_INFO : CF_LOG_WARN, "txt.orphan",
+		       "%s TXT \"%s\" (%s): %s", row.fqdn, row.value, row.provider,
+		       e.cls == CF_ERR_NONE ? "removed" : e.msg);
+		cf_txt_orphan_done(db, row.id, e.cls == CF_ERR_NONE ? NULL : e.msg, WK_JANITOR_TRIES,
+				   &broken, &err);
+		free(row.provider);
+		free(row.fqdn);
+		free(row.value);
+		cf_err_clear(&e);
+	}
+	if (broken)
+		wk_thread_db_drop(w);
+	cf_err_clear(&err);
+}
