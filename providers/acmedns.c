@@ -34,6 +34,9 @@
  * no answer coming back (a timeout): then it may have been stored, and stays
  * counted until cleanup.
  *
+ * can_write() needs no network: acme-dns serves values only at the account's
+ * fulldomain, so a target is writable exactly when it is that name.
+ *
  * Answers: 401 {"error":"forbidden"} names username/password (acme-dns gives the
  * same answer for a wrong subdomain or a client address outside the account's
  * allowfrom); 400 bad_txt / bad_subdomain name the value or the subdomain; 5xx and
@@ -425,6 +428,15 @@ static int acmedns_cleanup(const cf_provider_ctx *ctx, const char *fqdn, const c
 	return 0;
 }
 
+/* err must not be NULL. Never -1: the answer follows from the settings alone. */
+static int acmedns_can_write(const cf_provider_ctx *ctx, const char *fqdn, cf_err *err)
+{
+	acmedns_conf c;
+	char account_key[CF_API_URL_MAX + 80];
+
+	return prepare(ctx, fqdn, "", false, &c, account_key, sizeof(account_key), err) == 0;
+}
+
 const cf_provider_ops cf_provider_acmedns = {
 	.name = "acmedns",
 	.secret_keys = secret_keys,
@@ -432,4 +444,5 @@ const cf_provider_ops cf_provider_acmedns = {
 	.present = acmedns_present,
 	.cleanup = acmedns_cleanup,
 	.max_values_per_name = CF_ACMEDNS_MAX_VALUES,
+	.can_write = acmedns_can_write,
 };

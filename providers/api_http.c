@@ -2,16 +2,18 @@
  * api_http.c: the HTTP client and settings helpers of the HTTP-API providers;
  * see api_http.h for the contract.
  *
- * One easy handle per request: providers make a handful of calls per challenge,
- * so connection reuse is not worth shared state between worker threads. Header
- * lines are copied into a curl_slist, which is wiped line by line before it is
- * freed, because a provider's credential travels in a header.
+ * Requests go through the shared transport (util/http_client.c) with plain
+ * http:// allowed to any host (CF_HTTP_PLAIN_ANY: powerdns and acme-dns often
+ * listen on a private network without TLS). One easy handle per request:
+ * providers make a handful of calls per challenge, so connection reuse is not
+ * worth shared state between worker threads. Header lines are copied into a
+ * curl_slist that is wiped line by line before it is freed, because a
+ * provider's credential travels in a header.
  */
 #include "providers/api_http.h"
+#include "util/http_client.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,65 +22,23 @@
 #define DEFAULT_TIMEOUT_MS 10000L
 #define DEFAULT_MAX_BODY (1024 * 1024)
 
-typedef struct body_ctx {
-	cf_buf *buf;
-	int overflow;
-} body_ctx;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	body_ctx *x = ud;
-	size_t n = size * nmemb;
-
-	if (cf_buf_append(x->buf, ptr, n) != 0) {
-		x->overflow = 1;
-		return 0;
-	}
-	return n;
-}
-
-static void slist_free_wiped(struct curl_slist *l)
-{
-	struct curl_slist *p;
-
-	for (p = l; p != NULL; p = p->next)
-		if (p->data != NULL)
-			OPENSSL_cleanse(p->data, strlen(p->data));
-	curl_slist_free_all(l);
-}
-
-static cf_err_class curl_class(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_AGAIN:
-		return CF_ERR_TRANSIENT;
-	default:
-		return CF_ERR_PERMANENT;
-	}
-}
-
 int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err)
 {
 	const char *who = req->who ? req->who : "http";
 	long timeout = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
-	char errbuf[CURL_ERROR_SIZE] = "", ua[64];
-	struct curl_slist *hdrs = NULL, *t;
-	body_ctx x = { &resp->body, 0 };
-	CURLcode rc = CURLE_OK;
+	struct curl_slist *hdrs = NULL;
+	cf_http_req hreq = { .method = req->method,
+			     .url = req->url,
+			     .body = req->body,
+			     .ca_file = req->ca_file,
+			     .user_agent = CF_HTTP_USER_AGENT,
+			     .connect_timeout_ms = timeout < 5000 ? timeout : 5000L,
+			     .timeout_ms = timeout,
+			     .flags = CF_HTTP_PLAIN_ANY,
+			     .who = who };
 	CURL *c = NULL;
 	size_t i;
-	int ret = -1;
+	int code = CURLE_OK, ret = -1;
 
 	memset(resp, 0, sizeof(*resp));
 	resp->body.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
@@ -88,79 +48,23 @@ int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err)
 		goto out;
 	}
 	/* "Expect:" stops curl's 100-continue round trip on larger bodies. */
-	if ((hdrs = curl_slist_append(NULL, "Expect:")) == NULL)
+	if (cf_http_header_add(&hdrs, "Expect", "") != 0 ||
+	    (req->body != NULL &&
+	     cf_http_header_add(&hdrs, "Content-Type", "application/json") != 0) ||
+	    cf_http_header_add(&hdrs, "Accept", "application/json") != 0)
 		goto oom;
-	if (req->body != NULL) {
-		if ((t = curl_slist_append(hdrs, "Content-Type: application/json")) == NULL)
+	for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
+		if (cf_http_header_add(&hdrs, req->headers[i], NULL) != 0)
 			goto oom;
-		hdrs = t;
-	}
-	if ((t = curl_slist_append(hdrs, "Accept: application/json")) == NULL)
-		goto oom;
-	hdrs = t;
-	for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
-		if ((t = curl_slist_append(hdrs, req->headers[i])) == NULL)
-			goto oom;
-		hdrs = t;
-	}
-	snprintf(ua, sizeof(ua), "certfleet/%s", CERTFLEET_VERSION);
-#define OPT(o, v) \
-	do { \
-		if (rc == CURLE_OK) \
-			rc = curl_easy_setopt(c, o, v); \
-	} while (0)
-	OPT(CURLOPT_URL, req->url);
-	OPT(CURLOPT_PROTOCOLS_STR, "http,https");
-	OPT(CURLOPT_FOLLOWLOCATION, 0L);
-	OPT(CURLOPT_NOSIGNAL, 1L);
-	OPT(CURLOPT_CONNECTTIMEOUT_MS, timeout < 5000 ? timeout : 5000L);
-	OPT(CURLOPT_TIMEOUT_MS, timeout);
-	OPT(CURLOPT_USERAGENT, ua);
-	OPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp->body.max);
-	OPT(CURLOPT_WRITEFUNCTION, on_body);
-	OPT(CURLOPT_WRITEDATA, &x);
-	OPT(CURLOPT_ERRORBUFFER, errbuf);
-	OPT(CURLOPT_HTTPHEADER, hdrs);
-	OPT(CURLOPT_CUSTOMREQUEST, req->method);
-	if (req->ca_file != NULL)
-		OPT(CURLOPT_CAINFO, req->ca_file);
-	if (req->body != NULL) {
-		OPT(CURLOPT_POSTFIELDS, req->body);
-		OPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(req->body));
-	} else if (strcmp(req->method, "GET") == 0) {
-		OPT(CURLOPT_HTTPGET, 1L);
-	}
-#undef OPT
-	if (rc != CURLE_OK) {
-		cf_err_set(err, CF_ERR_PERMANENT, "%s: cannot set up %s %s: %s", who, req->method,
-			   req->url, curl_easy_strerror(rc));
-		goto out;
-	}
-	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
-		resp->maybe_delivered =
-			rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST &&
-			rc != CURLE_COULDNT_RESOLVE_PROXY && rc != CURLE_SSL_CONNECT_ERROR &&
-			rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CACERT_BADFILE;
-		if (x.overflow || rc == CURLE_FILESIZE_EXCEEDED)
-			cf_err_set(err, CF_ERR_PERMANENT,
-				   "%s: %s %s: the response is larger than %zu bytes", who,
-				   req->method, req->url, resp->body.max);
-		else if (rc == CURLE_OPERATION_TIMEDOUT)
-			cf_err_set(err, CF_ERR_TRANSIENT, "%s: %s %s: no answer within %ld ms", who,
-				   req->method, req->url, timeout);
-		else
-			cf_err_set(err, curl_class(rc), "%s: %s %s: %s", who, req->method, req->url,
-				   errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	ret = 0;
+	hreq.headers = hdrs;
+	ret = cf_http_perform(c, &hreq, &resp->body, &resp->status, &code, err);
+	resp->maybe_delivered = ret != 0 && code != CURLE_OK &&
+				cf_http_maybe_delivered((CURLcode)code);
 	goto out;
 oom:
 	cf_err_set(err, CF_ERR_TRANSIENT, "%s: out of memory", who);
 out:
-	slist_free_wiped(hdrs);
+	cf_http_headers_free(hdrs);
 	if (c != NULL)
 		curl_easy_cleanup(c);
 	if (ret != 0) {

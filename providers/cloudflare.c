@@ -20,6 +20,9 @@
  * cannot shift the pages under us), and deletes exactly those ids; nothing
  * found is success.
  *
+ * can_write() (for the alias check) finds the zone as a write would (GETs only):
+ * the name can be written when the token sees a zone that holds it.
+ *
  * HTTP goes through the shared client of the API providers (api_http.c): a
  * fresh handle per request, the token in a header that is wiped after use.
  *
@@ -491,10 +494,23 @@ out:
 	return rc;
 }
 
+/* err must not be NULL: its class tells "cannot" (permanent) from "cannot tell". */
+static int cloudflare_can_write(const cf_provider_ctx *ctx, const char *fqdn, cf_err *err)
+{
+	char name[CF_NAME_MAX + 1], zone_id[ID_MAX + 1];
+	cfl_conf conf;
+	cfl_op op = { 0 };
+
+	if (begin(ctx, &conf, &op, fqdn, "probe", name, zone_id, err) == 0)
+		return 1;
+	return err->cls == CF_ERR_PERMANENT ? 0 : -1;
+}
+
 const cf_provider_ops cf_provider_cloudflare = {
 	.name = "cloudflare",
 	.secret_keys = secret_keys,
 	.validate = cloudflare_validate,
 	.present = cloudflare_present,
 	.cleanup = cloudflare_cleanup,
+	.can_write = cloudflare_can_write,
 };

@@ -37,6 +37,10 @@
  * Answers: 401/403 name the api_key (never its value), 404 the zone or the
  * server_id, 422 and other 4xx carry PowerDNS's {"error": ...}; 5xx, timeouts and
  * refused connections are transient.
+ *
+ * can_write() (for the alias check) finds the zone exactly as a write would (a
+ * GET, nothing written): the name can be written when the API, with this
+ * api_key, has a zone that holds it.
  */
 #include "providers/provider.h"
 #include "providers/powerdns.h"
@@ -651,10 +655,33 @@ static int pdns_cleanup(const cf_provider_ctx *ctx, const char *fqdn, const char
 	return change(ctx, fqdn, value, false, err);
 }
 
+/* err must not be NULL: its class tells "cannot" (permanent) from "cannot tell". */
+static int pdns_can_write(const cf_provider_ctx *ctx, const char *fqdn, cf_err *err)
+{
+	pdns_conf c;
+	char name[CF_NAME_MAX + 1], zone[CF_NAME_MAX + 1];
+	pdns_call k = { .c = &c, .timeout_ms = ctx->timeout_ms, .name = name };
+	json_t *doc = NULL;
+	int rc;
+
+	if (conf_load(ctx->settings, &c, err) != 0)
+		return err->cls == CF_ERR_PERMANENT ? 0 : -1;
+	if (cf_target_normalize(fqdn, name, err) != 0) {
+		cf_err_wrap(err, WHO);
+		return 0;
+	}
+	rc = find_zone(&k, zone, &doc, err);
+	json_decref(doc);
+	if (rc == 0)
+		return 1;
+	return err->cls == CF_ERR_PERMANENT ? 0 : -1;
+}
+
 const cf_provider_ops cf_provider_powerdns = {
 	.name = "powerdns",
 	.secret_keys = secret_keys,
 	.validate = pdns_validate,
 	.present = pdns_present,
 	.cleanup = pdns_cleanup,
+	.can_write = pdns_can_write,
 };

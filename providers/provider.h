@@ -8,7 +8,9 @@
  *    (a wildcard and its apex need two values at one name at once);
  *  - cleanup() removes exactly that one value, and succeeds when it is already gone;
  *  - credentials are never logged; `secret_keys` lists the settings that are
- *    credentials, so the service can seal them and never show them.
+ *    credentials, so the service can seal them and never show them;
+ *  - can_write() (optional) tells the alias check whether a target lies in a zone
+ *    the provider can write, without writing anything.
  *
  * Providers live in a static registry (registry.c) that refuses duplicate names.
  * Settings are a JSON object of strings (from the CLI's --provider-setting k=v or
@@ -41,6 +43,12 @@ typedef struct cf_provider_ops {
 	 * The provider refuses more within its process; the service enforces it
 	 * across replicas. */
 	int max_values_per_name;
+	/* Optional (NULL: the provider cannot tell): whether it can write TXT values
+	 * at fqdn with ctx's settings, as far as a probe that changes nothing shows
+	 * (the zone holding fqdn exists for these credentials, and the server accepts
+	 * them). 1 yes; 0 no, with err (permanent) saying why; -1 when it cannot tell
+	 * now (err, transient: no answer). Used by the alias check, never by issuance. */
+	int (*can_write)(const cf_provider_ctx *ctx, const char *fqdn, cf_err *err);
 } cf_provider_ops;
 
 /* Registers the built-in providers (idempotent, thread-safe via pthread_once). */

@@ -18,6 +18,14 @@
  * checked: TSIG errors (BADSIG, BADKEY, BADTIME), REFUSED, NOTAUTH and NOTZONE
  * are permanent and name the server, the zone and the key; no answer or SERVFAIL
  * is transient.
+ *
+ * can_write() (for the alias check) finds the zone the same way and sends an
+ * UPDATE with an empty update section, signed like a real one: it changes
+ * nothing, but the server checks the signature (BADSIG, BADKEY), whether it is
+ * authoritative for the zone (NOTAUTH) and whether the zone takes updates at all
+ * (REFUSED) exactly as it would for a write. It cannot see a policy that allows
+ * some names or types of the zone and not others (BIND's update-policy): that
+ * only shows on the first real write.
  */
 #include "providers/provider.h"
 
@@ -438,8 +446,12 @@ static int check_answer(const ldns_pkt *reply, ldns_status st, const rfc_conf *c
 	}
 }
 
-/* Sends one UPDATE that adds (add) or deletes one TXT RR. */
-static int update(const cf_provider_ctx *ctx, const char *fqdn, const char *value, bool add,
+/* What one UPDATE does: add or delete one TXT RR, or nothing (the probe). */
+typedef enum rfc_op { OP_ADD, OP_DELETE, OP_PROBE } rfc_op;
+
+/* Sends one UPDATE for fqdn's zone: adds or deletes one TXT RR, or (OP_PROBE)
+ * nothing at all. */
+static int update(const cf_provider_ctx *ctx, const char *fqdn, const char *value, rfc_op op,
 		  cf_err *err)
 {
 	rfc_conf c;
@@ -460,7 +472,7 @@ static int update(const cf_provider_ctx *ctx, const char *fqdn, const char *valu
 		cf_err_wrap(err, "rfc2136");
 		goto out;
 	}
-	if (value == NULL || strlen(value) > VALUE_MAX) {
+	if (op != OP_PROBE && (value == NULL || strlen(value) > VALUE_MAX)) {
 		cf_err_set(err, CF_ERR_PERMANENT, "rfc2136: TXT value missing or over %d bytes",
 			   VALUE_MAX);
 		goto out;
@@ -475,10 +487,11 @@ static int update(const cf_provider_ctx *ctx, const char *fqdn, const char *valu
 	}
 	r = update_resolver(ctx, &c, &srv);
 	up = ldns_rr_list_new();
-	rr = txt_rr(name, value, add, c.ttl);
+	if (op != OP_PROBE)
+		rr = txt_rr(name, value, op == OP_ADD, c.ttl);
 	zone_rdf = ldns_dname_new_frm_str(zone);
-	if (r == NULL || up == NULL || rr == NULL || zone_rdf == NULL ||
-	    !ldns_rr_list_push_rr(up, rr)) {
+	if (r == NULL || up == NULL || (op != OP_PROBE && rr == NULL) || zone_rdf == NULL ||
+	    (rr != NULL && !ldns_rr_list_push_rr(up, rr))) {
 		cf_err_set(err, CF_ERR_TRANSIENT, "rfc2136: cannot build the update");
 		goto out;
 	}
@@ -525,13 +538,21 @@ out:
 static int rfc2136_present(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
 			   cf_err *err)
 {
-	return update(ctx, fqdn, value, true, err);
+	return update(ctx, fqdn, value, OP_ADD, err);
 }
 
 static int rfc2136_cleanup(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
 			   cf_err *err)
 {
-	return update(ctx, fqdn, value, false, err);
+	return update(ctx, fqdn, value, OP_DELETE, err);
+}
+
+/* err must not be NULL: its class tells "cannot" (permanent) from "cannot tell". */
+static int rfc2136_can_write(const cf_provider_ctx *ctx, const char *fqdn, cf_err *err)
+{
+	if (update(ctx, fqdn, NULL, OP_PROBE, err) == 0)
+		return 1;
+	return err->cls == CF_ERR_PERMANENT ? 0 : -1;
 }
 
 const cf_provider_ops cf_provider_rfc2136 = {
@@ -540,4 +561,5 @@ const cf_provider_ops cf_provider_rfc2136 = {
 	.validate = rfc2136_validate,
 	.present = rfc2136_present,
 	.cleanup = rfc2136_cleanup,
+	.can_write = rfc2136_can_write,
 };

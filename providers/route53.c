@@ -33,17 +33,21 @@
  * under a DELETE) also leads to a fresh read. Across processes the service
  * serialises writers per FQDN; this file cannot.
  *
- * HTTP is done here rather than in api_http.c: the body is XML, and the Host
- * header must be exactly the one that was signed. Answers: 403 (a signature
- * that does not match, an unknown key, no permission) is permanent and names the
- * settings to check; NoSuchHostedZone and InvalidChangeBatch are permanent;
- * Throttling, PriorRequestNotComplete, 429, 5xx and transport failures are
- * transient.
+ * can_write() (for the alias check) finds the hosted zone as a write would and
+ * reads the name's TXT rrset there (GETs only): with a zone id that is wrong,
+ * credentials that may not read it, or a name outside it, Route 53 says so.
+ *
+ * Requests go through the shared transport (util/http_client.c) but not through
+ * api_http.c: the body is XML, and the Host header must be exactly the one that
+ * was signed. One easy handle per operation (r53_op). Answers: 403 (a
+ * signature that does not match, an unknown key, no permission) is permanent and
+ * names the settings to check; NoSuchHostedZone and InvalidChangeBatch are
+ * permanent; Throttling, PriorRequestNotComplete, 429, 5xx and transport
+ * failures are transient.
  */
 #include "providers/provider.h"
 #include "providers/route53.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -54,6 +58,7 @@
 
 #include "providers/api_http.h"
 #include "providers/sigv4.h"
+#include "util/http_client.h"
 
 #define WHO "route53"
 #define DEFAULT_ENDPOINT "https://route53.amazonaws.com"
@@ -92,11 +97,6 @@ typedef struct r53_op {
 	char zone_id[CF_R53_ID_MAX + 1];
 } r53_op;
 
-typedef struct sink {
-	cf_buf *buf;
-	bool overflow;
-} sink;
-
 /* ---- settings ---- */
 
 /* A printable word without blanks, of 1..max characters; forbid lists more. */
@@ -115,9 +115,7 @@ static bool word_ok(const char *s, size_t max, const char *forbid)
  * to a loopback host only. */
 static int endpoint_split(r53_conf *c, cf_err *err)
 {
-	unsigned char a[16];
 	const char *h, *slash;
-	char host[CF_API_URL_MAX];
 	size_t n, i;
 	bool https = strncasecmp(c->endpoint, "https://", 8) == 0;
 
@@ -135,20 +133,7 @@ static int endpoint_split(r53_conf *c, cf_err *err)
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  WHO " setting endpoint: the path may hold only unreserved "
 				  "characters");
-	if (https)
-		return 0;
-	if (c->authority[0] == '[') {
-		n = strcspn(c->authority, "]");
-		memcpy(host, c->authority + 1, n ? n - 1 : 0);
-		host[n ? n - 1 : 0] = '\0';
-	} else {
-		n = strcspn(c->authority, ":");
-		memcpy(host, c->authority, n);
-		host[n] = '\0';
-	}
-	if (strcmp(host, "localhost") == 0 ||
-	    (inet_pton(AF_INET6, host, a) == 1 && memcmp(a, &in6addr_loopback, 16) == 0) ||
-	    (inet_pton(AF_INET, host, a) == 1 && a[0] == 127))
+	if (cf_http_url_allowed(c->endpoint, 0))
 		return 0;
 	return cf_err_set(err, CF_ERR_PERMANENT,
 			  WHO " setting endpoint: \"%.100s\" must be https:// (plain http:// only "
@@ -215,84 +200,28 @@ static int route53_validate(const json_t *settings, cf_err *err)
 
 /* ---- signed requests ---- */
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	sink *s = ud;
-	size_t n = size * nmemb;
-
-	if (s->buf->len + n > BODY_MAX || cf_buf_append(s->buf, ptr, n) != 0) {
-		s->overflow = true;
-		return 0;
-	}
-	return n;
-}
-
-/* Appends a header line to *h (its text is wiped when the list is freed). */
-static int header_add(struct curl_slist **h, const char *name, const char *value)
-{
-	size_t n = strlen(name) + strlen(value) + 3;
-	char *line = malloc(n);
-	struct curl_slist *t = NULL;
-
-	if (line != NULL) {
-		snprintf(line, n, "%s: %s", name, value);
-		t = curl_slist_append(*h, line);
-		explicit_bzero(line, n);
-		free(line);
-	}
-	if (t == NULL)
-		return -1;
-	*h = t;
-	return 0;
-}
-
-static void headers_free(struct curl_slist *h)
-{
-	struct curl_slist *p;
-
-	for (p = h; p != NULL; p = p->next)
-		explicit_bzero(p->data, strlen(p->data));
-	curl_slist_free_all(h);
-}
-
-static cf_err_class curl_class(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_AGAIN:
-		return CF_ERR_TRANSIENT;
-	default:
-		return CF_ERR_PERMANENT;
-	}
-}
-
 /* Builds, signs and sends one request; path is below the endpoint ("/2013-04-01
  * /..."), query decoded. 0 when an answer arrived (*status, resp), -1 otherwise. */
 static int send_signed(r53_op *op, const char *method, const char *path, const cf_sigv4_kv *q,
 		       size_t nq, const char *body, long *status, cf_buf *resp, cf_err *err)
 {
 	const r53_conf *c = op->c;
-	char date[CF_SIGV4_AMZ_DATE_LEN + 1], full[PATH_LEN], errbuf[CURL_ERROR_SIZE] = "";
+	char date[CF_SIGV4_AMZ_DATE_LEN + 1], full[PATH_LEN];
 	cf_sigv4_kv h[3] = { { "host", c->authority }, { "x-amz-date", date },
 			     { "x-amz-security-token", c->token } };
 	cf_sigv4_request req = { method, full, q, nq, h, c->token ? 3 : 2, body,
 				 body ? strlen(body) : 0 };
 	cf_sigv4_scope scope = { c->akid, c->secret, date, c->region, "route53" };
 	cf_sigv4_result sig = { 0 };
+	cf_http_req hreq = { .method = method,
+			     .body = body,
+			     .user_agent = CF_HTTP_USER_AGENT,
+			     .connect_timeout_ms = op->timeout_ms < 5000 ? op->timeout_ms : 5000L,
+			     .timeout_ms = op->timeout_ms,
+			     .who = WHO };
 	struct curl_slist *hdrs = NULL;
 	cf_buf url = { 0 };
-	sink sk = { .buf = resp };
 	char *query = NULL;
-	CURLcode crc = CURLE_OK;
 	int rc = -1;
 
 	cf_sigv4_amz_date(time(NULL), date);
@@ -304,54 +233,21 @@ static int send_signed(r53_op *op, const char *method, const char *path, const c
 					   c->endpoint) != 0 ||
 	    cf_sigv4_uri_encode(&url, full, 1) != 0 ||
 	    (query[0] && cf_buf_printf(&url, "?%s", query) != 0) ||
-	    header_add(&hdrs, "Host", c->authority) != 0 ||
-	    header_add(&hdrs, "X-Amz-Date", date) != 0 ||
-	    header_add(&hdrs, "Authorization", sig.authorization) != 0 ||
-	    (c->token && header_add(&hdrs, "X-Amz-Security-Token", c->token) != 0) ||
-	    (body && header_add(&hdrs, "Content-Type", "application/xml") != 0) ||
-	    header_add(&hdrs, "Expect", "") != 0) {
+	    cf_http_header_add(&hdrs, "Host", c->authority) != 0 ||
+	    cf_http_header_add(&hdrs, "X-Amz-Date", date) != 0 ||
+	    cf_http_header_add(&hdrs, "Authorization", sig.authorization) != 0 ||
+	    (c->token && cf_http_header_add(&hdrs, "X-Amz-Security-Token", c->token) != 0) ||
+	    (body && cf_http_header_add(&hdrs, "Content-Type", "application/xml") != 0) ||
+	    cf_http_header_add(&hdrs, "Expect", "") != 0) {
 		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
 		goto out;
 	}
-	cf_buf_reset(resp);
-	curl_easy_reset(op->curl);
-#define OPT(o, v) \
-	do { \
-		if (crc == CURLE_OK) \
-			crc = curl_easy_setopt(op->curl, o, v); \
-	} while (0)
-	OPT(CURLOPT_URL, (char *)url.data);
-	OPT(CURLOPT_PROTOCOLS_STR, "https,http");
-	OPT(CURLOPT_FOLLOWLOCATION, 0L);
-	OPT(CURLOPT_NOSIGNAL, 1L);
-	OPT(CURLOPT_CONNECTTIMEOUT_MS, op->timeout_ms < 5000 ? op->timeout_ms : 5000L);
-	OPT(CURLOPT_TIMEOUT_MS, op->timeout_ms);
-	OPT(CURLOPT_USERAGENT, "certfleet/" CERTFLEET_VERSION);
-	OPT(CURLOPT_WRITEFUNCTION, on_body);
-	OPT(CURLOPT_WRITEDATA, &sk);
-	OPT(CURLOPT_ERRORBUFFER, errbuf);
-	OPT(CURLOPT_HTTPHEADER, hdrs);
-	OPT(CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL)
-		OPT(CURLOPT_POSTFIELDS, body);
-#undef OPT
-	if (crc == CURLE_OK)
-		crc = curl_easy_perform(op->curl);
-	if (crc != CURLE_OK) {
-		if (sk.overflow)
-			cf_err_set(err, CF_ERR_PERMANENT, WHO ": %s %s: answer larger than %d bytes",
-				   method, (char *)url.data, BODY_MAX);
-		else
-			cf_err_set(err, curl_class(crc), WHO ": %s %s: %s", method,
-				   (char *)url.data, errbuf[0] ? errbuf : curl_easy_strerror(crc));
-		goto out;
-	}
-	curl_easy_getinfo(op->curl, CURLINFO_RESPONSE_CODE, status);
-	rc = 0;
+	hreq.url = (const char *)url.data;
+	hreq.headers = hdrs;
+	resp->max = BODY_MAX;
+	rc = cf_http_perform(op->curl, &hreq, resp, status, NULL, err);
 out:
-	curl_easy_setopt(op->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(op->curl, CURLOPT_ERRORBUFFER, NULL);
-	headers_free(hdrs);
+	cf_http_headers_free(hdrs);
 	cf_sigv4_result_free(&sig);
 	cf_buf_free(&url);
 	free(query);
@@ -639,10 +535,42 @@ static int route53_cleanup(const cf_provider_ctx *ctx, const char *fqdn, const c
 	return update(ctx, fqdn, value, false, err);
 }
 
+/* err must not be NULL: its class tells "cannot" (permanent) from "cannot tell". */
+static int route53_can_write(const cf_provider_ctx *ctx, const char *fqdn, cf_err *err)
+{
+	char name[CF_NAME_MAX + 1];
+	r53_conf c;
+	r53_op op = { 0 };
+	cf_r53_rrset rr = { 0 };
+	int rc = -1;
+
+	if (conf_load(ctx->settings, &c, err) != 0)
+		return err->cls == CF_ERR_PERMANENT ? 0 : -1;
+	if (cf_target_normalize(fqdn, name, err) != 0) {
+		cf_err_wrap(err, WHO);
+		return 0;
+	}
+	op.c = &c;
+	op.name = name;
+	op.timeout_ms = ctx->timeout_ms > 0 ? ctx->timeout_ms : 10000;
+	if ((op.curl = curl_easy_init()) == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": curl_easy_init failed");
+		return -1;
+	}
+	if (find_zone(&op, err) == 0 && read_rrset(&op, &rr, err) >= 0)
+		rc = 1;
+	else
+		rc = err->cls == CF_ERR_PERMANENT ? 0 : -1;
+	cf_r53_rrset_free(&rr);
+	curl_easy_cleanup(op.curl);
+	return rc;
+}
+
 const cf_provider_ops cf_provider_route53 = {
 	.name = "route53",
 	.secret_keys = secret_keys,
 	.validate = route53_validate,
 	.present = route53_present,
 	.cleanup = route53_cleanup,
+	.can_write = route53_can_write,
 };

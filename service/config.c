@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "util/b64.h"
+#include "util/cidr.h"
 #include "util/files.h"
 
 #include <openssl/crypto.h>
@@ -29,6 +30,9 @@ typedef enum kind {
 	K_INT,  /* stored as int */
 	K_LONG, /* stored as long */
 	K_LOGLEVEL,
+	K_METRICS_AUTH,
+	K_BOOL,  /* true | false, stored as bool */
+	K_CIDRS, /* comma-separated address ranges (util/cidr.h), stored as text */
 } kind;
 
 typedef struct setting {
@@ -90,6 +94,35 @@ static const setting settings[] = {
 	 "cap of the exponential backoff between retries of a job"},
 	{"CERTFLEET_MAX_ATTEMPTS", K_INT, "20", OFF(max_attempts), 1, 1000,
 	 "transient failures after which a job fails"},
+	{"CERTFLEET_RENEW_INTERVAL", K_INT, "60", OFF(renew_interval), 0, 86400,
+	 "seconds between renewal scheduler passes (one replica schedules at a time; "
+	 "0 = never in this process)"},
+	{"CERTFLEET_RENEW_BACKOFF", K_INT, "600", OFF(renew_backoff), 1, 86400,
+	 "seconds before retrying a failed renewal; doubles per failure, at most a day"},
+	{"CERTFLEET_EXPIRING_SOON", K_INT, "604800", OFF(expiring_soon), 0, 315360000,
+	 "seconds before expiry when the expiring_soon webhook fires (once per version)"},
+	{"CERTFLEET_METRICS_AUTH", K_METRICS_AUTH, "none", OFF(metrics_auth), 0, 0,
+	 "none | admin: whether GET /metrics needs an admin token"},
+	{"CERTFLEET_METRICS_CACHE", K_INT, "5", OFF(metrics_cache), 0, 3600,
+	 "seconds the database-derived gauges of /metrics are cached"},
+	{"CERTFLEET_WEBHOOK_URLS", K_OPTSTRING, "", OFF(webhook_urls), 0, 0,
+	 "comma-separated http(s) URLs that receive the events issued, failed, "
+	 "expiring_soon and revoked"},
+	{"CERTFLEET_WEBHOOK_SECRET", K_OPTSTRING, "", OFF(webhook_secret), 0, 0,
+	 "HMAC-SHA256 key that signs every webhook (or use _FILE)"},
+	{"CERTFLEET_WEBHOOK_SECRET_FILE", K_OPTSTRING, "", OFF(webhook_secret_file), 0, 0,
+	 "file holding the webhook HMAC key"},
+	{"CERTFLEET_TLS_CERT", K_OPTSTRING, "", OFF(tls_cert), 0, 0,
+	 "PEM file of the API's TLS certificate (and chain): serve speaks HTTPS "
+	 "(with CERTFLEET_TLS_KEY)"},
+	{"CERTFLEET_TLS_KEY", K_OPTSTRING, "", OFF(tls_key), 0, 0,
+	 "PEM file of the private key of CERTFLEET_TLS_CERT"},
+	{"CERTFLEET_LOCAL_ADDRESSES", K_CIDRS, "127.0.0.0/8,::1", OFF(local_addresses), 0, 0,
+	 "client addresses/ranges that may receive private keys over plain HTTP"},
+	{"CERTFLEET_ALLOW_PLAIN_KEYS", K_BOOL, "false", OFF(allow_plain_keys), 0, 0,
+	 "true: send private keys over plain HTTP to any client (behind a TLS proxy)"},
+	{"CERTFLEET_CACHE_OFFLINE_GRACE", K_INT, "60", OFF(cache_offline_grace), 0, 86400,
+	 "seconds the fetch cache keeps answering while its LISTEN connection is down"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -133,6 +166,7 @@ static int check_value(const setting *st, const char *v, cf_err *err)
 	long n;
 	cf_log_level lvl;
 	PQconninfoOption *opts;
+	cf_cidr_list cidrs;
 
 	switch (st->kind) {
 	case K_OPTSTRING:
@@ -175,6 +209,20 @@ static int check_value(const setting *st, const char *v, cf_err *err)
 					  "%s: expected an integer from %ld to %ld, got '%s'",
 					  st->name, st->min, st->max, v);
 		return 0;
+	case K_METRICS_AUTH:
+		if (strcmp(v, "none") && strcmp(v, "admin"))
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  "%s: expected none or admin, got '%s'", st->name, v);
+		return 0;
+	case K_BOOL:
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+			return cf_err_set(err, CF_ERR_PERMANENT, "%s: expected true or false, got '%s'",
+					  st->name, v);
+		return 0;
+	case K_CIDRS:
+		if (cf_cidr_list_parse(v, &cidrs, err) != 0)
+			return cf_err_wrap(err, "%s", st->name);
+		return 0;
 	case K_LOGLEVEL:
 		if (cf_log_level_parse(v, &lvl) != 0)
 			return cf_err_set(err, CF_ERR_PERMANENT,
@@ -195,6 +243,10 @@ static void store_value(cf_config *cfg, const setting *st, const char *v)
 	}
 	if (st->kind == K_LONG) {
 		*(long *)(void *)base = strtol(v, NULL, 10);
+		return;
+	}
+	if (st->kind == K_BOOL) {
+		*(bool *)(void *)base = strcmp(v, "true") == 0;
 		return;
 	}
 	free(*(char **)(void *)base);
@@ -293,7 +345,8 @@ out:
 void cf_config_free(cf_config *cfg)
 {
 	for (size_t i = 0; i < NSETTINGS; i++) {
-		if (settings[i].kind != K_INT && settings[i].kind != K_LONG) {
+		if (settings[i].kind != K_INT && settings[i].kind != K_LONG &&
+		    settings[i].kind != K_BOOL) {
 			char **p = (char **)(void *)((char *)cfg + settings[i].offset);
 			free(*p);
 			*p = NULL;

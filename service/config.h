@@ -42,6 +42,21 @@ typedef struct cf_config {
 	int max_names;         /* names per certificate */
 	int retry_max_seconds; /* cap of the retry backoff */
 	int max_attempts;      /* transient failures before a job fails */
+	/* fleet operations: renewal scheduler, metrics, webhooks */
+	int renew_interval;    /* seconds between scheduler passes; 0 = no scheduler here */
+	int renew_backoff;     /* first wait after a failed renewal, doubling */
+	int expiring_soon;     /* seconds before not_after that announce expiring_soon */
+	char *metrics_auth;    /* none | admin: who may read /metrics */
+	int metrics_cache;     /* seconds the database gauges of /metrics are kept */
+	char *webhook_urls;    /* comma-separated http(s) URLs, "" = no webhooks */
+	char *webhook_secret;  /* HMAC key of the signatures, or "" (then the file) */
+	char *webhook_secret_file;
+	/* hosts: TLS, who may receive keys over plain HTTP, the fetch cache */
+	char *tls_cert;        /* PEM file of the API's certificate (+ chain), "" = plain HTTP */
+	char *tls_key;         /* PEM file of its private key, "" = plain HTTP */
+	char *local_addresses; /* comma-separated ranges that count as local (validated) */
+	bool allow_plain_keys; /* send private keys over plain HTTP to anyone */
+	int cache_offline_grace; /* seconds the fetch cache is trusted without its LISTEN */
 } cf_config;
 
 #include <stdint.h>

@@ -200,6 +200,11 @@ typedef struct cf_acme_order {
 /* newOrder for dns identifiers (wildcards as "*.example.com"). */
 int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
 		      cf_acme_order *out, cf_err *err);
+/* The same, naming the certificate this order replaces (RFC 9773 section 5: the
+ * ARI certID of the old certificate, see cf_cert_ari_id()); NULL or "" sends no
+ * "replaces". Send it only to a CA whose directory has renewalInfo. */
+int cf_acme_order_new_replacing(cf_acme_client *c, const char *const *names, size_t n,
+				const char *replaces, cf_acme_order *out, cf_err *err);
 /* Re-reads an order (POST-as-GET). */
 int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err);
 /* Polls the order until it leaves pending/processing or the wall-clock deadline
@@ -272,6 +277,27 @@ typedef struct cf_acme_cert {
 int cf_acme_cert_download(cf_acme_client *c, const char *url, const char *preferred_issuer,
 			  cf_acme_cert *out, cf_err *err);
 void cf_acme_cert_free(cf_acme_cert *cert);
+
+/* ---- renewal information (RFC 9773, ARI) ---- */
+typedef struct cf_acme_renewal_info {
+	time_t start, end;      /* the suggested window (start < end) */
+	char *explanation_url;  /* explanationURL, or NULL */
+	long retry_after_ms;    /* the response's Retry-After, 0 when it had none */
+} cf_acme_renewal_info;
+
+/* 1 when the CA's directory offers renewalInfo, 0 when not, -1 on error. */
+int cf_acme_ari_offered(cf_acme_client *c, cf_err *err);
+/* GET <renewalInfo>/<cert_id> (a plain GET, not signed). out is freed first. */
+int cf_acme_renewal_info_get(cf_acme_client *c, const char *cert_id,
+			     cf_acme_renewal_info *out, cf_err *err);
+/* Parses a renewalInfo body: {"suggestedWindow": {"start","end"}, "explanationURL"?}
+ * with RFC 3339 times; the window must be non-empty (start < end). Pure; for tests. */
+int cf_acme_renewal_info_parse(const char *body, size_t len, cf_acme_renewal_info *out,
+			       cf_err *err);
+void cf_acme_renewal_info_free(cf_acme_renewal_info *ri);
+/* RFC 3339 date-time ("2025-01-02T04:00:00Z", fractions and offsets allowed) ->
+ * seconds since the epoch. Returns 0 / -1. */
+int cf_acme_rfc3339_parse(const char *s, time_t *out);
 
 /* RFC 5280 reason codes accepted by revokeCert; -1 omits the reason. */
 #define CF_ACME_REASON_NONE (-1)

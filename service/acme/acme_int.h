@@ -173,6 +173,11 @@ int acme_post_json(cf_acme_client *c, const char *step, const char *url,
 /* ---- small helpers (client.c) ---- */
 /* strdup of a JSON string member, NULL when absent or not a string. */
 char *acme_json_strdup(const json_t *obj, const char *key);
+/* The status member of an ACME object (CF_ACME_UNKNOWN when absent or unknown). */
+cf_acme_status acme_json_status(const json_t *obj);
+/* The "error" member of an object as compact JSON text (caller frees), NULL when
+ * it has none (or memory ran out). */
+char *acme_json_problem(const json_t *obj);
 /* Copies the string array obj[key] into *out (malloc'd array of malloc'd strings). */
 int acme_json_strarray(const json_t *obj, const char *key, char ***out, size_t *n);
 void acme_strarray_free(char **v, size_t n);
@@ -185,5 +190,39 @@ long acme_resp_retry_after_ms(const acme_resp *r);
  * (doubling, capped at CF_ACME_BACKOFF_MAX_MS), never beyond the deadline; -1 once
  * the deadline has passed. */
 long acme_poll_wait_ms(long retry_after_ms, long initial_ms, int attempt, time_t deadline);
+
+/* One kind of object that is read by URL and polled (cf_acme_authz, cf_acme_order). */
+typedef struct acme_object_kind {
+	const char *step;      /* of a read, its wait events and the get call: "authz" */
+	const char *poll_step; /* of the poll call: "pollAuthz" */
+	unsigned busy;         /* (1u << status) for each status that keeps a poll going */
+	size_t status_at;      /* offsetof the object's cf_acme_status status */
+	size_t retry_after_at; /* offsetof its long retry_after_ms */
+	void (*free)(void *obj);
+	/* Fills obj (zeroed) from the object j read from url, response r. */
+	int (*parse)(const char *url, const acme_resp *r, const json_t *j, void *obj,
+		     cf_err *err);
+	/* The verdict once obj left the busy statuses: 0, or -1 with err. */
+	int (*settled)(const void *obj, cf_err *err);
+	/* How messages name obj (read from url), e.g. "order <url>". */
+	void (*name)(const void *obj, const char *url, char *out, size_t outlen);
+} acme_object_kind;
+
+/* POST-as-GET of url into obj (freed first; url must not point into it). */
+int acme_object_read(cf_acme_client *c, const acme_object_kind *k, const char *url, void *obj,
+		     cf_err *err);
+/* The public get: acme_object_read() plus the STEP event k->step; url may point
+ * into obj. */
+int acme_object_get(cf_acme_client *c, const acme_object_kind *k, const char *url, void *obj,
+		    cf_err *err);
+/* The public poll: reads until obj leaves k->busy (then k->settled decides) or
+ * the deadline passes ("<name> still <status> at the deadline", transient),
+ * waiting by acme_poll_wait_ms() with a WAIT event before each sleep; the STEP
+ * event k->poll_step. url may point into obj; obj holds the last state read. */
+int acme_object_poll(cf_acme_client *c, const acme_object_kind *k, const char *url,
+		     time_t deadline, void *obj, cf_err *err);
+/* A settled object's failure (permanent): from its problem document (JSON text,
+ * may be NULL) as "<what>: <summary>", else the message fallback. Returns -1. */
+int acme_settled_err(cf_err *err, const char *what, const char *problem, const char *fallback);
 
 #endif

@@ -4,9 +4,11 @@
  * polling until the authorization leaves pending, and deactivating it when an
  * order fails (so that a half-done authorization does not linger at the CA).
  * When validation fails, the challenge's "error" problem document is kept verbatim.
+ * The read, get and poll loop are poll.c's (authz_kind describes an authorization).
  */
 #include "acme/acme_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,21 +43,21 @@ static const json_t *find_dns01(const json_t *j)
 
 static int parse_challenge(const char *url, const json_t *ch, cf_acme_authz *a, cf_err *err)
 {
-	const json_t *e = json_object_get(ch, "error");
-
 	a->chall_url = acme_json_strdup(ch, "url");
 	a->chall_token = acme_json_strdup(ch, "token");
-	a->chall_status = cf_acme_status_parse(json_string_value(json_object_get(ch, "status")));
-	a->problem = json_is_object(e) ? json_dumps(e, JSON_COMPACT) : NULL;
+	a->chall_status = acme_json_status(ch);
+	a->problem = acme_json_problem(ch);
 	if (a->chall_url == NULL || a->chall_token == NULL)
 		return cf_err_set(err, CF_ERR_PERMANENT, "authz %s: dns-01 without url or token",
 				  url);
 	return 0;
 }
 
-static int parse_authz(const char *url, const acme_resp *r, const json_t *j, cf_acme_authz *a,
+/* acme_object_kind.parse of an authorization. */
+static int parse_authz(const char *url, const acme_resp *r, const json_t *j, void *obj,
 		       cf_err *err)
 {
+	cf_acme_authz *a = obj;
 	const json_t *id = json_object_get(j, "identifier");
 	const json_t *ch = find_dns01(j);
 	const char *type = json_string_value(json_object_get(id, "type"));
@@ -63,7 +65,7 @@ static int parse_authz(const char *url, const acme_resp *r, const json_t *j, cf_
 	a->url = strdup(url);
 	a->identifier = acme_json_strdup(id, "value");
 	a->wildcard = json_is_true(json_object_get(j, "wildcard"));
-	a->status = cf_acme_status_parse(json_string_value(json_object_get(j, "status")));
+	a->status = acme_json_status(j);
 	a->expires = acme_json_strdup(j, "expires");
 	a->retry_after_ms = acme_resp_retry_after_ms(r);
 	if (a->url == NULL || a->identifier == NULL || type == NULL || strcmp(type, "dns") != 0)
@@ -79,90 +81,51 @@ static int parse_authz(const char *url, const acme_resp *r, const json_t *j, cf_
 	return 0;
 }
 
-/* POST-as-GET of an authorization; out is freed first (url must not point into it). */
-static int authz_read(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err)
+static void authz_free(void *obj)
 {
-	json_t *j = NULL;
-	acme_resp r = {0};
-	int rc = -1;
-
-	cf_acme_authz_free(out);
-	if (acme_post_json(c, "authz", url, NULL, NULL, &r, &j, err) == 0)
-		rc = parse_authz(url, &r, j, out, err);
-	json_decref(j);
-	acme_resp_free(&r);
-	return rc;
-}
-
-int cf_acme_authz_get(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err)
-{
-	long long t0 = acme_now_ms();
-	char *u = strdup(url); /* url may point into out */
-	int rc = -1;
-
-	if (u == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
-	else
-		rc = authz_read(c, u, out, err);
-	rc = acme_step_done(c, "authz", u, t0, rc, err, cf_acme_status_name(out->status));
-	free(u);
-	return rc;
+	cf_acme_authz_free(obj);
 }
 
 /* The verdict on an authorization that left pending. */
-static int authz_final(const cf_acme_authz *a, cf_err *err)
+static int authz_settled(const void *obj, cf_err *err)
 {
-	char what[320];
-	json_t *p;
+	const cf_acme_authz *a = obj;
+	char what[320], fallback[1024];
 
 	if (a->status == CF_ACME_VALID)
 		return 0;
 	snprintf(what, sizeof(what), "authorization of %s%s %s", a->wildcard ? "*." : "",
 		 a->identifier, cf_acme_status_name(a->status));
-	p = a->problem ? json_loads(a->problem, 0, NULL) : NULL;
-	if (p != NULL) {
-		cf_acme_problem_json_set_err(err, CF_ERR_PERMANENT, what, p);
-		json_decref(p);
-		return -1;
-	}
-	return cf_err_set(err, CF_ERR_PERMANENT, "%s (%s)", what, a->url);
+	snprintf(fallback, sizeof(fallback), "%s (%s)", what, a->url);
+	return acme_settled_err(err, what, a->problem, fallback);
 }
 
-static int do_poll(cf_acme_client *c, const char *url, time_t deadline, cf_acme_authz *out,
-		   cf_err *err)
+static void authz_name(const void *obj, const char *url, char *out, size_t outlen)
 {
-	long wait;
-	int attempt;
+	snprintf(out, outlen, "authorization of %s", ((const cf_acme_authz *)obj)->identifier);
+}
 
-	for (attempt = 0;; attempt++) {
-		if (authz_read(c, url, out, err) != 0)
-			return -1;
-		if (out->status != CF_ACME_PENDING)
-			return authz_final(out, err);
-		if ((wait = acme_poll_wait_ms(out->retry_after_ms, c->poll_initial_ms, attempt,
-					      deadline)) < 0)
-			return cf_err_set(err, CF_ERR_TRANSIENT,
-					  "authorization of %s still pending at the deadline",
-					  out->identifier);
-		acme_emit(c, CF_ACME_EV_WAIT, "authz", NULL, url, 0, wait, true, "pending");
-		acme_sleep_ms(wait);
-	}
+static const acme_object_kind authz_kind = {
+	.step = "authz",
+	.poll_step = "pollAuthz",
+	.busy = 1u << CF_ACME_PENDING,
+	.status_at = offsetof(cf_acme_authz, status),
+	.retry_after_at = offsetof(cf_acme_authz, retry_after_ms),
+	.free = authz_free,
+	.parse = parse_authz,
+	.settled = authz_settled,
+	.name = authz_name,
+};
+
+int cf_acme_authz_get(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err)
+{
+	return acme_object_get(c, &authz_kind, url, out, err);
 }
 
 int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,
 		       cf_acme_authz *out, cf_err *err)
 {
-	long long t0 = acme_now_ms();
-	char *u = strdup(url); /* url may point into out */
-	int rc = -1;
-
-	if (u == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
-	else
-		rc = do_poll(c, u, deadline, out, err);
-	rc = acme_step_done(c, "pollAuthz", u, t0, rc, err, cf_acme_status_name(out->status));
-	free(u);
-	return rc;
+	return acme_object_poll(c, &authz_kind, url, deadline, out, err);
 }
 
 int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err)
@@ -187,7 +150,7 @@ int cf_acme_challenge_respond(cf_acme_client *c, const char *url, cf_acme_status
 
 	rc = acme_post_json(c, "challenge", url, "{}", NULL, &r, &j, err);
 	if (rc == 0)
-		st = cf_acme_status_parse(json_string_value(json_object_get(j, "status")));
+		st = acme_json_status(j);
 	if (status)
 		*status = st;
 	json_decref(j);

@@ -7,6 +7,7 @@
  * acme.h); nothing here locks.
  */
 #include "acme/acme_int.h"
+#include "util/http_client.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -242,7 +243,7 @@ int acme_ensure_nonce(cf_acme_client *c, cf_err *err)
 	if (rc == 0) {
 		acme_take_nonce(c, &r);
 		if (c->nonce == NULL)
-			rc = cf_err_set(err, r.status >= 500 ? CF_ERR_TRANSIENT : CF_ERR_PERMANENT,
+			rc = cf_err_set(err, cf_http_status_class(r.status),
 					"newNonce %s: HTTP %ld without a Replay-Nonce",
 					c->dir.new_nonce, r.status);
 	}
@@ -304,6 +305,18 @@ char *acme_json_strdup(const json_t *obj, const char *key)
 	const char *s = json_string_value(json_object_get(obj, key));
 
 	return s ? strdup(s) : NULL;
+}
+
+cf_acme_status acme_json_status(const json_t *obj)
+{
+	return cf_acme_status_parse(json_string_value(json_object_get(obj, "status")));
+}
+
+char *acme_json_problem(const json_t *obj)
+{
+	const json_t *e = json_object_get(obj, "error");
+
+	return json_is_object(e) ? json_dumps(e, JSON_COMPACT) : NULL;
 }
 
 void acme_strarray_free(char **v, size_t n)

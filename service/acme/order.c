@@ -1,12 +1,15 @@
 /*
  * order.c: ACME orders (RFC 8555 sections 7.4, 7.1.3): newOrder for dns
- * identifiers, re-reading an order by its URL (how a resumed job learns where it
+ * identifiers (with RFC 9773's "replaces" for a renewal at a CA that offers ARI), re-reading an order by its URL (how a resumed job learns where it
  * stands), polling it until it leaves pending/processing, and finalizing it with a
  * CSR. Every function fills a cf_acme_order from the order object the CA returns,
- * including its "error" (kept as JSON) and the response's Retry-After.
+ * including its "error" (kept as JSON) and the response's Retry-After. The read,
+ * get and poll loop are poll.c's (order_kind describes an order).
  */
 #include "acme/acme_int.h"
 
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,18 +48,19 @@ static int parse_identifiers(const json_t *j, cf_acme_order *o)
 	return 0;
 }
 
-/* Fills o (already zeroed) from an order object fetched from url. */
-static int parse_order(const char *url, const acme_resp *r, const json_t *j, cf_acme_order *o,
+/* Fills o (a cf_acme_order, already zeroed) from an order object fetched from url;
+ * also acme_object_kind.parse. */
+static int parse_order(const char *url, const acme_resp *r, const json_t *j, void *obj,
 		       cf_err *err)
 {
-	const json_t *e = json_object_get(j, "error");
+	cf_acme_order *o = obj;
 
-	o->status = cf_acme_status_parse(json_string_value(json_object_get(j, "status")));
+	o->status = acme_json_status(j);
 	o->url = strdup(url);
 	o->expires = acme_json_strdup(j, "expires");
 	o->finalize_url = acme_json_strdup(j, "finalize");
 	o->cert_url = acme_json_strdup(j, "certificate");
-	o->problem = json_is_object(e) ? json_dumps(e, JSON_COMPACT) : NULL;
+	o->problem = acme_json_problem(j);
 	o->retry_after_ms = acme_resp_retry_after_ms(r);
 	if (o->url == NULL || parse_identifiers(j, o) != 0 ||
 	    acme_json_strarray(j, "authorizations", &o->authz_urls, &o->nauthz) != 0)
@@ -66,7 +70,8 @@ static int parse_order(const char *url, const acme_resp *r, const json_t *j, cf_
 	return 0;
 }
 
-static json_t *identifiers_payload(const char *const *names, size_t n)
+/* {"identifiers": [...], "replaces"?: certID} (RFC 9773 section 5). */
+static json_t *order_payload(const char *const *names, size_t n, const char *replaces)
 {
 	json_t *ids = json_array();
 	size_t i;
@@ -79,18 +84,22 @@ static json_t *identifiers_payload(const char *const *names, size_t n)
 			return NULL;
 		}
 	}
-	return ids ? json_pack("{s:o}", "identifiers", ids) : NULL;
+	if (ids == NULL)
+		return NULL;
+	if (replaces != NULL && replaces[0] != '\0')
+		return json_pack("{s:o, s:s}", "identifiers", ids, "replaces", replaces);
+	return json_pack("{s:o}", "identifiers", ids);
 }
 
-static int do_new(cf_acme_client *c, const char *const *names, size_t n, cf_acme_order *out,
-		  cf_err *err)
+static int do_new(cf_acme_client *c, const char *const *names, size_t n, const char *replaces,
+		  cf_acme_order *out, cf_err *err)
 {
 	json_t *payload = NULL, *j = NULL;
 	char *text = NULL;
 	acme_resp r = {0};
 	int rc = -1;
 
-	if (n == 0 || (payload = identifiers_payload(names, n)) == NULL ||
+	if (n == 0 || (payload = order_payload(names, n, replaces)) == NULL ||
 	    (text = json_dumps(payload, JSON_COMPACT)) == NULL) {
 		cf_err_set(err, CF_ERR_PERMANENT, "newOrder: no names, or an empty name");
 		goto out;
@@ -114,97 +123,65 @@ out:
 int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
 		      cf_acme_order *out, cf_err *err)
 {
+	return cf_acme_order_new_replacing(c, names, n, NULL, out, err);
+}
+
+int cf_acme_order_new_replacing(cf_acme_client *c, const char *const *names, size_t n,
+				const char *replaces, cf_acme_order *out, cf_err *err)
+{
 	long long t0 = acme_now_ms();
 	int rc;
 
 	cf_acme_order_free(out);
-	rc = do_new(c, names, n, out, err);
+	rc = do_new(c, names, n, replaces, out, err);
 	return acme_step_done(c, "newOrder", out->url, t0, rc, err,
 			      cf_acme_status_name(out->status));
 }
 
-/* POST-as-GET of an order; out is freed first (url must not point into it). */
-static int order_read(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err)
+static void order_free(void *obj)
 {
-	json_t *j = NULL;
-	acme_resp r = {0};
-	int rc = -1;
-
-	cf_acme_order_free(out);
-	if (acme_post_json(c, "order", url, NULL, NULL, &r, &j, err) == 0)
-		rc = parse_order(url, &r, j, out, err);
-	json_decref(j);
-	acme_resp_free(&r);
-	return rc;
-}
-
-int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err)
-{
-	long long t0 = acme_now_ms();
-	char *u = strdup(url); /* url may point into out */
-	int rc = -1;
-
-	if (u == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
-	else
-		rc = order_read(c, u, out, err);
-	rc = acme_step_done(c, "order", u, t0, rc, err, cf_acme_status_name(out->status));
-	free(u);
-	return rc;
+	cf_acme_order_free(obj);
 }
 
 /* The verdict on an order that left pending/processing. */
-static int order_final(const cf_acme_order *o, cf_err *err)
+static int order_settled(const void *obj, cf_err *err)
 {
-	json_t *p;
+	const cf_acme_order *o = obj;
+	char fallback[1024];
 
 	if (o->status == CF_ACME_READY || o->status == CF_ACME_VALID)
 		return 0;
-	p = o->problem ? json_loads(o->problem, 0, NULL) : NULL;
-	if (p != NULL) {
-		cf_acme_problem_json_set_err(err, CF_ERR_PERMANENT, "order invalid", p);
-		json_decref(p);
-		return -1;
-	}
-	return cf_err_set(err, CF_ERR_PERMANENT, "order %s is %s", o->url,
-			  cf_acme_status_name(o->status));
+	snprintf(fallback, sizeof(fallback), "order %s is %s", o->url,
+		 cf_acme_status_name(o->status));
+	return acme_settled_err(err, "order invalid", o->problem, fallback);
 }
 
-static int do_poll(cf_acme_client *c, const char *url, time_t deadline, cf_acme_order *out,
-		   cf_err *err)
+static void order_name(const void *obj, const char *url, char *out, size_t outlen)
 {
-	long wait;
-	int attempt;
+	snprintf(out, outlen, "order %s", url);
+}
 
-	for (attempt = 0;; attempt++) {
-		if (order_read(c, url, out, err) != 0)
-			return -1;
-		if (out->status != CF_ACME_PENDING && out->status != CF_ACME_PROCESSING)
-			return order_final(out, err);
-		if ((wait = acme_poll_wait_ms(out->retry_after_ms, c->poll_initial_ms, attempt,
-					      deadline)) < 0)
-			return cf_err_set(err, CF_ERR_TRANSIENT, "order %s still %s at the deadline",
-					  url, cf_acme_status_name(out->status));
-		acme_emit(c, CF_ACME_EV_WAIT, "order", NULL, url, 0, wait, true,
-			  cf_acme_status_name(out->status));
-		acme_sleep_ms(wait);
-	}
+static const acme_object_kind order_kind = {
+	.step = "order",
+	.poll_step = "pollOrder",
+	.busy = (1u << CF_ACME_PENDING) | (1u << CF_ACME_PROCESSING),
+	.status_at = offsetof(cf_acme_order, status),
+	.retry_after_at = offsetof(cf_acme_order, retry_after_ms),
+	.free = order_free,
+	.parse = parse_order,
+	.settled = order_settled,
+	.name = order_name,
+};
+
+int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err)
+{
+	return acme_object_get(c, &order_kind, url, out, err);
 }
 
 int cf_acme_order_poll(cf_acme_client *c, const char *url, time_t deadline,
 		       cf_acme_order *out, cf_err *err)
 {
-	long long t0 = acme_now_ms();
-	char *u = strdup(url); /* url may point into out */
-	int rc = -1;
-
-	if (u == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
-	else
-		rc = do_poll(c, u, deadline, out, err);
-	rc = acme_step_done(c, "pollOrder", u, t0, rc, err, cf_acme_status_name(out->status));
-	free(u);
-	return rc;
+	return acme_object_poll(c, &order_kind, url, deadline, out, err);
 }
 
 static int do_finalize(cf_acme_client *c, const char *url, const char *finalize_url,

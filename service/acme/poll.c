@@ -1,13 +1,27 @@
 /*
- * poll.c: how long a poll waits before it reads an object again (RFC 8555 section
- * 7.5.1: clients "SHOULD" honour Retry-After while an authorization or order is
- * pending or processing). The server's Retry-After wins; without one the wait
- * starts at the client's poll_initial_ms (cf_acme_options, 50 ms by default) and
- * doubles up to 5 s, so a CA that finishes in milliseconds costs milliseconds and
- * a slow one is read at most every 5 s. No wait reaches past the caller's
- * deadline, so a poll ends at most one short read after it.
+ * poll.c: reading and polling the ACME objects that are addressed by URL and
+ * move through statuses on their own (authorizations and orders, RFC 8555
+ * sections 7.1.3, 7.1.4, 7.5.1). authz.c and order.c describe their object with
+ * an acme_object_kind (how to parse and free it, which statuses mean "still
+ * busy", the verdict once it settled); the read, the public get, the poll loop
+ * and their events are here, once.
+ *
+ * Waiting: clients "SHOULD" honour Retry-After while an object is pending or
+ * processing. The server's Retry-After wins; without one the wait starts at the
+ * client's poll_initial_ms (cf_acme_options, 50 ms by default) and doubles up to
+ * 5 s, so a CA that finishes in milliseconds costs milliseconds and a slow one is
+ * read at most every 5 s. No wait reaches past the caller's deadline, so a poll
+ * ends at most one short read after it.
+ *
+ * Ownership: the object is the caller's; every read frees it first, so it may be
+ * a zeroed struct or an earlier result, and the URL passed in may point into it
+ * (it is copied before the first read).
  */
 #include "acme/acme_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 long acme_poll_wait_ms(long retry_after_ms, long initial_ms, int attempt, time_t deadline)
 {
@@ -18,4 +32,101 @@ long acme_poll_wait_ms(long retry_after_ms, long initial_ms, int attempt, time_t
 	if (left <= 0)
 		return -1;
 	return wait < left ? wait : (long)left;
+}
+
+static cf_acme_status status_of(const acme_object_kind *k, const void *obj)
+{
+	return *(const cf_acme_status *)((const char *)obj + k->status_at);
+}
+
+static long retry_after_of(const acme_object_kind *k, const void *obj)
+{
+	return *(const long *)((const char *)obj + k->retry_after_at);
+}
+
+int acme_object_read(cf_acme_client *c, const acme_object_kind *k, const char *url, void *obj,
+		     cf_err *err)
+{
+	json_t *j = NULL;
+	acme_resp r = {0};
+	int rc = -1;
+
+	k->free(obj);
+	if (acme_post_json(c, k->step, url, NULL, NULL, &r, &j, err) == 0)
+		rc = k->parse(url, &r, j, obj, err);
+	json_decref(j);
+	acme_resp_free(&r);
+	return rc;
+}
+
+/* Reads until the object leaves the busy statuses (then k->settled's verdict)
+ * or the deadline comes (transient). */
+static int poll_loop(cf_acme_client *c, const acme_object_kind *k, const char *url,
+		     time_t deadline, void *obj, cf_err *err)
+{
+	char what[512];
+	cf_acme_status st;
+	long wait;
+	int attempt;
+
+	for (attempt = 0;; attempt++) {
+		if (acme_object_read(c, k, url, obj, err) != 0)
+			return -1;
+		st = status_of(k, obj);
+		if ((k->busy & (1u << st)) == 0)
+			return k->settled(obj, err);
+		if ((wait = acme_poll_wait_ms(retry_after_of(k, obj), c->poll_initial_ms, attempt,
+					      deadline)) < 0) {
+			k->name(obj, url, what, sizeof(what));
+			return cf_err_set(err, CF_ERR_TRANSIENT, "%s still %s at the deadline", what,
+					  cf_acme_status_name(st));
+		}
+		acme_emit(c, CF_ACME_EV_WAIT, k->step, NULL, url, 0, wait, true,
+			  cf_acme_status_name(st));
+		acme_sleep_ms(wait);
+	}
+}
+
+/* The public get (poll false) or poll: a copy of url (it may point into obj),
+ * then the STEP event with the object's status. */
+static int object_call(cf_acme_client *c, const acme_object_kind *k, const char *url,
+		       bool poll, time_t deadline, void *obj, cf_err *err)
+{
+	long long t0 = acme_now_ms();
+	char *u = strdup(url);
+	int rc = -1;
+
+	if (u == NULL)
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	else if (poll)
+		rc = poll_loop(c, k, u, deadline, obj, err);
+	else
+		rc = acme_object_read(c, k, u, obj, err);
+	rc = acme_step_done(c, poll ? k->poll_step : k->step, u, t0, rc, err,
+			    cf_acme_status_name(status_of(k, obj)));
+	free(u);
+	return rc;
+}
+
+int acme_object_get(cf_acme_client *c, const acme_object_kind *k, const char *url, void *obj,
+		    cf_err *err)
+{
+	return object_call(c, k, url, false, 0, obj, err);
+}
+
+int acme_object_poll(cf_acme_client *c, const acme_object_kind *k, const char *url,
+		     time_t deadline, void *obj, cf_err *err)
+{
+	return object_call(c, k, url, true, deadline, obj, err);
+}
+
+int acme_settled_err(cf_err *err, const char *what, const char *problem, const char *fallback)
+{
+	json_t *p = problem ? json_loads(problem, 0, NULL) : NULL;
+
+	if (p == NULL)
+		return cf_err_set(err, CF_ERR_PERMANENT, "%s", fallback);
+	cf_acme_problem_json_set_err(err, CF_ERR_PERMANENT, what, p);
+	json_decref(p);
+	return -1;
 }

@@ -19,7 +19,7 @@
 #include "dns/dns.h"
 
 #define KNOWN_KEY_TYPES "ec256, ec384, rsa2048, rsa3072, rsa4096"
-#define CERT_FIELDS "id, domains, dns_alias, provider, key_type, hosts"
+#define CERT_FIELDS "id, domains, dns_alias, provider, key_type, hosts, admin_keys, renew_fraction"
 
 typedef char name_t[CF_NAME_MAX + 1];
 
@@ -121,7 +121,7 @@ typedef struct cert_ctx {
 static bool known_cert_field(const char *k)
 {
 	static const char *const fields[] = { "id", "domains", "dns_alias", "provider",
-					      "key_type", "hosts" };
+					      "key_type", "hosts", "admin_keys", "renew_fraction" };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (strcmp(k, fields[i]) == 0)
@@ -432,7 +432,7 @@ int cf_cert_validate(const json_t *in, const cf_cert_rules *rules, json_t **out,
 {
 	cert_ctx c = { .rules = rules, .errs = errs };
 	json_t *doc = NULL, *domains = NULL, *key_type = NULL, *hosts = NULL, *alias = NULL,
-	       *provider = NULL;
+	       *provider = NULL, *admin_keys, *renew;
 	const char *k;
 	const json_t *v;
 	int rc = 1;
@@ -450,6 +450,14 @@ int cf_cert_validate(const json_t *in, const cf_cert_rules *rules, json_t **out,
 	check_domains(&c, json_object_get(in, "domains"), domains);
 	key_type = check_key_type(&c, json_object_get(in, "key_type"));
 	hosts = check_hosts(&c, json_object_get(in, "hosts"));
+	admin_keys = json_object_get(in, "admin_keys");
+	if (admin_keys != NULL && !json_is_boolean(admin_keys))
+		cf_verrs_add(errs, "admin_keys", "must be true or false");
+	renew = json_object_get(in, "renew_fraction");
+	if (renew != NULL && (!json_is_number(renew) || json_number_value(renew) < 0.05 ||
+			      json_number_value(renew) > 0.95))
+		cf_verrs_add(errs, "renew_fraction", "must be a number from 0.05 to 0.95 (the "
+			     "share of the lifetime after which the certificate is renewed)");
 	alias = check_alias(&c, json_object_get(in, "dns_alias"));
 	provider = check_provider(&c, json_object_get(in, "provider"));
 	if (provider != NULL && providers_exist(&c, provider, err) != 0) {
@@ -458,9 +466,15 @@ int cf_cert_validate(const json_t *in, const cf_cert_rules *rules, json_t **out,
 	}
 	if (errs->n > 0)
 		goto out;
-	doc = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(in, "id"),
+	doc = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:b}", "id", json_object_get(in, "id"),
 			"domains", domains, "dns_alias", alias, "provider", provider,
-			"key_type", key_type, "hosts", hosts);
+			"key_type", key_type, "hosts", hosts, "admin_keys",
+			json_is_true(admin_keys));
+	if (doc != NULL && renew != NULL &&
+	    json_object_set_new(doc, "renew_fraction", json_real(json_number_value(renew))) != 0) {
+		json_decref(doc);
+		doc = NULL;
+	}
 	if (doc == NULL) {
 		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 		rc = -1;
@@ -482,7 +496,7 @@ int cf_cert_patch_merge(const json_t *current, const json_t *patch, json_t **mer
 			cf_verrs *errs)
 {
 	static const char *const patchable[] = { "domains", "dns_alias", "provider", "key_type",
-						 "hosts" };
+						 "hosts", "admin_keys", "renew_fraction" };
 	const json_t *id, *v;
 	const char *k;
 	json_t *m;
@@ -502,7 +516,8 @@ int cf_cert_patch_merge(const json_t *current, const json_t *patch, json_t **mer
 				break;
 		if (i == sizeof(patchable) / sizeof(patchable[0]) && strcmp(k, "id") != 0)
 			cf_verrs_add(errs, k, "unknown field (a PATCH may change domains, "
-				     "dns_alias, provider, key_type and hosts)");
+				     "dns_alias, provider, key_type, hosts, admin_keys and "
+				     "renew_fraction)");
 	}
 	if (errs->n > 0)
 		return 1;

@@ -59,17 +59,20 @@ typedef struct cf_cert_rules {
 } cf_cert_rules;
 
 /* Checks a whole certificate document
- *   {"id", "domains", "dns_alias"?, "provider", "key_type"?, "hosts"?}
+ *   {"id", "domains", "dns_alias"?, "provider", "key_type"?, "hosts"?, "admin_keys"?,
+ *    "renew_fraction"?}
  * and, when it is valid, returns in *out a new normalised copy: names lower-case
  * without trailing dots, map keys normalised, "dns_alias" null when absent,
- * "key_type" "ec256" when absent, "hosts" [] when absent.
+ * "key_type" "ec256" when absent, "hosts" [] when absent, "admin_keys" false when
+ * absent (true: admin tokens may fetch the private key), "renew_fraction" (0.05 to
+ * 0.95) only when given (the store keeps its default of 2/3 otherwise).
  * Returns 0 (valid), 1 (invalid: errs says why; *out NULL) or -1 (the callback
  * failed: err). */
 int cf_cert_validate(const json_t *in, const cf_cert_rules *rules, json_t **out,
 		     cf_verrs *errs, cf_err *err);
 
-/* A PATCH of a certificate: patch may hold domains, dns_alias, provider, key_type
- * and hosts (id only if unchanged); a member set to null is removed (RFC 7396),
+/* A PATCH of a certificate: patch may hold domains, dns_alias, provider, key_type,
+ * hosts and admin_keys (id only if unchanged); a member set to null is removed (RFC 7396),
  * which for dns_alias means "no alias". Returns 0 with *merged a new document
  * (current updated by patch, for cf_cert_validate) or 1 with errs. */
 int cf_cert_patch_merge(const json_t *current, const json_t *patch, json_t **merged,

@@ -9,7 +9,9 @@ int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_issue(int argc, char **argv);
 int cmd_dns(int argc, char **argv);
+int cmd_alias(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 

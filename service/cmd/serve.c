@@ -1,7 +1,8 @@
 /*
  * serve.c: `certfleet serve [--config FILE]`: the long-running service: the HTTP
  * API and the issuance workers (worker/; none when CERTFLEET_WORKERS=0 or no CA is
- * configured); the scheduler as it lands.
+ * configured); with the workers, the renewal scheduler (one active across all
+ * replicas) and the webhook sender (worker/fleet.h).
  *
  * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the main
  * thread with sigwait(), which then asks the workers to stop, stops the HTTP
@@ -21,6 +22,7 @@
 #include "http/http.h"
 #include "log.h"
 #include "store/migrate.h"
+#include "worker/fleet.h"
 #include "worker/worker.h"
 
 static int expected_schema(const char *dir, cf_err *err)
@@ -63,6 +65,8 @@ int cmd_serve(int argc, char **argv)
 	cf_app app = {0};
 	cf_http_server *http = NULL;
 	cf_workers *workers = NULL;
+	cf_scheduler *sched = NULL;
+	cf_webhooks *hooks = NULL;
 	const char *file = NULL;
 	cf_log_level lvl;
 	sigset_t set;
@@ -104,6 +108,10 @@ int cmd_serve(int argc, char **argv)
 		       "CERTFLEET_ACME_DIRECTORY is not set: no issuance workers run");
 	else if (cfg.workers > 0 && (workers = cf_workers_start(&app, &err)) == NULL)
 		goto out;
+	if (workers != NULL && ((hooks = cf_webhooks_start(&app, &err)) == NULL && err.msg[0]))
+		goto out;
+	if (workers != NULL && ((sched = cf_scheduler_start(&app, &err)) == NULL && err.msg[0]))
+		goto out;
 	while (sigwait(&set, &sig) != 0)
 		;
 	cf_log(CF_LOG_INFO, "serve.stopping", "signal %d: stopping", sig);
@@ -113,6 +121,8 @@ out:
 	if (rc != 0)
 		fprintf(stderr, "certfleet serve: %s\n", err.msg);
 	cf_http_stop(http);
+	cf_scheduler_stop(sched);
+	cf_webhooks_stop(hooks);
 	if ((left = cf_workers_stop(workers, cfg.shutdown_grace)) > 0) {
 		/* their jobs were released; they still use the app: do not free it */
 		cf_log(CF_LOG_WARN, "serve.stopped", "%d workers left behind", left);

@@ -101,6 +101,11 @@ typedef struct cf_cert_info {
 /* Parses the first CERTIFICATE block of a PEM text. */
 int cf_cert_info_from_pem(const char *pem, size_t len, cf_cert_info *out, cf_err *err);
 void cf_cert_info_free(cf_cert_info *info);
+/* The RFC 9773 (ARI) certificate identifier of the first certificate of pem:
+ * base64url(keyIdentifier of its Authority Key Identifier) "." base64url(the
+ * DER content octets of its serial number), both without padding. Caller frees;
+ * NULL with err when the certificate has no AKI keyIdentifier. */
+char *cf_cert_ari_id(const char *pem, size_t len, cf_err *err);
 /* true when the first certificate of pem carries key's public key. */
 bool cf_cert_matches_key(const char *pem, size_t len, const cf_key *key);
 

@@ -110,6 +110,25 @@ int cf_dns_types_at(const cf_dns_servers *servers, const char *name, char ***typ
 /* The zone that contains name: walks up asking for SOA until an answer (or an
  * authority SOA) names the apex. *zone has no trailing dot; caller frees. */
 int cf_dns_find_zone(const cf_dns_servers *servers, const char *name, char **zone, cf_err *err);
+/* What servers hold at exactly one name (the alias check's view of each hop). */
+typedef struct cf_dns_node {
+	int rcode;          /* of the CNAME question: 0 NOERROR or 3 NXDOMAIN */
+	char rcode_name[12];
+	bool aa;            /* the answer was authoritative */
+	char server[CF_DNS_SERVER_STRLEN]; /* the server that answered */
+	char *cname;        /* the CNAME target at the name (no trailing dot), or NULL */
+	char **records;     /* with want_records and no CNAME: the TXT, A and AAAA records
+			     * at the name as zone-file lines ("NAME. TXT \"v\""),
+			     * NULL-terminated (NULL when not asked) */
+	size_t nrecords;
+} cf_dns_node;
+
+/* Asks servers (in order, until one answers; with recursion only when recursive)
+ * for the CNAME at exactly name, and with want_records, when there is none, for
+ * the TXT, A and AAAA records there. out is the caller's (cf_dns_node_free). */
+int cf_dns_node_at(const cf_dns_servers *servers, bool recursive, const char *name,
+		   bool want_records, cf_dns_node *out, cf_err *err);
+void cf_dns_node_free(cf_dns_node *n);
 /* The NS set of zone, each NS host resolved to A/AAAA through servers, port 53. */
 int cf_dns_zone_nameservers(const cf_dns_servers *servers, const char *zone,
 			    cf_dns_servers *out, cf_err *err);

@@ -10,8 +10,10 @@
  * for when talking to resolvers and not when talking to one authoritative server.
  *
  * On top of that: CNAME chains (one hop at a time, so each hop is visible), TXT
- * sets, the record types sitting at a name, the zone of a name (SOA walk) and the
- * addresses of a zone's NS set (each NS host resolved through the same servers).
+ * sets, the record types sitting at a name, what one name holds on one server
+ * (its CNAME, or its TXT/A/AAAA records as zone-file lines: the alias check's
+ * view of each hop), the zone of a name (SOA walk) and the addresses of a zone's
+ * NS set (each NS host resolved through the same servers).
  */
 #include "dns/dns.h"
 
@@ -462,6 +464,133 @@ out:
 	if (qname != NULL)
 		ldns_rdf_deep_free(qname);
 	return rc;
+}
+
+/* One RR as a zone-file line without TTL and class: "owner. TYPE rdata ...".
+ * Caller frees; NULL on OOM. */
+static char *rr_line(const ldns_rr *rr)
+{
+	char line[4096], *owner = ldns_rdf2str(ldns_rr_owner(rr));
+	char *type = ldns_rr_type2str(ldns_rr_get_type(rr)), *d, *out = NULL;
+	size_t off, k;
+
+	if (owner == NULL || type == NULL)
+		goto out;
+	off = (size_t)snprintf(line, sizeof(line), "%s %s", owner, type);
+	for (k = 0; k < ldns_rr_rd_count(rr) && off < sizeof(line); k++) {
+		if ((d = ldns_rdf2str(ldns_rr_rdf(rr, k))) == NULL)
+			goto out;
+		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s", d);
+		free(d);
+	}
+	out = strdup(line);
+out:
+	free(owner);
+	free(type);
+	return out;
+}
+
+/* The TXT, A and AAAA records at exactly qname on one server, as lines. */
+static int node_records(const cf_dns_server *srv, bool rd, const ldns_rdf *qname,
+			cf_dns_node *out, cf_err *err)
+{
+	static const ldns_rr_type probe[] = { LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_A,
+					      LDNS_RR_TYPE_AAAA };
+	ldns_pkt *pkt = NULL;
+	char *line = NULL;
+	size_t t, i;
+	int rc = -1;
+
+	for (t = 0; t < sizeof(probe) / sizeof(probe[0]); t++) {
+		const ldns_rr_list *ans;
+
+		if (ask_one(srv, rd, qname, probe[t], &pkt, err) != 0)
+			goto out;
+		ans = ldns_pkt_answer(pkt);
+		for (i = 0; ans != NULL && i < ldns_rr_list_rr_count(ans); i++) {
+			ldns_rr *rr = ldns_rr_list_rr(ans, i);
+
+			if (ldns_rr_get_type(rr) != probe[t] ||
+			    ldns_dname_compare(ldns_rr_owner(rr), qname) != 0)
+				continue;
+			if ((line = rr_line(rr)) == NULL ||
+			    strv_push(&out->records, &out->nrecords, line, strlen(line)) != 0)
+				goto oom;
+			free(line);
+			line = NULL;
+		}
+		ldns_pkt_free(pkt);
+		pkt = NULL;
+	}
+	if (out->records == NULL && (out->records = calloc(1, sizeof(char *))) == NULL)
+		goto oom;
+	rc = 0;
+	goto out;
+oom:
+	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+out:
+	free(line);
+	if (pkt != NULL)
+		ldns_pkt_free(pkt);
+	return rc;
+}
+
+int cf_dns_node_at(const cf_dns_servers *servers, bool recursive, const char *name,
+		   bool want_records, cf_dns_node *out, cf_err *err)
+{
+	ldns_pkt *pkt = NULL;
+	ldns_rdf *qname = NULL;
+	ldns_rr *cname;
+	size_t i;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (servers == NULL || servers->n == 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "no DNS servers to ask for %.260s", name);
+		goto out;
+	}
+	if ((qname = ldns_dname_new_frm_str(name)) == NULL) {
+		cf_err_set(err, CF_ERR_PERMANENT, "not a DNS name: \"%.260s\"", name);
+		goto out;
+	}
+	for (i = 0; i < servers->n; i++) {
+		if (i > 0)
+			cf_err_clear(err);
+		if (ask_one(&servers->s[i], recursive, qname, LDNS_RR_TYPE_CNAME, &pkt, err) == 0)
+			break;
+	}
+	if (pkt == NULL)
+		goto out;
+	cf_dns_server_str(&servers->s[i], out->server);
+	out->rcode = (int)ldns_pkt_get_rcode(pkt);
+	snprintf(out->rcode_name, sizeof(out->rcode_name), "%s", rcode_name(out->rcode));
+	out->aa = ldns_pkt_aa(pkt);
+	cname = find_rr(ldns_pkt_answer(pkt), qname, LDNS_RR_TYPE_CNAME);
+	if (cname != NULL && (out->cname = dname_text(ldns_rr_rdf(cname, 0))) == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		goto out;
+	}
+	if (cname == NULL && want_records &&
+	    node_records(&servers->s[i], recursive, qname, out, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (pkt != NULL)
+		ldns_pkt_free(pkt);
+	if (qname != NULL)
+		ldns_rdf_deep_free(qname);
+	if (rc != 0)
+		cf_dns_node_free(out);
+	return rc;
+}
+
+void cf_dns_node_free(cf_dns_node *n)
+{
+	if (n == NULL)
+		return;
+	free(n->cname);
+	cf_strv_free(n->records);
+	memset(n, 0, sizeof(*n));
 }
 
 int cf_dns_host_addresses(const cf_dns_servers *servers, const char *host, cf_dns_servers *out,

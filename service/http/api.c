@@ -15,6 +15,19 @@
  *     422. The answer is stored in the transaction of the effect. Only successes
  *     are stored: a request refused with 4xx changed nothing and may be retried.
  *
+ * Routes flagged CF_ROUTE_CACHED (the certificate fetches) skip steps 1, 3 and
+ * 4: the token is checked against the fetch cache (cache.h) and the handler runs
+ * without a database connection, so a host's polling does not reach PostgreSQL.
+ * Admin routes keep checking the token in the database: they need it anyway,
+ * and a token revoked by the CLI is then refused at once by every replica.
+ *
+ * Last use: recorded at most once a minute per token and process (the cache's
+ * throttle), and never for a refused token.
+ *
+ * After a commit, the cache entries the handler named (cf_req_invalidate) are
+ * dropped before the answer goes out, so this replica's next fetch sees the
+ * change; other replicas learn it from the commit's NOTIFY.
+ *
  * The token itself is never logged; its public id is, when it has one.
  */
 #include "http/http.h"
@@ -25,6 +38,7 @@
 #include <strings.h>
 
 #include "api/validate.h"
+#include "http/cache.h"
 #include "log.h"
 #include "store/audit.h"
 #include "store/db.h"
@@ -71,6 +85,42 @@ int cf_api_audit(cf_http_req *req, const char *action, const char *target,
 			      &req->db_broken, err);
 }
 
+void cf_req_invalidate(cf_http_req *req, cf_cache_kind kind, const char *id)
+{
+	if (req->ninval < CF_HTTP_MAX_INVAL) {
+		req->inval[req->ninval].kind = kind;
+		snprintf(req->inval[req->ninval].id, sizeof(req->inval[0].id), "%s", id);
+	}
+	req->ninval++;
+}
+
+/* Drops what the committed request changed. */
+static void apply_invalidations(cf_http_req *req)
+{
+	if (req->ninval > CF_HTTP_MAX_INVAL) {
+		cf_cache_invalidate(req->cache, CF_CACHE_ALL, NULL);
+		return;
+	}
+	for (size_t i = 0; i < req->ninval; i++)
+		cf_cache_invalidate(req->cache, req->inval[i].kind, req->inval[i].id);
+}
+
+static const char *const why_refused[] = {
+	[CF_TOKEN_OK] = "ok",
+	[CF_TOKEN_INVALID] = "the token is not valid",
+	[CF_TOKEN_EXPIRED] = "the token has expired",
+	[CF_TOKEN_REVOKED] = "the token has been revoked",
+};
+
+/* The 401 of a token that did not pass; nothing is logged of the token. */
+static void unauthorized(cf_http_req *req, cf_http_resp *resp, cf_token_status st)
+{
+	cf_log(CF_LOG_INFO, "http.unauthorized", "%s %s from %s: %s", req->method, req->path,
+	       req->client_ip, why_refused[st]);
+	cf_resp_problem(resp, 401, "unauthorized", NULL, "%s", why_refused[st]);
+	cf_resp_header(resp, "WWW-Authenticate", REALM ", error=\"invalid_token\"");
+}
+
 /* The token of "Authorization: Bearer <token>", or NULL. */
 static const char *bearer(const cf_http_req *req)
 {
@@ -84,16 +134,31 @@ static const char *bearer(const cf_http_req *req)
 	return *h ? h : NULL;
 }
 
+/* Records the use of the caller's token: on the request's connection, or on one
+ * of the pool's for a cached route, where a failure is only logged (the use is
+ * recorded next time; a fetch does not fail for it). */
+static int touch(cf_app *app, cf_http_req *req, cf_err *err)
+{
+	cf_err e = { 0 };
+	bool broken = false;
+	PGconn *db;
+
+	if (req->db != NULL)
+		return cf_token_touch(req->db, req->who.token_id, &req->db_broken, err);
+	if ((db = cf_db_acquire(app->pool, &e)) != NULL) {
+		cf_token_touch(db, req->who.token_id, &broken, &e);
+		cf_db_release(app->pool, db, broken);
+	}
+	if (e.cls != CF_ERR_NONE)
+		cf_log(CF_LOG_WARN, "http.token_use", "token %s: %s", req->who.token_id, e.msg);
+	cf_err_clear(&e);
+	return 0;
+}
+
 /* Steps 1-2. Returns 0 when the caller may go on; otherwise resp is set. */
 static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
 			cf_http_resp *resp)
 {
-	static const char *const why[] = {
-		[CF_TOKEN_OK] = "ok",
-		[CF_TOKEN_INVALID] = "the token is not valid",
-		[CF_TOKEN_EXPIRED] = "the token has expired",
-		[CF_TOKEN_REVOKED] = "the token has been revoked",
-	};
 	const char *token = bearer(req);
 	cf_token_status st = CF_TOKEN_INVALID;
 	cf_err err = { 0 };
@@ -105,15 +170,20 @@ static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
 		cf_resp_header(resp, "WWW-Authenticate", REALM);
 		goto out;
 	}
-	if (cf_token_verify(req->db, token, &req->who, &st, &req->db_broken, &err) != 0) {
-		cf_resp_store_error(req, resp, &err);
+	if (req->db != NULL) {
+		if (cf_token_verify(req->db, token, &req->who, &st, &req->db_broken, &err) != 0) {
+			cf_resp_store_error(req, resp, &err);
+			goto out;
+		}
+	} else if (cf_cache_auth(req->cache, token, &req->who, &st, &err) != 0) {
+		cf_log(CF_LOG_ERROR, "http.store_error", "%s %s: %s", req->method, req->path,
+		       err.msg);
+		cf_resp_problem(resp, 503, "database-unavailable", NULL,
+				"the token could not be checked: the database is unreachable");
 		goto out;
 	}
 	if (st != CF_TOKEN_OK) {
-		cf_log(CF_LOG_INFO, "http.unauthorized", "%s %s from %s: %s", req->method,
-		       req->path, req->client_ip, why[st]);
-		cf_resp_problem(resp, 401, "unauthorized", NULL, "%s", why[st]);
-		cf_resp_header(resp, "WWW-Authenticate", REALM ", error=\"invalid_token\"");
+		unauthorized(req, resp, st);
 		goto out;
 	}
 	if (rt->auth == CF_AUTH_ADMIN && req->who.role != CF_ROLE_ADMIN) {
@@ -121,6 +191,10 @@ static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
 				"%s %s needs an admin token; token %s (%s) has the role %s",
 				rt->method, rt->pattern, req->who.token_id, req->who.name,
 				cf_role_name(req->who.role));
+		goto out;
+	}
+	if (cf_cache_touch_due(req->cache, req->who.token_id) && touch(app, req, &err) != 0) {
+		cf_resp_store_error(req, resp, &err);
 		goto out;
 	}
 	rc = 0;
@@ -198,6 +272,19 @@ out:
 	return rc;
 }
 
+/* A CF_ROUTE_CACHED route: the token from the cache, no database connection. */
+static int run_cached(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *resp)
+{
+	if (authenticate(app, rt, req, resp) != 0)
+		return 0;
+	cf_log(CF_LOG_DEBUG, "http.caller", "token %s (%s, %s)", req->who.token_id, req->who.name,
+	       cf_role_name(req->who.role));
+	if (rt->fn(app, req, resp) != 0 || resp->status == 0)
+		cf_resp_problem(resp, 500, "internal", NULL,
+				"the handler failed; see the logs for request %s", req->request_id);
+	return 0;
+}
+
 int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *resp)
 {
 	bool change = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
@@ -206,6 +293,8 @@ int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *
 	uint8_t fp[32] = { 0 };
 	cf_err err = { 0 };
 
+	if (rt->flags & CF_ROUTE_CACHED)
+		return run_cached(app, rt, req, resp);
 	req->db = cf_db_acquire(app->pool, &err);
 	if (req->db == NULL) {
 		cf_resp_problem(resp, 503, "database-unavailable", NULL, "%s", err.msg);
@@ -225,6 +314,15 @@ int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *
 	}
 	if (strcmp(req->method, "POST") == 0)
 		key = cf_req_header(req, "Idempotency-Key");
+	if (key != NULL && (rt->flags & CF_ROUTE_NO_IDEMPOTENCY)) {
+		cf_verrs errs = { 0 };
+
+		cf_verrs_add(&errs, "Idempotency-Key",
+			     "not accepted on %s %s: its answer holds a secret that is shown once "
+			     "and never stored, so it cannot be replayed", rt->method, rt->pattern);
+		cf_resp_invalid(resp, &errs);
+		goto out;
+	}
 	if (key != NULL && idempotency_begin(req, resp, key, fp) == 0)
 		goto out;
 	if (rt->fn(app, req, resp) != 0 || resp->status == 0) {
@@ -236,6 +334,8 @@ int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *
 		in_txn = false;
 		if (commit(req, resp, key, fp) != 0)
 			in_txn = !req->db_broken;
+		else
+			apply_invalidations(req);
 	}
 out:
 	if (in_txn && req->db != NULL)

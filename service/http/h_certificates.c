@@ -54,10 +54,20 @@ static void not_found(cf_http_resp *resp, const char *id)
 
 int cf_h_certs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
+	const char *within = cf_req_query(req, "expiring_within");
 	json_t *out = NULL;
+	cf_verrs errs = { 0 };
 	cf_err err = { 0 };
+	long secs = 0;
 
-	if (cf_cert_list_json(req->db, &out, &req->db_broken, &err) != 0)
+	/* ?expiring_within=7d: only what is at risk (current version expiring) */
+	if (within != NULL && cf_parse_duration(within, &secs) != 0) {
+		cf_verrs_add(&errs, "expiring_within", "expected a duration such as 7d, 12h, 30m "
+			     "or 3600s");
+		cf_resp_invalid(resp, &errs);
+	} else if ((within != NULL
+		    ? cf_cert_list_expiring_json(req->db, secs, &out, &req->db_broken, &err)
+		    : cf_cert_list_json(req->db, &out, &req->db_broken, &err)) != 0)
 		cf_resp_store_error(req, resp, &err);
 	else
 		cf_resp_json(resp, 200, out);
@@ -101,6 +111,7 @@ int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto fail;
 	json_object_set_new(out, "job", json_pack("{s:s, s:s}", "id", job_id, "state", "queued"));
 	cf_resp_json(resp, 201, out);
+	cf_req_invalidate(req, CF_CACHE_CERT, id); /* the cache may remember "no such id" */
 	goto out;
 fail:
 	cf_resp_store_error(req, resp, &err);
@@ -178,6 +189,7 @@ int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	    cf_cert_get_json(req->db, id, &out, &req->db_broken, &err) != 0 || out == NULL)
 		goto fail;
 	cf_resp_json(resp, 200, out);
+	cf_req_invalidate(req, CF_CACHE_CERT, id); /* hosts or admin_keys may have changed */
 	goto out;
 fail:
 	cf_resp_store_error(req, resp, &err);
@@ -212,8 +224,8 @@ int cf_h_cert_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 				    id, job, state);
 	else if (cf_api_audit(req, "certificate.delete", id, NULL, &err) != 0)
 		cf_resp_store_error(req, resp, &err);
-	else
-		cf_resp_empty(resp, 204);
+	else if (cf_resp_empty(resp, 204) == 0)
+		cf_req_invalidate(req, CF_CACHE_CERT, id);
 	cf_err_clear(&err);
 	return 0;
 }

@@ -32,7 +32,7 @@ int cf_h_jobs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 			     cert);
 	if (state != NULL && !cf_job_state_valid(state))
 		cf_verrs_add(&errs, "state", "\"%.40s\" is not a job state (queued, running, "
-			     "waiting, issued, failed)", state);
+			     "waiting, issued, failed, done)", state);
 	if (limit_s != NULL) {
 		errno = 0;
 		limit = strtol(limit_s, &end, 10);

@@ -12,6 +12,11 @@
  * database connection (req->db) and, for methods that change something, runs the
  * handler inside a transaction that is committed only when the response is a
  * success: a handler that answers 4xx or fails leaves no row behind.
+ *
+ * The certificate fetch routes (flag CF_ROUTE_CACHED) take another path: the
+ * token and the certificate come from the in-process cache (cache.h), which
+ * LISTEN/NOTIFY keeps exact, so a host polling its certificate costs the
+ * database nothing. Their handlers get no req->db.
  */
 #ifndef CERTFLEET_HTTP_H
 #define CERTFLEET_HTTP_H
@@ -21,10 +26,12 @@
 #include <stddef.h>
 
 #include "app.h"
+#include "http/cache.h"
 #include "store/tokens.h"
 #include "util/buf.h"
 
 #define CF_HTTP_MAX_PARAMS 4
+#define CF_HTTP_MAX_INVAL 8
 
 typedef struct cf_http_req {
 	const char *method;
@@ -36,10 +43,20 @@ typedef struct cf_http_req {
 	char request_id[24];
 	char client_ip[64];
 	void *conn; /* struct MHD_Connection *, for header and query look-ups */
+	cf_cache *cache;    /* the server's fetch cache (borrowed) */
+	bool tls;           /* the request came over HTTPS */
+	bool local;         /* the client's address is in CERTFLEET_LOCAL_ADDRESSES */
 	/* set by api.c for routes that need a token */
 	PGconn *db;         /* borrowed from the pool for this request */
 	bool db_broken;     /* set when the connection failed: not returned to the pool */
 	cf_principal who;   /* the caller */
+	/* cache entries this request changed, dropped once its transaction commits
+	 * (cf_req_invalidate); more than CF_HTTP_MAX_INVAL: everything is dropped */
+	struct {
+		cf_cache_kind kind;
+		char id[CF_TOKEN_NAME_MAX + 1];
+	} inval[CF_HTTP_MAX_INVAL];
+	size_t ninval;
 } cf_http_req;
 
 typedef struct cf_http_resp {
@@ -49,6 +66,7 @@ typedef struct cf_http_resp {
 	size_t len;
 	char *headers[8][2];      /* owned name/value pairs */
 	size_t nheaders;
+	bool secret;              /* the body holds a secret: wiped before it is freed */
 } cf_http_resp;
 
 typedef int (*cf_handler)(cf_app *app, cf_http_req *req, cf_http_resp *resp);
@@ -60,11 +78,21 @@ typedef enum cf_auth {
 	CF_AUTH_HOST_OR_ADMIN, /* a host or an admin token */
 } cf_auth;
 
+/* Route flags. */
+enum {
+	/* authorised from the fetch cache; the handler gets no database connection */
+	CF_ROUTE_CACHED = 1u << 0,
+	/* the answer holds a secret shown once and never stored: an Idempotency-Key
+	 * (whose answer would be stored for replay) is refused with 400 */
+	CF_ROUTE_NO_IDEMPOTENCY = 1u << 1,
+};
+
 typedef struct cf_route {
 	const char *method;
 	const char *pattern; /* "/v1/certificates/{id}" */
 	cf_auth auth;
 	cf_handler fn;
+	unsigned flags;      /* CF_ROUTE_* */
 } cf_route;
 
 /* The route table (routes.c). */
@@ -125,6 +153,11 @@ int cf_api_audit(cf_http_req *req, const char *action, const char *target,
 /* A 500 problem for a store error (503 when the database connection was lost);
  * logs err. Returns 0 (the response is complete). */
 int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err);
+/* Drops the cache entry kind/id (CF_CACHE_TOKEN: a token id; CF_CACHE_CERT: a
+ * certificate id) once the request's transaction has committed, so the next
+ * request to this process sees the change; the NOTIFY of the same commit tells
+ * the other processes. */
+void cf_req_invalidate(cf_http_req *req, cf_cache_kind kind, const char *id);
 
 /* Handlers (one file per resource). */
 int cf_h_healthz(cf_app *app, cf_http_req *req, cf_http_resp *resp);
@@ -145,5 +178,23 @@ int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 /* h_jobs.c */
 int cf_h_jobs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_job_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_aliases_check(cf_app *app, cf_http_req *req, cf_http_resp *resp); /* h_aliases.c */
+/* h_tokens.c */
+int cf_h_tokens_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_tokens_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_token_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_fetch.c (CF_ROUTE_CACHED) */
+int cf_h_fetch_bundle(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_fetch_fullchain(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_fetch_chain(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_fetch_cert(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_fetch_key(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_audit.c */
+int cf_h_audit_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_versions.c: the versions of a certificate, and revoking one (queues a job) */
+int cf_h_cert_versions(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_version_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_metrics.c: GET /metrics (Prometheus text format) */
+int cf_h_metrics(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 
 #endif

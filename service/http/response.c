@@ -1,12 +1,14 @@
 /*
  * response.c: building responses: JSON bodies, RFC 9457 problem documents (with
  * extension members such as "field" and "errors" for invalid input) and extra
- * headers; see http.h.
+ * headers; see http.h. A body marked secret (a private key, a new token) is
+ * wiped before it is freed, here and in server.c once it has been sent.
  */
 #include "http/http.h"
 
 #include "api/validate.h"
 
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +32,20 @@ static const char *status_title(int status)
 	}
 }
 
+/* Frees the body, wiping it first when it holds a secret. */
+static void body_free(cf_http_resp *resp)
+{
+	if (resp->secret && resp->body != NULL)
+		OPENSSL_cleanse(resp->body, resp->len);
+	free(resp->body);
+	resp->body = NULL;
+	resp->len = 0;
+	resp->secret = false;
+}
+
 int cf_resp_json(cf_http_resp *resp, int status, json_t *body)
 {
-	free(resp->body);
+	body_free(resp);
 	resp->body = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	resp->len = resp->body ? strlen(resp->body) : 0;
 	resp->status = resp->body ? status : 500;
@@ -97,9 +110,7 @@ int cf_resp_invalid(cf_http_resp *resp, const struct cf_verrs *errs)
 
 int cf_resp_empty(cf_http_resp *resp, int status)
 {
-	free(resp->body);
-	resp->body = NULL;
-	resp->len = 0;
+	body_free(resp);
 	resp->status = status;
 	resp->content_type = NULL;
 	return 0;
@@ -117,7 +128,7 @@ int cf_resp_header(cf_http_resp *resp, const char *name, const char *value)
 
 void cf_resp_free(cf_http_resp *resp)
 {
-	free(resp->body);
+	body_free(resp);
 	for (size_t i = 0; i < resp->nheaders; i++) {
 		free(resp->headers[i][0]);
 		free(resp->headers[i][1]);

@@ -5,7 +5,9 @@
  * matches one non-empty segment and is captured, in order, into req->params. The
  * table is small, so matching is a linear scan with no allocation until a match.
  * Each route names who may call it (auth); the dispatcher checks that before the
- * handler runs (api.c), so a handler never sees an unauthenticated request.
+ * handler runs (api.c), so a handler never sees an unauthenticated request. The
+ * flags say how: CF_ROUTE_CACHED routes (the fetches hosts poll) are authorised
+ * from the fetch cache, without a database connection.
  */
 #include "http/http.h"
 
@@ -14,21 +16,39 @@
 #include <string.h>
 
 const cf_route cf_routes[] = {
-	{"GET", "/healthz", CF_AUTH_NONE, cf_h_healthz},
-	{"GET", "/readyz", CF_AUTH_NONE, cf_h_readyz},
-	{"GET", "/v1/whoami", CF_AUTH_HOST_OR_ADMIN, cf_h_whoami},
-	{"GET", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_list},
-	{"POST", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_create},
-	{"GET", "/v1/providers/{name}", CF_AUTH_ADMIN, cf_h_provider_get},
-	{"DELETE", "/v1/providers/{name}", CF_AUTH_ADMIN, cf_h_provider_delete},
-	{"GET", "/v1/certificates", CF_AUTH_ADMIN, cf_h_certs_list},
-	{"POST", "/v1/certificates", CF_AUTH_ADMIN, cf_h_certs_create},
-	{"GET", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_get},
-	{"PATCH", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_patch},
-	{"DELETE", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_delete},
-	{"POST", "/v1/certificates/{id}/issue", CF_AUTH_ADMIN, cf_h_cert_issue},
-	{"GET", "/v1/jobs", CF_AUTH_ADMIN, cf_h_jobs_list},
-	{"GET", "/v1/jobs/{id}", CF_AUTH_ADMIN, cf_h_job_get},
+	{"GET", "/healthz", CF_AUTH_NONE, cf_h_healthz, 0},
+	{"GET", "/readyz", CF_AUTH_NONE, cf_h_readyz, 0},
+	{"GET", "/v1/whoami", CF_AUTH_HOST_OR_ADMIN, cf_h_whoami, 0},
+	{"GET", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_list, 0},
+	{"POST", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_create, 0},
+	{"GET", "/v1/providers/{name}", CF_AUTH_ADMIN, cf_h_provider_get, 0},
+	{"DELETE", "/v1/providers/{name}", CF_AUTH_ADMIN, cf_h_provider_delete, 0},
+	{"GET", "/v1/certificates", CF_AUTH_ADMIN, cf_h_certs_list, 0},
+	{"POST", "/v1/certificates", CF_AUTH_ADMIN, cf_h_certs_create, 0},
+	{"GET", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_get, 0},
+	{"PATCH", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_patch, 0},
+	{"DELETE", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_delete, 0},
+	{"POST", "/v1/certificates/{id}/issue", CF_AUTH_ADMIN, cf_h_cert_issue, 0},
+	{"GET", "/v1/certificates/{id}/bundle", CF_AUTH_HOST_OR_ADMIN, cf_h_fetch_bundle,
+	 CF_ROUTE_CACHED},
+	{"GET", "/v1/certificates/{id}/fullchain.pem", CF_AUTH_HOST_OR_ADMIN,
+	 cf_h_fetch_fullchain, CF_ROUTE_CACHED},
+	{"GET", "/v1/certificates/{id}/chain.pem", CF_AUTH_HOST_OR_ADMIN, cf_h_fetch_chain,
+	 CF_ROUTE_CACHED},
+	{"GET", "/v1/certificates/{id}/cert.pem", CF_AUTH_HOST_OR_ADMIN, cf_h_fetch_cert,
+	 CF_ROUTE_CACHED},
+	{"GET", "/v1/certificates/{id}/privkey.pem", CF_AUTH_HOST_OR_ADMIN, cf_h_fetch_key,
+	 CF_ROUTE_CACHED},
+	{"GET", "/v1/jobs", CF_AUTH_ADMIN, cf_h_jobs_list, 0},
+	{"GET", "/v1/jobs/{id}", CF_AUTH_ADMIN, cf_h_job_get, 0},
+	{"GET", "/v1/certificates/{id}/versions", CF_AUTH_ADMIN, cf_h_cert_versions, 0},
+	{"POST", "/v1/certificates/{id}/versions/{version}/revoke", CF_AUTH_ADMIN,
+	 cf_h_version_revoke, 0},
+	{"GET", "/metrics", CF_AUTH_NONE, cf_h_metrics, 0},
+	{"GET", "/v1/tokens", CF_AUTH_ADMIN, cf_h_tokens_list, 0},
+	{"POST", "/v1/tokens", CF_AUTH_ADMIN, cf_h_tokens_create, CF_ROUTE_NO_IDEMPOTENCY},
+	{"DELETE", "/v1/tokens/{name}", CF_AUTH_ADMIN, cf_h_token_revoke, 0},
+	{"GET", "/v1/audit", CF_AUTH_ADMIN, cf_h_audit_list, 0},
 };
 const size_t cf_nroutes = sizeof(cf_routes) / sizeof(cf_routes[0]);
 

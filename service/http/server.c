@@ -7,11 +7,22 @@
  *
  * The daemon runs its own thread pool (CERTFLEET_HTTP_THREADS) on epoll. Stopping
  * quiesces the listening socket first, then lets running requests finish.
+ *
+ * TLS: with CERTFLEET_TLS_CERT and CERTFLEET_TLS_KEY set, the daemon speaks HTTPS
+ * only (libmicrohttpd on GnuTLS; TLS 1.2 and 1.3). The files are read once at
+ * start (a new certificate needs a restart) and the key's copy in memory is
+ * wiped as soon as libmicrohttpd has loaded it. Every request learns here
+ * whether it came over TLS and whether its client address counts as local
+ * (CERTFLEET_LOCAL_ADDRESSES): what h_fetch.c needs to decide whether a private
+ * key may be sent.
+ *
+ * The server also owns the fetch cache (cache.h) and its listener thread.
  */
 #include "http/http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,15 +31,25 @@
 
 #include "crypto/crypto.h"
 #include "log.h"
+#include "metrics.h"
+#include "util/cidr.h"
+#include "util/files.h"
+
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define PEM_MAX (1024 * 1024)
 
 struct cf_http_server {
 	struct MHD_Daemon *d;
 	cf_app *app;
+	cf_cache *cache;
+	bool tls;
+	cf_cidr_list local; /* CERTFLEET_LOCAL_ADDRESSES */
 };
 
 typedef struct req_ctx {
 	cf_http_req req;
 	int too_large;
+	int route; /* index in cf_routes of the matched route, -1 when none (metrics) */
 } req_ctx;
 
 const char *cf_req_header(const cf_http_req *req, const char *name)
@@ -41,7 +62,8 @@ const char *cf_req_query(const cf_http_req *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static void client_ip(struct MHD_Connection *c, char *out, size_t len)
+/* The client's address as text into out; returns the sockaddr (or NULL). */
+static const struct sockaddr *client_ip(struct MHD_Connection *c, char *out, size_t len)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -49,24 +71,62 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t len)
 
 	snprintf(out, len, "unknown");
 	if (sa == NULL)
-		return;
+		return NULL;
+	if (sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr)) {
+		inet_ntop(AF_INET,
+			  ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr + 12,
+			  out, (socklen_t)len);
+		return sa;
+	}
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
 			  (socklen_t)len);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 			  out, (socklen_t)len);
+	return sa;
+}
+
+/* A body that holds a secret, handed to libmicrohttpd: wiped when it is done. */
+typedef struct secret_body {
+	char *data;
+	size_t len;
+} secret_body;
+
+static void secret_body_free(void *cls)
+{
+	secret_body *b = cls;
+
+	OPENSSL_cleanse(b->data, b->len);
+	free(b->data);
+	free(b);
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *c, cf_http_resp *r)
 {
 	struct MHD_Response *m;
 	enum MHD_Result ret;
+	secret_body *sb = NULL;
 
-	m = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
-	if (m == NULL)
-		return MHD_NO;
+	if (r->secret) {
+		if ((sb = malloc(sizeof(*sb))) == NULL)
+			return MHD_NO;
+		sb->data = r->body;
+		sb->len = r->len;
+		m = MHD_create_response_from_buffer_with_free_callback_cls(
+			r->len, r->body, secret_body_free, sb);
+		if (m == NULL) {
+			free(sb);
+			return MHD_NO;
+		}
+	} else {
+		m = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+		if (m == NULL)
+			return MHD_NO;
+	}
 	r->body = NULL; /* MHD owns it now */
+	r->secret = false;
 	if (r->content_type)
 		MHD_add_response_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	for (size_t i = 0; i < r->nheaders; i++)
@@ -89,6 +149,7 @@ static void dispatch(cf_app *app, req_ctx *ctx, cf_http_resp *resp)
 		return;
 	}
 	rt = cf_route_match(req->method, req->path, req, &known);
+	ctx->route = rt ? (int)(rt - cf_routes) : -1;
 	if (rt == NULL && known) {
 		char allow[128];
 
@@ -120,6 +181,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	cf_http_server *s = cls;
 	req_ctx *ctx = *con_cls;
 	cf_http_resp resp = {0};
+	const struct sockaddr *sa;
 	enum MHD_Result ret;
 	char *b;
 
@@ -131,10 +193,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ctx->req.path = url;
 		ctx->req.conn = c;
 		ctx->req.body.max = (size_t)s->app->cfg->max_body;
+		ctx->route = -1;
 		b = cf_random_token(9);
 		snprintf(ctx->req.request_id, sizeof(ctx->req.request_id), "%s", b ? b : "-");
 		free(b);
-		client_ip(c, ctx->req.client_ip, sizeof(ctx->req.client_ip));
+		sa = client_ip(c, ctx->req.client_ip, sizeof(ctx->req.client_ip));
+		ctx->req.local = cf_cidr_list_match(&s->local, sa);
+		ctx->req.tls = s->tls;
+		ctx->req.cache = s->cache;
 		*con_cls = ctx;
 		return MHD_YES;
 	}
@@ -146,6 +212,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	cf_log_set_request(ctx->req.request_id);
 	dispatch(s->app, ctx, &resp);
+	cf_metrics_http(ctx->route, method, resp.status); /* one atomic increment */
 	cf_resp_header(&resp, "X-Request-Id", ctx->req.request_id);
 	cf_log(CF_LOG_DEBUG, "http.request", "%s %s %d from %s", method, url, resp.status,
 	       ctx->req.client_ip);
@@ -194,10 +261,36 @@ static int make_addr(const char *listen, struct sockaddr_storage *ss, cf_err *er
 			  "CERTFLEET_LISTEN: '%s' is not a numeric IPv4 or IPv6 address", host);
 }
 
+/* Reads CERTFLEET_TLS_CERT and _KEY when set: *cert and *key (the caller frees
+ * the key with cf_secret_free). Both NULL when TLS is off. */
+static int load_tls(const cf_config *cfg, char **cert, char **key, cf_err *err)
+{
+	*cert = *key = NULL;
+	if (cfg->tls_cert[0] == '\0' && cfg->tls_key[0] == '\0')
+		return 0;
+	if (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "%s: set both CERTFLEET_TLS_CERT and CERTFLEET_TLS_KEY (or neither)",
+				  cfg->tls_cert[0] ? "CERTFLEET_TLS_KEY" : "CERTFLEET_TLS_CERT");
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "CERTFLEET_TLS_CERT: this libmicrohttpd has no TLS support");
+	if ((*cert = cf_read_file(cfg->tls_cert, PEM_MAX, NULL, err)) == NULL)
+		return cf_err_wrap(err, "CERTFLEET_TLS_CERT");
+	if ((*key = cf_read_file(cfg->tls_key, PEM_MAX, NULL, err)) == NULL) {
+		free(*cert);
+		*cert = NULL;
+		return cf_err_wrap(err, "CERTFLEET_TLS_KEY");
+	}
+	return 0;
+}
+
 cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 {
 	cf_http_server *s = NULL;
 	struct sockaddr_storage ss;
+	struct MHD_OptionItem tls_opts[4] = { { MHD_OPTION_END, 0, NULL } };
+	char *cert = NULL, *key = NULL;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 			 MHD_USE_ITC;
 
@@ -205,26 +298,54 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 		return NULL;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 		return NULL;
+	}
 	s->app = app;
+	if (cf_cidr_list_parse(app->cfg->local_addresses, &s->local, err) != 0) {
+		cf_err_wrap(err, "CERTFLEET_LOCAL_ADDRESSES");
+		goto fail;
+	}
+	if (load_tls(app->cfg, &cert, &key, err) != 0)
+		goto fail;
+	if (cert != NULL) {
+		s->tls = true;
+		flags |= MHD_USE_TLS;
+		tls_opts[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, cert };
+		tls_opts[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, key };
+		tls_opts[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						       (void *)TLS_PRIORITIES };
+	}
+	s->cache = cf_cache_start(app->cfg->database_url, app->pool,
+				  app->cfg->cache_offline_grace, err);
+	if (s->cache == NULL)
+		goto fail;
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg->http_threads,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+				MHD_OPTION_ARRAY, tls_opts,
 				MHD_OPTION_END);
 	if (s->d == NULL) {
 		cf_err_set(err, CF_ERR_PERMANENT,
 			   "CERTFLEET_LISTEN: cannot listen on %s (address in use or not "
-			   "assigned?)",
-			   app->cfg->listen);
-		free(s);
-		return NULL;
+			   "assigned?%s)",
+			   app->cfg->listen,
+			   s->tls ? " or CERTFLEET_TLS_CERT/_KEY not a matching PEM pair" : "");
+		goto fail;
 	}
+	free(cert);
+	cf_secret_free(key); /* libmicrohttpd has parsed it */
 	return s;
+fail:
+	free(cert);
+	cf_secret_free(key);
+	cf_cache_stop(s->cache);
+	free(s);
+	return NULL;
 }
 
 void cf_http_stop(cf_http_server *s)
@@ -233,5 +354,6 @@ void cf_http_stop(cf_http_server *s)
 		return;
 	MHD_quiesce_daemon(s->d);
 	MHD_stop_daemon(s->d);
+	cf_cache_stop(s->cache);
 	free(s);
 }

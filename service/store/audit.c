@@ -15,6 +15,7 @@
 
 #include "crypto/crypto.h"
 #include "store/db.h"
+#include "store/rows.h"
 
 int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
 		   const char *address, const json_t *detail, bool *broken, cf_err *err)
@@ -30,6 +31,34 @@ int cf_audit_write(PGconn *conn, const char *actor, const char *action, const ch
 		       "VALUES ($1, $2, $3, $4, $5::jsonb)",
 		       5, params, broken, err);
 	free(d);
+	return rc;
+}
+
+int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const char *action,
+		       int limit, json_t **out, bool *broken, cf_err *err)
+{
+	char lim[16];
+	const char *params[4] = { since ? since : "", actor ? actor : "", action ? action : "",
+				  lim };
+	PGresult *res;
+	int rc = 0;
+
+	*out = NULL;
+	snprintf(lim, sizeof(lim), "%d", limit);
+	res = cf_db_exec(conn, "listing audit events",
+			 "SELECT json_build_object('events', COALESCE(json_agg(json_build_object("
+			 "'id', e.id, 'at', " CF_SQL_TS("e.at") ", 'actor', e.actor, "
+			 "'action', e.action, 'target', e.target, 'address', e.address, "
+			 "'detail', e.detail) ORDER BY e.at, e.id), '[]'::json))::text FROM "
+			 "(SELECT * FROM audit_events WHERE ($1 = '' OR at >= $1::timestamptz) "
+			 "AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3) "
+			 "ORDER BY at, id LIMIT $4::int) e",
+			 4, params, broken, err);
+	if (res == NULL)
+		return -1;
+	if ((*out = cf_row_json(res, 0, 0)) == NULL)
+		rc = cf_err_set(err, CF_ERR_TRANSIENT, "listing audit events: out of memory");
+	PQclear(res);
 	return rc;
 }
 

@@ -4,7 +4,8 @@
  * made with an Idempotency-Key, replayed when the same request comes again.
  *
  * Both are written in the caller's transaction, together with the effect they
- * describe, so neither can exist without the other.
+ * describe, so neither can exist without the other. (The audit event of an
+ * issuance is written by a trigger on certificate_versions, migrations/0004.)
  */
 #ifndef CERTFLEET_STORE_AUDIT_H
 #define CERTFLEET_STORE_AUDIT_H
@@ -22,6 +23,14 @@
  * guarantees detail holds no secret. */
 int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
 		   const char *address, const json_t *detail, bool *broken, cf_err *err);
+
+/* Audit events in the order they happened (at, then id), at most limit:
+ * {"events":[{"id","at","actor","action","target","address","detail"}]}, where
+ * target, address and detail are null when unset. since (RFC 3339, may be NULL)
+ * keeps events at or after that time; actor and action (may be NULL) keep events
+ * with exactly that actor or action. The caller has checked since's syntax. */
+int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const char *action,
+		       int limit, json_t **out, bool *broken, cf_err *err);
 
 /* ---- Idempotency-Key ---- */
 

@@ -23,6 +23,12 @@
 /* The dns_alias member as a column value: SQL NULL for json null. */
 #define ALIAS_OF "NULLIF($1::jsonb -> 'dns_alias', 'null'::jsonb)"
 
+/* The admin_keys member (false when absent). */
+#define ADMIN_KEYS_OF "COALESCE(($1::jsonb -> 'admin_keys')::boolean, false)"
+
+/* The renew_fraction member (absent: the default of 0001_core, 2/3). */
+#define RENEW_FRACTION_OF "COALESCE(($1::jsonb ->> 'renew_fraction')::real, 0.6667)"
+
 static int doc_exec(PGconn *conn, const char *what, const char *sql, const json_t *doc,
 		    bool *broken, cf_err *err)
 {
@@ -45,9 +51,10 @@ int cf_cert_insert(PGconn *conn, const json_t *doc, bool *broken, cf_err *err)
 {
 	return doc_exec(conn, "creating a certificate",
 			"INSERT INTO certificates (id, domains, dns_alias, provider, key_type, "
-			"hosts) SELECT $1::jsonb ->> 'id', " ARRAY_OF("domains") ", " ALIAS_OF
-			", $1::jsonb -> 'provider', $1::jsonb ->> 'key_type', " ARRAY_OF("hosts")
-			" ON CONFLICT (id) DO NOTHING RETURNING id",
+			"hosts, admin_keys, renew_fraction) SELECT $1::jsonb ->> 'id', "
+			ARRAY_OF("domains") ", " ALIAS_OF ", $1::jsonb -> 'provider', "
+			"$1::jsonb ->> 'key_type', " ARRAY_OF("hosts") ", " ADMIN_KEYS_OF ", "
+			RENEW_FRACTION_OF " ON CONFLICT (id) DO NOTHING RETURNING id",
 			doc, broken, err);
 }
 
@@ -56,7 +63,8 @@ int cf_cert_update(PGconn *conn, const json_t *doc, bool *broken, cf_err *err)
 	return doc_exec(conn, "updating a certificate",
 			"UPDATE certificates SET domains = " ARRAY_OF("domains") ", dns_alias = "
 			ALIAS_OF ", provider = $1::jsonb -> 'provider', key_type = $1::jsonb ->> "
-			"'key_type', hosts = " ARRAY_OF("hosts") ", updated_at = now() "
+			"'key_type', hosts = " ARRAY_OF("hosts") ", admin_keys = " ADMIN_KEYS_OF
+			", renew_fraction = " RENEW_FRACTION_OF ", updated_at = now() "
 			"WHERE id = $1::jsonb ->> 'id' RETURNING id",
 			doc, broken, err);
 }
@@ -86,7 +94,9 @@ int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, bool *bro
 	return json_query(conn, "reading a certificate",
 			  "SELECT json_build_object('id', id, 'domains', to_json(domains), "
 			  "'dns_alias', dns_alias, 'provider', provider, 'key_type', key_type, "
-			  "'hosts', to_json(hosts))::text FROM certificates WHERE id = $1 "
+			  "'hosts', to_json(hosts), 'admin_keys', admin_keys, "
+			  "'renew_fraction', renew_fraction)::text "
+			  "FROM certificates WHERE id = $1 "
 			  "FOR NO KEY UPDATE",
 			  id, doc, broken, err);
 }
@@ -94,9 +104,13 @@ int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, bool *bro
 #define CERT_JSON                                                                          \
 	"json_build_object('id', c.id, 'domains', to_json(c.domains), 'dns_alias', "       \
 	"c.dns_alias, 'provider', c.provider, 'key_type', c.key_type, 'hosts', "           \
-	"to_json(c.hosts), 'status', c.status, 'current_version', (SELECT "                \
+	"to_json(c.hosts), 'admin_keys', c.admin_keys, 'renew_fraction', "                \
+	"c.renew_fraction, 'status', c.status, "                                           \
+	"'current_version', (SELECT json_strip_nulls("                                     \
 	"json_build_object('version', v.version, 'serial', v.serial, 'not_before', "       \
-	CF_SQL_TS("v.not_before") ", 'not_after', " CF_SQL_TS("v.not_after") ") "          \
+	CF_SQL_TS("v.not_before") ", 'not_after', " CF_SQL_TS("v.not_after") ", "          \
+	"'revoked_at', " CF_SQL_TS("v.revoked_at") ", 'revocation_reason', "               \
+	"v.revocation_reason)) "                                                           \
 	"FROM certificate_versions v WHERE v.certificate_id = c.id AND v.version = "       \
 	"c.current_version), 'created_at', " CF_SQL_TS("c.created_at") ", 'updated_at', "  \
 	CF_SQL_TS("c.updated_at") ")"
@@ -114,6 +128,21 @@ int cf_cert_list_json(PGconn *conn, json_t **out, bool *broken, cf_err *err)
 			  "SELECT json_build_object('certificates', COALESCE(json_agg(" CERT_JSON
 			  " ORDER BY c.id), '[]'::json))::text FROM certificates c",
 			  NULL, out, broken, err);
+}
+
+int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out, bool *broken,
+			       cf_err *err)
+{
+	char secs[24];
+
+	snprintf(secs, sizeof(secs), "%ld", within_s);
+	return json_query(conn, "listing expiring certificates",
+			  "SELECT json_build_object('certificates', COALESCE(json_agg(" CERT_JSON
+			  " ORDER BY v.not_after, c.id), '[]'::json))::text FROM certificates c"
+			  " JOIN certificate_versions v ON v.certificate_id = c.id"
+			  " AND v.version = c.current_version"
+			  " WHERE v.not_after <= now() + make_interval(secs => $1::float8)",
+			  secs, out, broken, err);
 }
 
 int cf_cert_exists(PGconn *conn, const char *id, bool *broken, cf_err *err)
@@ -183,4 +212,96 @@ int cf_cert_delete(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1
 		return r < 0 ? -1 : 2;
 	return cf_db_run(conn, "deleting a certificate", "DELETE FROM certificates WHERE id = $1",
 			 1, params, broken, err) == 0 ? 1 : -1;
+}
+
+/* ---- what a fetch needs ---- */
+
+void cf_cert_fetch_free(cf_cert_fetch *f)
+{
+	if (f == NULL)
+		return;
+	for (size_t i = 0; i < f->nhosts; i++)
+		free(f->hosts[i]);
+	free(f->hosts);
+	free(f->cert_pem);
+	free(f->chain_pem);
+	if (f->key_sealed != NULL)
+		PQfreemem(f->key_sealed);
+	memset(f, 0, sizeof(*f));
+}
+
+/* hosts from the JSON array text of column c. */
+static int fetch_hosts(const PGresult *res, int c, cf_cert_fetch *f)
+{
+	json_t *arr = cf_row_json(res, 0, c), *v;
+	size_t i;
+	int rc = -1;
+
+	if (!json_is_array(arr))
+		goto out;
+	f->hosts = calloc(json_array_size(arr) + 1, sizeof(char *));
+	if (f->hosts == NULL)
+		goto out;
+	json_array_foreach(arr, i, v) {
+		if (!json_is_string(v) || (f->hosts[i] = strdup(json_string_value(v))) == NULL)
+			goto out;
+		f->nhosts++;
+	}
+	rc = 0;
+out:
+	json_decref(arr);
+	return rc;
+}
+
+/* The version columns (from 2 on) of a row whose current version exists. */
+static int fetch_version(const PGresult *res, cf_cert_fetch *f)
+{
+	size_t len = 0;
+
+	f->version = atoi(PQgetvalue(res, 0, 2));
+	snprintf(f->etag, sizeof(f->etag), "%s", PQgetvalue(res, 0, 3));
+	snprintf(f->serial, sizeof(f->serial), "%s", PQgetvalue(res, 0, 4));
+	snprintf(f->not_before, sizeof(f->not_before), "%s", PQgetvalue(res, 0, 5));
+	snprintf(f->not_after, sizeof(f->not_after), "%s", PQgetvalue(res, 0, 6));
+	f->cert_pem = strdup(PQgetvalue(res, 0, 7));
+	f->chain_pem = strdup(PQgetvalue(res, 0, 8));
+	f->key_sealed = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 9), &len);
+	f->key_sealed_len = len;
+	return f->cert_pem && f->chain_pem && f->key_sealed ? 0 : -1;
+}
+
+int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, bool *broken,
+		       cf_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+	int rc = -1;
+
+	memset(f, 0, sizeof(*f));
+	res = cf_db_exec(conn, "reading a certificate for a fetch",
+			 "SELECT to_json(c.hosts)::text, c.admin_keys, v.version, v.etag, "
+			 "v.serial, " CF_SQL_TS("v.not_before") ", " CF_SQL_TS("v.not_after")
+			 ", v.cert_pem, v.chain_pem, v.key_sealed FROM certificates c "
+			 "LEFT JOIN certificate_versions v ON v.certificate_id = c.id "
+			 "AND v.version = c.current_version WHERE c.id = $1",
+			 1, params, broken, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		rc = 0;
+		goto out;
+	}
+	f->exists = true;
+	f->admin_keys = PQgetvalue(res, 0, 1)[0] == 't';
+	if (fetch_hosts(res, 0, f) != 0 ||
+	    (!PQgetisnull(res, 0, 2) && fetch_version(res, f) != 0)) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "reading certificate %s: out of memory", id);
+		goto out;
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	if (rc != 0)
+		cf_cert_fetch_free(f);
+	return rc;
 }

@@ -5,10 +5,14 @@
  * current version that the workers maintain.
  *
  * A definition ("doc") is the normalised JSON object that cf_cert_validate
- * returns: {"id","domains","dns_alias","provider","key_type","hosts"}. In the
- * row, domains and hosts are text[], dns_alias is SQL NULL or jsonb ("auto",
- * "fqdn" or {name: fqdn}), provider is jsonb ("name" or {name: provider}).
+ * returns: {"id","domains","dns_alias","provider","key_type","hosts",
+ * "admin_keys"}. In the row, domains and hosts are text[], dns_alias is SQL NULL
+ * or jsonb ("auto", "fqdn" or {name: fqdn}), provider is jsonb ("name" or
+ * {name: provider}), admin_keys a boolean (may an admin token fetch the key?).
  * Every function runs on the caller's connection, inside its transaction.
+ *
+ * cf_cert_fetch_load reads what a host fetch needs (the policy and the current
+ * version, its key still sealed) for the fetch cache (http/cache.c).
  */
 #ifndef CERTFLEET_STORE_CERTIFICATES_H
 #define CERTFLEET_STORE_CERTIFICATES_H
@@ -16,6 +20,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
@@ -40,12 +46,17 @@ int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, bool *bro
 int cf_cert_exists(PGconn *conn, const char *id, bool *broken, cf_err *err);
 
 /* The API representation {"id","domains","dns_alias","provider","key_type","hosts",
- * "status","current_version":{"version","serial","not_before","not_after"}|null,
+ * "admin_keys","status","current_version":{"version","serial","not_before","not_after"}|null,
  * "created_at","updated_at"}; *out NULL when there is no such certificate. */
 int cf_cert_get_json(PGconn *conn, const char *id, json_t **out, bool *broken, cf_err *err);
 
 /* {"certificates":[...]} sorted by id. */
 int cf_cert_list_json(PGconn *conn, json_t **out, bool *broken, cf_err *err);
+
+/* The same list restricted to the certificates at risk: those whose current
+ * version expires within within_s seconds (or has expired), soonest first. */
+int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out, bool *broken,
+			       cf_err *err);
 
 /* Deletes certificate id with its versions and jobs, unless one of its jobs is
  * running or waiting (a worker may hold an order and TXT values for it); a queued
@@ -54,5 +65,27 @@ int cf_cert_list_json(PGconn *conn, json_t **out, bool *broken, cf_err *err);
  * the job), -1 on error. */
 int cf_cert_delete(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1],
 		   char busy_state[16], bool *broken, cf_err *err);
+
+/* What a fetch of certificate id needs: who may fetch it and its current
+ * version. Owned by whoever loaded it; release with cf_cert_fetch_free. */
+typedef struct cf_cert_fetch {
+	bool exists;        /* false: no such certificate (nothing else set) */
+	char **hosts;       /* the host names that may fetch it */
+	size_t nhosts;
+	bool admin_keys;    /* admin tokens may fetch its private key */
+	int version;        /* 0: no version issued yet (nothing below set) */
+	char etag[72];      /* strong ETag of the version, quotes included */
+	char serial[128];
+	char not_before[32], not_after[32]; /* RFC 3339 UTC */
+	char *cert_pem, *chain_pem;
+	uint8_t *key_sealed; /* AES-256-GCM blob, AAD certificate_versions:<id>:<version> */
+	size_t key_sealed_len;
+} cf_cert_fetch;
+
+/* Reads certificate id into *f (zeroed first; f->exists false when there is no
+ * such certificate). Returns 0, or -1 (nothing to free). */
+int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, bool *broken,
+		       cf_err *err);
+void cf_cert_fetch_free(cf_cert_fetch *f);
 
 #endif

@@ -11,7 +11,18 @@
  * them. Lists travel as PostgreSQL array literals (text[] parameters), still
  * parameterised. created_at and removed_at take clock_timestamp(), the moment of the
  * statement rather than of the transaction's start, so the rows' intervals show
- * exactly how many values were live at once.
+ * exactly how many values were live at once. A target's limit is the budget, or the
+ * max_values_per_name of the provider type writing there when that is smaller.
+ *
+ * The provider calls themselves are serialised per target with a second class of
+ * advisory locks (CF_TXT_WRITE_LOCK_CLASS), taken by cf_txt_write_lock in a
+ * transaction of its own around the call: a separate class, so a budget check
+ * never waits for a provider call in progress at one of its targets.
+ *
+ * The janitor's outcome (cf_txt_orphan_done) is one statement: the row, and an
+ * event of the value's job when the job still exists, so the job's timeline shows
+ * a removal that keeps failing; janitor_failures counts the failures (migration
+ * 0005, read by the txt_cleanup_stats view).
  */
 #include "store/dns_records.h"
 
@@ -24,6 +35,8 @@
 
 /* The first key of the advisory locks of TXT targets ("CFTX"). */
 #define CF_TXT_LOCK_CLASS "1128682584"
+/* The first key of the advisory locks around provider writes at a target ("CFTW"). */
+#define CF_TXT_WRITE_LOCK_CLASS "1128682583"
 
 enum field { F_PROVIDER, F_FQDN, F_VALUE };
 
@@ -93,10 +106,21 @@ static const char budget_sql[] =
 	"   AND d.state IN ('pending','present'))) AS need"
 	" FROM unnest($1::text[], $2::text[]) AS t(fqdn, value) GROUP BY t.fqdn";
 
-/* Locks every target, then checks the budget: 0 within, 1 over, -1 error. */
-static int check_budget(PGconn *c, const cf_job_ref *job, const char *fqdns,
-			const char *values, int budget, cf_txt_over *over, bool *broken,
-			cf_err *err)
+/* The limit at fqdn: the budget, or the smallest max_live of the values there. */
+static long limit_at(const cf_txt_value *v, size_t n, const char *fqdn, int budget)
+{
+	long limit = budget;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i].max_live > 0 && v[i].max_live < limit && strcmp(v[i].fqdn, fqdn) == 0)
+			limit = v[i].max_live;
+	return limit;
+}
+
+/* Locks every target, then checks the limits: 0 within, 1 over, -1 error. */
+static int check_budget(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size_t n,
+			const char *fqdns, const char *values, int budget, cf_txt_over *over,
+			bool *broken, cf_err *err)
 {
 	const char *p[3] = {fqdns, values, job->id};
 	PGresult *r;
@@ -111,11 +135,13 @@ static int check_budget(PGconn *c, const cf_job_ref *job, const char *fqdns,
 		return -1;
 	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
 		long live = atol(PQgetvalue(r, i, 1)), need = atol(PQgetvalue(r, i, 2));
+		long limit = limit_at(v, n, PQgetvalue(r, i, 0), budget);
 
-		if (need > 0 && live + need > budget) {
+		if (need > 0 && live + need > limit) {
 			snprintf(over->fqdn, sizeof(over->fqdn), "%s", PQgetvalue(r, i, 0));
 			over->live = live;
 			over->need = need;
+			over->limit = limit;
 			rc = 1;
 		}
 	}
@@ -149,7 +175,7 @@ int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size
 	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
 		goto done;
 	if ((st = fence(c, job, broken, err)) != 0 ||
-	    (st = check_budget(c, job, fqdns, values, budget, over, broken, err)) != 0) {
+	    (st = check_budget(c, job, v, n, fqdns, values, budget, over, broken, err)) != 0) {
 		rc = st;
 		goto out;
 	}
@@ -249,10 +275,52 @@ void cf_txt_rows_free(cf_txt_row *rows, size_t n)
 	free(rows);
 }
 
+int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, bool *broken, cf_err *err)
+{
+	char ms[32];
+	const char *p[1] = {ms};
+	const char *q[1] = {fqdn};
+	const char *state;
+	PGresult *r;
+	int rc = -1;
+
+	snprintf(ms, sizeof(ms), "%ldms", wait_ms > 0 ? wait_ms : 1);
+	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
+		return -1;
+	if (cf_db_run(c, "lock timeout", "SELECT set_config('lock_timeout', $1, true)", 1, p,
+		      broken, err) != 0)
+		goto out;
+	/* libpq directly: a lock timeout (55P03) is an answer here, not a failure */
+	r = PQexecParams(c, "SELECT pg_advisory_xact_lock(" CF_TXT_WRITE_LOCK_CLASS
+			 ", hashtext($1))", 1, NULL, q, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		PQclear(r);
+		return 0;
+	}
+	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (state != NULL && strcmp(state, "55P03") == 0)
+		rc = 1;
+	else
+		cf_err_set(err, CF_ERR_TRANSIENT, "lock TXT target %s: %s", fqdn,
+			   PQerrorMessage(c));
+	PQclear(r);
+out:
+	if (broken != NULL && PQstatus(c) != CONNECTION_OK)
+		*broken = true;
+	rollback(c);
+	return rc;
+}
+
+int cf_txt_write_unlock(PGconn *c, bool *broken, cf_err *err)
+{
+	return cf_db_run(c, "unlock TXT target", "COMMIT", 0, NULL, broken, err);
+}
+
 static const char orphan_sql[] =
 	"UPDATE dns_records SET attempts = attempts + 1 WHERE id = ("
 	" SELECT r.id FROM dns_records r LEFT JOIN jobs j ON j.id = r.job_id"
 	" WHERE r.state IN ('pending','present') AND r.attempts < $1"
+	"   AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())"
 	"   AND (j.id IS NULL OR j.state IN ('issued','failed'))"
 	" ORDER BY r.attempts, r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED)"
 	" RETURNING id, provider, fqdn, value";
@@ -282,19 +350,40 @@ int cf_txt_orphan_take(PGconn *c, int max_attempts, cf_txt_row *out, bool *broke
 	return rc;
 }
 
+/* The row, then (when the value's job still exists) the event of the outcome. In
+ * SET, janitor_failures is the count before this try: the first retry waits
+ * backoff_s, each later one twice the one before, at most an hour. */
+static const char orphan_done_sql[] =
+	"WITH u AS (UPDATE dns_records SET"
+	"   state = CASE WHEN $2::text IS NULL THEN 'removed'"
+	"     WHEN attempts >= $3::int THEN 'failed' ELSE state END,"
+	"   removed_at = CASE WHEN $2::text IS NULL THEN clock_timestamp() END,"
+	"   last_error = $2::text,"
+	"   janitor_failures = janitor_failures + CASE WHEN $2::text IS NULL THEN 0 ELSE 1 END,"
+	"   next_attempt_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() +"
+	"     make_interval(secs => least(3600, $4::float8 * power(2, least(janitor_failures, 20))))"
+	"     END"
+	"   WHERE id = $1::bigint"
+	"   RETURNING job_id, fqdn, value, state, attempts, next_attempt_at)"
+	" INSERT INTO job_events (job_id, attempt, step, message)"
+	" SELECT u.job_id, j.attempt, 'janitor', CASE"
+	"   WHEN $2::text IS NULL THEN format('removed the orphan TXT \"%s\" at %s (try %s)',"
+	"     u.value, u.fqdn, u.attempts)"
+	"   WHEN u.state = 'failed' THEN format('gave up removing the TXT \"%s\" at %s after %s"
+	"     tries; remove it by hand: %s', u.value, u.fqdn, u.attempts, $2::text)"
+	"   ELSE format('removing the orphan TXT \"%s\" at %s failed (try %s of %s; next in %s s):"
+	"     %s', u.value, u.fqdn, u.attempts, $3::int,"
+	"     ceil(extract(epoch FROM u.next_attempt_at - now())), $2::text) END"
+	" FROM u JOIN jobs j ON j.id = u.job_id";
+
 int cf_txt_orphan_done(PGconn *c, long long id, const char *error, int max_attempts,
-		       bool *broken, cf_err *err)
+		       double backoff_s, bool *broken, cf_err *err)
 {
-	char sid[24], max[16];
-	const char *p[3] = {sid, error, max};
+	char sid[24], max[16], backoff[32];
+	const char *p[4] = {sid, error, max, backoff};
 
 	snprintf(sid, sizeof(sid), "%lld", id);
 	snprintf(max, sizeof(max), "%d", max_attempts);
-	return cf_db_run(c, "record orphan cleanup",
-			 "UPDATE dns_records SET"
-			 " state = CASE WHEN $2::text IS NULL THEN 'removed'"
-			 "   WHEN attempts >= $3::int THEN 'failed' ELSE state END,"
-			 " removed_at = CASE WHEN $2::text IS NULL THEN now() END,"
-			 " last_error = $2 WHERE id = $1",
-			 3, p, broken, err);
+	snprintf(backoff, sizeof(backoff), "%.3f", backoff_s > 0 ? backoff_s : 1.0);
+	return cf_db_run(c, "record orphan cleanup", orphan_done_sql, 4, p, broken, err);
 }

@@ -27,6 +27,8 @@ typedef struct cf_txt_value {
 	const char *provider;
 	const char *fqdn;  /* normalised target */
 	const char *value;
+	int max_live;      /* the provider type's max_values_per_name (0: no limit of its
+			    * own); only cf_txt_reserve reads it */
 } cf_txt_value;
 
 /* The target that would go over the budget. */
@@ -34,14 +36,16 @@ typedef struct cf_txt_over {
 	char fqdn[CF_NAME_MAX + 1];
 	long live;  /* values live there now */
 	long need;  /* new values this job wants there */
+	long limit; /* the budget, or the provider's smaller max_live there */
 } cf_txt_over;
 
 /* Records the job's values as pending, all or none, if every target stays within
- * budget (live values + this job's new ones <= budget). Values the job already
- * holds live are not counted twice. Race-free across replicas: a transaction-level
- * advisory lock per target FQDN (hashtext, taken in a fixed order) covers the count
- * and the insert. Returns 0 recorded, 1 over budget (over filled), 2 job lost,
- * -1 on error. */
+ * its limit: the budget, or a value's max_live when that is smaller (acme-dns keeps
+ * two values per name), counting live values + this job's new ones. Values the job
+ * already holds live are not counted twice. Race-free across replicas: a
+ * transaction-level advisory lock per target FQDN (hashtext, taken in a fixed
+ * order) covers the count and the insert. Returns 0 recorded, 1 over the limit
+ * (over filled), 2 job lost, -1 on error. */
 int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size_t n,
 		   int budget, cf_txt_over *over, bool *broken, cf_err *err);
 
@@ -61,13 +65,27 @@ int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row **rows, size_t 
 		       bool *broken, cf_err *err);
 void cf_txt_rows_free(cf_txt_row *rows, size_t n);
 
+/* Serialises the provider calls that change the TXT values at one target FQDN,
+ * across workers and replicas: BEGIN, then a transaction-level advisory lock
+ * (CF_TXT_WRITE_LOCK_CLASS, hashtext(fqdn)) on c, waiting at most wait_ms
+ * (lock_timeout). Providers that read, modify and write a whole rrset (powerdns,
+ * route53) would otherwise drop each other's values. Returns 0 held (c is then
+ * inside the transaction: run nothing else on it until cf_txt_write_unlock), 1 not
+ * within wait_ms (nothing held), -1 on error (nothing held). */
+int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, bool *broken, cf_err *err);
+/* Ends cf_txt_write_lock's transaction, which releases the lock. */
+int cf_txt_write_unlock(PGconn *c, bool *broken, cf_err *err);
+
 /* Orphans: live values whose job is finished or deleted (a cleanup that failed, a
- * job deleted mid-way). Takes one (attempts < max_attempts, oldest try first) and
- * counts the try. Returns 1 with out filled, 0 when none, -1 on error. */
+ * job deleted mid-way). Takes one that is due (attempts < max_attempts, and its
+ * next_attempt_at passed; oldest try first) and counts the try. Returns 1 with out
+ * filled, 0 when none, -1 on error. */
 int cf_txt_orphan_take(PGconn *c, int max_attempts, cf_txt_row *out, bool *broken, cf_err *err);
-/* Records the outcome of cleaning an orphan: removed, or the error (and failed
- * once it reached max_attempts). */
+/* Records the outcome of cleaning an orphan: removed, or the error (counted in
+ * janitor_failures, the next try due after backoff_s * 2^(failures before), at most
+ * an hour; failed once it reached max_attempts). When the value's job still exists,
+ * the outcome is also an event ("janitor") of that job, in the same statement. */
 int cf_txt_orphan_done(PGconn *c, long long id, const char *error, int max_attempts,
-		       bool *broken, cf_err *err);
+		       double backoff_s, bool *broken, cf_err *err);
 
 #endif

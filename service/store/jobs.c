@@ -18,7 +18,7 @@
 bool cf_job_state_valid(const char *s)
 {
 	static const char *const states[] = { "queued", "running", "waiting", "issued",
-					      "failed" };
+					      "failed", "done" };
 
 	for (size_t i = 0; s != NULL && i < sizeof(states) / sizeof(states[0]); i++)
 		if (strcmp(s, states[i]) == 0)

@@ -33,7 +33,7 @@ static const char claim_sql[] =
 	"  FROM c WHERE j.id = c.id"
 	"  RETURNING j.id, j.certificate_id, j.attempt, j.step, j.order_url,"
 	"    coalesce(j.account_id, 0) AS account_id, j.data::text AS data, j.failures,"
-	"    c.prev_state, c.prev_owner),"
+	"    c.prev_state, c.prev_owner, j.kind, extract(epoch FROM j.created_at) AS created),"
 	" e AS ("
 	"  INSERT INTO job_events (job_id, attempt, step, message)"
 	"  SELECT id, attempt, 'claim', format('claimed by %s (attempt %s)%s', $1::text, attempt,"
@@ -42,7 +42,7 @@ static const char claim_sql[] =
 	"    WHEN attempt > 1 THEN format('; continuing at step %s', step) ELSE '' END)"
 	"  FROM u)"
 	"SELECT id, certificate_id, attempt, step, order_url, account_id, data, failures,"
-	" prev_state, prev_owner FROM u";
+	" prev_state, prev_owner, kind, created FROM u";
 
 static void copy_field(char *dst, size_t len, const PGresult *r, int col)
 {
@@ -75,6 +75,8 @@ int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, 
 	out->failures = atoi(PQgetvalue(r, 0, 7));
 	copy_field(out->prev_state, sizeof(out->prev_state), r, 8);
 	copy_field(out->prev_owner, sizeof(out->prev_owner), r, 9);
+	copy_field(out->kind, sizeof(out->kind), r, 10);
+	out->created_at = strtod(PQgetvalue(r, 0, 11), NULL);
 	if (out->data == NULL || (!PQgetisnull(r, 0, 4) && out->order_url == NULL)) {
 		cf_job_claim_free(out);
 		cf_err_set(err, CF_ERR_TRANSIENT, "claim: out of memory");

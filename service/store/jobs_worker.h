@@ -42,6 +42,8 @@ typedef struct cf_job_claim {
 	char *data;           /* the step state, JSON text */
 	long long account_id; /* 0 = none yet */
 	int failures;         /* transient failures so far */
+	char kind[16];        /* issue, renew or revoke */
+	double created_at;    /* when the job was queued, epoch seconds */
 } cf_job_claim;
 
 /* Claims the most overdue runnable job for owner with a lease of lease_s seconds.

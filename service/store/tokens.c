@@ -5,7 +5,8 @@
  * the full token string handed to the caller must be wiped with cf_secret_free.
  * Verification does the same work (a SHA-256 and a constant-time compare) whether
  * or not the id exists, so the answer time does not tell a guessed id from a
- * guessed secret.
+ * guessed secret. Expiry is judged by the caller's clock (cf_token_check's now),
+ * so that a cached row expires on time without asking the database.
  */
 #include "store/tokens.h"
 
@@ -158,56 +159,90 @@ static int stored_hash(const PGresult *res, int c, uint8_t out[32])
 	return len == 32 ? 0 : -1;
 }
 
-int cf_token_verify(PGconn *conn, const char *token, cf_principal *who,
-		    cf_token_status *status, bool *broken, cf_err *err)
+int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found,
+		    bool *broken, cf_err *err)
 {
+	const char *params[1] = { id };
+	PGresult *res;
+
+	*found = false;
+	memset(row, 0, sizeof(*row));
+	res = cf_db_exec(conn, "checking a token",
+			 "SELECT name, role, secret_sha256, "
+			 "COALESCE(floor(extract(epoch FROM expires_at))::bigint, 0), "
+			 "revoked_at IS NOT NULL FROM tokens WHERE id = $1",
+			 1, params, broken, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1 && stored_hash(res, 2, row->secret_sha256) == 0) {
+		snprintf(row->id, sizeof(row->id), "%s", id);
+		snprintf(row->name, sizeof(row->name), "%s", PQgetvalue(res, 0, 0));
+		row->role = cf_role_parse(PQgetvalue(res, 0, 1));
+		row->expires_at = (time_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+		row->revoked = PQgetvalue(res, 0, 4)[0] == 't';
+		*found = true;
+	}
+	PQclear(res);
+	return 0;
+}
+
+void cf_token_check(const cf_token_row *row, const char *token, time_t now,
+		    cf_principal *who, cf_token_status *status)
+{
+	static const uint8_t none[32] = { 0 };
 	char id[CF_TOKEN_ID_LEN + 1] = "000000000000";
-	uint8_t want[32] = { 0 }, got[32];
-	const char *secret = "", *params[1] = { id };
-	PGresult *res = NULL;
-	bool found = false, match;
-	int rc = -1;
+	const char *secret = "";
+	uint8_t got[32];
+	bool shaped, match;
 
 	*status = CF_TOKEN_INVALID;
 	memset(who, 0, sizeof(*who));
-	if (cf_token_split(token, id, &secret) == 0) {
-		res = cf_db_exec(conn, "checking a token",
-				 "SELECT name, role, secret_sha256, "
-				 "expires_at IS NOT NULL AND expires_at <= now(), "
-				 "revoked_at IS NOT NULL FROM tokens WHERE id = $1",
-				 1, params, broken, err);
-		if (res == NULL)
-			goto out;
-		found = PQntuples(res) == 1 && stored_hash(res, 2, want) == 0;
-	}
+	shaped = cf_token_split(token, id, &secret) == 0;
 	/* the same work whether or not the id exists */
 	cf_sha256(secret, strlen(secret), got);
-	match = cf_ct_equal(got, sizeof(got), want, sizeof(want)) && found;
-	rc = 0;
-	if (!match)
-		goto out;
-	if (PQgetvalue(res, 0, 4)[0] == 't') {
-		*status = CF_TOKEN_REVOKED;
-		goto out;
-	}
-	if (PQgetvalue(res, 0, 3)[0] == 't') {
-		*status = CF_TOKEN_EXPIRED;
-		goto out;
-	}
-	snprintf(who->token_id, sizeof(who->token_id), "%s", id);
-	snprintf(who->name, sizeof(who->name), "%s", PQgetvalue(res, 0, 0));
-	who->role = cf_role_parse(PQgetvalue(res, 0, 1));
-	*status = CF_TOKEN_OK;
-	/* the last use, at most once a minute per token */
-	if (cf_db_run(conn, "recording a token's use",
-		      "UPDATE tokens SET last_used_at = now() WHERE id = $1 AND "
-		      "(last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
-		      1, params, broken, err) != 0)
-		rc = -1;
-out:
+	match = cf_ct_equal(got, sizeof(got), row ? row->secret_sha256 : none, sizeof(got)) &&
+		shaped && row != NULL && strcmp(row->id, id) == 0;
 	OPENSSL_cleanse(got, sizeof(got));
-	PQclear(res);
-	return rc;
+	if (!match)
+		return;
+	if (row->revoked) {
+		*status = CF_TOKEN_REVOKED;
+		return;
+	}
+	if (row->expires_at != 0 && row->expires_at <= now) {
+		*status = CF_TOKEN_EXPIRED;
+		return;
+	}
+	snprintf(who->token_id, sizeof(who->token_id), "%s", row->id);
+	snprintf(who->name, sizeof(who->name), "%s", row->name);
+	who->role = row->role;
+	*status = CF_TOKEN_OK;
+}
+
+int cf_token_verify(PGconn *conn, const char *token, cf_principal *who,
+		    cf_token_status *status, bool *broken, cf_err *err)
+{
+	char id[CF_TOKEN_ID_LEN + 1];
+	const char *secret;
+	cf_token_row row;
+	bool found = false;
+
+	if (cf_token_split(token, id, &secret) == 0 &&
+	    cf_token_lookup(conn, id, &row, &found, broken, err) != 0)
+		return -1;
+	cf_token_check(found ? &row : NULL, token, time(NULL), who, status);
+	OPENSSL_cleanse(&row, sizeof(row));
+	return 0;
+}
+
+int cf_token_touch(PGconn *conn, const char *id, bool *broken, cf_err *err)
+{
+	const char *params[1] = { id };
+
+	return cf_db_run(conn, "recording a token's use",
+			 "UPDATE tokens SET last_used_at = now() WHERE id = $1 AND "
+			 "(last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
+			 1, params, broken, err);
 }
 
 int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids,
@@ -221,7 +256,8 @@ int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids
 		*ids = NULL;
 	res = cf_db_exec(conn, "revoking tokens",
 			 "UPDATE tokens SET revoked_at = now() WHERE revoked_at IS NULL AND "
-			 "(($1 <> '' AND name = $1) OR ($2 <> '' AND id = $2)) RETURNING id",
+			 "($1 <> '' OR $2 <> '') AND ($1 = '' OR name = $1) AND "
+			 "($2 = '' OR id = $2) RETURNING id",
 			 2, params, broken, err);
 	if (res == NULL)
 		return -1;
@@ -233,6 +269,20 @@ int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids
 	return n;
 }
 
+#define TOKEN_COLUMNS                                                                     \
+	"id, name, role, " CF_SQL_TS("created_at") ", " CF_SQL_TS("expires_at") ", "      \
+	CF_SQL_TS("revoked_at") ", " CF_SQL_TS("last_used_at")
+
+/* Row r of a TOKEN_COLUMNS result as its representation. */
+static json_t *token_json(const PGresult *res, int r)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", cf_row_str(res, r, 0),
+			 "name", cf_row_str(res, r, 1), "role", cf_row_str(res, r, 2),
+			 "created_at", cf_row_str(res, r, 3), "expires_at", cf_row_str(res, r, 4),
+			 "revoked_at", cf_row_str(res, r, 5), "last_used_at",
+			 cf_row_str(res, r, 6));
+}
+
 int cf_token_list(PGconn *conn, json_t **out, bool *broken, cf_err *err)
 {
 	PGresult *res;
@@ -240,25 +290,33 @@ int cf_token_list(PGconn *conn, json_t **out, bool *broken, cf_err *err)
 
 	*out = NULL;
 	res = cf_db_exec(conn, "listing tokens",
-			 "SELECT id, name, role, " CF_SQL_TS("created_at") ", "
-			 CF_SQL_TS("expires_at") ", " CF_SQL_TS("revoked_at") ", "
-			 CF_SQL_TS("last_used_at") " FROM tokens ORDER BY created_at, id",
-			 0, NULL, broken, err);
+			 "SELECT " TOKEN_COLUMNS " FROM tokens ORDER BY created_at, id", 0, NULL,
+			 broken, err);
 	if (res == NULL)
 		return -1;
 	list = json_array();
 	for (int r = 0; list != NULL && r < PQntuples(res); r++)
-		json_array_append_new(list, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-						      "id", cf_row_str(res, r, 0),
-						      "name", cf_row_str(res, r, 1),
-						      "role", cf_row_str(res, r, 2),
-						      "created_at", cf_row_str(res, r, 3),
-						      "expires_at", cf_row_str(res, r, 4),
-						      "revoked_at", cf_row_str(res, r, 5),
-						      "last_used_at", cf_row_str(res, r, 6)));
+		json_array_append_new(list, token_json(res, r));
 	PQclear(res);
 	if (list == NULL)
 		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 	*out = list;
 	return 0;
+}
+
+int cf_token_get_json(PGconn *conn, const char *id, json_t **out, bool *broken, cf_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+	int rc = 0;
+
+	*out = NULL;
+	res = cf_db_exec(conn, "reading a token", "SELECT " TOKEN_COLUMNS " FROM tokens "
+			 "WHERE id = $1", 1, params, broken, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1 && (*out = token_json(res, 0)) == NULL)
+		rc = cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	PQclear(res);
+	return rc;
 }

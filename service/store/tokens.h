@@ -8,6 +8,9 @@
  * constant time. A token has a role (admin: everything; host: fetches the
  * certificates that name it), an optional expiry and a revocation time; the time
  * of last use is recorded (at most once a minute, to keep reads cheap).
+ *
+ * Verification is split so that the fetch cache (http/cache.c) can hold rows:
+ * cf_token_lookup reads a row, cf_token_check decides on it without a database.
  */
 #ifndef CERTFLEET_STORE_TOKENS_H
 #define CERTFLEET_STORE_TOKENS_H
@@ -15,6 +18,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "util/err.h"
 
@@ -59,20 +64,52 @@ int cf_parse_duration(const char *s, long *seconds);
 int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s,
 		    char **token, char id[CF_TOKEN_ID_LEN + 1], bool *broken, cf_err *err);
 
-/* Checks a bearer token. Returns 0 with *status (and *who when CF_TOKEN_OK), or
- * -1 when the database fails. Expired and revoked are told apart only for a
- * token whose secret matched. Records the use (last_used_at) of a good token. */
+/* What the service keeps of one token row (never the secret). */
+typedef struct cf_token_row {
+	char id[CF_TOKEN_ID_LEN + 1];
+	char name[CF_TOKEN_NAME_MAX + 1];
+	cf_role role;
+	uint8_t secret_sha256[32];
+	time_t expires_at; /* 0 = never */
+	bool revoked;
+} cf_token_row;
+
+/* Reads token id. Returns 0 with *found (and *row when found), or -1. */
+int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found,
+		    bool *broken, cf_err *err);
+
+/* Checks a bearer token against the row of its id (row NULL: no such id, or the
+ * token is malformed) at time now: *status, and *who when CF_TOKEN_OK. Does the
+ * same work (a SHA-256 and a constant-time compare) whether or not the row
+ * exists, so the answer time does not tell a guessed id from a guessed secret.
+ * Expired and revoked are told apart only for a token whose secret matched. */
+void cf_token_check(const cf_token_row *row, const char *token, time_t now,
+		    cf_principal *who, cf_token_status *status);
+
+/* Checks a bearer token against the database (cf_token_lookup + cf_token_check).
+ * Returns 0 with *status (and *who when CF_TOKEN_OK), or -1 when the database
+ * fails. Does not record the use: see cf_token_touch. */
 int cf_token_verify(PGconn *conn, const char *token, cf_principal *who,
 		    cf_token_status *status, bool *broken, cf_err *err);
 
-/* Revokes the live tokens called name (id NULL), or the one token id (name NULL).
- * Returns how many were revoked (0: none matched), or -1. *ids (may be NULL)
- * gets a new array of the revoked ids. */
+/* Records a use of token id (last_used_at), unless one was recorded in the last
+ * 60 seconds (by any replica). The callers also throttle it in memory
+ * (http/cache.c), so the write happens at most once a minute per token and
+ * process. Writes no NOTIFY (migrations/0004_hosts.sql). */
+int cf_token_touch(PGconn *conn, const char *id, bool *broken, cf_err *err);
+
+/* Revokes the live tokens called name (id NULL), the one token id (name NULL),
+ * or token id only if it is called name (both given). Returns how many were
+ * revoked (0: none matched), or -1. *ids (may be NULL) gets a new array of the
+ * revoked ids. */
 int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids,
 		    bool *broken, cf_err *err);
 
 /* Every token as {"id","name","role","created_at","expires_at","revoked_at",
  * "last_used_at"} (null where unset), oldest first. Never a secret or hash. */
 int cf_token_list(PGconn *conn, json_t **out, bool *broken, cf_err *err);
+
+/* The representation of token id (as in cf_token_list); *out NULL when none. */
+int cf_token_get_json(PGconn *conn, const char *id, json_t **out, bool *broken, cf_err *err);
 
 #endif

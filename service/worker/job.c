@@ -26,6 +26,7 @@
 
 #include "crypto/crypto.h"
 #include "log.h"
+#include "metrics.h"
 #include "store/cert_issued.h"
 #include "store/providers.h"
 
@@ -222,8 +223,8 @@ static void job_fail(wk_job *j)
 	ch.state = "failed";
 	ch.finished = true;
 	ch.problem = problem;
-	ch.hook = cf_issued_failed_hook;
-	ch.hook_arg = j->cl.certificate_id;
+	ch.hook = wk_failed_hook; /* cf_issued_failed_hook + the "failed" webhook event */
+	ch.hook_arg = j;
 	if (wk_write(j, &ch, j->err_step, false, j->err.problem, "failed: %s", j->err.msg) ==
 	    WK_NEXT)
 		cf_log(CF_LOG_WARN, "job.failed", "step %s: %s", j->err_step, j->err.msg);
@@ -267,6 +268,17 @@ static void job_release(wk_job *j)
 	wk_write(j, &ch, j->step, false, NULL,
 		 "released: %s is stopping; another worker resumes at step %s", j->w->owner,
 		 j->step);
+}
+
+/* The issuance histogram of /metrics: from the job's creation to now. */
+static void job_issued(const wk_job *j)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	cf_metrics_issue_observe((double)ts.tv_sec + ts.tv_nsec / 1e9 - j->cl.created_at);
+	cf_log(CF_LOG_INFO, "job.issued", "certificate %s issued (%s)", j->cl.certificate_id,
+	       j->cl.kind);
 }
 
 /* A new order is made when the old one cannot be continued, once per job. */
@@ -414,7 +426,9 @@ void wk_job_run(wk_thread *w, cf_job_claim *cl)
 	cf_log(CF_LOG_INFO, "job.claimed", "certificate %s, attempt %d, step %s%s%s",
 	       j.cl.certificate_id, j.cl.ref.attempt, j.cl.step,
 	       j.cl.prev_owner[0] ? ", lease of " : "", j.cl.prev_owner);
-	if ((rc = job_prepare(&j)) == WK_NEXT)
+	if (strcmp(j.cl.kind, "revoke") == 0)
+		rc = wk_revoke_run(&j); /* revoke.c: not an issuance */
+	else if ((rc = job_prepare(&j)) == WK_NEXT)
 		rc = job_steps(&j);
 	if (rc == WK_ERR && j.err.cls == CF_ERR_PERMANENT)
 		job_fail(&j);
@@ -422,8 +436,8 @@ void wk_job_run(wk_thread *w, cf_job_claim *cl)
 		job_retry(&j);
 	else if (rc == WK_YIELD)
 		job_release(&j);
-	else if (rc == WK_DONE)
-		cf_log(CF_LOG_INFO, "job.issued", "certificate %s issued", j.cl.certificate_id);
+	else if (rc == WK_DONE && strcmp(j.cl.kind, "revoke") != 0)
+		job_issued(&j);
 	wk_unhold(w);
 	cf_log_set_job(NULL);
 	job_free(&j);

@@ -230,6 +230,7 @@ static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 	cf_issued in = {.master_key = j->w->app->master_key,
 			.certificate_id = j->cl.certificate_id, .leaf_pem = cert->leaf,
 			.chain_pem = cert->chain ? cert->chain : ""};
+	wk_issued_arg hook = {j, &in};
 	char *pem = cf_key_to_pem(j->cert_key, &j->err);
 	struct tm tm;
 	char until[32];
@@ -242,8 +243,8 @@ static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 	ch.state = "issued";
 	ch.step = "download";
 	ch.finished = true;
-	ch.hook = cf_issued_version_hook;
-	ch.hook_arg = &in;
+	ch.hook = wk_issued_hook; /* cf_issued_version_hook + the "issued" webhook event */
+	ch.hook_arg = &hook;
 	rc = wk_write(j, &ch, "store", false, NULL, "certificate stored as a new version");
 	cf_secret_free(pem);
 	if (rc != WK_NEXT)

@@ -10,7 +10,20 @@
  * error it stays 'pending', since it may have been written, and cleanup removes it.
  *
  * Cleanup works from the dns_records rows of the job, not from memory, so it also
- * removes values that an earlier, crashed attempt wrote. Provider credentials are
+ * removes values that an earlier, crashed attempt wrote.
+ *
+ * A target's limit is the TXT budget, or the provider type's max_values_per_name
+ * when smaller (acme-dns keeps two values per name), enforced in the same
+ * reservation across replicas. Every provider call that changes a target (present,
+ * cleanup, the janitor's cleanup) runs under that target's write lock, a PostgreSQL
+ * advisory lock taken on the thread's connection (cf_txt_write_lock): writers of
+ * one name never overlap, on any replica, so providers that read, modify and write
+ * a whole rrset (powerdns, route53) cannot drop each other's values. The lock is
+ * waited for in chunks, so a stopping process or a lost job lets go.
+ *
+ * The janitor removes orphan values (live, but their job ended or is gone) with
+ * retries after a doubling backoff; each outcome is an event of the value's job
+ * (store/dns_records.c) and each failure counts in cf_janitor_failures(). Provider credentials are
  * unsealed once per claim (cf_provider_settings_load) and wiped when it ends.
  */
 #include "worker/worker_int.h"
@@ -20,8 +33,53 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store/dns_records.h"
 #include "store/providers.h"
+
+#define WK_TXT_LOCK_CHUNK_MS 1000
+#define WK_TXT_LOCK_WAIT_S 60
+
+static atomic_ullong janitor_failures; /* this process, since it started */
+
+unsigned long long cf_janitor_failures(void)
+{
+	return atomic_load(&janitor_failures);
+}
+
+/* Takes the write lock of fqdn on w's connection, waiting in chunks; gives up when
+ * the process stops, the job is lost (for a job) or WK_TXT_LOCK_WAIT_S pass. 0
+ * held, -1 not (err, transient). The connection may have been replaced: callers
+ * get it again afterwards rather than keep a pointer across this call. */
+static int write_lock(wk_thread *w, const char *fqdn, bool job, cf_err *err)
+{
+	long long deadline = wk_now_ms() + WK_TXT_LOCK_WAIT_S * 1000LL;
+	bool broken = false;
+	PGconn *db;
+	int rc;
+
+	do {
+		if ((db = wk_thread_db(w, err)) == NULL)
+			return -1;
+		if ((rc = cf_txt_write_lock(db, fqdn, WK_TXT_LOCK_CHUNK_MS, &broken, err)) <= 0)
+			return rc;
+		if (wk_pool_stopping(w->pool) || (job && atomic_load(&w->lost)))
+			return cf_err_set(err, CF_ERR_TRANSIENT,
+					  "stopped waiting for the write lock of %s", fqdn);
+	} while (wk_now_ms() < deadline);
+	return cf_err_set(err, CF_ERR_TRANSIENT, "the TXT values at %s were being changed by "
+			  "another worker for %d s", fqdn, WK_TXT_LOCK_WAIT_S);
+}
+
+/* Releases write_lock's lock (a broken connection released it already). */
+static void write_unlock(wk_thread *w)
+{
+	cf_err e = {0};
+
+	if (w->db != NULL && cf_txt_write_unlock(w->db, NULL, &e) != 0)
+		cf_log(CF_LOG_WARN, "txt.unlock", "%s", e.msg);
+	cf_err_clear(&e);
+}
 
 const wk_provider *wk_provider_get(wk_job *j, const char *name, cf_err *err)
 {
@@ -103,6 +161,11 @@ static wk_rc budget_possible(wk_job *j, const cf_txt_value *v, size_t n)
 		if (need > budget)
 			return wk_fail(j, CF_ERR_PERMANENT, "%d TXT values are needed at %s, more "
 				       "than CERTFLEET_TXT_BUDGET (%d)", need, v[i].fqdn, budget);
+		if (v[i].max_live > 0 && need > v[i].max_live)
+			return wk_fail(j, CF_ERR_PERMANENT, "%d TXT values are needed at %s at once, "
+				       "but DNS provider %s keeps at most %d values per name: give "
+				       "some of the names a target of their own", need, v[i].fqdn,
+				       v[i].provider, v[i].max_live);
 	}
 	return WK_NEXT;
 }
@@ -129,8 +192,9 @@ static wk_rc reserve(wk_job *j, const cf_txt_value *v, size_t n)
 	ch.state = "waiting";
 	ch.run_after_s = WK_BUDGET_WAIT_S + r / 255.0;
 	rc = wk_write(j, &ch, "present", false, NULL,
-		      "waiting for TXT budget at %s (%ld live, budget %d); %ld more needed",
-		      over.fqdn, over.live, budget, over.need);
+		      "waiting for TXT budget at %s (%ld live, budget %ld%s); %ld more needed",
+		      over.fqdn, over.live, over.limit, over.limit < budget ? ", the most its DNS "
+		      "provider keeps at one name" : "", over.need);
 	return rc == WK_NEXT ? WK_WAIT : (wk_rc)rc;
 }
 
@@ -147,8 +211,13 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 	if (p == NULL)
 		return wk_err(j);
 	ctx = provider_ctx(j, p);
-	if (p->ops->present(&ctx, v->fqdn, v->value, &j->err) != 0)
+	if (write_lock(j->w, v->fqdn, true, &j->err) != 0)
+		return wk_check(j) != WK_NEXT ? wk_check(j) : wk_err(j);
+	if (p->ops->present(&ctx, v->fqdn, v->value, &j->err) != 0) {
+		cf_metrics_dns_error(v->provider);
 		cf_err_wrap(&j->err, "present TXT at %s (%s)", v->fqdn, v->provider);
+	}
+	write_unlock(j->w);
 	if ((db = wk_db(j)) == NULL)
 		return wk_db_err(j, false);
 	st = cf_txt_set_state(db, &j->cl.ref, v,
@@ -171,6 +240,15 @@ wk_rc wk_st_present(wk_job *j)
 
 	if (n == 0 && json_array_size(json_object_get(j->data, "challenges")) > 0)
 		return wk_fail(j, CF_ERR_PERMANENT, "unreadable challenges in the job's data");
+	for (size_t i = 0; i < n; i++) {
+		const wk_provider *p = wk_provider_get(j, v[i].provider, &j->err);
+
+		if (p == NULL) {
+			rc = wk_err(j);
+			goto out;
+		}
+		v[i].max_live = p->ops->max_values_per_name;
+	}
 	if (n > 0 && ((rc = budget_possible(j, v, n)) != WK_NEXT || (rc = reserve(j, v, n)) !=
 		      WK_NEXT))
 		goto out;
@@ -228,21 +306,30 @@ out:
 /* Removes one recorded value; the outcome is recorded on its row. */
 static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 {
-	cf_txt_value v = {row->provider, row->fqdn, row->value};
+	cf_txt_value v = {row->provider, row->fqdn, row->value, 0};
 	const wk_provider *p;
 	cf_provider_ctx ctx;
 	cf_err e = {0};
 	bool broken = false;
 	int st;
 
-	if ((p = wk_provider_get(j, row->provider, &e)) != NULL) {
+	if ((p = wk_provider_get(j, row->provider, &e)) != NULL &&
+	    write_lock(j->w, row->fqdn, true, &e) == 0) {
 		ctx = provider_ctx(j, p);
 		p->ops->cleanup(&ctx, row->fqdn, row->value, &e);
+		write_unlock(j->w);
 	}
 	*ok = e.cls == CF_ERR_NONE;
+	if (!*ok && p != NULL)
+		cf_metrics_dns_error(row->provider);
 	if (!*ok)
 		cf_log(CF_LOG_WARN, "txt.cleanup_failed", "%s TXT \"%s\": %s", row->fqdn,
 		       row->value, e.msg);
+	/* the provider look-up or the lock may have replaced the thread's connection */
+	if ((db = wk_thread_db(j->w, NULL)) == NULL) {
+		cf_err_clear(&e);
+		return WK_NEXT;
+	}
 	st = cf_txt_set_state(db, &j->cl.ref, &v, *ok ? "removed" : NULL, *ok ? NULL : e.msg,
 			      &broken, &e);
 	cf_err_clear(&e);
@@ -312,9 +399,10 @@ static void orphan_clean(wk_thread *w, PGconn *db, const cf_txt_row *row, cf_err
 		return;
 	if ((ops = cf_provider_find(type)) == NULL)
 		cf_err_set(e, CF_ERR_PERMANENT, "provider %s: unknown type", row->provider);
-	else {
+	else if (write_lock(w, row->fqdn, false, e) == 0) {
 		ctx.settings = settings;
 		ops->cleanup(&ctx, row->fqdn, row->value, e);
+		write_unlock(w);
 	}
 	free(type);
 	cf_provider_settings_free(settings);
@@ -341,11 +429,14 @@ void wk_janitor(wk_thread *w)
 		if (cf_txt_orphan_take(db, WK_JANITOR_TRIES, &row, &broken, &err) != 1)
 			break;
 		orphan_clean(w, db, &row, &e);
+		if (e.cls != CF_ERR_NONE)
+			atomic_fetch_add(&janitor_failures, 1);
 		cf_log(e.cls == CF_ERR_NONE ? CF_LOG_INFO : CF_LOG_WARN, "txt.orphan",
 		       "%s TXT \"%s\" (%s): %s", row.fqdn, row.value, row.provider,
 		       e.cls == CF_ERR_NONE ? "removed" : e.msg);
-		cf_txt_orphan_done(db, row.id, e.cls == CF_ERR_NONE ? NULL : e.msg, WK_JANITOR_TRIES,
-				   &broken, &err);
+		if ((db = wk_thread_db(w, &err)) != NULL) /* the lock may have replaced it */
+			cf_txt_orphan_done(db, row.id, e.cls == CF_ERR_NONE ? NULL : e.msg,
+					   WK_JANITOR_TRIES, w->app->cfg->poll_seconds, &broken, &err);
 		free(row.provider);
 		free(row.fqdn);
 		free(row.value);

@@ -172,19 +172,32 @@ static wk_rc new_order(wk_job *j)
 {
 	cf_job_change ch = CF_JOB_KEEP;
 	const char **names = cf_issue_name_ptrs(j->names, j->nnames);
+	/* a renewal at a CA with ARI names the certificate it replaces (scheduler.c) */
+	const char *replaces = json_string_value(json_object_get(j->data, "replaces"));
 	int rc = -1;
 	wk_rc r;
 
 	if (names == NULL)
 		return wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
-	rc = cf_acme_order_new(j->w->client, names, j->nnames, &j->order, &j->err);
+	rc = cf_acme_order_new_replacing(j->w->client, names, j->nnames, replaces, &j->order,
+					 &j->err);
 	if (rc != 0 && account_gone(&j->err) && account_forget(j) == WK_NEXT)
+		rc = cf_acme_order_new_replacing(j->w->client, names, j->nnames, replaces,
+						 &j->order, &j->err);
+	if (rc != 0 && replaces != NULL && j->err.cls == CF_ERR_PERMANENT) {
+		/* e.g. alreadyReplaced: the renewal goes on as a plain order */
+		cf_log(CF_LOG_WARN, "acme.replaces_refused", "newOrder replacing %s: %s; "
+		       "ordering without \"replaces\"", replaces, j->err.msg);
+		cf_err_clear(&j->err);
+		replaces = NULL;
 		rc = cf_acme_order_new(j->w->client, names, j->nnames, &j->order, &j->err);
+	}
 	free(names);
 	if (rc != 0)
 		return wk_err(j);
 	ch.order_url = j->order.url;
-	if ((r = wk_write(j, &ch, "order", true, NULL, "newOrder %s", j->order.url)) != WK_NEXT)
+	if ((r = wk_write(j, &ch, "order", true, NULL, "newOrder %s%s%s", j->order.url,
+			  replaces ? " replacing " : "", replaces ? replaces : "")) != WK_NEXT)
 		return r;
 	if ((j->cl.order_url = strdup(j->order.url)) == NULL)
 		return wk_fail(j, CF_ERR_TRANSIENT, "out of memory");

@@ -34,4 +34,9 @@ void cf_workers_request_stop(cf_workers *w);
  * (the app, libcurl), e.g. with _exit(). NULL is fine (returns 0). */
 int cf_workers_stop(cf_workers *w, int grace_s);
 
+/* Failed removals of orphan TXT values by this process's janitor since it started
+ * (a counter, for metrics; the fleet-wide numbers are in the database view
+ * txt_cleanup_stats, and each failure is an event of the value's job). */
+unsigned long long cf_janitor_failures(void);
+
 #endif

@@ -11,6 +11,9 @@
  *   steps_dns.c   present (TXT budget), propagate, cleanup; provider settings;
  *                 the janitor of orphan TXT values
  *   steps_cert.c  respond, validate, finalize, download + store
+ *   revoke.c      a revocation job (kind 'revoke'): revokeCert, then done
+ *   webhooks.c    the webhook sender thread, and the job outcomes as events
+ *   scheduler.c   the renewal scheduler thread (fleet.h)
  *
  * The persisted steps, in order (jobs.step; event names as in issue/engine.c):
  *   preflight -> account -> order -> present -> propagate -> respond -> validate
@@ -180,5 +183,22 @@ void wk_unhold(wk_thread *w);
 /* steps_dns.c: cleans up to a few orphan TXT values (live, but their job is
  * finished or gone); runs at most every other poll interval per process. */
 void wk_janitor(wk_thread *w);
+
+/* ---- revoke.c: a job of kind 'revoke' (instead of the issuance steps) ---- */
+/* Revokes the version named in data at the CA (signed by the account key) and
+ * finishes the job (state done) with cf_revoked_hook. WK_DONE, or WK_ERR/LOST/YIELD
+ * as a step would return. */
+wk_rc wk_revoke_run(wk_job *j);
+
+/* ---- webhooks.c: the job outcomes as webhook events, in the final transaction ---- */
+struct cf_issued;
+typedef struct wk_issued_arg {
+	wk_job *j;
+	struct cf_issued *in;
+} wk_issued_arg;
+/* cf_issued_version_hook, then the "issued" event. arg: wk_issued_arg *. */
+int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err);
+/* cf_issued_failed_hook, then the "failed" event. arg: the wk_job *. */
+int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err);
 
 #endif

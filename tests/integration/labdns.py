@@ -154,9 +154,10 @@ def pdns_zone_of(lab, name):
     return max(matching, key=len)
 
 
-def _pdns_txt_set(lab, name, change):
+def pdns_txt_replace(lab, name, change):
     """Read-modify-write of NAME's TXT rrset: PowerDNS replaces whole rrsets, so a second
-    value must be written together with the first."""
+    value must be written together with the first. CHANGE maps the current contents
+    (PowerDNS TXT content, e.g. '"v"') to the wanted ones; none deletes the rrset."""
     fqdn = _absolute(name).to_text()
     zone = pdns_zone_of(lab, fqdn)
     data = _pdns(lab, "GET", f"/zones/{zone}")
@@ -174,20 +175,27 @@ def _pdns_txt_set(lab, name, change):
     _pdns(lab, "PATCH", f"/zones/{zone}", json={"rrsets": [rrset]})
 
 
-def _quoted(value):
+def pdns_txt_content(value):
+    """VALUE (str) as PowerDNS TXT content: one quoted string, '"' and '\\' escaped."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# the names the fakes used before these were public
+_pdns_txt_set = pdns_txt_replace
+_quoted = pdns_txt_content
 
 
 def pdns_add(lab, name, value):
     """Add one TXT VALUE at NAME through the PowerDNS API (keeping the others)."""
-    content = _quoted(value)
-    _pdns_txt_set(lab, name, lambda cur: cur if content in cur else cur + [content])
+    content = pdns_txt_content(value)
+    pdns_txt_replace(lab, name, lambda cur: cur if content in cur else cur + [content])
 
 
 def pdns_delete(lab, name, value=None):
     """Remove one TXT VALUE at NAME through the API (all of NAME's TXT when None)."""
-    content = None if value is None else _quoted(value)
-    _pdns_txt_set(lab, name, lambda cur: [] if content is None else [c for c in cur if c != content])
+    content = None if value is None else pdns_txt_content(value)
+    pdns_txt_replace(lab, name,
+                     lambda cur: [] if content is None else [c for c in cur if c != content])
 
 
 # --- Pebble ---------------------------------------------------------------------------

@@ -300,7 +300,7 @@ def test_jobs_list_filters(api, lab):
     assert ids("?certificate=a&state=queued") == [c]
     assert len(ids("?limit=1")) == 1
     assert ids("?certificate=zzz") == []
-    for q, field in (("?state=done", "state"), ("?limit=0", "limit"), ("?limit=x", "limit"),
+    for q, field in (("?state=finished", "state"), ("?limit=0", "limit"), ("?limit=x", "limit"),
                      ("?certificate=Bad_Id", "certificate")):
         r = api.get("/v1/jobs" + q)
         assert r.status_code == 400 and r.json()["field"] == field, q

@@ -64,11 +64,13 @@ static const good_case good[] = {
 	{ "{\"id\":\"web\",\"domains\":[\"*.Example.TEST.\",\"example.test\"],"
 	  "\"provider\":\"p-one\"}",
 	  "{\"id\":\"web\",\"domains\":[\"*.example.test\",\"example.test\"],\"dns_alias\":null,"
-	  "\"provider\":\"p-one\",\"key_type\":\"ec256\",\"hosts\":[]}" },
+	  "\"provider\":\"p-one\",\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false}" },
 	{ "{\"id\":\"a-1\",\"domains\":[\"x.example.test\"],\"dns_alias\":\"auto\","
-	  "\"provider\":\"p-two\",\"key_type\":\"rsa4096\",\"hosts\":[\"web-01\",\"db.example\"]}",
+	  "\"provider\":\"p-two\",\"key_type\":\"rsa4096\",\"hosts\":[\"web-01\",\"db.example\"],"
+	  "\"admin_keys\":true}",
 	  "{\"id\":\"a-1\",\"domains\":[\"x.example.test\"],\"dns_alias\":\"auto\","
-	  "\"provider\":\"p-two\",\"key_type\":\"rsa4096\",\"hosts\":[\"web-01\",\"db.example\"]}" },
+	  "\"provider\":\"p-two\",\"key_type\":\"rsa4096\",\"hosts\":[\"web-01\",\"db.example\"],"
+	  "\"admin_keys\":true}" },
 	{ "{\"id\":\"m\",\"domains\":[\"*.x.test\",\"x.test\",\"www.x.test\"],"
 	  "\"dns_alias\":{\"*.X.test\":\"X.alias.test.\",\"x.test\":\"x.alias.test\","
 	  "\"www.x.test\":\"_acme-challenge.www.other.test\"},"
@@ -77,11 +79,11 @@ static const good_case good[] = {
 	  "\"dns_alias\":{\"*.x.test\":\"x.alias.test\",\"x.test\":\"x.alias.test\","
 	  "\"www.x.test\":\"_acme-challenge.www.other.test\"},"
 	  "\"provider\":{\"*.x.test\":\"p-one\",\"x.test\":\"p-one\",\"www.x.test\":\"p-two\"},"
-	  "\"key_type\":\"ec256\",\"hosts\":[]}" },
+	  "\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false}" },
 	{ "{\"id\":\"n\",\"domains\":[\"xn--bcher-kva.example\"],\"dns_alias\":null,"
 	  "\"provider\":\"p-one\"}",
 	  "{\"id\":\"n\",\"domains\":[\"xn--bcher-kva.example\"],\"dns_alias\":null,"
-	  "\"provider\":\"p-one\",\"key_type\":\"ec256\",\"hosts\":[]}" },
+	  "\"provider\":\"p-one\",\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false}" },
 };
 
 static void test_good_documents(void **state)
@@ -156,6 +158,7 @@ static const bad_case bad[] = {
 	{ BASE_START DOMAINS PROVIDER ",\"key_type\":\"ec521\"}", "key_type", "not a known" },
 	{ BASE_START DOMAINS PROVIDER ",\"key_type\":null}", "key_type", "string" },
 	{ BASE_START DOMAINS PROVIDER ",\"hosts\":\"h\"}", "hosts", "array" },
+	{ BASE_START DOMAINS PROVIDER ",\"admin_keys\":\"yes\"}", "admin_keys", "true or false" },
 	{ BASE_START DOMAINS PROVIDER ",\"hosts\":[\"ok\",\"Not_Ok\"]}", "hosts[1]", "host name" },
 	{ BASE_START DOMAINS PROVIDER ",\"hosts\":[\"a\",\"a\"]}", "hosts[1]", "twice" },
 	{ BASE_START DOMAINS PROVIDER ",\"color\":1}", "color", "unknown field" },

@@ -34,97 +34,61 @@ Standalone (for the demo or by hand):
 prints the URL and the accounts as JSON and serves until interrupted.
 """
 
-import argparse
 import json
 import re
 import secrets
 import sys
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import labdns  # noqa: E402  (tests/integration, for the PowerDNS helpers)
+from fakes import common  # noqa: E402  (tests/integration/fakes/common.py)
 
 DOMAIN = "acmedns-alias.test"
 TXT_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 SUBDOMAIN_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
-MAX_BODY = 64 * 1024
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(common.QuietHandler):
     server_version = "acme-dns-fake"
-
-    def log_message(self, fmt, *args):  # quiet: pytest shows failures, not traffic
-        pass
-
-    def _answer(self, status, doc):
-        body = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(min(length, MAX_BODY)) if length else b""
+    max_body = 64 * 1024
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         if self.path == "/health":
-            self._answer(200, {})
+            self.send_json(200, {})
         else:
-            self._answer(404, {"error": "not_found"})
+            self.send_json(404, {"error": "not_found"})
 
     def do_POST(self):  # noqa: N802
         fake = self.server.fake
-        raw = self._body()
+        raw = self.read_body()
         if self.path == "/register":
-            self._answer(201, fake.add_account())
+            self.send_json(201, fake.add_account())
         elif self.path == "/update":
             status, doc = fake.update(self.headers.get("X-Api-User", ""),
                                       self.headers.get("X-Api-Key", ""), raw)
-            self._answer(status, doc)
+            self.send_json(status, doc)
         else:
-            self._answer(404, {"error": "not_found"})
+            self.send_json(404, {"error": "not_found"})
 
 
-class AcmeDnsFake:
+class AcmeDnsFake(common.FakeServer):
     """The server, in a thread of the test process. Accounts are dicts shaped like
     /register's answer, plus the account's rows ([seq, value] pairs)."""
 
     def __init__(self, lab, domain=DOMAIN, host="127.0.0.1", port=0):
+        super().__init__(_Handler, host, port)
         self.lab, self.domain = lab, domain
         self.accounts = {}       # username -> account
         self.updates = []        # (subdomain, value, status) of every /update, in order
         self._lock = threading.Lock()
         self._seq = 0
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def url(self):
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return self.base_url
 
     def add_account(self, subdomain=None):
         """A new account (as POST /register makes one); SUBDOMAIN picks its name
@@ -188,27 +152,18 @@ class AcmeDnsFake:
     def _publish(self, fulldomain, values):
         """Replaces the TXT rrset of FULLDOMAIN in PowerDNS with VALUES (distinct,
         at most two). Called with the lock held, so PowerDNS sees updates in order."""
-        wanted = [labdns._quoted(v) for v in dict.fromkeys(values)]
-        labdns._pdns_txt_set(self.lab, fulldomain, lambda _current: wanted)
+        common.publish_txt(self.lab, fulldomain, values)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--env", required=True, help="the lab's env file (LAB_DIR/env)")
-    parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (0: any port)")
-    parser.add_argument("--account", action="append", default=[],
-                        help="subdomain of an account to create (repeatable)")
-    args = parser.parse_args()
-    host, port = args.listen.rsplit(":", 1)
-    fake = AcmeDnsFake(labdns.load_env(args.env), host=host, port=int(port)).start()
+    def add_arguments(parser):
+        parser.add_argument("--account", action="append", default=[],
+                            help="subdomain of an account to create (repeatable)")
+
+    args, lab, host, port = common.standalone(__doc__.split("\n")[0], add_arguments)
+    fake = AcmeDnsFake(lab, host=host, port=port).start()
     accounts = [fake.add_account(s) for s in args.account]
-    print(json.dumps({"url": fake.url, "accounts": accounts}, indent=2), flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    common.serve(fake, {"url": fake.url, "accounts": accounts})
 
 
 if __name__ == "__main__":

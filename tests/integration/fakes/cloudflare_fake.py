@@ -37,24 +37,21 @@ Standalone (for the demo or by hand):
 prints the api_url and token as JSON and serves until interrupted.
 """
 
-import argparse
 import json
 import secrets
 import sys
 import threading
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import labdns  # noqa: E402  (tests/integration, for the PowerDNS helpers)
+from fakes import common  # noqa: E402  (tests/integration/fakes/common.py)
 
 ZONE = "cf-alias.test"
 PREFIX = "/client/v4"
-MAX_BODY = 64 * 1024
 
 
 def _envelope(result=None, errors=(), result_info=None):
@@ -69,29 +66,18 @@ def _in_zone(name, zone):
     return name == zone or name.endswith("." + zone)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(common.QuietHandler):
     server_version = "cloudflare-fake"
-
-    def log_message(self, fmt, *args):  # quiet: pytest shows failures, not traffic
-        pass
-
-    def _answer(self, status, doc):
-        body = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    max_body = 64 * 1024
 
     def _serve(self, method):
         fake = self.server.fake
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(min(length, MAX_BODY)) if length else b""
+        raw = self.read_body()
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         status, doc = fake.handle(method, url.path, query, raw,
                                   self.headers.get("Authorization", ""))
-        self._answer(status, doc)
+        self.send_json(status, doc)
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         self._serve("GET")
@@ -103,12 +89,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("DELETE")
 
 
-class CloudflareFake:
+class CloudflareFake(common.FakeServer):
     """The server, in a thread of the test process. Records are dicts shaped like
     Cloudflare's DNS record objects."""
 
     def __init__(self, lab, zones=(ZONE,), host="127.0.0.1", port=0, max_per_page=100,
                  honor_content_filter=True):
+        super().__init__(_Handler, host, port)
         self.lab = lab
         self.token = secrets.token_urlsafe(30)
         self.zones = {uuid.uuid4().hex: {"name": z, "status": "active"} for z in zones}
@@ -118,30 +105,10 @@ class CloudflareFake:
         self.honor_content_filter = honor_content_filter
         self.fail_next = []     # (status, code, message) to answer first
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def api_url(self):
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{PREFIX}"
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return self.base_url + PREFIX
 
     def contents(self, name):
         """The contents of the TXT records at NAME, in creation order."""
@@ -263,25 +230,14 @@ class CloudflareFake:
         """Replaces the TXT rrset of NAME in PowerDNS with the contents the fake holds
         (deletes it when there are none). Called with the lock held, so PowerDNS sees
         the changes in order."""
-        wanted = [labdns._quoted(v) for v in dict.fromkeys(
-            r["content"] for r in self.records.values() if r["name"] == name)]
-        labdns._pdns_txt_set(self.lab, name, lambda _current: wanted)
+        common.publish_txt(self.lab, name, (r["content"] for r in self.records.values()
+                                            if r["name"] == name))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--env", required=True, help="the lab's env file (LAB_DIR/env)")
-    parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (0: any port)")
-    args = parser.parse_args()
-    host, port = args.listen.rsplit(":", 1)
-    fake = CloudflareFake(labdns.load_env(args.env), host=host, port=int(port)).start()
-    print(json.dumps({"api_url": fake.api_url, "api_token": fake.token}, indent=2), flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    _args, lab, host, port = common.standalone(__doc__.split("\n")[0])
+    fake = CloudflareFake(lab, host=host, port=port).start()
+    common.serve(fake, {"api_url": fake.api_url, "api_token": fake.token})
 
 
 if __name__ == "__main__":

@@ -40,10 +40,8 @@ Use in a test:
 Standalone: python3 route53_fake.py --env LAB_DIR/env (prints the settings as JSON).
 """
 
-import argparse
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import sys
@@ -51,19 +49,17 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import labdns  # noqa: E402  (tests/integration, for the PowerDNS helpers)
+from fakes import common  # noqa: E402  (tests/integration/fakes/common.py)
 
 NS = "https://route53.amazonaws.com/doc/2013-04-01/"
 API = "/2013-04-01"
 ZONE = "r53-alias.test."
-MAX_BODY = 256 * 1024
 AUTH_RE = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,"
                      r"\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$")
 
@@ -164,23 +160,15 @@ def _invalid_batch(messages):
                  f"</Messages><RequestId>{secrets.token_hex(16)}</RequestId></InvalidChangeBatch>")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(common.QuietHandler):
     server_version = "route53-fake"
-
-    def log_message(self, fmt, *args):  # quiet: pytest shows failures, not traffic
-        pass
+    max_body = 256 * 1024
 
     def _serve(self, method):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(min(length, MAX_BODY)) if length else b""
+        raw = self.read_body()
         status, text = self.server.fake.handle(method, self.path, list(self.headers.items()),
                                                raw)
-        body = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_body(status, "text/xml", text.encode())
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         self._serve("GET")
@@ -189,10 +177,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("POST")
 
 
-class Route53Fake:
+class Route53Fake(common.FakeServer):
     """The server, in a thread of the test process."""
 
     def __init__(self, lab, host="127.0.0.1", port=0, session_token=None, pending_polls=1):
+        super().__init__(_Handler, host, port)
         self.lab = lab
         self.access_key_id = "AKIA" + secrets.token_hex(8).upper()
         self.secret_access_key = secrets.token_urlsafe(30)
@@ -213,30 +202,10 @@ class Route53Fake:
         self.changes = {}     # change id -> {"polls", "status", "names", "actions"}
         self.requests = []    # (method, path, status, error code) of every request
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def endpoint(self):
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return self.base_url
 
     def values(self, name):
         """The TXT values (decoded, str) at NAME in the public zone, in rrset order."""
@@ -467,26 +436,16 @@ class Route53Fake:
         """Replaces the TXT rrset of NAME in PowerDNS with the public zone's current
         values (deletes it when there are none). Called with the lock held."""
         rr = self.rrsets[self.zone_id].get((name, "TXT"))
-        wanted = [_pdns_content(txt_decode(v)) for v in rr["values"]] if rr else []
-        labdns._pdns_txt_set(self.lab, name, lambda _current: wanted)
+        common.publish_txt(self.lab, name, rr["values"] if rr else [],
+                           content=lambda v: _pdns_content(txt_decode(v)))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--env", required=True, help="the lab's env file (LAB_DIR/env)")
-    parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (0: any port)")
-    args = parser.parse_args()
-    host, port = args.listen.rsplit(":", 1)
-    fake = Route53Fake(labdns.load_env(args.env), host=host, port=int(port)).start()
-    print(json.dumps({"endpoint": fake.endpoint, "access_key_id": fake.access_key_id,
-                      "secret_access_key": fake.secret_access_key,
-                      "hosted_zone_id": fake.zone_id}, indent=2), flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    _args, lab, host, port = common.standalone(__doc__.split("\n")[0])
+    fake = Route53Fake(lab, host=host, port=port).start()
+    common.serve(fake, {"endpoint": fake.endpoint, "access_key_id": fake.access_key_id,
+                        "secret_access_key": fake.secret_access_key,
+                        "hosted_zone_id": fake.zone_id})
 
 
 if __name__ == "__main__":

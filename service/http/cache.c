@@ -1,0 +1,551 @@
+/*
+ * cache.c: the fetch cache and its NOTIFY listener; see cache.h for what it
+ * guarantees.
+ *
+ * Three string-keyed hash maps under one mutex: token rows by token id (a row
+ * that does not exist is cached too, so a flood of made-up tokens does not reach
+ * the database), certificate entries by certificate id, and the time each token's
+ * use was last recorded. Every operation under the mutex is a hash look-up or a
+ * pointer swap; loads from the database happen outside it.
+ *
+ * The race that matters: a request misses, reads the database, and meanwhile a
+ * change commits and its NOTIFY is processed; inserting what the request read
+ * would keep the old state forever. So every invalidation bumps `gen`, a load
+ * remembers gen before it reads, and its result is kept only if gen has not
+ * moved (the request still uses what it read: that was the state when it asked).
+ * PostgreSQL delivers a notification only once its transaction is visible, so a
+ * read that starts after an invalidation sees the change.
+ */
+#include "http/cache.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define MAP_MAX_ENTRIES 200000 /* a map that grows beyond this is emptied */
+#define TOUCH_INTERVAL_S 60
+
+/* ---- a small chained hash map of string keys ---- */
+
+typedef struct node {
+	struct node *next;
+	char *key;
+	void *val;
+} node;
+
+typedef struct map {
+	node **b;
+	size_t nb, n;
+	void (*free_val)(void *);
+} map;
+
+static uint64_t hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static int map_init(map *m, void (*free_val)(void *))
+{
+	m->nb = 256;
+	m->n = 0;
+	m->free_val = free_val;
+	m->b = calloc(m->nb, sizeof(node *));
+	return m->b ? 0 : -1;
+}
+
+static void *map_get(const map *m, const char *key)
+{
+	for (node *n = m->b[hash(key) % m->nb]; n != NULL; n = n->next)
+		if (strcmp(n->key, key) == 0)
+			return n->val;
+	return NULL;
+}
+
+static void node_free(const map *m, node *n)
+{
+	m->free_val(n->val);
+	free(n->key);
+	free(n);
+}
+
+static void map_clear(map *m)
+{
+	for (size_t i = 0; i < m->nb; i++) {
+		while (m->b[i] != NULL) {
+			node *n = m->b[i];
+
+			m->b[i] = n->next;
+			node_free(m, n);
+		}
+	}
+	m->n = 0;
+}
+
+static bool map_del(map *m, const char *key)
+{
+	for (node **p = &m->b[hash(key) % m->nb]; *p != NULL; p = &(*p)->next) {
+		if (strcmp((*p)->key, key) == 0) {
+			node *n = *p;
+
+			*p = n->next;
+			node_free(m, n);
+			m->n--;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Doubles the bucket array (best effort: on failure the map stays as it is). */
+static void map_grow(map *m)
+{
+	size_t nb = m->nb * 2;
+	node **b = calloc(nb, sizeof(node *));
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < m->nb; i++) {
+		while (m->b[i] != NULL) {
+			node *n = m->b[i];
+
+			m->b[i] = n->next;
+			n->next = b[hash(n->key) % nb];
+			b[hash(n->key) % nb] = n;
+		}
+	}
+	free(m->b);
+	m->b = b;
+	m->nb = nb;
+}
+
+/* Adds key -> val (key must not be there). Takes val; frees it on failure. */
+static void map_put(map *m, const char *key, void *val)
+{
+	node *n = malloc(sizeof(*n));
+
+	if (n == NULL || (n->key = strdup(key)) == NULL) {
+		free(n);
+		m->free_val(val);
+		return;
+	}
+	if (m->n >= MAP_MAX_ENTRIES)
+		map_clear(m);
+	else if (m->n >= 2 * m->nb)
+		map_grow(m);
+	n->val = val;
+	n->next = m->b[hash(key) % m->nb];
+	m->b[hash(key) % m->nb] = n;
+	m->n++;
+}
+
+static void map_free(map *m)
+{
+	if (m->b != NULL)
+		map_clear(m);
+	free(m->b);
+	m->b = NULL;
+}
+
+/* ---- values ---- */
+
+typedef struct token_entry {
+	bool exists;
+	cf_token_row row;
+} token_entry;
+
+static void token_entry_free(void *p)
+{
+	if (p != NULL)
+		OPENSSL_cleanse(p, sizeof(token_entry));
+	free(p);
+}
+
+void cf_cache_cert_release(const cf_cached_cert *ce)
+{
+	cf_cached_cert *e = (cf_cached_cert *)ce;
+
+	if (e == NULL || atomic_fetch_sub(&e->refs, 1) != 1)
+		return;
+	cf_cert_fetch_free(&e->f);
+	free(e);
+}
+
+static void cert_entry_free(void *p)
+{
+	cf_cache_cert_release(p);
+}
+
+static void plain_free(void *p)
+{
+	free(p);
+}
+
+/* ---- the cache ---- */
+
+struct cf_cache {
+	pthread_mutex_t mu;
+	map tokens, certs, touched;
+	uint64_t gen;          /* bumped by every invalidation */
+	bool listening;        /* the listener holds a LISTEN connection */
+	time_t offline_since;  /* monotonic seconds, when !listening */
+	int grace;             /* CERTFLEET_CACHE_OFFLINE_GRACE */
+	cf_cache_stats st;
+	char *url;
+	cf_db_pool *pool;
+	pthread_t thread;
+	atomic_bool stop;
+};
+
+static time_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* May entries answer now? (caller holds mu) */
+static bool usable(const cf_cache *c)
+{
+	return c->listening || mono_now() - c->offline_since <= c->grace;
+}
+
+/* Drops one entry or all (caller holds mu). */
+static void drop(cf_cache *c, cf_cache_kind kind, const char *id)
+{
+	c->gen++;
+	if (kind == CF_CACHE_ALL) {
+		map_clear(&c->tokens);
+		map_clear(&c->certs);
+		c->st.flushes++;
+		return;
+	}
+	map_del(kind == CF_CACHE_TOKEN ? &c->tokens : &c->certs, id);
+	c->st.invalidations++;
+}
+
+void cf_cache_invalidate(cf_cache *c, cf_cache_kind kind, const char *id)
+{
+	pthread_mutex_lock(&c->mu);
+	drop(c, kind, id);
+	pthread_mutex_unlock(&c->mu);
+	cf_log(CF_LOG_DEBUG, "cache.invalidate", "%s %s (local write)",
+	       kind == CF_CACHE_TOKEN ? "token" : kind == CF_CACHE_CERT ? "certificate" : "all",
+	       kind == CF_CACHE_ALL ? "-" : id);
+}
+
+void cf_cache_stats_get(cf_cache *c, cf_cache_stats *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->st;
+	out->listening = c->listening;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- tokens ---- */
+
+/* Reads token id from the database into *e. */
+static int load_token(cf_cache *c, const char *id, token_entry *e, cf_err *err)
+{
+	bool broken = false;
+	PGconn *db = cf_db_acquire(c->pool, err);
+	int rc;
+
+	if (db == NULL)
+		return -1;
+	memset(e, 0, sizeof(*e));
+	rc = cf_token_lookup(db, id, &e->row, &e->exists, &broken, err);
+	cf_db_release(c->pool, db, broken);
+	return rc;
+}
+
+int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_status *status,
+		  cf_err *err)
+{
+	char id[CF_TOKEN_ID_LEN + 1];
+	const char *secret;
+	token_entry e = { 0 }, *hit = NULL, *keep;
+	bool can_keep;
+	uint64_t gen;
+	int rc = -1;
+
+	if (cf_token_split(token, id, &secret) != 0) {
+		cf_token_check(NULL, token, time(NULL), who, status);
+		return 0;
+	}
+	pthread_mutex_lock(&c->mu);
+	if (usable(c) && (hit = map_get(&c->tokens, id)) != NULL) {
+		e = *hit;
+		c->st.hits++;
+	}
+	gen = c->gen;
+	can_keep = c->listening;
+	pthread_mutex_unlock(&c->mu);
+	if (hit == NULL) {
+		if (load_token(c, id, &e, err) != 0)
+			goto out;
+		pthread_mutex_lock(&c->mu);
+		c->st.loads++;
+		if (can_keep && c->listening && c->gen == gen && map_get(&c->tokens, id) == NULL &&
+		    (keep = malloc(sizeof(*keep))) != NULL) {
+			*keep = e;
+			map_put(&c->tokens, id, keep);
+		}
+		pthread_mutex_unlock(&c->mu);
+		cf_log(CF_LOG_DEBUG, "cache.load", "token %s (%s)", id,
+		       e.exists ? "found" : "no such token");
+	}
+	cf_token_check(e.exists ? &e.row : NULL, token, time(NULL), who, status);
+	rc = 0;
+out:
+	OPENSSL_cleanse(&e, sizeof(e));
+	return rc;
+}
+
+bool cf_cache_touch_due(cf_cache *c, const char *token_id)
+{
+	time_t now = mono_now(), *last;
+	bool due = false;
+
+	pthread_mutex_lock(&c->mu);
+	last = map_get(&c->touched, token_id);
+	if (last == NULL) {
+		if ((last = malloc(sizeof(*last))) != NULL) {
+			*last = now;
+			map_put(&c->touched, token_id, last);
+		}
+		due = true;
+	} else if (now - *last >= TOUCH_INTERVAL_S) {
+		*last = now;
+		due = true;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return due;
+}
+
+/* ---- certificates ---- */
+
+static cf_cached_cert *load_cert(cf_cache *c, const char *id, cf_err *err)
+{
+	cf_cached_cert *e = calloc(1, sizeof(*e));
+	bool broken = false;
+	PGconn *db;
+	int rc;
+
+	if (e == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return NULL;
+	}
+	if ((db = cf_db_acquire(c->pool, err)) == NULL) {
+		free(e);
+		return NULL;
+	}
+	rc = cf_cert_fetch_load(db, id, &e->f, &broken, err);
+	cf_db_release(c->pool, db, broken);
+	if (rc != 0) {
+		free(e);
+		return NULL;
+	}
+	atomic_init(&e->refs, 1);
+	return e;
+}
+
+int cf_cache_cert(cf_cache *c, const char *id, const cf_cached_cert **out, cf_err *err)
+{
+	cf_cached_cert *e = NULL, *other;
+	bool can_keep;
+	uint64_t gen;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (usable(c) && (e = map_get(&c->certs, id)) != NULL) {
+		atomic_fetch_add(&e->refs, 1);
+		c->st.hits++;
+	}
+	gen = c->gen;
+	can_keep = c->listening;
+	pthread_mutex_unlock(&c->mu);
+	if (e != NULL) {
+		*out = e;
+		return 0;
+	}
+	if ((e = load_cert(c, id, err)) == NULL)
+		return -1;
+	pthread_mutex_lock(&c->mu);
+	c->st.loads++;
+	if (can_keep && c->listening && c->gen == gen) {
+		if ((other = map_get(&c->certs, id)) != NULL) { /* a concurrent load won */
+			atomic_fetch_add(&other->refs, 1);
+			cf_cache_cert_release(e);
+			e = other;
+		} else {
+			atomic_fetch_add(&e->refs, 1); /* the map's reference */
+			map_put(&c->certs, id, e);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	cf_log(CF_LOG_DEBUG, "cache.load", "certificate %s (%s, version %d)", id,
+	       e->f.exists ? "found" : "no such certificate", e->f.version);
+	*out = e;
+	return 0;
+}
+
+/* ---- the listener ---- */
+
+/* A LISTEN connection with TCP keepalives and a user timeout, so that a peer
+ * that vanished without closing the connection is noticed within seconds (the
+ * entries would otherwise be trusted without a listener). */
+static PGconn *listen_connect(cf_cache *c)
+{
+	const char *keys[] = { "dbname", "connect_timeout", "application_name", "keepalives",
+			       "keepalives_idle", "keepalives_interval", "keepalives_count",
+			       "tcp_user_timeout", NULL };
+	const char *vals[] = { c->url, "5", "certfleet-cache", "1", "5", "2", "3", "10000", NULL };
+	PGconn *pg = PQconnectdbParams(keys, vals, 1);
+	PGresult *r;
+
+	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+		PQfinish(pg);
+		return NULL;
+	}
+	r = PQexec(pg, "LISTEN " CF_CACHE_CHANNEL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		PQfinish(pg);
+		return NULL;
+	}
+	PQclear(r);
+	return pg;
+}
+
+/* Applies one payload: "token:<id>", "certificate:<id>" or "flush". */
+static void on_notify(cf_cache *c, const char *payload)
+{
+	cf_cache_kind kind = CF_CACHE_ALL;
+	const char *id = "";
+
+	if (strncmp(payload, "token:", 6) == 0) {
+		kind = CF_CACHE_TOKEN;
+		id = payload + 6;
+	} else if (strncmp(payload, "certificate:", 12) == 0) {
+		kind = CF_CACHE_CERT;
+		id = payload + 12;
+	} /* "flush", and anything unknown: everything */
+	pthread_mutex_lock(&c->mu);
+	drop(c, kind, id);
+	pthread_mutex_unlock(&c->mu);
+	cf_log(CF_LOG_DEBUG, "cache.invalidate", "%.200s (notify)", payload);
+}
+
+static void set_listening(cf_cache *c, bool on)
+{
+	pthread_mutex_lock(&c->mu);
+	if (on)
+		drop(c, CF_CACHE_ALL, NULL); /* notifications may have been missed */
+	else
+		c->offline_since = mono_now();
+	c->listening = on;
+	pthread_mutex_unlock(&c->mu);
+	if (on)
+		cf_log(CF_LOG_INFO, "cache.listening", "LISTEN " CF_CACHE_CHANNEL);
+	else
+		cf_log(CF_LOG_WARN, "cache.offline",
+		       "the cache's LISTEN connection is down: entries answer for %d more "
+		       "seconds, then every fetch asks the database", c->grace);
+}
+
+static void *listener_main(void *arg)
+{
+	cf_cache *c = arg;
+	PGconn *pg = NULL;
+	PGnotify *n;
+
+	while (!atomic_load(&c->stop)) {
+		struct pollfd pfd = { .events = POLLIN };
+
+		if (pg == NULL) {
+			if ((pg = listen_connect(c)) == NULL) {
+				for (int i = 0; i < 10 && !atomic_load(&c->stop); i++)
+					usleep(100 * 1000);
+				continue;
+			}
+			set_listening(c, true);
+		}
+		pfd.fd = PQsocket(pg);
+		if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
+			continue;
+		if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
+			PQfinish(pg);
+			pg = NULL;
+			set_listening(c, false);
+			continue;
+		}
+		while ((n = PQnotifies(pg)) != NULL) {
+			on_notify(c, n->extra);
+			PQfreemem(n);
+		}
+	}
+	PQfinish(pg);
+	return NULL;
+}
+
+cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, int offline_grace_s, cf_err *err)
+{
+	cf_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		goto oom;
+	if (map_init(&c->tokens, token_entry_free) != 0 ||
+	    map_init(&c->certs, cert_entry_free) != 0 ||
+	    map_init(&c->touched, plain_free) != 0 || (c->url = strdup(url)) == NULL)
+		goto oom;
+	pthread_mutex_init(&c->mu, NULL);
+	c->pool = pool;
+	c->grace = offline_grace_s;
+	c->offline_since = mono_now();
+	atomic_init(&c->stop, false);
+	if (pthread_create(&c->thread, NULL, listener_main, c) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "cannot start the cache listener thread");
+		pthread_mutex_destroy(&c->mu);
+		goto fail;
+	}
+	return c;
+oom:
+	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+fail:
+	if (c != NULL) {
+		map_free(&c->tokens);
+		map_free(&c->certs);
+		map_free(&c->touched);
+		free(c->url);
+		free(c);
+	}
+	return NULL;
+}
+
+void cf_cache_stop(cf_cache *c)
+{
+	if (c == NULL)
+		return;
+	atomic_store(&c->stop, true);
+	pthread_join(c->thread, NULL);
+	map_free(&c->tokens);
+	map_free(&c->certs);
+	map_free(&c->touched);
+	pthread_mutex_destroy(&c->mu);
+	free(c->url);
+	free(c);
+}

@@ -1,0 +1,82 @@
+/*
+ * cache.h: the fetch cache of one `serve` process: token rows and, per
+ * certificate, its policy (hosts, admin_keys) and current version (PEMs, the key
+ * still sealed), so that a host polling its certificate is answered without a
+ * database query.
+ *
+ * Exactness comes from PostgreSQL, not from time-outs: every write to tokens,
+ * certificates or certificate_versions sends NOTIFY certfleet_cache (triggers in
+ * migrations/0004_hosts.sql, so no writer can forget it), and a listener thread
+ * on a dedicated connection drops the entry each payload names. A load that
+ * raced with an invalidation is not kept (a generation counter), entries are
+ * only added while the listener is connected, and everything is dropped when it
+ * reconnects (notifications may have been lost meanwhile). While the listener is
+ * disconnected, entries keep answering for CERTFLEET_CACHE_OFFLINE_GRACE
+ * seconds (a database outage does not stop fetches; nothing can change without
+ * the database anyway), then every lookup goes to the database.
+ *
+ * Thread safety: every function may be called from any thread. Certificate
+ * entries are immutable and reference-counted: a request keeps its entry, even
+ * one invalidated meanwhile, until cf_cache_cert_release.
+ */
+#ifndef CERTFLEET_HTTP_CACHE_H
+#define CERTFLEET_HTTP_CACHE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "store/certificates.h"
+#include "store/db.h"
+#include "store/tokens.h"
+#include "util/err.h"
+
+#define CF_CACHE_CHANNEL "certfleet_cache"
+
+typedef struct cf_cache cf_cache;
+
+typedef enum cf_cache_kind {
+	CF_CACHE_TOKEN = 1, /* id: a token id */
+	CF_CACHE_CERT,      /* id: a certificate id */
+	CF_CACHE_ALL,       /* everything (id ignored) */
+} cf_cache_kind;
+
+/* One certificate as fetches see it (read-only for its users). */
+typedef struct cf_cached_cert {
+	cf_cert_fetch f;
+	atomic_int refs; /* private */
+} cf_cached_cert;
+
+typedef struct cf_cache_stats {
+	unsigned long hits, loads, invalidations, flushes;
+	bool listening;
+} cf_cache_stats;
+
+/* Starts the cache and its listener thread. Loads use connections of pool; the
+ * listener opens its own to url. Returns NULL on out-of-memory or when the
+ * thread cannot start (err). The database need not be up. */
+cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, int offline_grace_s, cf_err *err);
+/* Stops the listener and frees everything (no request may use it anymore). */
+void cf_cache_stop(cf_cache *c);
+
+/* Checks a bearer token (cf_token_check on the cached row, loaded on a miss).
+ * Returns 0 with *status (and *who when CF_TOKEN_OK), or -1 when the row had to
+ * be loaded and the database failed (err). */
+int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_status *status,
+		  cf_err *err);
+
+/* true when the use of token_id should be recorded now (at most once a minute
+ * per token and process); the caller then runs cf_token_touch. */
+bool cf_cache_touch_due(cf_cache *c, const char *token_id);
+
+/* The entry of certificate id (loaded on a miss; f.exists false when there is no
+ * such certificate). Returns 0 with *out, to be released with
+ * cf_cache_cert_release, or -1 when the database failed (err). */
+int cf_cache_cert(cf_cache *c, const char *id, const cf_cached_cert **out, cf_err *err);
+void cf_cache_cert_release(const cf_cached_cert *e);
+
+/* Drops an entry (or everything, CF_CACHE_ALL) now. */
+void cf_cache_invalidate(cf_cache *c, cf_cache_kind kind, const char *id);
+
+void cf_cache_stats_get(cf_cache *c, cf_cache_stats *out);
+
+#endif

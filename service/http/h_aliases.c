@@ -1,0 +1,290 @@
+/*
+ * h_aliases.c: POST /v1/aliases/check (admin): is the challenge alias of each
+ * name right, and which zone-file lines fix it (dns/alias_check.h; the same
+ * check as `certfleet alias check`).
+ *
+ * The body names what to check, either inline, in the shape of a certificate:
+ *     {"domains": [...], "dns_alias": null|"auto"|"fqdn"|{name: fqdn},
+ *      "provider": "name" | {name: "name"}}      (dns_alias, provider optional)
+ * or as a managed certificate's definition: {"certificate": "id"}. With a
+ * provider, each target is also checked for whether that provider (its stored
+ * settings, unsealed here and wiped when the request ends) can write there. The
+ * answer is {"results": [...]}, one AliasCheckResult per name (api/openapi.yaml)
+ * with the name's provider added; DNS problems are verdicts, never errors, so
+ * the status is 200 whenever the input could be checked.
+ *
+ * Unlike the other handlers this one asks DNS (and, through can_write, the
+ * providers' APIs) from an HTTP thread: the check is the answer, and it is
+ * bounded (2 s per DNS question, the provider timeout per probe), but a long
+ * list of names keeps one HTTP thread and one database connection for a while.
+ * Nothing is written; the request's transaction commits nothing.
+ */
+#include "http/http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/validate.h"
+#include "dns/alias_check.h"
+#include "store/certificates.h"
+#include "store/providers.h"
+
+#define PROBE_TIMEOUT_MS 10000
+
+/* The providers of one request: each name's index into p[]. */
+typedef struct check_provs {
+	struct {
+		const char *name; /* borrowed from the body */
+		const cf_provider_ops *ops;
+		json_t *settings; /* unsealed: cf_provider_settings_free */
+	} p[16];
+	size_t np;
+	int *of;           /* per name: index into p, or -1 */
+	cf_provider_ctx ctx;
+} check_provs;
+
+static int can_write(void *arg, size_t i, const char *fqdn, cf_err *err)
+{
+	check_provs *cp = arg;
+	cf_provider_ctx ctx = cp->ctx;
+
+	if (cp->of[i] < 0 || cp->p[cp->of[i]].ops->can_write == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "%s", cp->of[i] < 0 ? "no provider given"
+			   : "this provider type cannot tell");
+		return -1;
+	}
+	ctx.settings = cp->p[cp->of[i]].settings;
+	return cp->p[cp->of[i]].ops->can_write(&ctx, fqdn, err);
+}
+
+/* dns_alias as a spec (what spec.c does for a job); 1 with errs when malformed. */
+static int alias_spec(const json_t *a, cf_alias_spec *spec, cf_verrs *errs)
+{
+	const char *k;
+	json_t *v;
+
+	memset(spec, 0, sizeof(*spec));
+	if (a == NULL || json_is_null(a))
+		return 0;
+	if (json_is_string(a)) {
+		spec->mode = strcmp(json_string_value(a), "auto") == 0 ? CF_ALIAS_AUTO : CF_ALIAS_ONE;
+		if (spec->mode == CF_ALIAS_ONE)
+			spec->one = strdup(json_string_value(a));
+		return 0;
+	}
+	if (!json_is_object(a) || json_object_size(a) == 0)
+		return cf_verrs_add(errs, "dns_alias", "must be null, \"auto\", a DNS name or an "
+				    "object from names to DNS names"), 1;
+	spec->mode = CF_ALIAS_MAP;
+	spec->map_names = calloc(json_object_size(a), sizeof(char *));
+	spec->map_targets = calloc(json_object_size(a), sizeof(char *));
+	json_object_foreach((json_t *)a, k, v) {
+		char field[300];
+
+		snprintf(field, sizeof(field), "dns_alias[\"%.250s\"]", k);
+		if (!json_is_string(v))
+			return cf_verrs_add(errs, field, "must be a DNS name (a string)"), 1;
+		if (spec->map_names == NULL || spec->map_targets == NULL)
+			return -1;
+		spec->map_names[spec->nmap] = strdup(k);
+		spec->map_targets[spec->nmap] = strdup(json_string_value(v));
+		spec->nmap++;
+	}
+	return 0;
+}
+
+/* The provider name of domain i (borrowed), NULL when none is given for it. */
+static const char *provider_of(const json_t *p, const char *domain)
+{
+	const char *k;
+	json_t *v;
+
+	if (json_is_string(p))
+		return json_string_value(p);
+	json_object_foreach((json_t *)p, k, v)
+		if (cf_name_equal(k, domain) && json_is_string(v))
+			return json_string_value(v);
+	return NULL;
+}
+
+/* Checks the members and collects the names; 1 with errs when invalid. */
+static int check_body(cf_app *app, const json_t *b, const char ***names, size_t *n,
+		      cf_verrs *errs)
+{
+	const json_t *d = json_object_get(b, "domains"), *p = json_object_get(b, "provider"), *v;
+	char field[64], norm[CF_NAME_MAX + 1];
+	const char *k;
+	size_t i;
+
+	json_object_foreach((json_t *)b, k, v)
+		if (strcmp(k, "domains") != 0 && strcmp(k, "dns_alias") != 0 &&
+		    strcmp(k, "provider") != 0 && strcmp(k, "certificate") != 0)
+			cf_verrs_add(errs, k, "unknown field (known: domains, dns_alias, provider, "
+				     "certificate)");
+	if (!json_is_array(d) || json_array_size(d) == 0 ||
+	    json_array_size(d) > (size_t)app->cfg->max_names)
+		cf_verrs_add(errs, "domains", "required: an array of 1 to %d DNS names",
+			     app->cfg->max_names);
+	else if ((*names = calloc(json_array_size(d), sizeof(char *))) != NULL)
+		json_array_foreach(d, i, v) {
+			snprintf(field, sizeof(field), "domains[%zu]", i);
+			if (!json_is_string(v) || cf_name_normalize(json_string_value(v), true, norm,
+								    NULL) != 0)
+				cf_verrs_add(errs, field, "must be a DNS name (a wildcard only as "
+					     "the whole left-most label)");
+			(*names)[(*n)++] = json_string_value(v);
+		}
+	if (p != NULL && !json_is_null(p) && !(json_is_string(p) && cf_valid_slug(json_string_value(p))) &&
+	    !json_is_object(p))
+		cf_verrs_add(errs, "provider", "must be a provider name or an object from names "
+			     "to provider names");
+	return errs->n > 0;
+}
+
+/* Loads the providers the names use; 1 with errs for an unknown one, -1 on error. */
+static int load_providers(cf_app *app, cf_http_req *req, const json_t *p, const char **names,
+			  size_t n, check_provs *cp, cf_verrs *errs, cf_err *err)
+{
+	if ((cp->of = calloc(n, sizeof(int))) == NULL)
+		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *name = p == NULL || json_is_null(p) ? NULL : provider_of(p, names[i]);
+		char *type = NULL;
+		size_t k;
+
+		cp->of[i] = -1;
+		if (name == NULL)
+			continue;
+		for (k = 0; k < cp->np && strcmp(cp->p[k].name, name) != 0; k++)
+			;
+		if (k == cp->np) {
+			if (k == sizeof(cp->p) / sizeof(cp->p[0]))
+				return cf_verrs_add(errs, "provider", "more than %zu providers", k), 1;
+			if (!cf_valid_slug(name) ||
+			    cf_provider_settings_load(req->db, app->master_key, name, &type,
+						      &cp->p[k].settings, err) != 0) {
+				if (err->cls == CF_ERR_TRANSIENT || PQstatus(req->db) != CONNECTION_OK) {
+					req->db_broken = PQstatus(req->db) != CONNECTION_OK;
+					return -1;
+				}
+				cf_err_clear(err);
+				return cf_verrs_add(errs, "provider", "no usable DNS provider called "
+						    "\"%.80s\"", name), 1;
+			}
+			cp->p[k].name = name;
+			cp->p[k].ops = cf_provider_find(type);
+			free(type);
+			if (cp->p[k].ops == NULL) {
+				cf_provider_settings_free(cp->p[k].settings);
+				return cf_verrs_add(errs, "provider", "DNS provider \"%.80s\" has an "
+						    "unknown type", name), 1;
+			}
+			cp->np++;
+		}
+		cp->of[i] = (int)k;
+	}
+	return 0;
+}
+
+/* {"certificate": id}: the stored definition as the body (new), or NULL with a
+ * 404/400 in resp (*failed for a store error). */
+static json_t *stored_definition(cf_http_req *req, cf_http_resp *resp, const json_t *b,
+				 cf_err *err, bool *failed)
+{
+	const char *id = json_string_value(json_object_get(b, "certificate"));
+	json_t *doc = NULL, *out;
+	cf_verrs errs = { 0 };
+
+	if (json_object_size(b) != 1 || id == NULL || !cf_valid_slug(id)) {
+		cf_verrs_add(&errs, "certificate", "a certificate id, and nothing else beside it");
+		cf_resp_invalid(resp, &errs);
+		return NULL;
+	}
+	if (cf_cert_get_json(req->db, id, &doc, &req->db_broken, err) != 0) {
+		*failed = true;
+		return NULL;
+	}
+	if (doc == NULL) {
+		cf_resp_problem(resp, 404, "not-found", NULL, "no certificate called \"%s\"", id);
+		return NULL;
+	}
+	out = json_pack("{s:O?, s:O?, s:O?}", "domains", json_object_get(doc, "domains"),
+			"dns_alias", json_object_get(doc, "dns_alias"), "provider",
+			json_object_get(doc, "provider"));
+	json_decref(doc);
+	return out;
+}
+
+int cf_h_aliases_check(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	json_t *body = NULL, *def = NULL, *results = NULL, *r;
+	const json_t *b;
+	const char **names = NULL;
+	cf_alias_spec spec = { 0 };
+	check_provs cp = { .ctx = { .resolvers = &app->resolvers, .timeout_ms = PROBE_TIMEOUT_MS } };
+	cf_alias_check_req creq = { .resolvers = &app->resolvers, .spec = &spec };
+	cf_verrs errs = { 0 };
+	cf_err err = { 0 };
+	bool failed = false;
+	size_t n = 0, i;
+	int rc = 0;
+
+	if ((body = cf_req_json(req, resp, false)) == NULL)
+		goto out;
+	b = body;
+	if (json_is_object(body) && json_object_get(body, "certificate") != NULL) {
+		if ((def = stored_definition(req, resp, body, &err, &failed)) == NULL)
+			goto done;
+		b = def;
+	}
+	if (!json_is_object(b)) {
+		cf_verrs_add(&errs, "body", "must be a JSON object");
+		cf_resp_invalid(resp, &errs);
+		goto out;
+	}
+	if (check_body(app, b, &names, &n, &errs) == 0 &&
+	    (rc = alias_spec(json_object_get(b, "dns_alias"), &spec, &errs)) == 0)
+		rc = load_providers(app, req, json_object_get(b, "provider"), names, n, &cp, &errs,
+				    &err);
+	if (rc < 0 && err.cls == CF_ERR_NONE)
+		cf_err_set(&err, CF_ERR_TRANSIENT, "out of memory");
+	if (rc < 0) {
+		failed = true;
+		goto done;
+	}
+	if (errs.n > 0) {
+		cf_resp_invalid(resp, &errs);
+		goto out;
+	}
+	creq.names = names;
+	creq.n = n;
+	if (cp.np > 0) {
+		creq.writable = can_write;
+		creq.arg = &cp;
+	}
+	if (cf_alias_check_run(&creq, &results, &err) != 0) {
+		cf_verrs_add(&errs, spec.mode == CF_ALIAS_MAP || spec.mode == CF_ALIAS_ONE
+			     ? "dns_alias" : "domains", "%s", err.msg);
+		cf_resp_invalid(resp, &errs);
+		goto out;
+	}
+	json_array_foreach(results, i, r)
+		json_object_set_new(r, "provider", cp.of[i] < 0 ? json_null()
+				    : json_string(cp.p[cp.of[i]].name));
+	cf_resp_json(resp, 200, json_pack("{s:O}", "results", results));
+done:
+	if (failed)
+		cf_resp_store_error(req, resp, &err);
+out:
+	for (i = 0; i < cp.np; i++)
+		cf_provider_settings_free(cp.p[i].settings);
+	free(cp.of);
+	free(names);
+	cf_alias_spec_free(&spec);
+	json_decref(results);
+	json_decref(def);
+	json_decref(body);
+	cf_err_clear(&err);
+	return 0;
+}

@@ -1,0 +1,214 @@
+/*
+ * renewals.c: the renewal scheduler's queries; see renewals.h.
+ *
+ * Times cross the boundary as epoch seconds (extract(epoch ...), to_timestamp)
+ * so the C side does its arithmetic in time_t whatever the session's TimeZone.
+ * The failed renewals of the current version are counted with a LATERAL
+ * sub-query over the jobs_cert_kind index; no state of its own is kept for the
+ * backoff, so it survives any restart and any change of scheduler.
+ */
+#include "store/renewals.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/db.h"
+
+static const char cands_sql[] =
+	"SELECT c.id, v.version, v.cert_pem, v.serial,"
+	" extract(epoch FROM v.not_before)::bigint, extract(epoch FROM v.not_after)::bigint,"
+	" c.renew_fraction, p.certificate_id IS NOT NULL, p.version, p.source, p.renew_fraction,"
+	" extract(epoch FROM p.renew_at)::bigint, p.ari_cert_id,"
+	" extract(epoch FROM p.window_start)::bigint, extract(epoch FROM p.window_end)::bigint,"
+	" p.explanation_url, extract(epoch FROM p.ari_next_fetch)::bigint, p.ari_error,"
+	" f.n, extract(epoch FROM f.last)::bigint,"
+	" EXISTS (SELECT 1 FROM jobs a WHERE a.certificate_id = c.id"
+	"   AND a.state IN ('queued','running','waiting')),"
+	" v.expiring_notified_at IS NOT NULL"
+	" FROM certificates c"
+	" JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version"
+	" LEFT JOIN renewal_plans p ON p.certificate_id = c.id"
+	" LEFT JOIN LATERAL (SELECT count(*) AS n, max(j.finished_at) AS last FROM jobs j"
+	"   WHERE j.certificate_id = c.id AND j.kind = 'renew' AND j.state = 'failed'"
+	"   AND j.created_at > v.created_at) f ON true"
+	" WHERE c.status = 'valid' AND v.revoked_at IS NULL AND ("
+	"   p.certificate_id IS NULL OR p.version <> v.version"
+	"   OR (p.source = 'fraction' AND p.renew_fraction <> c.renew_fraction)"
+	"   OR p.renew_at <= now() OR p.ari_next_fetch <= now()"
+	"   OR (v.expiring_notified_at IS NULL"
+	"       AND v.not_after <= now() + make_interval(secs => $1::int)))"
+	" ORDER BY v.not_after, c.id LIMIT $2::int";
+
+static time_t col_time(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : (time_t)atoll(PQgetvalue(r, row, col));
+}
+
+static void col_str(char *dst, size_t len, const PGresult *r, int row, int col)
+{
+	snprintf(dst, len, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}
+
+static int cand_from_row(const PGresult *r, int i, cf_renew_cand *k)
+{
+	cf_renew_plan *p = &k->plan;
+
+	col_str(k->id, sizeof(k->id), r, i, 0);
+	k->version = atoi(PQgetvalue(r, i, 1));
+	if ((k->cert_pem = strdup(PQgetvalue(r, i, 2))) == NULL)
+		return -1;
+	col_str(k->serial, sizeof(k->serial), r, i, 3);
+	k->not_before = col_time(r, i, 4);
+	k->not_after = col_time(r, i, 5);
+	k->fraction = strtod(PQgetvalue(r, i, 6), NULL);
+	p->exists = strcmp(PQgetvalue(r, i, 7), "t") == 0;
+	if (p->exists) {
+		p->version = atoi(PQgetvalue(r, i, 8));
+		col_str(p->source, sizeof(p->source), r, i, 9);
+		p->fraction = strtod(PQgetvalue(r, i, 10), NULL);
+		p->renew_at = col_time(r, i, 11);
+		col_str(p->ari_cert_id, sizeof(p->ari_cert_id), r, i, 12);
+		p->window_start = col_time(r, i, 13);
+		p->window_end = col_time(r, i, 14);
+		col_str(p->explanation_url, sizeof(p->explanation_url), r, i, 15);
+		p->ari_next_fetch = col_time(r, i, 16);
+		col_str(p->ari_error, sizeof(p->ari_error), r, i, 17);
+	}
+	k->failures = atoi(PQgetvalue(r, i, 18));
+	k->last_failure = col_time(r, i, 19);
+	k->active_job = strcmp(PQgetvalue(r, i, 20), "t") == 0;
+	k->expiring_notified = strcmp(PQgetvalue(r, i, 21), "t") == 0;
+	return 0;
+}
+
+int cf_renew_candidates(PGconn *c, int expiring_soon_s, int limit, cf_renew_cand **out,
+			size_t *n, bool *broken, cf_err *err)
+{
+	char horizon[16], lim[16];
+	const char *p[2] = {horizon, lim};
+	PGresult *r;
+	int rows, rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(horizon, sizeof(horizon), "%d", expiring_soon_s);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	if ((r = cf_db_exec(c, "finding certificates to renew", cands_sql, 2, p, broken, err)) ==
+	    NULL)
+		return -1;
+	rows = PQntuples(r);
+	if (rows > 0 && (*out = calloc((size_t)rows, sizeof(**out))) == NULL)
+		goto oom;
+	for (int i = 0; i < rows; i++) {
+		*n = (size_t)i + 1;
+		if (cand_from_row(r, i, &(*out)[i]) != 0)
+			goto oom;
+	}
+	rc = 0;
+	goto out;
+oom:
+	cf_renew_cands_free(*out, *n);
+	*out = NULL;
+	*n = 0;
+	cf_err_set(err, CF_ERR_TRANSIENT, "finding certificates to renew: out of memory");
+out:
+	PQclear(r);
+	return rc;
+}
+
+void cf_renew_cands_free(cf_renew_cand *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		free(v[i].cert_pem);
+	free(v);
+}
+
+static const char save_sql[] =
+	"INSERT INTO renewal_plans (certificate_id, version, source, renew_fraction, renew_at,"
+	" ari_cert_id, window_start, window_end, explanation_url, ari_next_fetch, ari_error,"
+	" updated_at)"
+	" VALUES ($1, $2::int, $3, $4::real, to_timestamp($5::float8), nullif($6, ''),"
+	" to_timestamp(nullif($7, '0')::float8), to_timestamp(nullif($8, '0')::float8),"
+	" nullif($9, ''), to_timestamp(nullif($10, '0')::float8), nullif($11, ''), now())"
+	" ON CONFLICT (certificate_id) DO UPDATE SET version = EXCLUDED.version,"
+	" source = EXCLUDED.source, renew_fraction = EXCLUDED.renew_fraction,"
+	" renew_at = EXCLUDED.renew_at, ari_cert_id = EXCLUDED.ari_cert_id,"
+	" window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end,"
+	" explanation_url = EXCLUDED.explanation_url, ari_next_fetch = EXCLUDED.ari_next_fetch,"
+	" ari_error = EXCLUDED.ari_error, updated_at = now()";
+
+int cf_renew_plan_save(PGconn *c, const char *id, const cf_renew_plan *pl, bool *broken,
+		       cf_err *err)
+{
+	char ver[16], frac[32], at[24], ws[24], we[24], nf[24];
+	const char *p[11] = {id, ver, pl->source, frac, at, pl->ari_cert_id, ws, we,
+			     pl->explanation_url, nf, pl->ari_error};
+
+	snprintf(ver, sizeof(ver), "%d", pl->version);
+	snprintf(frac, sizeof(frac), "%.6f", pl->fraction);
+	snprintf(at, sizeof(at), "%lld", (long long)pl->renew_at);
+	snprintf(ws, sizeof(ws), "%lld", (long long)pl->window_start);
+	snprintf(we, sizeof(we), "%lld", (long long)pl->window_end);
+	snprintf(nf, sizeof(nf), "%lld", (long long)pl->ari_next_fetch);
+	return cf_db_run(c, "saving a renewal plan", save_sql, 11, p, broken, err);
+}
+
+int cf_renew_enqueue(PGconn *c, const char *id, const char *data, const char *message,
+		     char job_id[40], bool *broken, cf_err *err)
+{
+	const char *p[2] = {id, data};
+	const char *ev[2] = {job_id, message};
+	PGresult *r;
+	int rc = -1;
+
+	job_id[0] = '\0';
+	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
+		return -1;
+	r = cf_db_exec(c, "queueing a renewal",
+		       "INSERT INTO jobs (certificate_id, kind, data) VALUES ($1, 'renew', $2::jsonb)"
+		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
+		       " DO NOTHING RETURNING id",
+		       2, p, broken, err);
+	if (r == NULL)
+		goto out;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		rc = 0;
+		goto out;
+	}
+	snprintf(job_id, 40, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (cf_db_run(c, "recording the schedule event",
+		      "INSERT INTO job_events (job_id, attempt, step, message)"
+		      " VALUES ($1, 0, 'schedule', $2)", 2, ev, broken, err) != 0 ||
+	    cf_db_run(c, "notifying the workers", "SELECT pg_notify('certfleet_jobs', $1)", 1, ev,
+		      broken, err) != 0 ||
+	    cf_db_run(c, "commit", "COMMIT", 0, NULL, broken, err) != 0)
+		goto out;
+	return 1;
+out:
+	if (PQstatus(c) == CONNECTION_OK)
+		PQclear(PQexec(c, "ROLLBACK"));
+	return rc;
+}
+
+int cf_renew_mark_expiring(PGconn *c, const char *id, int version, bool *broken, cf_err *err)
+{
+	char ver[16];
+	const char *p[2] = {id, ver};
+	PGresult *r;
+	int rc;
+
+	snprintf(ver, sizeof(ver), "%d", version);
+	r = cf_db_exec(c, "marking a version expiring",
+		       "UPDATE certificate_versions SET expiring_notified_at = now()"
+		       " WHERE certificate_id = $1 AND version = $2::int"
+		       " AND expiring_notified_at IS NULL",
+		       2, p, broken, err);
+	if (r == NULL)
+		return -1;
+	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 1 : 0;
+	PQclear(r);
+	return rc;
+}

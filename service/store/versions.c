@@ -1,0 +1,212 @@
+/*
+ * versions.c: listing certificate versions and revoking them; see versions.h.
+ *
+ * The revocation job's data is built by jsonb_build_object from typed
+ * parameters; the worker reads it back with jansson. The hook's statements all
+ * key on (certificate_id, version), so a version that is not the current one is
+ * marked revoked without touching the certificate's status.
+ */
+#include "store/versions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/db.h"
+#include "store/rows.h"
+#include "store/webhooks.h"
+
+#define VERSION_JSON                                                                       \
+	"json_build_object('version', v.version, 'serial', v.serial, 'not_before', "      \
+	CF_SQL_TS("v.not_before") ", 'not_after', " CF_SQL_TS("v.not_after") ", "         \
+	"'issuer_cn', v.issuer_cn, 'created_at', " CF_SQL_TS("v.created_at") ", "         \
+	"'revoked_at', " CF_SQL_TS("v.revoked_at") ", 'revocation_reason', "              \
+	"v.revocation_reason, 'current', v.version IS NOT DISTINCT FROM c.current_version)"
+
+int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, bool *broken, cf_err *err)
+{
+	const char *p[1] = {cert_id};
+	PGresult *r;
+	json_t *list = NULL, *v;
+	const char *k;
+	int rc = -1;
+
+	*out = NULL;
+	r = cf_db_exec(c, "listing versions",
+		       "SELECT c.id, (SELECT coalesce(json_agg(" VERSION_JSON " ORDER BY v.version"
+		       " DESC), '[]'::json) FROM certificate_versions v"
+		       " WHERE v.certificate_id = c.id)::text FROM certificates c WHERE c.id = $1",
+		       1, p, broken, err);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 0) {
+		rc = 0;
+		goto out;
+	}
+	if ((list = cf_row_json(r, 0, 1)) == NULL)
+		goto oom;
+	for (size_t i = 0; i < json_array_size(list); i++) { /* drop the nulls */
+		json_t *o = json_array_get(list, i), *tmp;
+
+		json_object_foreach_safe(o, tmp, k, v)
+			if (json_is_null(v))
+				json_object_del(o, k);
+	}
+	if ((*out = json_pack("{s:o}", "versions", list)) == NULL)
+		goto oom;
+	rc = 0;
+	goto out;
+oom:
+	cf_err_set(err, CF_ERR_TRANSIENT, "listing versions: out of memory");
+out:
+	PQclear(r);
+	return rc;
+}
+
+int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked, bool *broken,
+		     cf_err *err)
+{
+	char ver[16];
+	const char *p[2] = {cert_id, ver};
+	PGresult *r;
+	int rc;
+
+	snprintf(ver, sizeof(ver), "%d", version);
+	r = cf_db_exec(c, "reading a version",
+		       "SELECT revoked_at IS NOT NULL FROM certificate_versions"
+		       " WHERE certificate_id = $1 AND version = $2::int",
+		       2, p, broken, err);
+	if (r == NULL)
+		return -1;
+	rc = PQntuples(r) == 1;
+	*revoked = rc && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return rc;
+}
+
+int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, bool replace,
+		      char job_id[40], bool *broken, cf_err *err)
+{
+	char ver[16], rsn[16];
+	const char *p[4] = {cert_id, ver, rsn, replace ? "true" : "false"};
+	const char *n[1] = {job_id};
+	PGresult *r;
+	int rc;
+
+	job_id[0] = '\0';
+	snprintf(ver, sizeof(ver), "%d", version);
+	snprintf(rsn, sizeof(rsn), "%d", reason);
+	r = cf_db_exec(c, "queueing a revocation",
+		       "INSERT INTO jobs (certificate_id, kind, step, data) VALUES ($1, 'revoke',"
+		       " 'revoke', jsonb_build_object('version', $2::int, 'reason', $3::int,"
+		       " 'replace', $4::bool))"
+		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
+		       " DO NOTHING RETURNING id",
+		       4, p, broken, err);
+	if (r == NULL)
+		return -1;
+	rc = PQntuples(r) == 1;
+	if (rc)
+		snprintf(job_id, 40, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (rc)
+		return cf_db_run(c, "notifying the workers", "SELECT pg_notify('certfleet_jobs', $1)",
+				 1, n, broken, err) == 0 ? 1 : -1;
+	r = cf_db_exec(c, "finding the active job",
+		       "SELECT id FROM jobs WHERE certificate_id = $1"
+		       " AND state IN ('queued','running','waiting')",
+		       1, p, broken, err);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1)
+		snprintf(job_id, 40, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked, bool *broken,
+		     cf_err *err)
+{
+	char ver[16];
+	const char *p[2] = {cert_id, ver};
+	PGresult *r;
+	char *pem = NULL;
+
+	snprintf(ver, sizeof(ver), "%d", version);
+	r = cf_db_exec(c, "reading a version",
+		       "SELECT cert_pem, revoked_at IS NOT NULL FROM certificate_versions"
+		       " WHERE certificate_id = $1 AND version = $2::int",
+		       2, p, broken, err);
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) != 1)
+		cf_err_set(err, CF_ERR_PERMANENT, "certificate %s has no version %d", cert_id,
+			   version);
+	else if ((pem = strdup(PQgetvalue(r, 0, 0))) == NULL)
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	else
+		*revoked = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+	PQclear(r);
+	return pem;
+}
+
+/* The replacement issuance, queued in the revocation's transaction. */
+static int queue_replacement(PGconn *c, cf_revoked *rv, const cf_job_ref *job, bool *broken,
+			     cf_err *err)
+{
+	const char *p[2] = {rv->certificate_id, job->id};
+	const char *ev[2] = {rv->replacement, NULL};
+	char msg[160];
+	PGresult *r;
+
+	r = cf_db_exec(c, "queueing the replacement",
+		       "INSERT INTO jobs (certificate_id, kind, data) VALUES ($1, 'issue',"
+		       " jsonb_build_object('replacing_revoked', $2::text))"
+		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
+		       " DO NOTHING RETURNING id",
+		       2, p, broken, err);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1)
+		snprintf(rv->replacement, sizeof(rv->replacement), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (rv->replacement[0] == '\0')
+		return 0; /* another job is active: it issues anyway */
+	snprintf(msg, sizeof(msg), "queued to replace version %d, revoked by job %s", rv->version,
+		 job->id);
+	ev[1] = msg;
+	return cf_db_run(c, "recording the replacement",
+			 "INSERT INTO job_events (job_id, attempt, step, message)"
+			 " VALUES ($1, 0, 'schedule', $2)", 2, ev, broken, err) != 0 ||
+			       cf_db_run(c, "notifying the workers",
+					 "SELECT pg_notify('certfleet_jobs', $1)", 1, ev, broken,
+					 err) != 0
+		       ? -1
+		       : 0;
+}
+
+int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err)
+{
+	cf_revoked *rv = arg;
+	char ver[16], rsn[16], data[200];
+	const char *p[3] = {rv->certificate_id, ver, rsn};
+
+	snprintf(ver, sizeof(ver), "%d", rv->version);
+	snprintf(rsn, sizeof(rsn), "%d", rv->reason);
+	if (cf_db_run(c, "marking the version revoked",
+		      "UPDATE certificate_versions SET revoked_at = coalesce(revoked_at, now()),"
+		      " revocation_reason = CASE WHEN $3::int >= 0 THEN $3::int END"
+		      " WHERE certificate_id = $1 AND version = $2::int",
+		      3, p, broken, err) != 0 ||
+	    cf_db_run(c, "marking the certificate revoked",
+		      "UPDATE certificates SET status = 'revoked', updated_at = now()"
+		      " WHERE id = $1 AND current_version = $2::int",
+		      2, p, broken, err) != 0)
+		return -1;
+	if (rv->replace && queue_replacement(c, rv, job, broken, err) != 0)
+		return -1;
+	snprintf(data, sizeof(data), "{\"version\":%d,\"reason\":%d,\"job\":\"%s\"}", rv->version,
+		 rv->reason, job->id);
+	return cf_webhook_enqueue(c, rv->webhook_urls, "revoked", rv->certificate_id, data, broken,
+				  err) < 0 ? -1 : 0;
+}
