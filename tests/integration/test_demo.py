@@ -18,6 +18,13 @@ def test_demo_reaches_a_ready_service_and_a_certificate():
     out = p.stdout + p.stderr
     assert p.returncode == 0, out
     assert '"status":"ready"' in out
+    # the job's timeline, through the service's workers
+    for step in ("preflight", "present", "propagate", "respond", "validate", "store"):
+        assert f"  {step} " in out, f"timeline lacks {step}"
+    # fetched as host web-01 by the agent, then printed
+    assert "web: version 1 installed" in out
     assert "DNS:*.example.test" in out and "DNS:example.test" in out
+    assert "issuer=CN = Pebble Intermediate CA" in out
+    assert "host token:" in out and "curl -H" in out
     assert "demo: ready" in out
     assert not Path("/run/certfleet-lab/127.65.0").exists(), "the demo's lab was not stopped"
