@@ -202,7 +202,10 @@ bool cf_metrics_scheduler_is_leader(void)
 int cf_metrics_escape(cf_buf *out, const char *value)
 {
 	for (const char *p = value; *p; p++) {
-		const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+		const char *esc = *p == '\\' ? "\\\\"
+				  : *p == '"'  ? "\\\""
+				  : *p == '\n' ? "\\n"
+						: NULL;
 
 		if (esc ? cf_buf_append_str(out, esc) : cf_buf_append(out, p, 1))
 			return -1;

@@ -85,7 +85,8 @@ int cf_acme_renewal_info_parse(const char *body, size_t len, cf_acme_renewal_inf
 
 	cf_acme_renewal_info_free(out);
 	if (!json_is_object(j) || start == NULL || end == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "renewalInfo: no suggestedWindow with start and end");
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "renewalInfo: no suggestedWindow with start and end");
 		goto out;
 	}
 	if (cf_acme_rfc3339_parse(start, &out->start) != 0 ||
@@ -95,8 +96,8 @@ int cf_acme_renewal_info_parse(const char *body, size_t len, cf_acme_renewal_inf
 		goto out;
 	}
 	if (out->end <= out->start) {
-		cf_err_set(err, CF_ERR_PERMANENT, "renewalInfo: suggestedWindow ends (%s) before it "
-			   "starts (%s)", end, start);
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "renewalInfo: suggestedWindow ends (%s) before it starts (%s)", end, start);
 		goto out;
 	}
 	out->explanation_url = acme_json_strdup(j, "explanationURL");
@@ -123,12 +124,14 @@ static int ari_get(cf_acme_client *c, const char *url, cf_acme_renewal_info *out
 
 	rc = acme_http_request(&c->http, "GET", url, NULL, NULL, "application/json", &r, err);
 	acme_emit(c, CF_ACME_EV_HTTP, "renewalInfo", "GET", url, r.status,
-		  (long)(acme_now_ms() - t0), rc == 0 && r.status < 400, rc ? acme_errmsg(err) : NULL);
+		  (long)(acme_now_ms() - t0), rc == 0 && r.status < 400,
+		  rc ? acme_errmsg(err) : NULL);
 	if (rc != 0)
 		goto out;
 	rc = -1;
 	if (r.status != 200) {
-		cf_acme_problem_set_err(err, "renewalInfo", r.status, (char *)r.body.data, r.body.len);
+		cf_acme_problem_set_err(err, "renewalInfo", r.status, (char *)r.body.data,
+					r.body.len);
 		out->retry_after_ms = acme_resp_retry_after_ms(&r);
 		goto out;
 	}

@@ -34,7 +34,8 @@ static int serial_content(const X509 *x, unsigned char **der, const unsigned cha
 		size_t nb = l & 0x7f;
 
 		if (nb == 0 || nb > 4 || (size_t)len < 2 + nb)
-			return cf_err_set(err, CF_ERR_PERMANENT, "certificate serial: bad DER length");
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  "certificate serial: bad DER length");
 		l = 0;
 		for (size_t i = 0; i < nb; i++)
 			l = (l << 8) | p[2 + i];

@@ -136,8 +136,8 @@ int cf_h_version_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	if ((r = cf_version_state(req->db, id, version, &revoked, &req->db_broken, &err)) < 0)
 		goto fail;
 	if (r == 0) {
-		cf_resp_problem(resp, 404, "not-found", NULL, "certificate \"%s\" has no version %d",
-				id, version);
+		cf_resp_problem(resp, 404, "not-found", NULL,
+				"certificate \"%s\" has no version %d", id, version);
 		goto out;
 	}
 	if (revoked) {

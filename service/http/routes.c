@@ -41,6 +41,7 @@ const cf_route cf_routes[] = {
 	 CF_ROUTE_CACHED},
 	{"GET", "/v1/jobs", CF_AUTH_ADMIN, cf_h_jobs_list, 0},
 	{"GET", "/v1/jobs/{id}", CF_AUTH_ADMIN, cf_h_job_get, 0},
+	{"POST", "/v1/aliases/check", CF_AUTH_ADMIN, cf_h_aliases_check, 0},
 	{"GET", "/v1/certificates/{id}/versions", CF_AUTH_ADMIN, cf_h_cert_versions, 0},
 	{"POST", "/v1/certificates/{id}/versions/{version}/revoke", CF_AUTH_ADMIN,
 	 cf_h_version_revoke, 0},

@@ -369,10 +369,10 @@ static const char orphan_done_sql[] =
 	" SELECT u.job_id, j.attempt, 'janitor', CASE"
 	"   WHEN $2::text IS NULL THEN format('removed the orphan TXT \"%s\" at %s (try %s)',"
 	"     u.value, u.fqdn, u.attempts)"
-	"   WHEN u.state = 'failed' THEN format('gave up removing the TXT \"%s\" at %s after %s"
-	"     tries; remove it by hand: %s', u.value, u.fqdn, u.attempts, $2::text)"
-	"   ELSE format('removing the orphan TXT \"%s\" at %s failed (try %s of %s; next in %s s):"
-	"     %s', u.value, u.fqdn, u.attempts, $3::int,"
+	"   WHEN u.state = 'failed' THEN format('gave up removing the TXT \"%s\" at %s after ' ||"
+	"     '%s tries; remove it by hand: %s', u.value, u.fqdn, u.attempts, $2::text)"
+	"   ELSE format('removing the orphan TXT \"%s\" at %s failed (try %s of %s; next in ' ||"
+	"     '%s s): %s', u.value, u.fqdn, u.attempts, $3::int,"
 	"     ceil(extract(epoch FROM u.next_attempt_at - now())), $2::text) END"
 	" FROM u JOIN jobs j ON j.id = u.job_id";
 

@@ -166,7 +166,8 @@ int cf_renew_enqueue(PGconn *c, const char *id, const char *data, const char *me
 	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
 		return -1;
 	r = cf_db_exec(c, "queueing a renewal",
-		       "INSERT INTO jobs (certificate_id, kind, data) VALUES ($1, 'renew', $2::jsonb)"
+		       "INSERT INTO jobs (certificate_id, kind, data)"
+		       " VALUES ($1, 'renew', $2::jsonb)"
 		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
 		       " DO NOTHING RETURNING id",
 		       2, p, broken, err);

@@ -110,8 +110,10 @@ int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, b
 		snprintf(job_id, 40, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	if (rc)
-		return cf_db_run(c, "notifying the workers", "SELECT pg_notify('certfleet_jobs', $1)",
-				 1, n, broken, err) == 0 ? 1 : -1;
+		return cf_db_run(c, "notifying the workers",
+				 "SELECT pg_notify('certfleet_jobs', $1)", 1, n, broken, err) == 0
+			       ? 1
+			       : -1;
 	r = cf_db_exec(c, "finding the active job",
 		       "SELECT id FROM jobs WHERE certificate_id = $1"
 		       " AND state IN ('queued','running','waiting')",

@@ -52,13 +52,13 @@ static wk_rc finish(wk_job *j, cf_revoked *rv, const char *note)
 	ch.finished = true;
 	ch.hook = cf_revoked_hook;
 	ch.hook_arg = rv;
-	rc = wk_write(j, &ch, "revoke", true, NULL, "version %d revoked%s, reason %d%s", rv->version,
-		      note, rv->reason, rv->replace ? "; a replacement issuance is queued" : "");
+	rc = wk_write(j, &ch, "revoke", true, NULL, "version %d revoked%s, reason %d%s",
+		      rv->version, note, rv->reason, rv->replace ? "; a replacement issuance is queued" : "");
 	if (rc != WK_NEXT)
 		return rc;
 	cf_log(CF_LOG_INFO, "job.revoked", "certificate %s version %d revoked%s%s%s",
-	       rv->certificate_id, rv->version, note, rv->replacement[0] ? "; replacement job " : "",
-	       rv->replacement);
+	       rv->certificate_id, rv->version, note,
+	       rv->replacement[0] ? "; replacement job " : "", rv->replacement);
 	return WK_DONE;
 }
 

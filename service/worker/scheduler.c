@@ -208,8 +208,8 @@ static void renew(cf_scheduler *s, const cf_renew_cand *k, const cf_renew_plan *
 	}
 	if (s->ari == 1 && p->ari_cert_id[0] != '\0')
 		json_object_set_new(data, "replaces", json_string(p->ari_cert_id));
-	snprintf(msg, sizeof(msg), "renewal of version %d (not after %s) due at %s, %s%s%s%s", k->version,
-		 na, at, why, k->failures ? "; after failed renewals" : "",
+	snprintf(msg, sizeof(msg), "renewal of version %d (not after %s) due at %s, %s%s%s%s",
+		 k->version, na, at, why, k->failures ? "; after failed renewals" : "",
 		 s->ari == 1 && p->ari_cert_id[0] ? "; replaces " : "",
 		 s->ari == 1 ? p->ari_cert_id : "");
 	if (data == NULL || (text = json_dumps(data, JSON_COMPACT)) == NULL) {

@@ -434,9 +434,12 @@ void wk_janitor(wk_thread *w)
 		cf_log(e.cls == CF_ERR_NONE ? CF_LOG_INFO : CF_LOG_WARN, "txt.orphan",
 		       "%s TXT \"%s\" (%s): %s", row.fqdn, row.value, row.provider,
 		       e.cls == CF_ERR_NONE ? "removed" : e.msg);
-		if ((db = wk_thread_db(w, &err)) != NULL) /* the lock may have replaced it */
-			cf_txt_orphan_done(db, row.id, e.cls == CF_ERR_NONE ? NULL : e.msg,
-					   WK_JANITOR_TRIES, w->app->cfg->poll_seconds, &broken, &err);
+		/* the lock may have replaced the connection */
+		if ((db = wk_thread_db(w, &err)) == NULL ||
+		    cf_txt_orphan_done(db, row.id, e.cls == CF_ERR_NONE ? NULL : e.msg,
+				       WK_JANITOR_TRIES, w->app->cfg->poll_seconds, &broken, &err) != 0)
+			cf_log(CF_LOG_WARN, "txt.orphan", "recording the outcome for %s: %s", row.fqdn,
+			       err.msg);
 		free(row.provider);
 		free(row.fqdn);
 		free(row.value);

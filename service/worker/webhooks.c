@@ -329,8 +329,9 @@ static int load_secret(cf_webhooks *w, const cf_config *cfg, cf_err *err)
 	if (rc != 0)
 		return cf_err_set(err, CF_ERR_PERMANENT, "CERTFLEET_WEBHOOK_SECRET: out of memory");
 	if (w->secret.len == 0)
-		return cf_err_set(err, CF_ERR_PERMANENT, "CERTFLEET_WEBHOOK_SECRET: required when "
-				  "CERTFLEET_WEBHOOK_URLS is set (or CERTFLEET_WEBHOOK_SECRET_FILE)");
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "CERTFLEET_WEBHOOK_SECRET: required when CERTFLEET_WEBHOOK_URLS "
+				  "is set (or CERTFLEET_WEBHOOK_SECRET_FILE)");
 	return 0;
 }
 

@@ -203,6 +203,13 @@ def start_hosts_api(certfleet, db_url, tls=None, **settings):
     token = run(certfleet, ["token", "create", "--role", "admin", "--name", "test-admin"], env,
                 check=True).stdout.strip()
     serve = (TlsServe(certfleet, env, tls[2]) if tls else Serve(certfleet, env)).__enter__()
+    # the cache keeps entries only once its LISTEN connection is up (and drops all
+    # when it connects): tests that count cache loads start after that
+    try:
+        wait_log(serve, "cache.listening")
+    except BaseException:
+        serve.__exit__(None, None, None)
+        raise
     return HostsApi(serve, token, db_url, env), serve
 
 

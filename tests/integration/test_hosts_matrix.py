@@ -59,6 +59,7 @@ TABLE = [
     ("DELETE", "/v1/tokens/{name}",                 200, 200, 403, 403, 401),
     ("GET", "/v1/audit",                            200, 200, 403, 403, 401),
     ("GET", "/metrics",                             200, 200, 200, 200, 200),
+    ("POST", "/v1/aliases/check",                   200, 200, 403, 403, 401),
 ]
 
 ROUTE = re.compile(r'\{"(GET|POST|PATCH|DELETE|PUT)",\s*"([^"]+)",\s*(CF_AUTH_\w+)')
@@ -156,6 +157,9 @@ class World:
             path = pattern.replace("{id}", cid).replace("{version}", "1")
         elif pattern == "/v1/jobs/{id}":
             path = f"/v1/jobs/{self.jobs[cid]}"
+        elif pattern == "/v1/aliases/check":
+            body = {"domains": ["www.example.test"],
+                    "dns_alias": "www.example.test.rfc-alias.test"}
         elif pattern == "/v1/tokens" and method == "POST":
             body = {"name": self.unique("h"), "role": "host"}
         elif pattern == "/v1/tokens/{name}":
@@ -180,7 +184,7 @@ class World:
 
 @pytest.fixture
 def world(certfleet, db_url, lab):
-    api, serve = start_hosts_api(certfleet, db_url)
+    api, serve = start_hosts_api(certfleet, db_url, CERTFLEET_RESOLVERS=lab["LAB_RESOLVER"])
     try:
         yield World(api, lab, Pki())
         serve.stop()
