@@ -348,6 +348,9 @@ void cf_config_free(cf_config *cfg)
 		if (settings[i].kind != K_INT && settings[i].kind != K_LONG &&
 		    settings[i].kind != K_BOOL) {
 			char **p = (char **)(void *)((char *)cfg + settings[i].offset);
+			/* some settings are secrets (master key, webhook secret): wipe all */
+			if (*p != NULL)
+				OPENSSL_cleanse(*p, strlen(*p));
 			free(*p);
 			*p = NULL;
 		}
