@@ -63,6 +63,12 @@ size_t cf_provider_names(const char **names, size_t max);
 /* true when key is one of ops' secret settings. */
 int cf_provider_is_secret(const cf_provider_ops *ops, const char *key);
 
+/* A target for name that this provider could write, from its settings: the
+ * acme-dns account's "fulldomain", or "<name>.<zone>" when a "zone" setting names
+ * the zone it writes. 0 and out filled, or -1 when the settings do not tell. */
+int cf_provider_suggest_target(const json_t *settings, const char *name, char *out,
+			       size_t outlen);
+
 /* Built-ins (one file each). */
 extern const cf_provider_ops cf_provider_rfc2136;
 extern const cf_provider_ops cf_provider_cloudflare;

@@ -137,3 +137,23 @@ int cf_provider_is_secret(const cf_provider_ops *ops, const char *key)
 			return 1;
 	return 0;
 }
+
+int cf_provider_suggest_target(const json_t *settings, const char *name, char *out,
+			       size_t outlen)
+{
+	const char *full = json_string_value(json_object_get(settings, "fulldomain"));
+	const char *zone = json_string_value(json_object_get(settings, "zone"));
+	int n;
+
+	if (full != NULL && full[0] != '\0')
+		n = snprintf(out, outlen, "%s", full);
+	else if (zone != NULL && zone[0] != '\0')
+		n = snprintf(out, outlen, "%s.%s", name, zone);
+	else
+		return -1;
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	while (n > 0 && out[n - 1] == '.')
+		out[--n] = '\0';
+	return 0;
+}

@@ -174,6 +174,13 @@ static int can_write(void *arg, size_t name_index, const char *fqdn, cf_err *err
 	return w->ops->can_write(&w->ctx, fqdn, err);
 }
 
+static int suggest(void *arg, size_t name_index, const char *name, char *out, size_t len)
+{
+	const writable_arg *w = arg;
+
+	return cf_provider_suggest_target(w->ctx.settings, name, out, len);
+}
+
 /* The text of a JSON string member, or def. */
 static const char *str_of(const json_t *o, const char *key, const char *def)
 {
@@ -300,10 +307,10 @@ static int run_check(alias_opts *o, cf_err *err)
 			goto out;
 		w.ctx = (cf_provider_ctx){ .settings = o->settings, .resolvers = &o->resolvers,
 					   .timeout_ms = o->timeout_ms };
-		if (w.ops->can_write != NULL) {
+		if (w.ops->can_write != NULL)
 			req.writable = can_write;
-			req.arg = &w;
-		}
+		req.suggest = suggest;
+		req.arg = &w;
 	} else if (json_object_size(o->settings) > 0) {
 		cf_err_set(err, CF_ERR_PERMANENT, "--provider-setting needs --provider");
 		goto out;

@@ -403,6 +403,27 @@ static const char *target_of(const cf_alias_spec *spec, const rec_view *v, json_
 	return v->t->target;
 }
 
+/* Where the check found no target the provider can use, proposes one in the
+ * provider's zone: the CNAME to create (replacing the current one, if any). */
+static void suggest_target(const cf_alias_check_req *req, const cf_challenge_target *t,
+			   const rec_view *v, verdict *vd)
+{
+	char name[CF_NAME_MAX + 1], sugg[CF_NAME_MAX + 1];
+	const char *base = t->record + strlen("_acme-challenge.");
+
+	if (req->suggest == NULL ||
+	    req->suggest(req->arg, t->names[0], base, sugg, sizeof(sugg)) != 0)
+		return;
+	snprintf(name, sizeof(name), "%s", sugg);
+	if (v->res.n > 1 && json_array_size(vd->del) == 0)
+		json_array_append_new(vd->del,
+				      json_sprintf("%s. CNAME %s.", t->record, v->res.names[1]));
+	json_array_clear(vd->create);
+	add_line(vd->create, t->record, name);
+	snprintf(vd->detail + strlen(vd->detail), sizeof(vd->detail) - strlen(vd->detail),
+		 "; a target the provider can write: %s.", name);
+}
+
 /* Checks one record and fills the results of its names. */
 static void check_record(const cf_alias_check_req *req, const cf_alias_spec *spec,
 			 const cf_challenge_target *t, json_t **results)
@@ -432,6 +453,8 @@ static void check_record(const cf_alias_check_req *req, const cf_alias_spec *spe
 				 sizeof(vd.detail) - strlen(vd.detail),
 				 "; besides, the DNS provider cannot write %s.", target);
 	}
+	if (target == NULL || writable == 0)
+		suggest_target(req, t, &v, &vd);
 	for (size_t k = 0; k < t->nnames; k++) {
 		json_t *r;
 

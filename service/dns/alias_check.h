@@ -7,7 +7,8 @@
  * resolvers see it (the CA's view) and as the authoritative servers see it (the
  * zone of each hop found by SOA, its NS hosts asked directly, without recursion);
  * the expected target (from the alias spec, the end of the chain for "auto", or
- * the record itself with no alias); whether the DNS provider can write there (a
+ * the record itself with no alias; where that gives none the provider can use, a
+ * name in the provider's zone, through the suggest callback); whether the DNS provider can write there (a
  * callback, since dns/ knows no provider); a verdict; and for every problem the
  * lines to delete and to create. The result is JSON, so the CLI (which prints it
  * as a table) and the API (which returns it) share one shape, described in
@@ -44,13 +45,21 @@
 typedef int (*cf_alias_writable_fn)(void *arg, size_t name_index, const char *fqdn,
 				    cf_err *err);
 
+/* A target the provider of names[name_index] could write for that name (e.g.
+ * "<name>.<the provider's zone>"), into out: 0 when it can tell, -1 otherwise.
+ * Used to give a line to create where the check finds no usable target ("auto"
+ * without a CNAME, or a target the provider cannot write). */
+typedef int (*cf_alias_suggest_fn)(void *arg, size_t name_index, const char *name, char *out,
+				   size_t outlen);
+
 typedef struct cf_alias_check_req {
 	const char *const *names;       /* as given; normalised here */
 	size_t n;
 	const cf_alias_spec *spec;      /* NULL: no alias */
 	const cf_dns_servers *resolvers;
 	cf_alias_writable_fn writable;  /* NULL: "writable" is null */
-	void *arg;
+	cf_alias_suggest_fn suggest;    /* NULL: no suggestion from the provider's zone */
+	void *arg;                      /* passed to writable and suggest */
 } cf_alias_check_req;
 
 /* Checks every name; *out is a new array of one result object per name, in the

@@ -44,6 +44,15 @@ typedef struct check_provs {
 	cf_provider_ctx ctx;
 } check_provs;
 
+static int suggest(void *arg, size_t i, const char *name, char *out, size_t len)
+{
+	check_provs *cp = arg;
+
+	if (cp->of[i] < 0)
+		return -1;
+	return cf_provider_suggest_target(cp->p[cp->of[i]].settings, name, out, len);
+}
+
 static int can_write(void *arg, size_t i, const char *fqdn, cf_err *err)
 {
 	check_provs *cp = arg;
@@ -261,6 +270,7 @@ int cf_h_aliases_check(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	creq.n = n;
 	if (cp.np > 0) {
 		creq.writable = can_write;
+		creq.suggest = suggest;
 		creq.arg = &cp;
 	}
 	if (cf_alias_check_run(&creq, &results, &err) != 0) {

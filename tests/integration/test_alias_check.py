@@ -306,3 +306,22 @@ def test_cli_usage(certfleet, lab):
     assert p.returncode == 1 and "NAME=FQDN" in p.stderr, p.stderr
     p = alias_check(certfleet, lab, ["www.example.test"], extra=["--provider", "nope"])
     assert p.returncode == 1 and "no provider type" in p.stderr
+
+
+@pytest.mark.parametrize("name,verdict,delete", [
+    # "auto" with no CNAME: no target at all, so the provider's zone proposes one
+    ("nocname.example.test", "missing", []),
+    # the chain ends in PowerDNS's zone, which this rfc2136 provider cannot write
+    ("api.example.test", "unwritable",
+     ["_acme-challenge.api.example.test. CNAME api.example.test.pdns-alias.test."]),
+])
+def test_the_providers_zone_gives_the_line_to_create(certfleet, lab, name, verdict, delete):
+    p = alias_check(certfleet, lab, [name], "auto", "bind",
+                    extra=["--provider-setting", f"zone={RFC}", "--json"])
+    doc = json.loads(p.stdout)
+    validate_schema("AliasCheckResults", doc)
+    (res,) = doc["results"]
+    assert res["verdict"] == verdict, res
+    assert res["fix"]["create"] == [f"_acme-challenge.{name}. CNAME {name}.{RFC}."], res
+    assert res["fix"]["delete"] == delete, res
+    assert f"{name}.{RFC}." in res["detail"]
