@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store/gauges.h"
+#include "worker/worker.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -167,6 +168,11 @@ static void render_process(cf_buf *b)
 	header(b, "certfleet_dns_provider_errors_total", "counter",
 	       "Failed present or cleanup calls of DNS providers in this process.");
 	cf_metrics_dns_foreach(dns_line, b);
+	header(b, "certfleet_txt_cleanup_failures_total", "counter",
+	       "Failed janitor removals of leftover TXT values in this process (each retried "
+	       "with backoff, then given up and shown in the job's events).");
+	sample(b, "certfleet_txt_cleanup_failures_total", NULL, NULL,
+	       (double)cf_janitor_failures());
 	cf_metrics_webhook_read(&ok, &bad);
 	header(b, "certfleet_webhook_attempts_total", "counter",
 	       "Webhook POSTs made by this process, by result.");

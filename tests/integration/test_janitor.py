@@ -149,6 +149,10 @@ def test_a_removal_that_keeps_failing(fleet, lab, tmp_path):
         assert "next in 1 s" in ev[0] and "next in 2 s" in ev[1], ev  # doubling
         s = stats(fleet)
         assert s["janitor_failures"] >= 2 and s["failing"] == 1 and s["abandoned"] == 0, s
+        metrics = fleet.api.get("/metrics").text
+        (line,) = [ln for ln in metrics.splitlines()
+                   if ln.startswith("certfleet_txt_cleanup_failures_total ")]
+        assert float(line.split()[1]) >= 2, line  # and in the metrics
         (err,), = fleet.sql("SELECT last_error FROM dns_records")
         assert "cleanup refused" in err
         # skip ahead to the last try
