@@ -34,6 +34,7 @@
  */
 #include "providers/provider.h"
 #include "providers/cloudflare.h"
+#include "util/http_client.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -77,34 +78,8 @@ typedef struct cfl_op {
 
 bool cf_cloudflare_url_allowed(const char *url)
 {
-	unsigned char a4[4], a6[16];
-	char host[CF_API_URL_MAX];
-	const char *h, *end;
-	size_t n;
-
-	if (strncasecmp(url, "https://", 8) == 0)
-		return true;
-	if (strncasecmp(url, "http://", 7) != 0)
-		return false;
-	h = url + 7;
-	if (*h == '[') { /* [v6]:port */
-		end = strchr(h, ']');
-		if (end == NULL)
-			return false;
-		h++;
-	} else {
-		end = h + strcspn(h, ":/");
-	}
-	n = (size_t)(end - h);
-	if (n == 0 || n >= sizeof(host))
-		return false;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	if (strcasecmp(host, "localhost") == 0)
-		return true;
-	if (inet_pton(AF_INET6, host, a6) == 1)
-		return memcmp(a6, &in6addr_loopback, sizeof(a6)) == 0;
-	return inet_pton(AF_INET, host, a4) == 1 && a4[0] == 127;
+	/* the shared rule: https, or plain http only to a loopback address */
+	return cf_http_url_allowed(url, 0);
 }
 
 static int conf_load(const json_t *s, cfl_conf *c, cf_err *err)
