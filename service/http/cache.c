@@ -30,6 +30,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store/listen.h"
+#include "util/clock.h"
+#include "util/waiter.h"
 
 #define MAP_MAX_ENTRIES 200000 /* a map that grows beyond this is emptied */
 #define TOUCH_INTERVAL_S 60
@@ -206,15 +209,13 @@ struct cf_cache {
 	char *url;
 	cf_db_pool *pool;
 	pthread_t thread;
-	atomic_bool stop;
+	cf_waiter stop;        /* the listener's stop */
 };
 
+/* Whole seconds on the monotonic clock. */
 static time_t mono_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t)(cf_clock_mono_ms() / 1000);
 }
 
 /* May entries answer now? (caller holds mu) */
@@ -405,35 +406,10 @@ int cf_cache_cert(cf_cache *c, const char *id, const cf_cached_cert **out, cf_er
 
 /* ---- the listener ---- */
 
-/* A LISTEN connection with TCP keepalives and a user timeout, so that a peer
- * that vanished without closing the connection is noticed within seconds (the
- * entries would otherwise be trusted without a listener). */
-static PGconn *listen_connect(cf_cache *c)
-{
-	const char *keys[] = { "dbname", "connect_timeout", "application_name", "keepalives",
-			       "keepalives_idle", "keepalives_interval", "keepalives_count",
-			       "tcp_user_timeout", NULL };
-	const char *vals[] = { c->url, "5", "certfleet-cache", "1", "5", "2", "3", "10000", NULL };
-	PGconn *pg = PQconnectdbParams(keys, vals, 1);
-	PGresult *r;
-
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-		PQfinish(pg);
-		return NULL;
-	}
-	r = PQexec(pg, "LISTEN " CF_CACHE_CHANNEL);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		PQclear(r);
-		PQfinish(pg);
-		return NULL;
-	}
-	PQclear(r);
-	return pg;
-}
-
 /* Applies one payload: "token:<id>", "certificate:<id>" or "flush". */
-static void on_notify(cf_cache *c, const char *payload)
+static void on_notify(const char *payload, void *arg)
 {
+	cf_cache *c = arg;
 	cf_cache_kind kind = CF_CACHE_ALL;
 	const char *id = "";
 
@@ -467,38 +443,27 @@ static void set_listening(cf_cache *c, bool on)
 		       "seconds, then every fetch asks the database", c->grace);
 }
 
+static void on_connect(void *arg)
+{
+	set_listening(arg, true);
+}
+
+static void on_disconnect(void *arg)
+{
+	set_listening(arg, false);
+}
+
+/* The listener thread: store/listen.c's loop, with keepalives and a user timeout
+ * so that a peer that vanished without closing the connection is noticed within
+ * seconds (the entries would otherwise be trusted without a listener). */
 static void *listener_main(void *arg)
 {
 	cf_cache *c = arg;
-	PGconn *pg = NULL;
-	PGnotify *n;
+	cf_listen l = { .url = c->url, .channel = CF_CACHE_CHANNEL,
+			.app_name = "certfleet-cache", .on_connect = on_connect,
+			.on_notify = on_notify, .on_disconnect = on_disconnect, .arg = c };
 
-	while (!atomic_load(&c->stop)) {
-		struct pollfd pfd = { .events = POLLIN };
-
-		if (pg == NULL) {
-			if ((pg = listen_connect(c)) == NULL) {
-				for (int i = 0; i < 10 && !atomic_load(&c->stop); i++)
-					usleep(100 * 1000);
-				continue;
-			}
-			set_listening(c, true);
-		}
-		pfd.fd = PQsocket(pg);
-		if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
-			continue;
-		if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
-			PQfinish(pg);
-			pg = NULL;
-			set_listening(c, false);
-			continue;
-		}
-		while ((n = PQnotifies(pg)) != NULL) {
-			on_notify(c, n->extra);
-			PQfreemem(n);
-		}
-	}
-	PQfinish(pg);
+	cf_listen_run(&l, &c->stop);
 	return NULL;
 }
 
@@ -512,14 +477,16 @@ cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, int offline_grace_s,
 	    map_init(&c->certs, cert_entry_free) != 0 ||
 	    map_init(&c->touched, plain_free) != 0 || (c->url = strdup(url)) == NULL)
 		goto oom;
+	if (cf_waiter_init(&c->stop) != 0)
+		goto oom;
 	pthread_mutex_init(&c->mu, NULL);
 	c->pool = pool;
 	c->grace = offline_grace_s;
 	c->offline_since = mono_now();
-	atomic_init(&c->stop, false);
 	if (pthread_create(&c->thread, NULL, listener_main, c) != 0) {
 		cf_err_set(err, CF_ERR_PERMANENT, "cannot start the cache listener thread");
 		pthread_mutex_destroy(&c->mu);
+		cf_waiter_destroy(&c->stop);
 		goto fail;
 	}
 	return c;
@@ -540,8 +507,9 @@ void cf_cache_stop(cf_cache *c)
 {
 	if (c == NULL)
 		return;
-	atomic_store(&c->stop, true);
+	cf_waiter_stop(&c->stop);
 	pthread_join(c->thread, NULL);
+	cf_waiter_destroy(&c->stop);
 	map_free(&c->tokens);
 	map_free(&c->certs);
 	map_free(&c->touched);

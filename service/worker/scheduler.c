@@ -46,6 +46,7 @@
 #include "metrics.h"
 #include "store/renewals.h"
 #include "store/webhooks.h"
+#include "util/waiter.h"
 
 #define SCHED_BATCH 500
 #define ARI_DEFAULT_RETRY_S 21600 /* 6 hours when the CA sends no Retry-After */
@@ -56,9 +57,7 @@
 struct cf_scheduler {
 	cf_app *app;
 	pthread_t th;
-	atomic_bool stop;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	cf_waiter waiter; /* the sleep between passes, and the stop */
 	PGconn *db;       /* holds the advisory lock while leader */
 	bool leader;
 	cf_key *key;      /* throwaway: the ACME client needs one, ARI never signs */
@@ -322,7 +321,7 @@ static void pass(cf_scheduler *s)
 		if (broken)
 			s->leader = false;
 	}
-	for (size_t i = 0; i < n && s->leader && !atomic_load(&s->stop); i++)
+	for (size_t i = 0; i < n && s->leader && !cf_waiter_stopped(&s->waiter); i++)
 		handle(s, &k[i]);
 	cf_renew_cands_free(k, n);
 	cf_err_clear(&err);
@@ -359,24 +358,11 @@ out:
 	cf_err_clear(&err);
 }
 
-static void nap(cf_scheduler *s, int secs)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += secs;
-	pthread_mutex_lock(&s->mu);
-	while (!atomic_load(&s->stop))
-		if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&s->mu);
-}
-
 static void *scheduler_main(void *arg)
 {
 	cf_scheduler *s = arg;
 
-	while (!atomic_load(&s->stop)) {
+	while (!cf_waiter_stopped(&s->waiter)) {
 		lead(s);
 		if (s->leader)
 			pass(s);
@@ -385,14 +371,13 @@ static void *scheduler_main(void *arg)
 			s->db = NULL;
 		}
 		cf_metrics_scheduler_leader(s->leader);
-		nap(s, s->app->cfg->renew_interval);
+		cf_waiter_wait(&s->waiter, s->app->cfg->renew_interval);
 	}
 	return NULL;
 }
 
 cf_scheduler *cf_scheduler_start(cf_app *app, cf_err *err)
 {
-	pthread_condattr_t ca;
 	cf_scheduler *s;
 
 	if (app->cfg->renew_interval <= 0 || app->cfg->acme_directory[0] == '\0')
@@ -403,15 +388,14 @@ cf_scheduler *cf_scheduler_start(cf_app *app, cf_err *err)
 	}
 	s->app = app;
 	s->ari = -1;
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	if (cf_waiter_init(&s->waiter) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "scheduler: cannot make its waiter");
+		free(s);
+		return NULL;
+	}
 	if (pthread_create(&s->th, NULL, scheduler_main, s) != 0) {
 		cf_err_set(err, CF_ERR_PERMANENT, "scheduler: cannot start its thread");
-		pthread_mutex_destroy(&s->mu);
-		pthread_cond_destroy(&s->cv);
+		cf_waiter_destroy(&s->waiter);
 		free(s);
 		return NULL;
 	}
@@ -422,17 +406,13 @@ void cf_scheduler_stop(cf_scheduler *s)
 {
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&s->mu);
-	atomic_store(&s->stop, true);
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	cf_waiter_stop(&s->waiter);
 	pthread_join(s->th, NULL);
 	if (s->db != NULL)
 		PQfinish(s->db); /* releases the lock */
 	cf_metrics_scheduler_leader(false);
 	cf_acme_client_free(s->acme);
 	cf_key_free(s->key);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
+	cf_waiter_destroy(&s->waiter);
 	free(s);
 }

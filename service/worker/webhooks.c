@@ -39,7 +39,9 @@
 #include "providers/api_http.h"
 #include "store/cert_issued.h"
 #include "store/webhooks.h"
+#include "util/clock.h"
 #include "util/files.h"
+#include "util/waiter.h"
 
 #define WH_LEASE_S 60
 #define WH_TIMEOUT_MS 10000
@@ -51,9 +53,7 @@
 struct cf_webhooks {
 	cf_app *app;
 	pthread_t th;
-	atomic_bool stop;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	cf_waiter waiter; /* the sender's sleep between polls, and its stop */
 	cf_buf secret; /* the HMAC key; wiped at stop */
 	PGconn *db;
 };
@@ -219,30 +219,12 @@ static void deliver(cf_webhooks *w, const cf_webhook_delivery *d)
 	cf_err_clear(&dberr);
 }
 
-static void nap(cf_webhooks *w, double secs)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)secs;
-	ts.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&w->mu);
-	while (!atomic_load(&w->stop))
-		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&w->mu);
-}
-
 static void *sender_main(void *arg)
 {
 	cf_webhooks *w = arg;
 	long long last_warn = 0;
 
-	while (!atomic_load(&w->stop)) {
+	while (!cf_waiter_stopped(&w->waiter)) {
 		cf_webhook_delivery d = {0};
 		cf_err err = {0};
 		bool broken = false;
@@ -258,13 +240,13 @@ static void *sender_main(void *arg)
 			cf_webhook_delivery_free(&d);
 		} else if (rc == 0) {
 			due = cf_webhook_next_due(w->db, WH_IDLE_MAX_S, &broken, &err);
-			nap(w, due < 0.05 ? 0.05 : due);
+			cf_waiter_wait(&w->waiter, due < 0.05 ? 0.05 : due);
 		} else {
-			if (wk_now_ms() - last_warn > 60000) {
+			if (cf_clock_mono_ms() - last_warn > 60000) {
 				cf_log(CF_LOG_WARN, "webhook.queue", "%s", err.msg);
-				last_warn = wk_now_ms();
+				last_warn = cf_clock_mono_ms();
 			}
-			nap(w, WH_IDLE_MAX_S);
+			cf_waiter_wait(&w->waiter, WH_IDLE_MAX_S);
 		}
 		if (broken && w->db != NULL) {
 			PQfinish(w->db);
@@ -340,15 +322,13 @@ static void webhooks_free(cf_webhooks *w)
 	cf_buf_free_secret(&w->secret);
 	if (w->db != NULL)
 		PQfinish(w->db);
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->cv);
+	cf_waiter_destroy(&w->waiter);
 	free(w);
 }
 
 cf_webhooks *cf_webhooks_start(cf_app *app, cf_err *err)
 {
 	const cf_config *cfg = app->cfg;
-	pthread_condattr_t ca;
 	cf_webhooks *w;
 
 	if (strspn(cfg->webhook_urls, " ,\t") == strlen(cfg->webhook_urls))
@@ -359,12 +339,12 @@ cf_webhooks *cf_webhooks_start(cf_app *app, cf_err *err)
 		cf_err_set(err, CF_ERR_PERMANENT, "webhooks: out of memory");
 		return NULL;
 	}
+	if (cf_waiter_init(&w->waiter) != 0) {
+		free(w);
+		cf_err_set(err, CF_ERR_PERMANENT, "webhooks: cannot make the sender's waiter");
+		return NULL;
+	}
 	w->app = app;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cv, &ca);
-	pthread_condattr_destroy(&ca);
 	if (load_secret(w, cfg, err) != 0) {
 		webhooks_free(w);
 		return NULL;
@@ -382,10 +362,7 @@ void cf_webhooks_stop(cf_webhooks *w)
 {
 	if (w == NULL)
 		return;
-	pthread_mutex_lock(&w->mu);
-	atomic_store(&w->stop, true);
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	cf_waiter_stop(&w->waiter);
 	pthread_join(w->th, NULL);
 	webhooks_free(w);
 }
