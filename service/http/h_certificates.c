@@ -98,7 +98,7 @@ int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 				    "id: a certificate called \"%s\" already exists", id);
 		goto out;
 	}
-	if ((r = cf_job_enqueue(req->db, id, "issue", job_id, &req->db_broken, &err)) < 0)
+	if ((r = cf_job_enqueue(req->db, id, CF_JOB_KIND_ISSUE, job_id, &req->db_broken, &err)) < 0)
 		goto fail;
 	if (r == 0) { /* cannot happen for a new certificate */
 		cf_err_set(&err, CF_ERR_PERMANENT, "a new certificate already has job %s", job_id);
@@ -109,7 +109,8 @@ int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	if (cf_api_audit(req, "certificate.create", id, detail, &err) != 0 ||
 	    cf_cert_get_json(req->db, id, &out, &req->db_broken, &err) != 0 || out == NULL)
 		goto fail;
-	json_object_set_new(out, "job", json_pack("{s:s, s:s}", "id", job_id, "state", "queued"));
+	json_object_set_new(out, "job", json_pack("{s:s, s:s}", "id", job_id, "state",
+						  cf_job_state_name(CF_JOB_QUEUED)));
 	cf_resp_json(resp, 201, out);
 	cf_req_invalidate(req, CF_CACHE_CERT, id); /* the cache may remember "no such id" */
 	goto out;
@@ -260,7 +261,7 @@ int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		not_found(resp, id);
 		goto out;
 	}
-	if ((r = cf_job_enqueue(req->db, id, "issue", job_id, &req->db_broken, &err)) < 0)
+	if ((r = cf_job_enqueue(req->db, id, CF_JOB_KIND_ISSUE, job_id, &req->db_broken, &err)) < 0)
 		goto fail;
 	if (r == 0) {
 		cf_resp_problem_ext(resp, 409, "job-active",

@@ -30,9 +30,9 @@ int cf_h_jobs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	if (cert != NULL && !cf_valid_slug(cert))
 		cf_verrs_add(&errs, "certificate", "\"%.80s\" is not a certificate id (a slug)",
 			     cert);
-	if (state != NULL && !cf_job_state_valid(state))
-		cf_verrs_add(&errs, "state", "\"%.40s\" is not a job state (queued, running, "
-			     "waiting, issued, failed, done)", state);
+	if (state != NULL && cf_job_state_parse(state) < 0)
+		cf_verrs_add(&errs, "state", "\"%.40s\" is not a job state (%s)", state,
+			     cf_job_state_list());
 	if (limit_s != NULL) {
 		errno = 0;
 		limit = strtol(limit_s, &end, 10);

@@ -2,9 +2,11 @@
  * jobs.c: queueing jobs and reading them for the API; see jobs.h.
  *
  * Queueing relies on the partial unique index jobs_one_active: the INSERT names
- * it as its conflict target (ON CONFLICT ... WHERE state IN (...) DO NOTHING), so
- * a second active job is refused without an error that would abort the caller's
- * transaction, and two concurrent requests cannot both queue one.
+ * it as its conflict target (ON CONFLICT ... WHERE state IN CF_SQL_JOB_ACTIVE DO
+ * NOTHING), so a second active job is refused without an error that would abort
+ * the caller's transaction, and two concurrent requests cannot both queue one.
+ * The first event and the NOTIFY ride in the same statement (data-modifying
+ * CTEs), one round trip per job created.
  */
 #include "store/jobs.h"
 
@@ -15,63 +17,75 @@
 #include "store/db.h"
 #include "store/rows.h"
 
-bool cf_job_state_valid(const char *s)
-{
-	static const char *const states[] = { "queued", "running", "waiting", "issued",
-					      "failed", "done" };
+static const char insert_sql[] =
+	"WITH j AS ("
+	"  INSERT INTO jobs (certificate_id, kind, step, data)"
+	"  VALUES ($1, $2, $3, coalesce($4::jsonb, '{}'::jsonb))"
+	"  ON CONFLICT (certificate_id) WHERE state IN " CF_SQL_JOB_ACTIVE " DO NOTHING"
+	"  RETURNING id),"
+	" e AS ("
+	"  INSERT INTO job_events (job_id, attempt, step, message)"
+	"  SELECT id, 0, 'schedule', $5 FROM j WHERE $5::text IS NOT NULL)"
+	"SELECT id, pg_notify('" CF_JOBS_CHANNEL "', id::text) FROM j";
 
-	for (size_t i = 0; s != NULL && i < sizeof(states) / sizeof(states[0]); i++)
-		if (strcmp(s, states[i]) == 0)
-			return true;
-	return false;
-}
-
-int cf_job_enqueue(PGconn *conn, const char *cert_id, const char *kind,
-		   char job_id[CF_JOB_ID_LEN + 1], bool *broken, cf_err *err)
+int cf_job_insert(PGconn *conn, const cf_job_new *nj, char job_id[CF_JOB_ID_LEN + 1],
+		  bool *broken, cf_err *err)
 {
-	const char *params[2] = { cert_id, kind };
-	const char *notify[1] = { job_id };
-	PGresult *res = NULL;
-	int rc = -1;
+	const char *params[5] = { nj->certificate_id, cf_job_kind_name(nj->kind),
+				  cf_job_step_name(nj->step), nj->data, nj->event };
+	PGresult *res;
+	int rc;
 
 	job_id[0] = '\0';
+	res = cf_db_exec(conn, "queueing a job", insert_sql, 5, params, broken, err);
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) == 1;
+	if (rc)
+		snprintf(job_id, CF_JOB_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return rc;
+}
+
+int cf_job_active_id(PGconn *conn, const char *cert_id, char job_id[CF_JOB_ID_LEN + 1],
+		     bool *broken, cf_err *err)
+{
+	const char *params[1] = { cert_id };
+	PGresult *res;
+	int rc;
+
+	job_id[0] = '\0';
+	res = cf_db_exec(conn, "finding the active job",
+			 "SELECT id FROM jobs WHERE certificate_id = $1 AND state IN "
+			 CF_SQL_JOB_ACTIVE, 1, params, broken, err);
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) == 1;
+	if (rc)
+		snprintf(job_id, CF_JOB_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return rc;
+}
+
+int cf_job_enqueue(PGconn *conn, const char *cert_id, cf_job_kind kind,
+		   char job_id[CF_JOB_ID_LEN + 1], bool *broken, cf_err *err)
+{
+	/* step account, as the API has always queued it (the worker starts a job
+	 * without targets at the preflight anyway) */
+	cf_job_new nj = { .certificate_id = cert_id, .kind = kind, .step = CF_STEP_ACCOUNT };
+	int rc;
+
 	/* Twice at most: when the active job ends between the INSERT and the look-up,
 	 * the second INSERT succeeds. */
-	for (int tries = 0; tries < 2 && rc < 0; tries++) {
-		res = cf_db_exec(conn, "queueing a job",
-				 "INSERT INTO jobs (certificate_id, kind, state, step, attempt, "
-				 "run_after) VALUES ($1, $2, 'queued', 'account', 0, now()) "
-				 "ON CONFLICT (certificate_id) WHERE state IN ('queued', 'running', "
-				 "'waiting') DO NOTHING RETURNING id",
-				 2, params, broken, err);
-		if (res == NULL)
-			return -1;
-		if (PQntuples(res) == 1) {
-			snprintf(job_id, CF_JOB_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
-			PQclear(res);
-			if (cf_db_run(conn, "notifying the workers",
-				      "SELECT pg_notify('certfleet_jobs', $1)", 1, notify, broken,
-				      err) != 0)
-				return -1;
-			return 1;
-		}
-		PQclear(res);
-		res = cf_db_exec(conn, "finding the active job",
-				 "SELECT id FROM jobs WHERE certificate_id = $1 AND state IN "
-				 "('queued', 'running', 'waiting')",
-				 1, params, broken, err);
-		if (res == NULL)
-			return -1;
-		if (PQntuples(res) == 1) {
-			snprintf(job_id, CF_JOB_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
-			rc = 0;
-		}
-		PQclear(res);
+	for (int tries = 0; tries < 2; tries++) {
+		if ((rc = cf_job_insert(conn, &nj, job_id, broken, err)) != 0)
+			return rc;
+		if ((rc = cf_job_active_id(conn, cert_id, job_id, broken, err)) != 0)
+			return rc < 0 ? -1 : 0;
 	}
-	if (rc < 0)
-		cf_err_set(err, CF_ERR_TRANSIENT, "queueing a job for %s: the active job "
-			   "keeps changing; try again", cert_id);
-	return rc;
+	cf_err_set(err, CF_ERR_TRANSIENT, "queueing a job for %s: the active job "
+		   "keeps changing; try again", cert_id);
+	return -1;
 }
 
 #define JOB_JSON                                                                           \

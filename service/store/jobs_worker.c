@@ -8,7 +8,7 @@
  * FOR UPDATE SKIP LOCKED, so concurrent workers of every replica skip each
  * other's candidates instead of queueing on them, takes it, and records the
  * claim event, atomically. Every later write is an UPDATE ... WHERE id = $1 AND
- * attempt = $2 AND state = 'running' inside a transaction: a second claim (after a
+ * attempt = $2 AND state = running inside a transaction: a second claim (after a
  * lease expired) raises the attempt, so the first worker's writes match no row.
  */
 #include "store/jobs_worker.h"
@@ -23,12 +23,12 @@ static const char claim_sql[] =
 	"WITH c AS ("
 	"  SELECT id, state AS prev_state, coalesce(lease_owner, '') AS prev_owner"
 	"  FROM jobs"
-	"  WHERE (state IN ('queued','waiting') AND run_after <= now())"
-	"     OR (state = 'running' AND lease_expires_at < now())"
+	"  WHERE (state IN " CF_SQL_JOB_DUE " AND run_after <= now())"
+	"     OR (state = " CF_SQL_JOB_RUNNING " AND lease_expires_at < now())"
 	"  ORDER BY run_after, created_at LIMIT 1"
 	"  FOR UPDATE SKIP LOCKED),"
 	" u AS ("
-	"  UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, lease_owner = $1,"
+	"  UPDATE jobs j SET state = " CF_SQL_JOB_RUNNING ", attempt = j.attempt + 1, lease_owner = $1,"
 	"    lease_expires_at = now() + make_interval(secs => $2::int), updated_at = now()"
 	"  FROM c WHERE j.id = c.id"
 	"  RETURNING j.id, j.certificate_id, j.attempt, j.step, j.order_url,"
@@ -37,7 +37,7 @@ static const char claim_sql[] =
 	" e AS ("
 	"  INSERT INTO job_events (job_id, attempt, step, message)"
 	"  SELECT id, attempt, 'claim', format('claimed by %s (attempt %s)%s', $1::text, attempt,"
-	"    CASE WHEN prev_state = 'running' THEN format("
+	"    CASE WHEN prev_state = " CF_SQL_JOB_RUNNING " THEN format("
 	"      ' after the lease of %s expired; resuming at step %s', prev_owner, step)"
 	"    WHEN attempt > 1 THEN format('; continuing at step %s', step) ELSE '' END)"
 	"  FROM u)"
@@ -55,7 +55,7 @@ int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, 
 	char lease[16];
 	const char *p[2] = {owner, lease};
 	PGresult *r;
-	int rc = -1;
+	int rc = -1, k;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(lease, sizeof(lease), "%d", lease_s);
@@ -68,14 +68,18 @@ int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, 
 	copy_field(out->ref.id, sizeof(out->ref.id), r, 0);
 	copy_field(out->certificate_id, sizeof(out->certificate_id), r, 1);
 	out->ref.attempt = atoi(PQgetvalue(r, 0, 2));
-	copy_field(out->step, sizeof(out->step), r, 3);
+	copy_field(out->step_name, sizeof(out->step_name), r, 3);
+	k = cf_job_step_parse(out->step_name);
+	out->step = k < 0 ? CF_STEP__MAX : (cf_job_step)k;
 	out->order_url = PQgetisnull(r, 0, 4) ? NULL : strdup(PQgetvalue(r, 0, 4));
 	out->account_id = atoll(PQgetvalue(r, 0, 5));
 	out->data = strdup(PQgetvalue(r, 0, 6));
 	out->failures = atoi(PQgetvalue(r, 0, 7));
-	copy_field(out->prev_state, sizeof(out->prev_state), r, 8);
+	k = cf_job_state_parse(PQgetvalue(r, 0, 8));
+	out->prev_state = k < 0 ? CF_JOB_STATE__MAX : (cf_job_state)k;
 	copy_field(out->prev_owner, sizeof(out->prev_owner), r, 9);
-	copy_field(out->kind, sizeof(out->kind), r, 10);
+	k = cf_job_kind_parse(PQgetvalue(r, 0, 10));
+	out->kind = k < 0 ? CF_JOB_KIND__MAX : (cf_job_kind)k;
 	out->created_at = strtod(PQgetvalue(r, 0, 11), NULL);
 	if (out->data == NULL || (!PQgetisnull(r, 0, 4) && out->order_url == NULL)) {
 		cf_job_claim_free(out);
@@ -109,11 +113,13 @@ static const char write_sql[] =
 	" run_after = coalesce(now() + make_interval(secs => $8::float8), run_after),"
 	" problem = coalesce($9::jsonb, problem), failures = coalesce($10::int, failures),"
 	" finished_at = CASE WHEN $11::bool THEN now() ELSE finished_at END,"
-	" lease_owner = CASE WHEN coalesce($3::text, state) = 'running' THEN lease_owner END,"
-	" lease_expires_at = CASE WHEN coalesce($3::text, state) <> 'running' THEN NULL"
+	" lease_owner = CASE WHEN coalesce($3::text, state) = " CF_SQL_JOB_RUNNING
+	"   THEN lease_owner END,"
+	" lease_expires_at = CASE WHEN coalesce($3::text, state) <> " CF_SQL_JOB_RUNNING
+	"   THEN NULL"
 	"   WHEN $12::bool THEN now() ELSE lease_expires_at END,"
 	" updated_at = now()"
-	" WHERE id = $1 AND attempt = $2 AND state = 'running'";
+	" WHERE id = $1 AND attempt = $2 AND state = " CF_SQL_JOB_RUNNING;
 
 /* The fenced UPDATE. Returns 0 (one row), 1 (lost) or -1. */
 static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch, bool *broken,
@@ -128,8 +134,8 @@ static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch, 
 	snprintf(account, sizeof(account), "%lld", ch->account_id);
 	snprintf(after, sizeof(after), "%.3f", ch->run_after_s);
 	snprintf(failures, sizeof(failures), "%d", ch->failures);
-	p[2] = ch->state;
-	p[3] = ch->step;
+	p[2] = ch->state < CF_JOB_STATE__MAX ? cf_job_state_name(ch->state) : NULL;
+	p[3] = ch->step < CF_STEP__MAX ? cf_job_step_name(ch->step) : NULL;
 	p[4] = ch->data;
 	p[5] = ch->order_url;
 	p[6] = ch->account_id > 0 ? account : NULL;
@@ -219,7 +225,7 @@ int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, bool *broken, cf
 	snprintf(lease, sizeof(lease), "%d", lease_s);
 	r = cf_db_exec(c, "renew lease",
 		       "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::int)"
-		       " WHERE id = $1 AND attempt = $2 AND state = 'running'",
+		       " WHERE id = $1 AND attempt = $2 AND state = " CF_SQL_JOB_RUNNING,
 		       3, p, broken, err);
 	if (r == NULL)
 		return -1;
@@ -238,10 +244,10 @@ double cf_jobs_next_due(PGconn *c, double max_s, bool *broken, cf_err *err)
 	snprintf(max, sizeof(max), "%.3f", max_s);
 	r = cf_db_exec(c, "next due job",
 		       "SELECT least($1::float8, greatest(0, coalesce(extract(epoch FROM least("
-		       " min(run_after) FILTER (WHERE state IN ('queued','waiting')),"
-		       " min(lease_expires_at) FILTER (WHERE state = 'running')) - now()),"
-		       " $1::float8)))::float8"
-		       " FROM jobs WHERE state IN ('queued','waiting','running')",
+		       " min(run_after) FILTER (WHERE state IN " CF_SQL_JOB_DUE "),"
+		       " min(lease_expires_at) FILTER (WHERE state = " CF_SQL_JOB_RUNNING "))"
+		       " - now()), $1::float8)))::float8"
+		       " FROM jobs WHERE state IN " CF_SQL_JOB_ACTIVE,
 		       1, p, broken, err);
 	if (r == NULL)
 		return -1;

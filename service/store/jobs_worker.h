@@ -22,9 +22,8 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "store/lifecycle.h"
 #include "util/err.h"
-
-#define CF_JOBS_CHANNEL "certfleet_jobs"
 
 /* A claimed job: the fence of every write. */
 typedef struct cf_job_ref {
@@ -35,14 +34,15 @@ typedef struct cf_job_ref {
 typedef struct cf_job_claim {
 	cf_job_ref ref;
 	char certificate_id[72];
-	char step[24];
-	char prev_state[16];  /* queued, waiting, or running (a lease that expired) */
+	cf_job_step step;     /* CF_STEP__MAX when step_name names no step */
+	char step_name[24];   /* as stored */
+	cf_job_state prev_state; /* queued, waiting, or running (a lease that expired) */
 	char prev_owner[128]; /* the expired lease's owner, "" when none */
 	char *order_url;      /* NULL until newOrder */
 	char *data;           /* the step state, JSON text */
 	long long account_id; /* 0 = none yet */
 	int failures;         /* transient failures so far */
-	char kind[16];        /* issue, renew or revoke */
+	cf_job_kind kind;     /* CF_JOB_KIND__MAX when the row names no kind */
 	double created_at;    /* when the job was queued, epoch seconds */
 } cf_job_claim;
 
@@ -68,8 +68,8 @@ typedef int (*cf_job_hook)(PGconn *c, const cf_job_ref *job, void *arg, bool *br
 
 /* A change of a claimed job; NULL / negative fields stay as they are. */
 typedef struct cf_job_change {
-	const char *state;      /* running (default), queued, waiting, issued, failed */
-	const char *step;
+	cf_job_state state;     /* CF_JOB_STATE__MAX: unchanged (running) */
+	cf_job_step step;       /* CF_STEP__MAX: unchanged */
 	const char *data;       /* the whole step state, JSON text */
 	const char *order_url;  /* "" clears it (a new order will be made) */
 	long long account_id;   /* 0: unchanged */
@@ -78,13 +78,15 @@ typedef struct cf_job_change {
 	int failures;           /* < 0: unchanged */
 	bool finished;          /* finished_at = now() */
 	bool expire_lease;      /* lease_expires_at = now(): another worker may resume */
-	bool notify;            /* NOTIFY certfleet_jobs with the change */
+	bool notify;            /* NOTIFY CF_JOBS_CHANNEL with the change */
 	cf_job_hook hook;
 	void *hook_arg;
 } cf_job_change;
 
 /* An unchanged job: use as `cf_job_change ch = CF_JOB_KEEP;` then set fields. */
-#define CF_JOB_KEEP ((cf_job_change){.run_after_s = -1, .failures = -1})
+#define CF_JOB_KEEP                                                                 \
+	((cf_job_change){.state = CF_JOB_STATE__MAX, .step = CF_STEP__MAX, .run_after_s = -1, \
+			 .failures = -1})
 
 /* Applies ch (may be NULL: events only) and records nev events, fenced by
  * (job->id, job->attempt, state running), in one transaction. Returns 0 when

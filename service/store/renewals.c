@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/jobs.h"
 
 static const char cands_sql[] =
 	"SELECT c.id, v.version, v.cert_pem, v.serial,"
@@ -24,13 +25,14 @@ static const char cands_sql[] =
 	" p.explanation_url, extract(epoch FROM p.ari_next_fetch)::bigint, p.ari_error,"
 	" f.n, extract(epoch FROM f.last)::bigint,"
 	" EXISTS (SELECT 1 FROM jobs a WHERE a.certificate_id = c.id"
-	"   AND a.state IN ('queued','running','waiting')),"
+	"   AND a.state IN " CF_SQL_JOB_ACTIVE "),"
 	" v.expiring_notified_at IS NOT NULL"
 	" FROM certificates c"
 	" JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version"
 	" LEFT JOIN renewal_plans p ON p.certificate_id = c.id"
 	" LEFT JOIN LATERAL (SELECT count(*) AS n, max(j.finished_at) AS last FROM jobs j"
-	"   WHERE j.certificate_id = c.id AND j.kind = 'renew' AND j.state = 'failed'"
+	"   WHERE j.certificate_id = c.id AND j.kind = " CF_SQL_LIT(CF_JOB_K_RENEW)
+	"   AND j.state = " CF_SQL_LIT(CF_JOB_S_FAILED)
 	"   AND j.created_at > v.created_at) f ON true"
 	" WHERE c.status = 'valid' AND v.revoked_at IS NULL AND ("
 	"   p.certificate_id IS NULL OR p.version <> v.version"
@@ -157,41 +159,10 @@ int cf_renew_plan_save(PGconn *c, const char *id, const cf_renew_plan *pl, bool 
 int cf_renew_enqueue(PGconn *c, const char *id, const char *data, const char *message,
 		     char job_id[40], bool *broken, cf_err *err)
 {
-	const char *p[2] = {id, data};
-	const char *ev[2] = {job_id, message};
-	PGresult *r;
-	int rc = -1;
+	cf_job_new nj = { .certificate_id = id, .kind = CF_JOB_KIND_RENEW,
+			  .step = CF_STEP_PREFLIGHT, .data = data, .event = message };
 
-	job_id[0] = '\0';
-	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
-		return -1;
-	r = cf_db_exec(c, "queueing a renewal",
-		       "INSERT INTO jobs (certificate_id, kind, data)"
-		       " VALUES ($1, 'renew', $2::jsonb)"
-		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
-		       " DO NOTHING RETURNING id",
-		       2, p, broken, err);
-	if (r == NULL)
-		goto out;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		rc = 0;
-		goto out;
-	}
-	snprintf(job_id, 40, "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	if (cf_db_run(c, "recording the schedule event",
-		      "INSERT INTO job_events (job_id, attempt, step, message)"
-		      " VALUES ($1, 0, 'schedule', $2)", 2, ev, broken, err) != 0 ||
-	    cf_db_run(c, "notifying the workers", "SELECT pg_notify('certfleet_jobs', $1)", 1, ev,
-		      broken, err) != 0 ||
-	    cf_db_run(c, "commit", "COMMIT", 0, NULL, broken, err) != 0)
-		goto out;
-	return 1;
-out:
-	if (PQstatus(c) == CONNECTION_OK)
-		PQclear(PQexec(c, "ROLLBACK"));
-	return rc;
+	return cf_job_insert(c, &nj, job_id, broken, err);
 }
 
 int cf_renew_mark_expiring(PGconn *c, const char *id, int version, bool *broken, cf_err *err)

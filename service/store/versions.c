@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/jobs.h"
 #include "store/rows.h"
 #include "store/webhooks.h"
 
@@ -87,43 +88,16 @@ int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked,
 int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, bool replace,
 		      char job_id[40], bool *broken, cf_err *err)
 {
-	char ver[16], rsn[16];
-	const char *p[4] = {cert_id, ver, rsn, replace ? "true" : "false"};
-	const char *n[1] = {job_id};
-	PGresult *r;
+	char data[96];
+	cf_job_new nj = { .certificate_id = cert_id, .kind = CF_JOB_KIND_REVOKE,
+			  .step = CF_STEP_REVOKE, .data = data };
 	int rc;
 
-	job_id[0] = '\0';
-	snprintf(ver, sizeof(ver), "%d", version);
-	snprintf(rsn, sizeof(rsn), "%d", reason);
-	r = cf_db_exec(c, "queueing a revocation",
-		       "INSERT INTO jobs (certificate_id, kind, step, data) VALUES ($1, 'revoke',"
-		       " 'revoke', jsonb_build_object('version', $2::int, 'reason', $3::int,"
-		       " 'replace', $4::bool))"
-		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
-		       " DO NOTHING RETURNING id",
-		       4, p, broken, err);
-	if (r == NULL)
-		return -1;
-	rc = PQntuples(r) == 1;
-	if (rc)
-		snprintf(job_id, 40, "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	if (rc)
-		return cf_db_run(c, "notifying the workers",
-				 "SELECT pg_notify('certfleet_jobs', $1)", 1, n, broken, err) == 0
-			       ? 1
-			       : -1;
-	r = cf_db_exec(c, "finding the active job",
-		       "SELECT id FROM jobs WHERE certificate_id = $1"
-		       " AND state IN ('queued','running','waiting')",
-		       1, p, broken, err);
-	if (r == NULL)
-		return -1;
-	if (PQntuples(r) == 1)
-		snprintf(job_id, 40, "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return 0;
+	snprintf(data, sizeof(data), "{\"version\": %d, \"reason\": %d, \"replace\": %s}",
+		 version, reason, replace ? "true" : "false");
+	if ((rc = cf_job_insert(c, &nj, job_id, broken, err)) != 0)
+		return rc;
+	return cf_job_active_id(c, cert_id, job_id, broken, err) < 0 ? -1 : 0;
 }
 
 char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked, bool *broken,
@@ -156,35 +130,15 @@ char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked,
 static int queue_replacement(PGconn *c, cf_revoked *rv, const cf_job_ref *job, bool *broken,
 			     cf_err *err)
 {
-	const char *p[2] = {rv->certificate_id, job->id};
-	const char *ev[2] = {rv->replacement, NULL};
-	char msg[160];
-	PGresult *r;
+	char data[96], msg[160];
+	cf_job_new nj = { .certificate_id = rv->certificate_id, .kind = CF_JOB_KIND_ISSUE,
+			  .step = CF_STEP_PREFLIGHT, .data = data, .event = msg };
 
-	r = cf_db_exec(c, "queueing the replacement",
-		       "INSERT INTO jobs (certificate_id, kind, data) VALUES ($1, 'issue',"
-		       " jsonb_build_object('replacing_revoked', $2::text))"
-		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
-		       " DO NOTHING RETURNING id",
-		       2, p, broken, err);
-	if (r == NULL)
-		return -1;
-	if (PQntuples(r) == 1)
-		snprintf(rv->replacement, sizeof(rv->replacement), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	if (rv->replacement[0] == '\0')
-		return 0; /* another job is active: it issues anyway */
+	snprintf(data, sizeof(data), "{\"replacing_revoked\": \"%s\"}", job->id);
 	snprintf(msg, sizeof(msg), "queued to replace version %d, revoked by job %s", rv->version,
 		 job->id);
-	ev[1] = msg;
-	return cf_db_run(c, "recording the replacement",
-			 "INSERT INTO job_events (job_id, attempt, step, message)"
-			 " VALUES ($1, 0, 'schedule', $2)", 2, ev, broken, err) != 0 ||
-			       cf_db_run(c, "notifying the workers",
-					 "SELECT pg_notify('certfleet_jobs', $1)", 1, ev, broken,
-					 err) != 0
-		       ? -1
-		       : 0;
+	/* 0: another job is active: it issues anyway */
+	return cf_job_insert(c, &nj, rv->replacement, broken, err) < 0 ? -1 : 0;
 }
 
 int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err)
