@@ -54,6 +54,7 @@
 #include <time.h>
 
 #include "providers/api_http.h"
+#include "util/clock.h"
 
 #define WHO "acmedns"
 #define TXT_LEN 43
@@ -374,14 +375,6 @@ static int prepare(const cf_provider_ctx *ctx, const char *fqdn, const char *val
 	return 0;
 }
 
-static long now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long)t.tv_sec;
-}
-
 static int acmedns_present(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
 			   cf_err *err)
 {
@@ -391,7 +384,7 @@ static int acmedns_present(const cf_provider_ctx *ctx, const char *fqdn, const c
 
 	if (prepare(ctx, fqdn, value, true, &c, account_key, sizeof(account_key), err) != 0)
 		return -1;
-	if (cf_acmedns_slot_take(account_key, value, now_s(), &fresh, err) != 0) {
+	if (cf_acmedns_slot_take(account_key, value, (long)(cf_clock_mono_ms() / 1000), &fresh, err) != 0) {
 		if (err == NULL || err->cls != CF_ERR_PERMANENT)
 			return -1;
 		return cf_err_set(err, CF_ERR_PERMANENT,

@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "providers/api_http.h"
+#include "util/clock.h"
 
 #define WHO "exec"
 #define DEFAULT_TIMEOUT_S 30
@@ -250,14 +251,6 @@ fail:
 	return NULL;
 }
 
-static long now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Reads what is there; closes and marks *fd -1 at EOF or on error. */
 static void drain(int *fd, cf_exec_tail *t)
 {
@@ -336,7 +329,7 @@ static void supervise(pid_t pid, long deadline, int fds[2], cf_exec_tail tails[2
 		int which[2], np = 0;
 		long left;
 
-		now = now_ms();
+		now = (long)cf_clock_mono_ms();
 		if (exited_at < 0) {
 			memset(&si, 0, sizeof(si));
 			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 ?
@@ -446,7 +439,7 @@ static int run(const cf_provider_ctx *ctx, const char *action, const char *fqdn,
 	fds[0] = out[0];
 	fds[1] = errp[0];
 	out[0] = errp[0] = -1; /* supervise closes them */
-	supervise(pid, now_ms() + c.timeout_s * 1000, fds, tails, &status, &timed_out, &lost);
+	supervise(pid, (long)cf_clock_mono_ms() + c.timeout_s * 1000, fds, tails, &status, &timed_out, &lost);
 	output_tail(ctx->settings, tails, tail, sizeof(tail));
 	if (lost)
 		cf_err_set(err, CF_ERR_TRANSIENT,

@@ -58,6 +58,7 @@
 
 #include "providers/api_http.h"
 #include "providers/sigv4.h"
+#include "util/clock.h"
 #include "util/http_client.h"
 
 #define WHO "route53"
@@ -334,14 +335,15 @@ static int read_rrset(r53_op *op, cf_r53_rrset *rr, cf_err *err)
 /* Polls GetChange until INSYNC (or insync_timeout). */
 static int wait_insync(r53_op *op, const char *change_id, const char *status, cf_err *err)
 {
-	struct timespec start, now, nap;
+	struct timespec nap;
 	char path[CF_R53_ID_MAX + 32], st[32], id[CF_R53_ID_MAX + 1], code[64];
 	long delay_ms = 200, waited_ms = 0;
 	cf_xml *doc = NULL;
 
 	snprintf(st, sizeof(st), "%s", status);
 	snprintf(path, sizeof(path), API "/change/%s", change_id);
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	long long start = cf_clock_mono_ms();
+
 	while (strcmp(st, "INSYNC") != 0) {
 		if (op->c->insync_s == 0)
 			return 0; /* told not to wait */
@@ -360,8 +362,7 @@ static int wait_insync(r53_op *op, const char *change_id, const char *status, cf
 			return -1;
 		}
 		cf_xml_free(doc);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		waited_ms = (long)(cf_clock_mono_ms() - start);
 	}
 	return 0;
 }

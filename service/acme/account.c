@@ -161,7 +161,7 @@ out:
 int cf_acme_account_register(cf_acme_client *c, const cf_acme_account_req *req,
 			     cf_acme_account *out, cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	int rc;
 
 	cf_acme_account_free(out);
@@ -198,7 +198,7 @@ out:
 
 int cf_acme_account_key_change(cf_acme_client *c, const cf_key *new_key, cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 
 	return acme_step_done(c, "keyChange", c->kid, t0, do_key_change(c, new_key, err), err,
 			      NULL);

@@ -14,6 +14,7 @@
 
 #include "acme/acme.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define ACME_URN_PREFIX "urn:ietf:params:acme:error:"
 #define ACME_MAX_LINKS 16
@@ -141,13 +142,11 @@ static inline const char *acme_errmsg(const cf_err *err)
 {
 	return err ? err->msg : NULL;
 }
-/* Milliseconds of a monotonic clock. */
-long long acme_now_ms(void);
 void acme_sleep_ms(long ms);
 void acme_emit(cf_acme_client *c, cf_acme_event_kind kind, const char *step,
 	       const char *method, const char *url, long status, long duration_ms, bool ok,
 	       const char *detail);
-/* Emits the STEP event of a public call that began at t0 (acme_now_ms()). Returns rc. */
+/* Emits the STEP event of a public call that began at t0 (cf_clock_mono_ms()). Returns rc. */
 int acme_step_done(cf_acme_client *c, const char *step, const char *url, long long t0,
 		   int rc, const cf_err *err, const char *detail);
 /* Takes the Replay-Nonce of a response, if any. */

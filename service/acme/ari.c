@@ -119,12 +119,12 @@ int cf_acme_ari_offered(cf_acme_client *c, cf_err *err)
 static int ari_get(cf_acme_client *c, const char *url, cf_acme_renewal_info *out, cf_err *err)
 {
 	acme_resp r = {0};
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	int rc;
 
 	rc = acme_http_request(&c->http, "GET", url, NULL, NULL, "application/json", &r, err);
 	acme_emit(c, CF_ACME_EV_HTTP, "renewalInfo", "GET", url, r.status,
-		  (long)(acme_now_ms() - t0), rc == 0 && r.status < 400,
+		  (long)(cf_clock_mono_ms() - t0), rc == 0 && r.status < 400,
 		  rc ? acme_errmsg(err) : NULL);
 	if (rc != 0)
 		goto out;
@@ -147,7 +147,7 @@ out:
 int cf_acme_renewal_info_get(cf_acme_client *c, const char *cert_id,
 			     cf_acme_renewal_info *out, cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	const cf_acme_directory *d;
 	char *url = NULL;
 	size_t n;

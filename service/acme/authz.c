@@ -130,7 +130,7 @@ int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,
 
 int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	acme_resp r = {0};
 	int rc;
 
@@ -142,7 +142,7 @@ int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err)
 int cf_acme_challenge_respond(cf_acme_client *c, const char *url, cf_acme_status *status,
 			      cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	json_t *j = NULL;
 	acme_resp r = {0};
 	cf_acme_status st = CF_ACME_UNKNOWN;

@@ -133,7 +133,7 @@ out:
 int cf_acme_cert_download(cf_acme_client *c, const char *url, const char *preferred_issuer,
 			  cf_acme_cert *out, cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	char *u = strdup(url); /* url may point into out */
 	int rc = -1;
 
@@ -221,7 +221,7 @@ out:
 int cf_acme_cert_revoke(cf_acme_client *c, const char *cert_pem, size_t len, int reason,
 			const cf_key *cert_key, cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 
 	return acme_step_done(c, "revokeCert", NULL, t0,
 			      do_revoke(c, cert_pem, len, reason, cert_key, err), err, NULL);

@@ -168,13 +168,13 @@ static int fetch_directory(cf_acme_client *c, cf_err *err)
 {
 	acme_resp r = {0};
 	json_t *j = NULL;
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	int rc = -1;
 
 	rc = acme_http_request(&c->http, "GET", c->dir_url, NULL, NULL, "application/json", &r,
 			       err);
 	acme_emit(c, CF_ACME_EV_HTTP, "directory", "GET", c->dir_url, r.status,
-		  (long)(acme_now_ms() - t0), rc == 0 && r.status < 400, rc ? acme_errmsg(err) : NULL);
+		  (long)(cf_clock_mono_ms() - t0), rc == 0 && r.status < 400, rc ? acme_errmsg(err) : NULL);
 	if (rc != 0)
 		goto out;
 	rc = -1;
@@ -205,7 +205,7 @@ int cf_acme_client_directory(cf_acme_client *c, const cf_acme_directory **out, c
 	long long t0;
 
 	if (!c->have_dir) {
-		t0 = acme_now_ms();
+		t0 = cf_clock_mono_ms();
 		if (acme_step_done(c, "directory", c->dir_url, t0, fetch_directory(c, err), err,
 				   NULL) != 0)
 			return -1;
@@ -236,10 +236,10 @@ int acme_ensure_nonce(cf_acme_client *c, cf_err *err)
 		return 0;
 	if (cf_acme_client_directory(c, NULL, err) != 0)
 		return -1;
-	t0 = acme_now_ms();
+	t0 = cf_clock_mono_ms();
 	rc = acme_http_request(&c->http, "HEAD", c->dir.new_nonce, NULL, NULL, NULL, &r, err);
 	acme_emit(c, CF_ACME_EV_HTTP, "newNonce", "HEAD", c->dir.new_nonce, r.status,
-		  (long)(acme_now_ms() - t0), rc == 0 && r.status < 400, rc ? acme_errmsg(err) : NULL);
+		  (long)(cf_clock_mono_ms() - t0), rc == 0 && r.status < 400, rc ? acme_errmsg(err) : NULL);
 	if (rc == 0) {
 		acme_take_nonce(c, &r);
 		if (c->nonce == NULL)
@@ -251,15 +251,7 @@ int acme_ensure_nonce(cf_acme_client *c, cf_err *err)
 	return rc;
 }
 
-/* ---- clocks and events ---- */
-
-long long acme_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* ---- sleeping and events ---- */
 
 void acme_sleep_ms(long ms)
 {
@@ -293,7 +285,7 @@ int acme_step_done(cf_acme_client *c, const char *step, const char *url, long lo
 {
 	if (rc != 0 && err != NULL)
 		detail = err->msg;
-	acme_emit(c, CF_ACME_EV_STEP, step, NULL, url, 0, (long)(acme_now_ms() - t0), rc == 0,
+	acme_emit(c, CF_ACME_EV_STEP, step, NULL, url, 0, (long)(cf_clock_mono_ms() - t0), rc == 0,
 		  detail);
 	return rc;
 }

@@ -129,7 +129,7 @@ int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
 int cf_acme_order_new_replacing(cf_acme_client *c, const char *const *names, size_t n,
 				const char *replaces, cf_acme_order *out, cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	int rc;
 
 	cf_acme_order_free(out);
@@ -214,7 +214,7 @@ out:
 int cf_acme_order_finalize(cf_acme_client *c, const cf_acme_order *order,
 			   const void *csr_der, size_t len, cf_acme_order *out, cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	char *url = order->url ? strdup(order->url) : NULL;
 	char *fin = order->finalize_url ? strdup(order->finalize_url) : NULL;
 	int rc = -1;

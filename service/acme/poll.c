@@ -92,7 +92,7 @@ static int poll_loop(cf_acme_client *c, const acme_object_kind *k, const char *u
 static int object_call(cf_acme_client *c, const acme_object_kind *k, const char *url,
 		       bool poll, time_t deadline, void *obj, cf_err *err)
 {
-	long long t0 = acme_now_ms();
+	long long t0 = cf_clock_mono_ms();
 	char *u = strdup(url);
 	int rc = -1;
 

@@ -105,7 +105,7 @@ static int send_once(cf_acme_client *c, const char *step, const char *url,
 
 	if (acme_ensure_nonce(c, e) != 0 || (jws = sign_request(c, url, payload, jwk_key, e)) == NULL)
 		return -2;
-	t0 = acme_now_ms();
+	t0 = cf_clock_mono_ms();
 	rc = acme_http_request(&c->http, "POST", url, jws, "application/jose+json", accept, resp, e);
 	free(jws);
 	acme_take_nonce(c, resp);
@@ -114,7 +114,7 @@ static int send_once(cf_acme_client *c, const char *step, const char *url,
 	else if (resp->status >= 400)
 		detail = cf_acme_problem_type((char *)resp->body.data, resp->body.len, type,
 					      sizeof(type));
-	acme_emit(c, CF_ACME_EV_HTTP, step, "POST", url, resp->status, (long)(acme_now_ms() - t0),
+	acme_emit(c, CF_ACME_EV_HTTP, step, "POST", url, resp->status, (long)(cf_clock_mono_ms() - t0),
 		  rc == 0 && resp->status < 400, detail);
 	return rc;
 }

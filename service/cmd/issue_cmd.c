@@ -20,6 +20,7 @@
 #include "cmd/cli_util.h"
 #include "cmd/cmd.h"
 #include "issue/engine.h"
+#include "util/clock.h"
 #include "util/files.h"
 
 #define MAX_NAMES 100
@@ -48,7 +49,7 @@ typedef struct opts {
 	cf_propagation propagation;
 	long propagation_timeout_ms;
 	bool reuse_key, verbose, no_preflight;
-	struct timespec t0;
+	double t0; /* cf_clock_mono_s() at the start */
 } opts;
 
 static void usage(FILE *f)
@@ -66,10 +67,7 @@ static void usage(FILE *f)
 
 static double since(const opts *o)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - o->t0.tv_sec) + (double)(t.tv_nsec - o->t0.tv_nsec) / 1e9;
+	return cf_clock_mono_s() - o->t0;
 }
 
 static void on_step(const char *step, long ms, bool ok, const char *detail, void *arg)
@@ -263,7 +261,7 @@ int cmd_issue(int argc, char **argv)
 	const char *cptr[MAX_CONTACTS];
 	int rc = 1;
 
-	clock_gettime(CLOCK_MONOTONIC, &o.t0);
+	o.t0 = cf_clock_mono_s();
 	if (parse_args(argc, argv, &o, &err) != 0) {
 		fprintf(stderr, "certfleet issue: %s\n", err.msg);
 		usage(stderr);

@@ -11,6 +11,7 @@
  * server and a value still missing.
  */
 #include "dns/dns.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,14 +57,6 @@ const char *cf_propagation_name(cf_propagation p)
 	case CF_PROP_NONE: return "none";
 	}
 	return "?";
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(long ms)
@@ -230,7 +223,7 @@ int cf_dns_wait_txt_cancellable(cf_propagation mode, const cf_dns_servers *resol
 
 	if (mode == CF_PROP_NONE || n == 0)
 		return 0;
-	start = now_ms();
+	start = (long)cf_clock_mono_ms();
 	for (;;) {
 		/* Finding zones and NS sets goes through resolvers, which may SERVFAIL for
 		 * a moment: a transient failure is retried like a missing value. */
@@ -250,7 +243,7 @@ int cf_dns_wait_txt_cancellable(cf_propagation mode, const cf_dns_servers *resol
 				goto out;
 			}
 		}
-		left = timeout_ms - (now_ms() - start);
+		left = timeout_ms - ((long)cf_clock_mono_ms() - start);
 		if (left <= 0)
 			break;
 		if (sleep_or_cancel(delay < left ? delay : left, cancel)) {

@@ -10,6 +10,7 @@
 #include "issue/engine.h"
 
 #include "issue/common.h"
+#include "util/clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,14 +40,6 @@ typedef struct run {
 	size_t npending;
 } run;
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void step(const run *r, const char *name, long start, bool ok, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
@@ -62,7 +55,7 @@ static void step(const run *r, const char *name, long start, bool ok, const char
 		vsnprintf(detail, sizeof(detail), fmt, ap);
 		va_end(ap);
 	}
-	r->p->on_step(name, now_ms() - start, ok, detail, r->p->step_arg);
+	r->p->on_step(name, (long)cf_clock_mono_ms() - start, ok, detail, r->p->step_arg);
 }
 
 static int cancelled(const run *r, cf_err *err)
@@ -97,7 +90,7 @@ static bool same_provider(size_t a, size_t b, void *arg)
 static int plan_and_preflight(run *r, cf_err *err)
 {
 	const cf_issue_params *p = r->p;
-	long t = now_ms();
+	long t = (long)cf_clock_mono_ms();
 
 	if (cf_issue_plan_build(r->names, p->nnames, p->alias, p->resolvers, same_provider,
 				(void *)p, &r->plan, err) != 0) {
@@ -106,7 +99,7 @@ static int plan_and_preflight(run *r, cf_err *err)
 	}
 	step(r, "plan", t, true, "%zu names, %zu challenge records", p->nnames, r->plan.n);
 	if (!p->skip_preflight && p->alias->mode != CF_ALIAS_NONE) {
-		t = now_ms();
+		t = (long)cf_clock_mono_ms();
 		if (cf_alias_preflight(&r->plan, p->resolvers, err) != 0) {
 			step(r, "preflight", t, false, "%s", err->msg);
 			return -1;
@@ -123,7 +116,7 @@ static int account_and_order(run *r, cf_err *err)
 	cf_acme_account_req req = {0};
 	cf_acme_account acct = {0};
 	const char **names = NULL;
-	long t = now_ms();
+	long t = (long)cf_clock_mono_ms();
 	int rc = -1;
 
 	o.directory_url = p->directory_url;
@@ -142,7 +135,7 @@ static int account_and_order(run *r, cf_err *err)
 		goto out;
 	}
 	step(r, "account", t, true, "%s (%s)", acct.url, acct.created ? "new" : "existing");
-	t = now_ms();
+	t = (long)cf_clock_mono_ms();
 	if ((names = cf_issue_name_ptrs(r->names, p->nnames)) == NULL)
 		goto out;
 	if (cf_acme_order_new(r->client, names, p->nnames, &r->order, err) != 0) {
@@ -160,7 +153,7 @@ out:
 /* Reads every authorization and computes the TXT value of each pending one. */
 static int collect_challenges(run *r, cf_err *err)
 {
-	long t = now_ms();
+	long t = (long)cf_clock_mono_ms();
 	size_t valid = 0;
 	int rc = -1;
 
@@ -219,12 +212,12 @@ out:
 
 static int present_all(run *r, cf_err *err)
 {
-	long t = now_ms();
+	long t = (long)cf_clock_mono_ms();
 	cf_provider_ctx ctx = {.resolvers = r->p->resolvers, .timeout_ms = 10000};
 
 	for (size_t i = 0; i < r->ntxt; i++) {
 		txt_rec *x = &r->txt[i];
-		long t1 = now_ms();
+		long t1 = (long)cf_clock_mono_ms();
 
 		ctx.settings = x->settings;
 		if (x->ops->present(&ctx, x->fqdn, x->value, err) != 0) {
@@ -243,7 +236,7 @@ static int present_all(run *r, cf_err *err)
 static int propagate(run *r, cf_err *err)
 {
 	cf_txt_want *w = NULL;
-	long t = now_ms(), timeout = r->p->propagation_timeout_ms;
+	long t = (long)cf_clock_mono_ms(), timeout = r->p->propagation_timeout_ms;
 	int rc = -1;
 
 	if (r->ntxt == 0 || r->p->propagation == CF_PROP_NONE)
@@ -266,7 +259,7 @@ static int propagate(run *r, cf_err *err)
 /* Answers every challenge, then polls every authorization. */
 static int validate(run *r, time_t deadline, cf_err *err)
 {
-	long t = now_ms();
+	long t = (long)cf_clock_mono_ms();
 
 	for (size_t i = 0; i < r->ntxt; i++) {
 		if (cf_acme_challenge_respond(r->client, r->txt[i].chall_url, NULL, err) != 0) {
@@ -275,7 +268,7 @@ static int validate(run *r, time_t deadline, cf_err *err)
 		}
 	}
 	step(r, "respond", t, true, "%zu challenges answered", r->ntxt);
-	t = now_ms();
+	t = (long)cf_clock_mono_ms();
 	for (size_t i = 0; i < r->ntxt; i++) {
 		cf_acme_authz a = {0};
 		int rc = cf_acme_authz_poll(r->client, r->txt[i].authz_url, deadline, &a, err);
@@ -294,7 +287,7 @@ static int finalize_and_download(run *r, time_t deadline, cf_issue_result *res, 
 {
 	const cf_issue_params *p = r->p;
 	cf_buf csr = {0};
-	long t = now_ms();
+	long t = (long)cf_clock_mono_ms();
 	int rc = -1;
 
 	if (cf_issue_key_and_csr(p->key_type, p->reuse_key, p->account_key, r->names, p->nnames,
@@ -313,7 +306,7 @@ static int finalize_and_download(run *r, time_t deadline, cf_issue_result *res, 
 		goto out;
 	}
 	step(r, "finalize", t, true, "%s key, order valid", cf_key_type_name(cf_key_get_type(res->key)));
-	t = now_ms();
+	t = (long)cf_clock_mono_ms();
 	if (cf_acme_cert_download(r->client, r->order.cert_url, p->preferred_chain, &res->cert,
 				  err) != 0) {
 		step(r, "download", t, false, "%s", err->msg);
@@ -331,7 +324,7 @@ out:
 static int cleanup(run *r, cf_err *err)
 {
 	cf_provider_ctx ctx = {.resolvers = r->p->resolvers, .timeout_ms = 10000};
-	long t = now_ms();
+	long t = (long)cf_clock_mono_ms();
 	size_t removed = 0, failed = 0;
 	cf_err e = {0};
 
@@ -358,7 +351,7 @@ static int cleanup(run *r, cf_err *err)
 
 static void deactivate_pending(run *r)
 {
-	long t = now_ms();
+	long t = (long)cf_clock_mono_ms();
 	size_t n = 0;
 	cf_err e = {0};
 
