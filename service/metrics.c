@@ -175,6 +175,7 @@ void cf_metrics_dns_foreach(cf_metrics_dns_fn fn, void *arg)
 
 static atomic_ullong wh_delivered, wh_failed;
 static atomic_bool sched_leader;
+static atomic_ullong janitor_failures; /* this process, since it started */
 
 void cf_metrics_webhook_attempt(bool delivered)
 {
@@ -185,6 +186,16 @@ void cf_metrics_webhook_read(unsigned long long *delivered, unsigned long long *
 {
 	*delivered = atomic_load(&wh_delivered);
 	*failed = atomic_load(&wh_failed);
+}
+
+void cf_metrics_janitor_failure(void)
+{
+	atomic_fetch_add(&janitor_failures, 1);
+}
+
+unsigned long long cf_metrics_janitor_failures(void)
+{
+	return atomic_load(&janitor_failures);
 }
 
 void cf_metrics_scheduler_leader(bool leader)

@@ -52,6 +52,11 @@ void cf_metrics_dns_foreach(cf_metrics_dns_fn fn, void *arg);
 /* ---- webhooks and the scheduler (this process) ---- */
 void cf_metrics_webhook_attempt(bool delivered);
 void cf_metrics_webhook_read(unsigned long long *delivered, unsigned long long *failed);
+/* Failed removals of orphan TXT values by this process's janitor since it started
+ * (the fleet-wide numbers are in the database view txt_cleanup_stats, and each
+ * failure is an event of the value's job). */
+void cf_metrics_janitor_failure(void);
+unsigned long long cf_metrics_janitor_failures(void);
 /* 1 while this process's scheduler holds the scheduler lock. */
 void cf_metrics_scheduler_leader(bool leader);
 bool cf_metrics_scheduler_is_leader(void);

@@ -18,16 +18,13 @@
  */
 #include "http/cache.h"
 
-#include <errno.h>
 #include <openssl/crypto.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "store/listen.h"

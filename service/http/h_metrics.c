@@ -31,26 +31,20 @@
 #include "log.h"
 #include "metrics.h"
 #include "store/gauges.h"
-#include "worker/worker.h"
+#include "store/lifecycle.h"
+#include "util/clock.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-static const char *const job_states[] = {"queued", "running", "waiting",
-					 "issued", "failed", "done"};
+#define JOB_STATE_(e, s) s,
+static const char *const job_states[] = {CF_JOB_STATES_ACTIVE(JOB_STATE_, )
+					 CF_JOB_STATES_FINAL(JOB_STATE_, )};
 static const char *const webhook_states[] = {"pending", "delivered", "failed"};
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *cache_text;     /* the rendered database part, owned */
 static double cache_at = -1; /* CLOCK_MONOTONIC seconds of cache_text */
 static bool cache_db_up;
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* One "name{label="value"} number" line. */
 static void sample(cf_buf *b, const char *name, const char *label, const char *value, double v)
@@ -103,7 +97,7 @@ static void render_db(cf_buf *b, const json_t *g)
 /* Refreshes the cached database part when it is older than the setting. */
 static void refresh_db(cf_app *app)
 {
-	double now = mono_s();
+	double now = cf_clock_mono_s();
 	cf_buf b = {0};
 	json_t *g = NULL;
 	cf_err err = {0};
@@ -172,7 +166,7 @@ static void render_process(cf_buf *b)
 	       "Failed janitor removals of leftover TXT values in this process (each retried "
 	       "with backoff, then given up and shown in the job's events).");
 	sample(b, "certfleet_txt_cleanup_failures_total", NULL, NULL,
-	       (double)cf_janitor_failures());
+	       (double)cf_metrics_janitor_failures());
 	cf_metrics_webhook_read(&ok, &bad);
 	header(b, "certfleet_webhook_attempts_total", "counter",
 	       "Webhook POSTs made by this process, by result.");

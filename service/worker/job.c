@@ -1,22 +1,24 @@
 /*
- * job.c: running one claimed job: load it, find where to resume, run its steps,
- * and turn the result into the job's next state. See worker_int.h for the steps.
+ * job.c: the runner of one claimed job: load it, find where to resume
+ * (resume.h), run its steps from the step table, and turn the result into the
+ * job's next state. The steps are in worker_int.h; their toolkit, and wk_write(),
+ * the only way a job's state changes, in step_kit.c.
  *
- * wk_write() is the worker's only way to change a job: it calls cf_job_write(),
- * which updates the row fenced by (id, attempt) and records the event in the same
- * transaction. When it reports the job lost (another worker claimed it after our
- * lease expired), the job is dropped at once: no provider, CA or database call is
- * made for it any more.
+ * The step table says, for each persisted step, the function that runs it and the
+ * step that follows. A step closes itself with wk_step_done() (its event); the
+ * runner writes that event and the next step in one fenced write, so the order of
+ * the steps lives in the table alone.
  *
- * Outcomes: a transient error puts the job in 'waiting' with run_after = now() +
+ * Outcomes: a transient error puts the job in waiting with run_after = now() +
  * a capped exponential backoff with jitter (at least the CA's Retry-After), until
  * CERTFLEET_MAX_ATTEMPTS transient failures; a permanent error (or too many
  * transient ones) deactivates the order's pending authorizations, removes every
  * TXT value and fails the job, with a summary in jobs.problem and the CA's problem
  * document verbatim in the event. A stopping process puts its job back in
- * 'queued' so another worker resumes it at once.
+ * queued so another worker resumes it at once.
  */
-#include "worker/worker_int.h"
+#include "worker/job.h"
+
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,134 +31,33 @@
 #include "metrics.h"
 #include "store/cert_issued.h"
 #include "store/providers.h"
+#include "util/clock.h"
+#include "worker/resume.h"
+#include "worker/worker_int.h"
 
+/* The step table: which function runs a persisted step, and the step after it
+ * (CF_STEP__MAX: the step finishes the job itself). Indexed by cf_job_step. */
 static const struct {
-	const char *name;
 	wk_step_fn fn;
-} steps[] = {
-	{"preflight", wk_st_preflight}, {"account", wk_st_account},
-	{"order", wk_st_order},         {"present", wk_st_present},
-	{"propagate", wk_st_propagate}, {"respond", wk_st_respond},
-	{"validate", wk_st_validate},   {"cleanup", wk_st_cleanup},
-	{"finalize", wk_st_finalize},   {"download", wk_st_download},
+	cf_job_step next;
+} steps[CF_STEP__MAX] = {
+	[CF_STEP_PREFLIGHT] = {wk_st_preflight, CF_STEP_ACCOUNT},
+	[CF_STEP_ACCOUNT] = {wk_st_account, CF_STEP_ORDER},
+	[CF_STEP_ORDER] = {wk_st_order, CF_STEP_PRESENT},
+	[CF_STEP_PRESENT] = {wk_st_present, CF_STEP_PROPAGATE},
+	[CF_STEP_PROPAGATE] = {wk_st_propagate, CF_STEP_RESPOND},
+	[CF_STEP_RESPOND] = {wk_st_respond, CF_STEP_VALIDATE},
+	[CF_STEP_VALIDATE] = {wk_st_validate, CF_STEP_CLEANUP},
+	[CF_STEP_CLEANUP] = {wk_st_cleanup, CF_STEP_FINALIZE},
+	[CF_STEP_FINALIZE] = {wk_st_finalize, CF_STEP_DOWNLOAD},
+	[CF_STEP_DOWNLOAD] = {wk_st_download, CF_STEP__MAX},
+	[CF_STEP_REVOKE] = {NULL, CF_STEP__MAX}, /* kind revoke: revoke.c, not a step */
 };
-#define NSTEPS (sizeof(steps) / sizeof(steps[0]))
 
-static int step_index(const char *name)
+/* The name of step s of job j: the stored text when it names no step. */
+static const char *step_name(const wk_job *j, cf_job_step s)
 {
-	for (size_t i = 0; i < NSTEPS; i++)
-		if (strcmp(steps[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-long long wk_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-wk_rc wk_check(wk_job *j)
-{
-	if (atomic_load(&j->w->lost))
-		return WK_LOST;
-	if (wk_pool_stopping(j->w->pool))
-		return WK_YIELD;
-	return WK_NEXT;
-}
-
-wk_rc wk_err(wk_job *j)
-{
-	snprintf(j->err_step, sizeof(j->err_step), "%s", j->step);
-	if (j->err.cls == CF_ERR_NONE)
-		j->err.cls = CF_ERR_TRANSIENT;
-	return WK_ERR;
-}
-
-wk_rc wk_fail(wk_job *j, cf_err_class cls, const char *fmt, ...)
-{
-	char msg[sizeof(j->err.msg)];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	cf_err_set(&j->err, cls, "%s", msg);
-	return wk_err(j);
-}
-
-PGconn *wk_db(wk_job *j)
-{
-	return wk_thread_db(j->w, &j->err);
-}
-
-wk_rc wk_db_err(wk_job *j, bool broken)
-{
-	if (broken)
-		wk_thread_db_drop(j->w);
-	j->err.cls = CF_ERR_TRANSIENT; /* a database error is never the job's fault */
-	return wk_err(j);
-}
-
-static wk_rc write_v(wk_job *j, cf_job_change *ch, const char *ev_step, bool timed,
-		     const char *problem, const char *fmt, va_list ap)
-{
-	char msg[1600];
-	cf_job_change c = ch ? *ch : CF_JOB_KEEP;
-	cf_job_event ev = {ev_step, msg, timed ? (long)(wk_now_ms() - j->t0) : -1, problem};
-	char *data = json_dumps(j->data, JSON_COMPACT);
-	cf_err e = {0};
-	bool broken = false;
-	PGconn *db;
-	int rc = -1;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	c.data = data;
-	if (data != NULL && (db = wk_thread_db(j->w, &e)) != NULL)
-		rc = cf_job_write(db, &j->cl.ref, &c, &ev, 1, &broken, &e);
-	free(data);
-	cf_log(CF_LOG_DEBUG, "job.event", "%s: %s", ev_step, msg);
-	if (rc == 0)
-		return WK_NEXT;
-	if (rc == 1) {
-		atomic_store(&j->w->lost, true);
-		cf_log(CF_LOG_WARN, "job.lost", "attempt %d no longer holds the job",
-		       j->cl.ref.attempt);
-		return WK_LOST;
-	}
-	cf_err_clear(&j->err);
-	cf_err_set(&j->err, CF_ERR_TRANSIENT, "%s", data ? e.msg : "out of memory");
-	cf_err_clear(&e);
-	return wk_db_err(j, broken);
-}
-
-wk_rc wk_write(wk_job *j, cf_job_change *ch, const char *ev_step, bool timed,
-	       const char *problem, const char *fmt, ...)
-{
-	va_list ap;
-	wk_rc rc;
-
-	va_start(ap, fmt);
-	rc = write_v(j, ch, ev_step, timed, problem, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-wk_rc wk_advance(wk_job *j, const char *next, const char *ev_step, const char *fmt, ...)
-{
-	cf_job_change ch = CF_JOB_KEEP;
-	va_list ap;
-	wk_rc rc;
-
-	ch.step = next;
-	va_start(ap, fmt);
-	rc = write_v(j, &ch, ev_step, true, NULL, fmt, ap);
-	va_end(ap);
-	if (rc == WK_NEXT)
-		snprintf(j->step, sizeof(j->step), "%s", next);
-	return rc;
+	return s < CF_STEP__MAX ? cf_job_step_name(s) : j->cl.step_name;
 }
 
 /* Backoff after the n-th transient failure: 1 s doubling, capped, with jitter
@@ -185,7 +86,8 @@ static char *problem_summary(const wk_job *j)
 {
 	json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:i}", "type",
 			      "https://certfleet.dev/problems/issuance-failed", "title",
-			      "Issuance failed", "detail", j->err.msg, "step", j->err_step,
+			      "Issuance failed", "detail", j->err.msg, "step",
+			      step_name(j, j->err_step),
 			      "attempt", j->cl.ref.attempt);
 	json_t *ca = j->err.problem ? json_loads(j->err.problem, 0, NULL) : NULL;
 	char *s;
@@ -205,29 +107,30 @@ static void job_fail(wk_job *j)
 {
 	cf_job_change ch = CF_JOB_KEEP;
 	cf_err keep = j->err; /* the job's error, kept across the clean-up calls */
-	char keep_step[sizeof(j->err_step)], *problem = NULL;
+	cf_job_step keep_step = j->err_step;
+	char *problem = NULL;
 	wk_rc rc;
 
-	memcpy(keep_step, j->err_step, sizeof(keep_step));
 	memset(&j->err, 0, sizeof(j->err));
 	if (j->cl.order_url != NULL && wk_check(j) != WK_LOST && wk_account_ensure(j) == WK_NEXT)
 		wk_deactivate(j);
-	rc = wk_cleanup_values(j, NULL);
+	rc = wk_cleanup_values(j, false);
 	cf_err_clear(&j->err);
 	j->err = keep;
-	memcpy(j->err_step, keep_step, sizeof(keep_step));
+	j->err_step = keep_step;
 	if (rc == WK_LOST)
 		return;
 	json_object_del(j->data, "key");
 	problem = problem_summary(j);
-	ch.state = "failed";
+	ch.state = CF_JOB_FAILED;
 	ch.finished = true;
 	ch.problem = problem;
 	ch.hook = wk_failed_hook; /* cf_issued_failed_hook + the "failed" webhook event */
 	ch.hook_arg = j;
-	if (wk_write(j, &ch, j->err_step, false, j->err.problem, "failed: %s", j->err.msg) ==
-	    WK_NEXT)
-		cf_log(CF_LOG_WARN, "job.failed", "step %s: %s", j->err_step, j->err.msg);
+	if (wk_write(j, &ch, step_name(j, j->err_step), false, j->err.problem, "failed: %s",
+		     j->err.msg) == WK_NEXT)
+		cf_log(CF_LOG_WARN, "job.failed", "step %s: %s", step_name(j, j->err_step),
+		       j->err.msg);
 	free(problem);
 }
 
@@ -247,13 +150,14 @@ static void job_retry(wk_job *j)
 		return;
 	}
 	d = backoff_s(j, n);
-	ch.state = "waiting";
+	ch.state = CF_JOB_WAITING;
 	ch.run_after_s = d;
 	ch.failures = n;
-	if (wk_write(j, &ch, j->err_step, false, j->err.problem,
+	if (wk_write(j, &ch, step_name(j, j->err_step), false, j->err.problem,
 		     "transient failure %d of %d, retrying in %.1f s: %s", n, max, d,
 		     j->err.msg) == WK_NEXT)
-		cf_log(CF_LOG_INFO, "job.retry", "step %s, retry in %.1f s: %s", j->err_step, d,
+		cf_log(CF_LOG_INFO, "job.retry", "step %s, retry in %.1f s: %s",
+		       step_name(j, j->err_step), d,
 		       j->err.msg);
 }
 
@@ -262,23 +166,20 @@ static void job_release(wk_job *j)
 {
 	cf_job_change ch = CF_JOB_KEEP;
 
-	ch.state = "queued";
+	ch.state = CF_JOB_QUEUED;
 	ch.run_after_s = 0;
 	ch.notify = true;
-	wk_write(j, &ch, j->step, false, NULL,
+	wk_write(j, &ch, step_name(j, j->step), false, NULL,
 		 "released: %s is stopping; another worker resumes at step %s", j->w->owner,
-		 j->step);
+		 step_name(j, j->step));
 }
 
 /* The issuance histogram of /metrics: from the job's creation to now. */
 static void job_issued(const wk_job *j)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	cf_metrics_issue_observe((double)ts.tv_sec + ts.tv_nsec / 1e9 - j->cl.created_at);
+	cf_metrics_issue_observe(cf_clock_real_s() - j->cl.created_at);
 	cf_log(CF_LOG_INFO, "job.issued", "certificate %s issued (%s)", j->cl.certificate_id,
-	       j->cl.kind);
+	       cf_job_kind_name(j->cl.kind));
 }
 
 /* A new order is made when the old one cannot be continued, once per job. */
@@ -291,70 +192,49 @@ static wk_rc reorder(wk_job *j, const char *why)
 	if (n >= 1)
 		return wk_fail(j, CF_ERR_PERMANENT, "%s, and a new order was already made once",
 			       why);
-	if ((rc = wk_cleanup_values(j, NULL)) != WK_NEXT)
+	if ((rc = wk_cleanup_values(j, false)) != WK_NEXT)
 		return rc;
 	json_object_del(j->data, "challenges");
 	json_object_del(j->data, "key");
 	json_object_set_new(j->data, "reorders", json_integer(n + 1));
-	ch.step = "order";
+	ch.step = CF_STEP_ORDER;
 	ch.order_url = "";
-	if ((rc = wk_write(j, &ch, "order", false, NULL, "%s: making a new order", why)) ==
-	    WK_NEXT) {
-		snprintf(j->step, sizeof(j->step), "order");
+	if ((rc = wk_write(j, &ch, cf_job_step_name(CF_STEP_ORDER), false, NULL,
+			   "%s: making a new order", why)) == WK_NEXT) {
 		free(j->cl.order_url);
 		j->cl.order_url = NULL;
 	}
 	return rc;
 }
 
-/* The step to continue at, given what the CA says about the order. */
-static const char *resume_step(wk_job *j, int idx)
-{
-	bool key = json_object_get(j->data, "key") != NULL;
-
-	switch (j->order.status) {
-	case CF_ACME_PENDING:
-		return idx > step_index("validate") ? "respond" : j->step;
-	case CF_ACME_READY:
-		return idx < step_index("cleanup") ? "cleanup" : j->step;
-	case CF_ACME_PROCESSING:
-	case CF_ACME_VALID:
-		if (!key)
-			return NULL;
-		return idx < step_index("finalize") ? "finalize" : j->step;
-	default:
-		return NULL;
-	}
-}
-
-/* After a claim that continues an order: re-read it and pick the step. */
+/* After a claim that continues an order: re-read it and apply wk_resume_decide. */
 static wk_rc resume_order(wk_job *j)
 {
 	cf_job_change ch = CF_JOB_KEEP;
-	char step[sizeof(j->step)];
-	const char *next;
+	wk_resume r;
 	wk_rc rc;
 
 	if ((rc = wk_account_ensure(j)) != WK_NEXT)
 		return rc;
 	if ((rc = wk_order_read(j)) != WK_NEXT)
 		return j->err.cls == CF_ERR_PERMANENT ? reorder(j, "the order cannot be read") : rc;
-	if (j->order.status == CF_ACME_INVALID) {
+	r = wk_resume_decide(j->step, j->order.status,
+			     json_object_get(j->data, "key") != NULL);
+	if (r.action == WK_RESUME_FAIL) {
 		cf_err_set(&j->err, CF_ERR_PERMANENT, "order %s is invalid", j->order.url);
 		cf_err_set_problem(&j->err, j->order.problem);
 		return wk_err(j);
 	}
-	if ((next = resume_step(j, step_index(j->step))) == NULL)
+	if (r.action == WK_RESUME_REORDER)
+		/* the message predates the statuses beyond the five of RFC 8555's order
+		 * (deactivated, expired...), which take this path too */
 		return reorder(j, "the order is past finalization but its key is gone");
-	snprintf(step, sizeof(step), "%s", next); /* next may be j->step itself */
-	if (strcmp(step, j->step) == 0 && strcmp(j->cl.prev_state, "running") != 0)
+	if (r.step == j->step && j->cl.prev_state != CF_JOB_RUNNING)
 		return WK_NEXT; /* a planned return (a wait, a retry): nothing to tell */
-	ch.step = step;
-	rc = wk_write(j, &ch, "claim", false, NULL, "order %s is %s; continuing at step %s",
-		      j->order.url, cf_acme_status_name(j->order.status), step);
-	if (rc == WK_NEXT)
-		memcpy(j->step, step, sizeof(step));
-	return rc;
+	ch.step = r.step;
+	return wk_write(j, &ch, "claim", false, NULL, "order %s is %s; continuing at step %s",
+			j->order.url, cf_acme_status_name(j->order.status),
+			cf_job_step_name(r.step));
 }
 
 /* Loads the job and decides where it continues. */
@@ -368,17 +248,30 @@ static wk_rc job_prepare(wk_job *j)
 		json_decref(j->data);
 		j->data = json_object();
 	}
-	snprintf(j->step, sizeof(j->step), "%s", j->cl.step);
+	j->step = j->cl.step;
 	if (json_object_get(j->data, "targets") == NULL)
-		snprintf(j->step, sizeof(j->step), "preflight"); /* a fresh job */
+		j->step = CF_STEP_PREFLIGHT; /* a fresh job */
 	j->resumed = j->cl.ref.attempt > 1;
 	if ((rc = wk_spec_load(j)) != WK_NEXT)
 		return rc;
-	if (step_index(j->step) < 0)
-		return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'", j->step);
-	if (j->cl.order_url != NULL && step_index(j->step) >= step_index("present"))
+	if (j->step >= CF_STEP__MAX || steps[j->step].fn == NULL)
+		return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'", step_name(j, j->step));
+	if (wk_resume_reads_order(j->step, j->cl.order_url != NULL))
 		return resume_order(j);
 	return WK_NEXT;
+}
+
+/* Writes the event of the step that just ended with the step after it. */
+static wk_rc step_next(wk_job *j)
+{
+	cf_job_change ch = CF_JOB_KEEP;
+
+	if (!j->end.set || steps[j->step].next >= CF_STEP__MAX)
+		return wk_fail(j, CF_ERR_PERMANENT, "step %s ended without a next step",
+			       cf_job_step_name(j->step));
+	ch.step = steps[j->step].next;
+	ch.account_id = j->end.account_id;
+	return wk_write(j, &ch, j->end.ev_step, true, NULL, "%s", j->end.msg);
 }
 
 static wk_rc job_steps(wk_job *j)
@@ -386,15 +279,15 @@ static wk_rc job_steps(wk_job *j)
 	wk_rc rc;
 
 	for (;;) {
-		int i = step_index(j->step);
-
-		if (i < 0)
-			return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'", j->step);
+		if (j->step >= CF_STEP__MAX || steps[j->step].fn == NULL)
+			return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'",
+				       step_name(j, j->step));
 		if ((rc = wk_check(j)) != WK_NEXT)
 			return rc;
-		j->t0 = wk_now_ms();
-		cf_log(CF_LOG_DEBUG, "job.step", "step %s", j->step);
-		if ((rc = steps[i].fn(j)) != WK_NEXT)
+		j->t0 = cf_clock_mono_ms();
+		memset(&j->end, 0, sizeof(j->end));
+		cf_log(CF_LOG_DEBUG, "job.step", "step %s", cf_job_step_name(j->step));
+		if ((rc = steps[j->step].fn(j)) != WK_NEXT || (rc = step_next(j)) != WK_NEXT)
 			return rc;
 		j->resumed = false; /* the next step starts in this claim */
 	}
@@ -424,9 +317,9 @@ void wk_job_run(wk_thread *w, cf_job_claim *cl)
 	wk_hold(w, &j.cl.ref);
 	cf_log_set_job(j.cl.ref.id);
 	cf_log(CF_LOG_INFO, "job.claimed", "certificate %s, attempt %d, step %s%s%s",
-	       j.cl.certificate_id, j.cl.ref.attempt, j.cl.step,
+	       j.cl.certificate_id, j.cl.ref.attempt, j.cl.step_name,
 	       j.cl.prev_owner[0] ? ", lease of " : "", j.cl.prev_owner);
-	if (strcmp(j.cl.kind, "revoke") == 0)
+	if (j.cl.kind == CF_JOB_KIND_REVOKE)
 		rc = wk_revoke_run(&j); /* revoke.c: not an issuance */
 	else if ((rc = job_prepare(&j)) == WK_NEXT)
 		rc = job_steps(&j);
@@ -436,7 +329,7 @@ void wk_job_run(wk_thread *w, cf_job_claim *cl)
 		job_retry(&j);
 	else if (rc == WK_YIELD)
 		job_release(&j);
-	else if (rc == WK_DONE && strcmp(j.cl.kind, "revoke") != 0)
+	else if (rc == WK_DONE && j.cl.kind != CF_JOB_KIND_REVOKE)
 		job_issued(&j);
 	wk_unhold(w);
 	cf_log_set_job(NULL);

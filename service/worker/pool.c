@@ -1,12 +1,16 @@
 /*
  * pool.c: the threads of the worker pool: N workers, the NOTIFY listener and the
- * lease keeper; start and graceful stop. See worker.h.
+ * lease keeper; start and graceful stop. See worker.h. What one worker thread
+ * owns (its connection, the job it holds) is in thread.c, and running a claimed
+ * job in job.c.
  *
  * A worker loops: claim a job (cf_jobs_claim) and run it to an outcome; when none
- * is runnable, clean a few orphan TXT values, then sleep on the pool's condition
- * variable until a NOTIFY arrives, the next queued job is due, or
- * CERTFLEET_POLL_SECONDS pass. Each worker has its own PostgreSQL connection, and
- * so do the listener and the keeper: no connection is ever shared between threads.
+ * is runnable, clean a few orphan TXT values, then sleep on the pool's waiter
+ * until a NOTIFY arrives, the next queued job is due, or CERTFLEET_POLL_SECONDS
+ * pass. The listener is store/listen.c's loop: a NOTIFY, or a lost LISTEN
+ * connection (notifications may have been missed), wakes the idle workers. Each
+ * worker has its own PostgreSQL connection, and so do the listener and the keeper:
+ * no connection is ever shared between threads.
  *
  * The keeper renews, every third of CERTFLEET_LEASE_SECONDS, the lease of each job
  * a worker holds. When a renewal matches no row, the job was claimed by another
@@ -19,17 +23,21 @@
  * done. A worker still busy when the grace period ends has its lease expired at
  * once so another replica can take the job without waiting, and is left behind.
  */
-#include "worker/worker_int.h"
+#include "worker/job.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "log.h"
+#include "providers/provider.h"
+#include "store/db.h"
+#include "store/listen.h"
+#include "util/clock.h"
+#include "util/waiter.h"
+#include "worker/worker_int.h"
 
 struct cf_workers {
 	cf_app *app;
@@ -37,86 +45,16 @@ struct cf_workers {
 	wk_thread *t;
 	pthread_t listener, keeper;
 	bool listener_on, keeper_on;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;       /* idle workers sleep here (CLOCK_MONOTONIC) */
-	unsigned long wake_gen;  /* bumped by every NOTIFY */
-	atomic_bool stop;        /* workers: release the job and exit */
-	atomic_bool stop_aux;    /* listener and keeper: exit */
+	cf_waiter work;          /* idle workers sleep here; stopped: release and exit */
+	cf_waiter aux;           /* the listener and the keeper; stopped: exit */
 	atomic_llong stop_at_ms; /* when the stop was requested */
 	char proc_id[96];
 };
 
-bool wk_pool_stopping(const cf_workers *pool)
-{
-	return atomic_load(&pool->stop);
-}
-
-static void wake_all(cf_workers *p)
-{
-	pthread_mutex_lock(&p->mu);
-	p->wake_gen++;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-}
-
-/* Sleeps up to secs, or until a wake-up or a stop. */
-static void idle_wait(cf_workers *p, double secs, atomic_bool *stop)
-{
-	struct timespec ts;
-	unsigned long gen;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)secs;
-	ts.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&p->mu);
-	gen = p->wake_gen;
-	while (!atomic_load(stop) && p->wake_gen == gen)
-		if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&p->mu);
-}
-
-PGconn *wk_thread_db(wk_thread *w, cf_err *err)
-{
-	if (w->db != NULL && PQstatus(w->db) == CONNECTION_OK)
-		return w->db;
-	if (w->db != NULL)
-		PQfinish(w->db);
-	w->db = cf_db_connect(w->app->cfg->database_url, err);
-	return w->db;
-}
-
-void wk_thread_db_drop(wk_thread *w)
-{
-	if (w->db != NULL)
-		PQfinish(w->db);
-	w->db = NULL;
-}
-
-void wk_hold(wk_thread *w, const cf_job_ref *ref)
-{
-	pthread_mutex_lock(&w->mu);
-	w->held = *ref;
-	w->holding = true;
-	atomic_store(&w->lost, false);
-	pthread_mutex_unlock(&w->mu);
-}
-
-void wk_unhold(wk_thread *w)
-{
-	pthread_mutex_lock(&w->mu);
-	w->holding = false;
-	pthread_mutex_unlock(&w->mu);
-}
-
 /* Logs a queue error once per minute per thread (the database may be down). */
 static void queue_error(wk_thread *w, const cf_err *err, long long *last)
 {
-	long long now = wk_now_ms();
+	long long now = cf_clock_mono_ms();
 
 	if (now - *last < 60000)
 		return;
@@ -140,7 +78,7 @@ static void worker_idle(wk_thread *w, PGconn *db)
 			wk_thread_db_drop(w);
 	}
 	cf_err_clear(&err);
-	idle_wait(w->pool, due < 0.05 ? 0.05 : due, &w->pool->stop);
+	cf_waiter_wait(&w->pool->work, due < 0.05 ? 0.05 : due);
 }
 
 static void *worker_main(void *arg)
@@ -149,7 +87,7 @@ static void *worker_main(void *arg)
 	cf_workers *p = w->pool;
 	long long last_err = -60000;
 
-	while (!atomic_load(&p->stop)) {
+	while (!cf_waiter_stopped(&p->work)) {
 		cf_job_claim cl = {0};
 		cf_err err = {0};
 		bool broken = false;
@@ -166,7 +104,7 @@ static void *worker_main(void *arg)
 			queue_error(w, &err, &last_err);
 			if (broken)
 				wk_thread_db_drop(w);
-			idle_wait(p, p->app->cfg->poll_seconds, &p->stop);
+			cf_waiter_wait(&p->work, p->app->cfg->poll_seconds);
 		}
 		cf_err_clear(&err);
 	}
@@ -178,51 +116,27 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* LISTEN on a dedicated connection (re-made after a failure). */
-static PGconn *listen_connect(cf_workers *p)
+/* A NOTIFY on the jobs channel, or a (re)connection or a lost connection of the
+ * listener (notifications may have been missed): the idle workers look. */
+static void on_notify(const char *payload, void *arg)
 {
-	cf_err err = {0};
-	PGconn *c = cf_db_connect(p->app->cfg->database_url, &err);
+	(void)payload;
+	cf_waiter_wake(arg);
+}
 
-	if (c != NULL && cf_db_run(c, "listen", "LISTEN " CF_JOBS_CHANNEL, 0, NULL, NULL, &err)) {
-		PQfinish(c);
-		c = NULL;
-	}
-	cf_err_clear(&err);
-	return c;
+static void on_change(void *arg)
+{
+	cf_waiter_wake(arg);
 }
 
 static void *listener_main(void *arg)
 {
 	cf_workers *p = arg;
-	PGconn *c = NULL;
-	PGnotify *n;
+	cf_listen l = {.url = p->app->cfg->database_url, .channel = CF_JOBS_CHANNEL,
+		       .app_name = "certfleet-workers", .on_connect = on_change,
+		       .on_notify = on_notify, .on_disconnect = on_change, .arg = &p->work};
 
-	while (!atomic_load(&p->stop_aux)) {
-		struct pollfd pfd = {.events = POLLIN};
-		bool got = false;
-
-		if (c == NULL && (c = listen_connect(p)) == NULL) {
-			idle_wait(p, 1, &p->stop_aux);
-			continue;
-		}
-		pfd.fd = PQsocket(c);
-		if (poll(&pfd, 1, 500) < 0 && errno != EINTR)
-			continue;
-		if (!PQconsumeInput(c)) {
-			PQfinish(c);
-			c = NULL;
-			got = true; /* notifications may have been missed */
-		}
-		while (c != NULL && (n = PQnotifies(c)) != NULL) {
-			PQfreemem(n);
-			got = true;
-		}
-		if (got)
-			wake_all(p);
-	}
-	if (c != NULL)
-		PQfinish(c);
+	cf_listen_run(&l, &p->aux);
 	return NULL;
 }
 
@@ -231,14 +145,10 @@ static void renew_one(cf_workers *p, wk_thread *w, PGconn **c)
 {
 	cf_job_ref ref;
 	cf_err err = {0};
-	bool holding, broken = false;
+	bool broken = false;
 	int rc;
 
-	pthread_mutex_lock(&w->mu);
-	holding = w->holding;
-	ref = w->held;
-	pthread_mutex_unlock(&w->mu);
-	if (!holding || (*c == NULL && (*c = cf_db_connect(p->app->cfg->database_url, &err)) == NULL))
+	if (!wk_held(w, &ref) || (*c == NULL && (*c = cf_db_connect(p->app->cfg->database_url, &err)) == NULL))
 		goto out;
 	rc = cf_job_renew(*c, &ref, p->app->cfg->lease_seconds, &broken, &err);
 	if (rc == 1) {
@@ -265,14 +175,9 @@ static void *keeper_main(void *arg)
 	double period = p->app->cfg->lease_seconds / 3.0;
 	PGconn *c = NULL;
 
-	while (!atomic_load(&p->stop_aux)) {
-		long long until = wk_now_ms() + (long long)(period * 1000);
-
-		while (!atomic_load(&p->stop_aux) && wk_now_ms() < until)
-			usleep(100000);
-		for (int i = 0; i < p->n && !atomic_load(&p->stop_aux); i++)
+	while (!cf_waiter_wait(&p->aux, period))
+		for (int i = 0; i < p->n && !cf_waiter_stopped(&p->aux); i++)
 			renew_one(p, &p->t[i], &c);
-	}
 	if (c != NULL)
 		PQfinish(c);
 	return NULL;
@@ -282,8 +187,8 @@ static void pool_free(cf_workers *p)
 {
 	for (int i = 0; i < p->n; i++)
 		pthread_mutex_destroy(&p->t[i].mu);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
+	cf_waiter_destroy(&p->work);
+	cf_waiter_destroy(&p->aux);
 	free(p->t);
 	free(p);
 }
@@ -303,25 +208,31 @@ static void make_proc_id(cf_workers *p)
 static cf_workers *pool_new(cf_app *app)
 {
 	cf_workers *p = calloc(1, sizeof(*p));
-	pthread_condattr_t ca;
 
 	if (p == NULL || (p->t = calloc((size_t)app->cfg->workers, sizeof(*p->t))) == NULL) {
+		free(p);
+		return NULL;
+	}
+	if (cf_waiter_init(&p->work) != 0) {
+		free(p->t);
+		free(p);
+		return NULL;
+	}
+	if (cf_waiter_init(&p->aux) != 0) {
+		cf_waiter_destroy(&p->work);
+		free(p->t);
 		free(p);
 		return NULL;
 	}
 	p->app = app;
 	p->n = app->cfg->workers;
 	make_proc_id(p);
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cv, &ca);
-	pthread_condattr_destroy(&ca);
 	for (int i = 0; i < p->n; i++) {
 		wk_thread *w = &p->t[i];
 
 		w->pool = p;
 		w->app = app;
+		w->stop = &p->work;
 		w->idx = i;
 		snprintf(w->owner, sizeof(w->owner), "%s/w%d", p->proc_id, i);
 		pthread_mutex_init(&w->mu, NULL);
@@ -363,10 +274,10 @@ cf_workers *cf_workers_start(cf_app *app, cf_err *err)
 
 void cf_workers_request_stop(cf_workers *p)
 {
-	if (p == NULL || atomic_exchange(&p->stop, true))
+	if (p == NULL || cf_waiter_stopped(&p->work))
 		return;
-	atomic_store(&p->stop_at_ms, wk_now_ms());
-	wake_all(p);
+	atomic_store(&p->stop_at_ms, cf_clock_mono_ms());
+	cf_waiter_stop(&p->work);
 }
 
 /* A job whose worker did not finish in time: its lease expires now. */
@@ -378,13 +289,8 @@ static void abandon(cf_workers *p, wk_thread *w, PGconn **c)
 			   NULL};
 	cf_err err = {0};
 	cf_job_ref ref;
-	bool holding;
 
-	pthread_mutex_lock(&w->mu);
-	holding = w->holding;
-	ref = w->held;
-	pthread_mutex_unlock(&w->mu);
-	if (!holding)
+	if (!wk_held(w, &ref))
 		return;
 	ch.expire_lease = true;
 	ch.notify = true;
@@ -406,7 +312,7 @@ static int wait_workers(cf_workers *p, int grace_s)
 		busy = 0;
 		for (int i = 0; i < p->n; i++)
 			busy += !atomic_load(&p->t[i].exited);
-		if (busy == 0 || wk_now_ms() >= deadline)
+		if (busy == 0 || cf_clock_mono_ms() >= deadline)
 			return busy;
 		usleep(20000);
 	}
@@ -432,8 +338,7 @@ int cf_workers_stop(cf_workers *p, int grace_s)
 	}
 	if (c != NULL)
 		PQfinish(c);
-	atomic_store(&p->stop_aux, true);
-	wake_all(p);
+	cf_waiter_stop(&p->aux);
 	if (p->listener_on)
 		pthread_join(p->listener, NULL);
 	if (p->keeper_on)

@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "store/versions.h"
+#include "util/clock.h"
 
 static bool already_revoked(const cf_err *e)
 {
@@ -48,7 +49,7 @@ static wk_rc finish(wk_job *j, cf_revoked *rv, const char *note)
 	cf_job_change ch = CF_JOB_KEEP;
 	wk_rc rc;
 
-	ch.state = "done";
+	ch.state = CF_JOB_DONE;
 	ch.finished = true;
 	ch.hook = cf_revoked_hook;
 	ch.hook_arg = rv;
@@ -73,8 +74,8 @@ wk_rc wk_revoke_run(wk_job *j)
 	PGconn *db;
 	wk_rc rc;
 
-	snprintf(j->step, sizeof(j->step), "revoke");
-	j->t0 = wk_now_ms();
+	j->step = CF_STEP_REVOKE;
+	j->t0 = cf_clock_mono_ms();
 	if ((j->data = json_loads(j->cl.data, 0, NULL)) == NULL)
 		j->data = json_object();
 	v = json_object_get(j->data, "version");

@@ -32,16 +32,18 @@
  * The ARI look-ups use an ACME client of the thread's own with a throwaway key:
  * renewalInfo is a plain GET that is never signed.
  */
-#include "worker/worker_int.h"
 #include "worker/fleet.h"
 
-#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "acme/acme.h"
+#include "crypto/crypto.h"
 #include "log.h"
 #include "metrics.h"
 #include "store/renewals.h"

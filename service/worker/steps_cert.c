@@ -25,6 +25,7 @@
 #include "log.h"
 #include "store/cert_issued.h"
 #include "util/b64.h"
+#include "util/clock.h"
 
 static const char *chal_str(const json_t *e, const char *k)
 {
@@ -69,7 +70,7 @@ wk_rc wk_st_respond(wk_job *j)
 			return wk_err(j);
 		answered++;
 	}
-	return wk_advance(j, "validate", "respond", "%zu challenges answered", answered);
+	return wk_step_done(j, "respond", "%zu challenges answered", answered);
 }
 
 /* Polls one authorization until valid, in chunks, until the deadline. */
@@ -109,8 +110,7 @@ wk_rc wk_st_validate(wk_job *j)
 	json_array_foreach(chs, i, e)
 		if ((rc = poll_authz(j, chal_str(e, "authz"), deadline)) != WK_NEXT)
 			return rc;
-	return wk_advance(j, "cleanup", "validate", "%zu authorizations valid",
-			  json_array_size(chs));
+	return wk_step_done(j, "validate", "%zu authorizations valid", json_array_size(chs));
 }
 
 /* The job's sealed copy of the certificate key, if finalize made one. */
@@ -216,8 +216,7 @@ wk_rc wk_st_finalize(wk_job *j)
 		cf_err_set_problem(&j->err, j->order.problem);
 		goto out;
 	}
-	rc = wk_advance(j, "download", "finalize", "%s key, order valid",
-			cf_key_type_name(j->key_type));
+	rc = wk_step_done(j, "finalize", "%s key, order valid", cf_key_type_name(j->key_type));
 out:
 	cf_buf_free(&csr);
 	return rc;
@@ -240,8 +239,8 @@ static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 		return wk_err(j);
 	in.key_pem = pem;
 	json_object_del(j->data, "key");
-	ch.state = "issued";
-	ch.step = "download";
+	ch.state = CF_JOB_ISSUED;
+	ch.step = CF_STEP_DOWNLOAD;
 	ch.finished = true;
 	ch.hook = wk_issued_hook; /* cf_issued_version_hook + the "issued" webhook event */
 	ch.hook_arg = &hook;
@@ -296,7 +295,7 @@ void wk_deactivate(wk_job *j)
 	size_t i, n = 0;
 	cf_err e1 = {0};
 
-	j->t0 = wk_now_ms();
+	j->t0 = cf_clock_mono_ms();
 	json_array_foreach(chs, i, e) {
 		if (cf_acme_authz_deactivate(j->w->client, chal_str(e, "authz"), &e1) == 0)
 			n++;

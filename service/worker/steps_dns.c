@@ -23,8 +23,9 @@
  *
  * The janitor removes orphan values (live, but their job ended or is gone) with
  * retries after a doubling backoff; each outcome is an event of the value's job
- * (store/dns_records.c) and each failure counts in cf_janitor_failures(). Provider credentials are
- * unsealed once per claim (cf_provider_settings_load) and wiped when it ends.
+ * (store/dns_records.c) and each failure counts in cf_metrics_janitor_failures().
+ * Provider credentials are unsealed once per claim (cf_provider_settings_load) and
+ * wiped when it ends.
  */
 #include "worker/worker_int.h"
 
@@ -36,16 +37,11 @@
 #include "metrics.h"
 #include "store/dns_records.h"
 #include "store/providers.h"
+#include "util/clock.h"
 
 #define WK_TXT_LOCK_CHUNK_MS 1000
 #define WK_TXT_LOCK_WAIT_S 60
 
-static atomic_ullong janitor_failures; /* this process, since it started */
-
-unsigned long long cf_janitor_failures(void)
-{
-	return atomic_load(&janitor_failures);
-}
 
 /* Takes the write lock of fqdn on w's connection, waiting in chunks; gives up when
  * the process stops, the job is lost (for a job) or WK_TXT_LOCK_WAIT_S pass. 0
@@ -53,7 +49,7 @@ unsigned long long cf_janitor_failures(void)
  * get it again afterwards rather than keep a pointer across this call. */
 static int write_lock(wk_thread *w, const char *fqdn, bool job, cf_err *err)
 {
-	long long deadline = wk_now_ms() + WK_TXT_LOCK_WAIT_S * 1000LL;
+	long long deadline = cf_clock_mono_ms() + WK_TXT_LOCK_WAIT_S * 1000LL;
 	bool broken = false;
 	PGconn *db;
 	int rc;
@@ -63,10 +59,10 @@ static int write_lock(wk_thread *w, const char *fqdn, bool job, cf_err *err)
 			return -1;
 		if ((rc = cf_txt_write_lock(db, fqdn, WK_TXT_LOCK_CHUNK_MS, &broken, err)) <= 0)
 			return rc;
-		if (wk_pool_stopping(w->pool) || (job && atomic_load(&w->lost)))
+		if (wk_thread_stopping(w) || (job && atomic_load(&w->lost)))
 			return cf_err_set(err, CF_ERR_TRANSIENT,
 					  "stopped waiting for the write lock of %s", fqdn);
-	} while (wk_now_ms() < deadline);
+	} while (cf_clock_mono_ms() < deadline);
 	return cf_err_set(err, CF_ERR_TRANSIENT, "the TXT values at %s were being changed by "
 			  "another worker for %d s", fqdn, WK_TXT_LOCK_WAIT_S);
 }
@@ -189,7 +185,7 @@ static wk_rc reserve(wk_job *j, const cf_txt_value *v, size_t n)
 	if (rc == 0)
 		return WK_NEXT;
 	cf_random_bytes(&r, 1);
-	ch.state = "waiting";
+	ch.state = CF_JOB_WAITING;
 	ch.run_after_s = WK_BUDGET_WAIT_S + r / 255.0;
 	rc = wk_write(j, &ch, "present", false, NULL,
 		      "waiting for TXT budget at %s (%ld live, budget %ld%s); %ld more needed",
@@ -204,7 +200,7 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 	const wk_provider *p = wk_provider_get(j, v->provider, &j->err);
 	cf_provider_ctx ctx;
 	bool broken = false;
-	long long t = wk_now_ms();
+	long long t = cf_clock_mono_ms();
 	PGconn *db;
 	int st;
 
@@ -229,7 +225,7 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 	if (st < 0 || j->err.cls != CF_ERR_NONE)
 		return st < 0 ? wk_db_err(j, broken) : wk_err(j);
 	return wk_write(j, NULL, "present", false, NULL, "%s TXT \"%s\" via %s (%lld ms)",
-			v->fqdn, v->value, v->provider, wk_now_ms() - t);
+			v->fqdn, v->value, v->provider, cf_clock_mono_ms() - t);
 }
 
 wk_rc wk_st_present(wk_job *j)
@@ -256,7 +252,7 @@ wk_rc wk_st_present(wk_job *j)
 		if ((rc = wk_check(j)) == WK_NEXT)
 			rc = present_one(j, &v[i]);
 	if (rc == WK_NEXT)
-		rc = wk_advance(j, "propagate", "present", "%zu values written", n);
+		rc = wk_step_done(j, "present", "%zu values written", n);
 out:
 	free(v);
 	return rc;
@@ -268,21 +264,21 @@ wk_rc wk_st_propagate(wk_job *j)
 	cf_txt_value *v = NULL;
 	size_t n = values_of(j, &v);
 	cf_txt_want *w = calloc(n ? n : 1, sizeof(*w));
-	long long deadline = wk_now_ms() + app->cfg->propagation_timeout * 1000LL;
+	long long deadline = cf_clock_mono_ms() + app->cfg->propagation_timeout * 1000LL;
 	cf_err e = {0};
 	wk_rc rc = WK_NEXT;
 
 	for (size_t i = 0; w != NULL && i < n; i++)
 		w[i] = (cf_txt_want){v[i].fqdn, v[i].value};
 	while (w != NULL && n > 0 && app->propagation != CF_PROP_NONE) {
-		long long left = deadline - wk_now_ms();
+		long long left = deadline - cf_clock_mono_ms();
 
 		if ((rc = wk_check(j)) != WK_NEXT)
 			goto out;
 		if (cf_dns_wait_txt(app->propagation, &app->resolvers, w, n,
 				    left < WK_CHUNK_S * 1000 ? (long)left : WK_CHUNK_S * 1000, &e) == 0)
 			break;
-		if (e.cls == CF_ERR_PERMANENT || wk_now_ms() >= deadline) {
+		if (e.cls == CF_ERR_PERMANENT || cf_clock_mono_ms() >= deadline) {
 			rc = wk_fail(j, e.cls, "propagation: not served after %d s: %s",
 				     app->cfg->propagation_timeout, e.msg);
 			goto out;
@@ -290,7 +286,7 @@ wk_rc wk_st_propagate(wk_job *j)
 		cf_err_clear(&e);
 	}
 	rc = w == NULL ? wk_fail(j, CF_ERR_TRANSIENT, "out of memory")
-	     : wk_advance(j, "respond", "propagate", "%s",
+	     : wk_step_done(j, "propagate", "%s",
 			  n == 0 ? "nothing to wait for"
 			  : app->propagation == CF_PROP_AUTHORITATIVE
 			  ? "every authoritative server serves every value"
@@ -338,11 +334,11 @@ static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 	return st == 1 ? WK_LOST : WK_NEXT;
 }
 
-wk_rc wk_cleanup_values(wk_job *j, const char *next)
+wk_rc wk_cleanup_values(wk_job *j, bool as_step)
 {
 	cf_txt_row *rows = NULL;
 	size_t n = 0, removed = 0;
-	long long t = wk_now_ms();
+	long long t = cf_clock_mono_ms();
 	bool broken = false, ok;
 	PGconn *db = wk_db(j);
 	wk_rc rc = WK_NEXT;
@@ -357,17 +353,17 @@ wk_rc wk_cleanup_values(wk_job *j, const char *next)
 		else if ((rc = cleanup_one(j, db, &rows[i], &ok)) == WK_NEXT && ok)
 			removed++;
 	}
-	if (rc == WK_NEXT && (n > 0 || next != NULL)) {
-		cf_job_change ch = CF_JOB_KEEP;
+	if (rc == WK_NEXT && as_step) {
+		/* the runner writes it with the next step, timed from the step's start */
+		rc = wk_step_done(j, "cleanup", "%zu values removed, %zu failed", removed,
+				  n - removed);
+	} else if (rc == WK_NEXT && n > 0) {
 		long long t0 = j->t0;
 
-		ch.step = next;
 		j->t0 = t;
-		rc = wk_write(j, &ch, "cleanup", true, NULL, "%zu values removed, %zu failed",
+		rc = wk_write(j, NULL, "cleanup", true, NULL, "%zu values removed, %zu failed",
 			      removed, n - removed);
 		j->t0 = t0;
-		if (rc == WK_NEXT && ch.step != NULL)
-			snprintf(j->step, sizeof(j->step), "%s", ch.step);
 	}
 	cf_txt_rows_free(rows, n);
 	return rc;
@@ -375,14 +371,14 @@ wk_rc wk_cleanup_values(wk_job *j, const char *next)
 
 wk_rc wk_st_cleanup(wk_job *j)
 {
-	wk_rc rc = wk_cleanup_values(j, "finalize");
+	wk_rc rc = wk_cleanup_values(j, true);
 
 	if (rc == WK_LOST || rc == WK_NEXT)
 		return rc;
 	/* the certificate does not depend on it: go on; the janitor retries later */
 	cf_log(CF_LOG_WARN, "job.cleanup", "%s", j->err.msg);
 	cf_err_clear(&j->err);
-	return wk_advance(j, "finalize", "cleanup", "skipped: %s", "database error");
+	return wk_step_done(j, "cleanup", "skipped: %s", "database error");
 }
 
 /* Cleans one orphan value through its provider; e is set on failure. */
@@ -414,7 +410,7 @@ static void orphan_clean(wk_thread *w, PGconn *db, const cf_txt_row *row, cf_err
 void wk_janitor(wk_thread *w)
 {
 	static atomic_llong next_run; /* per process: one janitor pass at a time */
-	long long now = wk_now_ms(), next = atomic_load(&next_run);
+	long long now = cf_clock_mono_ms(), next = atomic_load(&next_run);
 	cf_err err = {0};
 	bool broken = false;
 	PGconn *db;
@@ -430,7 +426,7 @@ void wk_janitor(wk_thread *w)
 			break;
 		orphan_clean(w, db, &row, &e);
 		if (e.cls != CF_ERR_NONE)
-			atomic_fetch_add(&janitor_failures, 1);
+			cf_metrics_janitor_failure();
 		cf_log(e.cls == CF_ERR_NONE ? CF_LOG_INFO : CF_LOG_WARN, "txt.orphan",
 		       "%s TXT \"%s\" (%s): %s", row.fqdn, row.value, row.provider,
 		       e.cls == CF_ERR_NONE ? "removed" : e.msg);

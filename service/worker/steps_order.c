@@ -57,8 +57,7 @@ wk_rc wk_st_preflight(wk_job *j)
 		return wk_err(j);
 	}
 	json_object_set_new(j->data, "targets", targets_json(j, &plan));
-	rc = wk_advance(j, "account", "preflight", "%zu names, %zu challenge records%s",
-			j->nnames, plan.n, j->alias.mode != CF_ALIAS_NONE
+	rc = wk_step_done(j, "preflight", "%zu names, %zu challenge records%s", j->nnames, plan.n, j->alias.mode != CF_ALIAS_NONE
 			? "; every CNAME points where it should" : "");
 	cf_alias_plan_free(&plan);
 	return rc;
@@ -123,18 +122,14 @@ wk_rc wk_account_ensure(wk_job *j)
 
 wk_rc wk_st_account(wk_job *j)
 {
-	cf_job_change ch = CF_JOB_KEEP;
 	bool had = j->w->acct.url != NULL;
 	wk_rc rc;
 
 	if ((rc = wk_account_ensure(j)) != WK_NEXT)
 		return rc;
-	ch.step = "order";
-	ch.account_id = j->w->acct.id;
-	if ((rc = wk_write(j, &ch, "account", true, NULL, "%s (%s)", j->w->acct.url,
-			   had ? "known" : "registered or found")) == WK_NEXT)
-		snprintf(j->step, sizeof(j->step), "order");
-	return rc;
+	j->end.account_id = j->w->acct.id; /* written with the step's event */
+	return wk_step_done(j, "account", "%s (%s)", j->w->acct.url,
+			    had ? "known" : "registered or found");
 }
 
 wk_rc wk_order_read(wk_job *j)
@@ -286,7 +281,7 @@ wk_rc wk_st_order(wk_job *j)
 	if ((rc = collect(j, &plan, ch, &valid)) != WK_NEXT)
 		goto out;
 	json_object_set(j->data, "challenges", ch);
-	rc = wk_advance(j, "present", "authorizations", "%zu to validate, %zu already valid",
+	rc = wk_step_done(j, "authorizations", "%zu to validate, %zu already valid",
 			json_array_size(ch), valid);
 out:
 	json_decref(ch);

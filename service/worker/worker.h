@@ -4,8 +4,8 @@
  * CERTFLEET_WORKERS threads per process claim jobs from PostgreSQL (see
  * store/jobs_worker.h) and run each as a persisted state machine that any worker
  * of any replica can resume (worker_int.h describes the steps). Besides the
- * workers the pool runs a listener thread (LISTEN certfleet_jobs on its own
- * connection: a NOTIFY wakes the idle workers; they poll every
+ * workers the pool runs a listener thread (LISTEN CF_JOBS_CHANNEL on its own
+ * connection (store/listen.h): a NOTIFY wakes the idle workers; they poll every
  * CERTFLEET_POLL_SECONDS anyway) and a lease keeper thread that renews the lease
  * of every job this process holds and tells a worker when its job was taken over.
  *
@@ -33,10 +33,5 @@ void cf_workers_request_stop(cf_workers *w);
  * otherwise the caller must end the process without freeing what the pool uses
  * (the app, libcurl), e.g. with _exit(). NULL is fine (returns 0). */
 int cf_workers_stop(cf_workers *w, int grace_s);
-
-/* Failed removals of orphan TXT values by this process's janitor since it started
- * (a counter, for metrics; the fleet-wide numbers are in the database view
- * txt_cleanup_stats, and each failure is an event of the value's job). */
-unsigned long long cf_janitor_failures(void);
 
 #endif

@@ -1,21 +1,24 @@
 /*
- * worker_int.h: the inside of the worker pool, shared by its files:
+ * worker_int.h: the steps of an issuance job, and what they share, for the files
+ * of service/worker/. The layers, each including only those below it:
  *
- *   pool.c        threads: workers, the NOTIFY listener, the lease keeper, start
- *                 and stop
- *   job.c         running one claimed job: loading it, resuming it, the step loop,
- *                 and its outcomes (retry with backoff, failure, waiting, release);
- *                 wk_write(), the worker's only way to change job state
+ *   thread.c      a worker thread: its connection, the job it holds (thread.h)
+ *   step_kit.c    the steps' toolkit: check, fail, write, close a step (step_kit.h)
  *   spec.c        the certificate row as an issuance: names, alias map, providers
  *   steps_order.c preflight, account, order (+ authorizations)
  *   steps_dns.c   present (TXT budget), propagate, cleanup; provider settings;
  *                 the janitor of orphan TXT values
  *   steps_cert.c  respond, validate, finalize, download + store
- *   revoke.c      a revocation job (kind 'revoke'): revokeCert, then done
- *   webhooks.c    the webhook sender thread, and the job outcomes as events
+ *   revoke.c      a revocation job (kind revoke): revokeCert, then done
+ *   webhooks.c    the job outcomes as webhook events; the webhook sender thread
+ *   resume.c      where a resumed job continues (pure: resume.h)
+ *   job.c         the runner of one claimed job: its step table (step -> function
+ *                 -> next step), resuming, and the outcomes (job.h)
+ *   pool.c        threads: workers, the NOTIFY listener, the lease keeper, start
+ *                 and stop
  *   scheduler.c   the renewal scheduler thread (fleet.h)
  *
- * The persisted steps, in order (jobs.step; event names as in issue/engine.c):
+ * The persisted steps, in order (jobs.step; names in store/lifecycle.h):
  *   preflight -> account -> order -> present -> propagate -> respond -> validate
  *   -> cleanup -> finalize -> download (download + store commit the version)
  * Step state lives in jobs.data (JSON):
@@ -24,115 +27,11 @@
  *   key        the certificate key, sealed (aad "jobs:<id>:certificate_key"),
  *              from finalize until the version is stored (then removed)
  *   reorders   new orders made because the old one could not be continued
- *
- * A step function returns a wk_rc. On WK_NEXT it has written the transition to
- * the next step (wk_advance); on WK_ERR, j->err holds the error and the runner
- * retries (transient) or fails the job (permanent).
  */
 #ifndef CERTFLEET_WORKER_INT_H
 #define CERTFLEET_WORKER_INT_H
 
-#include <jansson.h>
-#include <libpq-fe.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-
-#include "acme/acme.h"
-#include "app.h"
-#include "issue/common.h"
-#include "providers/provider.h"
-#include "store/acme_accounts.h"
-#include "store/jobs_worker.h"
-#include "worker/worker.h"
-
-#define WK_MAX_PROVIDERS 16
-#define WK_CHUNK_S 2          /* longest uninterrupted wait inside a step */
-#define WK_VALIDATE_S 300     /* validation / finalization deadline per claim */
-#define WK_BUDGET_WAIT_S 1.0  /* re-check of a full TXT budget (plus jitter) */
-#define WK_PROVIDER_TIMEOUT_MS 10000
-
-typedef enum wk_rc {
-	WK_NEXT = 0, /* the step is done and the next one recorded */
-	WK_DONE,     /* the job reached a final state (written) */
-	WK_WAIT,     /* the job waits (written), e.g. for the TXT budget */
-	WK_ERR,      /* failed: j->err (transient: retry; permanent: fail the job) */
-	WK_LOST,     /* the job was taken over: touch nothing more */
-	WK_YIELD,    /* the process is stopping: release the job */
-} wk_rc;
-
-/* One worker thread; lives as long as the pool. */
-typedef struct wk_thread {
-	cf_workers *pool;
-	const cf_app *app;
-	int idx;
-	char owner[128]; /* "<host>:<pid>:<random>/w<idx>", the lease owner */
-	pthread_t th;
-	bool started;
-	atomic_bool exited;
-	PGconn *db;      /* the worker's own connection; NULL until needed */
-	/* the ACME account and client, kept across jobs */
-	cf_account_row acct;
-	cf_acme_client *client;
-	/* the job held, for the lease keeper */
-	pthread_mutex_t mu;
-	cf_job_ref held;
-	bool holding;
-	atomic_bool lost;
-} wk_thread;
-
-typedef struct wk_provider {
-	char *name;
-	const cf_provider_ops *ops;
-	json_t *settings; /* unsealed: released with cf_provider_settings_free */
-} wk_provider;
-
-/* One claimed job, for the duration of the claim. */
-typedef struct wk_job {
-	wk_thread *w;
-	cf_job_claim cl;       /* ref (the fence), certificate id, ... (owned) */
-	char step[24];         /* the persisted step */
-	json_t *data;          /* the persisted step state */
-	cf_job_cert cert;      /* the certificate row */
-	cf_issue_name *names;  /* normalised, in the order of cert.domains */
-	size_t nnames;
-	const char **prov_of;  /* provider name per name (borrowed from cert.provider) */
-	cf_alias_spec alias;
-	cf_key_type key_type;
-	wk_provider provs[WK_MAX_PROVIDERS];
-	size_t nprovs;
-	cf_acme_order order;   /* when read in this claim */
-	bool resumed;          /* the step was started by an earlier attempt */
-	cf_key *cert_key;
-	long long t0;          /* start of the current step, ms */
-	cf_err err;
-	char err_step[24];     /* the step that failed */
-} wk_job;
-
-typedef wk_rc (*wk_step_fn)(wk_job *j);
-
-/* ---- job.c ---- */
-long long wk_now_ms(void);
-/* Checks the stop flag and the lost flag: WK_NEXT to go on, WK_YIELD or WK_LOST. */
-wk_rc wk_check(wk_job *j);
-/* Sets j->err (class, message) for the current step; returns WK_ERR. */
-wk_rc wk_fail(wk_job *j, cf_err_class cls, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* Marks the error already in j->err as belonging to the current step: WK_ERR. */
-wk_rc wk_err(wk_job *j);
-/* Writes ch (NULL: none; data is always written) with one event of step ev_step
- * (duration since j->t0 when timed), fenced. WK_NEXT, WK_LOST or WK_ERR. */
-wk_rc wk_write(wk_job *j, cf_job_change *ch, const char *ev_step, bool timed,
-	       const char *problem, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-/* Moves to step next, recording an event of ev_step with the step's duration. */
-wk_rc wk_advance(wk_job *j, const char *next, const char *ev_step, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-/* The thread's database connection (reconnects), or NULL with j->err set. */
-PGconn *wk_db(wk_job *j);
-/* Records a database error into j->err as transient (retried). */
-wk_rc wk_db_err(wk_job *j, bool broken);
-/* Runs one claimed job to an outcome; takes ownership of cl. */
-void wk_job_run(wk_thread *w, cf_job_claim *cl);
+#include "worker/step_kit.h"
 
 /* ---- spec.c ---- */
 /* Loads the certificate of the job into names, alias spec, providers, key type. */
@@ -161,25 +60,18 @@ wk_rc wk_account_ensure(wk_job *j);
 /* Re-reads the job's order into j->order; WK_ERR on failure. */
 wk_rc wk_order_read(wk_job *j);
 /* steps_dns.c: removes every live TXT value of the job, the cleanup of both
- * success and failure, and records a "cleanup" event (moving to step next when not
- * NULL). A value that cannot be removed is recorded on its row (the janitor tries
- * again later), not returned. WK_LOST when taken over; WK_ERR on database errors. */
-wk_rc wk_cleanup_values(wk_job *j, const char *next);
+ * success and failure, and records a "cleanup" event (as_step: closes the step
+ * with it, wk_step_done; else writes it when there were values). A value that
+ * cannot be removed is recorded on its row (the janitor tries again later), not
+ * returned. WK_LOST when taken over; WK_ERR on database errors. */
+wk_rc wk_cleanup_values(wk_job *j, bool as_step);
 /* The provider called name (settings unsealed once per claim), or NULL (err). */
 const wk_provider *wk_provider_get(wk_job *j, const char *name, cf_err *err);
 /* steps_cert.c: deactivates the authorizations listed in data.challenges
  * (releasing a failed order's pending authorizations). */
 void wk_deactivate(wk_job *j);
 
-/* ---- pool.c ---- */
-bool wk_pool_stopping(const cf_workers *pool);
-/* The thread's own connection, (re)connected when needed; NULL with err. */
-PGconn *wk_thread_db(wk_thread *w, cf_err *err);
-/* Drops the thread's connection (after it broke). */
-void wk_thread_db_drop(wk_thread *w);
-/* Publishes the job held by the thread to the lease keeper, or none. */
-void wk_hold(wk_thread *w, const cf_job_ref *ref);
-void wk_unhold(wk_thread *w);
+/* ---- the janitor, run by idle workers (pool.c) ---- */
 /* steps_dns.c: cleans up to a few orphan TXT values (live, but their job is
  * finished or gone); runs at most every other poll interval per process. */
 void wk_janitor(wk_thread *w);

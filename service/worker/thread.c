@@ -1,0 +1,57 @@
+/*
+ * thread.c: what a worker thread owns: its connection (opened on first use and
+ * again after it broke) and the record of the job it holds, which the lease
+ * keeper reads under the thread's mutex. See thread.h.
+ */
+#include "worker/thread.h"
+
+#include "store/db.h"
+
+PGconn *wk_thread_db(wk_thread *w, cf_err *err)
+{
+	if (w->db != NULL && PQstatus(w->db) == CONNECTION_OK)
+		return w->db;
+	if (w->db != NULL)
+		PQfinish(w->db);
+	w->db = cf_db_connect(w->app->cfg->database_url, err);
+	return w->db;
+}
+
+void wk_thread_db_drop(wk_thread *w)
+{
+	if (w->db != NULL)
+		PQfinish(w->db);
+	w->db = NULL;
+}
+
+void wk_hold(wk_thread *w, const cf_job_ref *ref)
+{
+	pthread_mutex_lock(&w->mu);
+	w->held = *ref;
+	w->holding = true;
+	atomic_store(&w->lost, false);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void wk_unhold(wk_thread *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->holding = false;
+	pthread_mutex_unlock(&w->mu);
+}
+
+bool wk_held(wk_thread *w, cf_job_ref *ref)
+{
+	bool holding;
+
+	pthread_mutex_lock(&w->mu);
+	holding = w->holding;
+	*ref = w->held;
+	pthread_mutex_unlock(&w->mu);
+	return holding;
+}
+
+bool wk_thread_stopping(const wk_thread *w)
+{
+	return cf_waiter_stopped(w->stop);
+}
