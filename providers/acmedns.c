@@ -384,7 +384,8 @@ static int acmedns_present(const cf_provider_ctx *ctx, const char *fqdn, const c
 
 	if (prepare(ctx, fqdn, value, true, &c, account_key, sizeof(account_key), err) != 0)
 		return -1;
-	if (cf_acmedns_slot_take(account_key, value, (long)(cf_clock_mono_ms() / 1000), &fresh, err) != 0) {
+	if (cf_acmedns_slot_take(account_key, value, (long)(cf_clock_mono_ms() / 1000), &fresh,
+				 err) != 0) {
 		if (err == NULL || err->cls != CF_ERR_PERMANENT)
 			return -1;
 		return cf_err_set(err, CF_ERR_PERMANENT,

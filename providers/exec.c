@@ -439,7 +439,8 @@ static int run(const cf_provider_ctx *ctx, const char *action, const char *fqdn,
 	fds[0] = out[0];
 	fds[1] = errp[0];
 	out[0] = errp[0] = -1; /* supervise closes them */
-	supervise(pid, (long)cf_clock_mono_ms() + c.timeout_s * 1000, fds, tails, &status, &timed_out, &lost);
+	supervise(pid, (long)cf_clock_mono_ms() + c.timeout_s * 1000, fds, tails, &status,
+		  &timed_out, &lost);
 	output_tail(ctx->settings, tails, tail, sizeof(tail));
 	if (lost)
 		cf_err_set(err, CF_ERR_TRANSIENT,

@@ -1,7 +1,9 @@
 /*
- * app.h: the state of one `certfleet serve` process, shared by the HTTP threads
- * and (later) the workers. Created in cmd/serve.c, read-only after start-up except
- * through the thread-safe objects it points to (the database pool).
+ * app.h: the state of one `certfleet serve` process, shared by the HTTP threads,
+ * the issuance workers (worker/worker.h) and the fleet threads (worker/fleet.h:
+ * the renewal scheduler, the webhook sender). Created in cmd/serve.c, read-only
+ * after start-up except through the thread-safe objects it points to (the
+ * database pool).
  */
 #ifndef CERTFLEET_APP_H
 #define CERTFLEET_APP_H

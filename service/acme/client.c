@@ -174,7 +174,8 @@ static int fetch_directory(cf_acme_client *c, cf_err *err)
 	rc = acme_http_request(&c->http, "GET", c->dir_url, NULL, NULL, "application/json", &r,
 			       err);
 	acme_emit(c, CF_ACME_EV_HTTP, "directory", "GET", c->dir_url, r.status,
-		  (long)(cf_clock_mono_ms() - t0), rc == 0 && r.status < 400, rc ? acme_errmsg(err) : NULL);
+		  (long)(cf_clock_mono_ms() - t0), rc == 0 && r.status < 400,
+		  rc ? acme_errmsg(err) : NULL);
 	if (rc != 0)
 		goto out;
 	rc = -1;
@@ -239,7 +240,8 @@ int acme_ensure_nonce(cf_acme_client *c, cf_err *err)
 	t0 = cf_clock_mono_ms();
 	rc = acme_http_request(&c->http, "HEAD", c->dir.new_nonce, NULL, NULL, NULL, &r, err);
 	acme_emit(c, CF_ACME_EV_HTTP, "newNonce", "HEAD", c->dir.new_nonce, r.status,
-		  (long)(cf_clock_mono_ms() - t0), rc == 0 && r.status < 400, rc ? acme_errmsg(err) : NULL);
+		  (long)(cf_clock_mono_ms() - t0), rc == 0 && r.status < 400,
+		  rc ? acme_errmsg(err) : NULL);
 	if (rc == 0) {
 		acme_take_nonce(c, &r);
 		if (c->nonce == NULL)

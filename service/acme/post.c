@@ -114,8 +114,8 @@ static int send_once(cf_acme_client *c, const char *step, const char *url,
 	else if (resp->status >= 400)
 		detail = cf_acme_problem_type((char *)resp->body.data, resp->body.len, type,
 					      sizeof(type));
-	acme_emit(c, CF_ACME_EV_HTTP, step, "POST", url, resp->status, (long)(cf_clock_mono_ms() - t0),
-		  rc == 0 && resp->status < 400, detail);
+	acme_emit(c, CF_ACME_EV_HTTP, step, "POST", url, resp->status,
+		  (long)(cf_clock_mono_ms() - t0), rc == 0 && resp->status < 400, detail);
 	return rc;
 }
 

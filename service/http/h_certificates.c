@@ -3,7 +3,7 @@
  * change, delete) and POST /v1/certificates/{id}/issue (a new issuance now).
  *
  * Creating a certificate writes its row and its first job (queued, kind issue)
- * in the request's transaction, and NOTIFY certfleet_jobs wakes the workers when
+ * in the request's transaction, and NOTIFY CF_JOBS_CHANNEL wakes the workers when
  * it commits. Every document is checked whole by cf_cert_validate before a row
  * is touched; a PATCH is merged into the current definition and the result is
  * checked the same way, so a certificate is never left half-changed. The

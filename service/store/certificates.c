@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/lifecycle.h"
 #include "store/rows.h"
 
 /* text[] from a JSON array member of the jsonb parameter $1, in order. */
@@ -172,11 +173,11 @@ static int lock_active_job(PGconn *conn, const char *id, char busy_job[CF_JOB_ID
 
 	res = cf_db_exec(conn, "locking a certificate's active job",
 			 "SELECT id, state FROM jobs WHERE certificate_id = $1 AND state IN "
-			 "('queued', 'running', 'waiting') FOR UPDATE",
+			 CF_SQL_JOB_ACTIVE " FOR UPDATE",
 			 1, params, broken, err);
 	if (res == NULL)
 		return -1;
-	if (PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 1), "queued") != 0) {
+	if (PQntuples(res) > 0 && cf_job_state_parse(PQgetvalue(res, 0, 1)) != CF_JOB_QUEUED) {
 		snprintf(busy_job, CF_JOB_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
 		snprintf(busy_state, 16, "%s", PQgetvalue(res, 0, 1));
 		rc = 1;

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/lifecycle.h"
 #include "util/buf.h"
 
 /* The first key of the advisory locks of TXT targets ("CFTX"). */
@@ -87,8 +88,8 @@ static int fence(PGconn *c, const cf_job_ref *job, bool *broken, cf_err *err)
 
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
 	r = cf_db_exec(c, "fence job",
-		       "SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = 'running'"
-		       " FOR UPDATE",
+		       "SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = "
+		       CF_SQL_JOB_RUNNING " FOR UPDATE",
 		       2, p, broken, err);
 	if (r == NULL)
 		return -1;
@@ -194,7 +195,8 @@ done:
 }
 
 static const char set_state_sql[] =
-	"WITH j AS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = 'running'),"
+	"WITH j AS (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2"
+	"  AND state = " CF_SQL_JOB_RUNNING "),"
 	" u AS (UPDATE dns_records SET state = coalesce($5::text, state), last_error = $6::text,"
 	"   removed_at = CASE WHEN $5::text = 'removed' THEN clock_timestamp() ELSE removed_at END,"
 	"   attempts = attempts + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END"
@@ -321,7 +323,8 @@ static const char orphan_sql[] =
 	" SELECT r.id FROM dns_records r LEFT JOIN jobs j ON j.id = r.job_id"
 	" WHERE r.state IN ('pending','present') AND r.attempts < $1"
 	"   AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= now())"
-	"   AND (j.id IS NULL OR j.state IN ('issued','failed'))"
+	"   AND (j.id IS NULL OR j.state IN (" CF_SQL_LIT(CF_JOB_S_ISSUED) ","
+	"     " CF_SQL_LIT(CF_JOB_S_FAILED) "))"
 	" ORDER BY r.attempts, r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED)"
 	" RETURNING id, provider, fqdn, value";
 

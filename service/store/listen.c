@@ -77,8 +77,9 @@ void cf_listen_run(const cf_listen *l, cf_waiter *stop)
 		if (pg == NULL) {
 			if ((pg = listen_connect(l)) == NULL) {
 				cf_waiter_wait(stop, backoff);
-				backoff = backoff * 2 < CF_LISTEN_BACKOFF_MAX_S ? backoff * 2
-										: CF_LISTEN_BACKOFF_MAX_S;
+				backoff *= 2;
+				if (backoff > CF_LISTEN_BACKOFF_MAX_S)
+					backoff = CF_LISTEN_BACKOFF_MAX_S;
 				continue;
 			}
 			backoff = 1.0;

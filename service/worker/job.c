@@ -271,7 +271,8 @@ static wk_rc step_next(wk_job *j)
 			       cf_job_step_name(j->step));
 	ch.step = steps[j->step].next;
 	ch.account_id = j->end.account_id;
-	return wk_write(j, &ch, j->end.ev_step, true, NULL, "%s", j->end.msg);
+	return wk_write(j, &ch, j->end.ev_step ? j->end.ev_step : cf_job_step_name(j->step),
+			true, NULL, "%s", j->end.msg);
 }
 
 static wk_rc job_steps(wk_job *j)

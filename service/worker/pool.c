@@ -148,7 +148,8 @@ static void renew_one(cf_workers *p, wk_thread *w, PGconn **c)
 	bool broken = false;
 	int rc;
 
-	if (!wk_held(w, &ref) || (*c == NULL && (*c = cf_db_connect(p->app->cfg->database_url, &err)) == NULL))
+	if (!wk_held(w, &ref) ||
+	    (*c == NULL && (*c = cf_db_connect(p->app->cfg->database_url, &err)) == NULL))
 		goto out;
 	rc = cf_job_renew(*c, &ref, p->app->cfg->lease_seconds, &broken, &err);
 	if (rc == 1) {

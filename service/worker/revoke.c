@@ -53,7 +53,7 @@ static wk_rc finish(wk_job *j, cf_revoked *rv, const char *note)
 	ch.finished = true;
 	ch.hook = cf_revoked_hook;
 	ch.hook_arg = rv;
-	rc = wk_write(j, &ch, "revoke", true, NULL, "version %d revoked%s, reason %d%s",
+	rc = wk_write(j, &ch, WK_EV(REVOKE), true, NULL, "version %d revoked%s, reason %d%s",
 		      rv->version, note, rv->reason, rv->replace ? "; a replacement issuance is queued" : "");
 	if (rc != WK_NEXT)
 		return rc;

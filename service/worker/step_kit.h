@@ -49,7 +49,7 @@ typedef struct wk_provider {
 /* A finished step's event, written by the runner with the next step. */
 typedef struct wk_step_end {
 	bool set;
-	const char *ev_step;     /* the event's name (static) */
+	const char *ev_step;     /* the event's name (static); NULL: the step's */
 	char msg[WK_EVENT_MAX];
 	long long account_id;    /* > 0: also set jobs.account_id */
 } wk_step_end;
@@ -79,6 +79,9 @@ typedef struct wk_job {
 
 typedef wk_rc (*wk_step_fn)(wk_job *j);
 
+/* The name of step X (an event named after a step): WK_EV(PRESENT) is "present". */
+#define WK_EV(X) cf_job_step_name(CF_STEP_##X)
+
 /* Checks the stop flag and the lost flag: WK_NEXT to go on, WK_YIELD or WK_LOST. */
 wk_rc wk_check(wk_job *j);
 /* Sets j->err (class, message) for the current step; returns WK_ERR. */
@@ -91,8 +94,9 @@ wk_rc wk_err(wk_job *j);
  * WK_NEXT a step change in ch becomes j->step. */
 wk_rc wk_write(wk_job *j, cf_job_change *ch, const char *ev_step, bool timed,
 	       const char *problem, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-/* Closes the current step: remembers its event (ev_step, a static name, and the
- * message) for the runner, which writes it with the next step. Returns WK_NEXT. */
+/* Closes the current step: remembers its event (ev_step, a static name, or NULL
+ * for the step's own name, and the message) for the runner, which writes it with
+ * the next step. Returns WK_NEXT. */
 wk_rc wk_step_done(wk_job *j, const char *ev_step, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The thread's database connection (reconnects), or NULL with j->err set. */

@@ -70,7 +70,7 @@ wk_rc wk_st_respond(wk_job *j)
 			return wk_err(j);
 		answered++;
 	}
-	return wk_step_done(j, "respond", "%zu challenges answered", answered);
+	return wk_step_done(j, NULL, "%zu challenges answered", answered);
 }
 
 /* Polls one authorization until valid, in chunks, until the deadline. */
@@ -110,7 +110,7 @@ wk_rc wk_st_validate(wk_job *j)
 	json_array_foreach(chs, i, e)
 		if ((rc = poll_authz(j, chal_str(e, "authz"), deadline)) != WK_NEXT)
 			return rc;
-	return wk_step_done(j, "validate", "%zu authorizations valid", json_array_size(chs));
+	return wk_step_done(j, NULL, "%zu authorizations valid", json_array_size(chs));
 }
 
 /* The job's sealed copy of the certificate key, if finalize made one. */
@@ -158,8 +158,8 @@ static wk_rc key_and_csr(wk_job *j, cf_buf *csr)
 		else
 			json_object_set_new(j->data, "key", json_string(b64));
 		if (rc == WK_NEXT)
-			rc = wk_write(j, NULL, "finalize", false, NULL, "new %s key sealed in the job",
-				      cf_key_type_name(j->key_type));
+			rc = wk_write(j, NULL, WK_EV(FINALIZE), false, NULL,
+				      "new %s key sealed in the job", cf_key_type_name(j->key_type));
 	}
 	cf_key_free(saved);
 	cf_secret_free(pem);
@@ -216,7 +216,7 @@ wk_rc wk_st_finalize(wk_job *j)
 		cf_err_set_problem(&j->err, j->order.problem);
 		goto out;
 	}
-	rc = wk_step_done(j, "finalize", "%s key, order valid", cf_key_type_name(j->key_type));
+	rc = wk_step_done(j, NULL, "%s key, order valid", cf_key_type_name(j->key_type));
 out:
 	cf_buf_free(&csr);
 	return rc;
@@ -280,7 +280,8 @@ wk_rc wk_st_download(wk_job *j)
 			     j->order.cert_url);
 		goto out;
 	}
-	if ((rc = wk_write(j, NULL, "download", true, NULL, "chain issued by %s (%zu alternates)",
+	if ((rc = wk_write(j, NULL, WK_EV(DOWNLOAD), true, NULL,
+			   "chain issued by %s (%zu alternates)",
 			   cert.top_issuer ? cert.top_issuer : "?", cert.nalternates)) == WK_NEXT)
 		rc = store(j, &cert);
 out:

@@ -187,7 +187,7 @@ static wk_rc reserve(wk_job *j, const cf_txt_value *v, size_t n)
 	cf_random_bytes(&r, 1);
 	ch.state = CF_JOB_WAITING;
 	ch.run_after_s = WK_BUDGET_WAIT_S + r / 255.0;
-	rc = wk_write(j, &ch, "present", false, NULL,
+	rc = wk_write(j, &ch, WK_EV(PRESENT), false, NULL,
 		      "waiting for TXT budget at %s (%ld live, budget %ld%s); %ld more needed",
 		      over.fqdn, over.live, over.limit, over.limit < budget ? ", the most its DNS "
 		      "provider keeps at one name" : "", over.need);
@@ -224,7 +224,7 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 		return WK_LOST;
 	if (st < 0 || j->err.cls != CF_ERR_NONE)
 		return st < 0 ? wk_db_err(j, broken) : wk_err(j);
-	return wk_write(j, NULL, "present", false, NULL, "%s TXT \"%s\" via %s (%lld ms)",
+	return wk_write(j, NULL, WK_EV(PRESENT), false, NULL, "%s TXT \"%s\" via %s (%lld ms)",
 			v->fqdn, v->value, v->provider, cf_clock_mono_ms() - t);
 }
 
@@ -252,7 +252,7 @@ wk_rc wk_st_present(wk_job *j)
 		if ((rc = wk_check(j)) == WK_NEXT)
 			rc = present_one(j, &v[i]);
 	if (rc == WK_NEXT)
-		rc = wk_step_done(j, "present", "%zu values written", n);
+		rc = wk_step_done(j, NULL, "%zu values written", n);
 out:
 	free(v);
 	return rc;
@@ -286,7 +286,7 @@ wk_rc wk_st_propagate(wk_job *j)
 		cf_err_clear(&e);
 	}
 	rc = w == NULL ? wk_fail(j, CF_ERR_TRANSIENT, "out of memory")
-	     : wk_step_done(j, "propagate", "%s",
+	     : wk_step_done(j, NULL, "%s",
 			  n == 0 ? "nothing to wait for"
 			  : app->propagation == CF_PROP_AUTHORITATIVE
 			  ? "every authoritative server serves every value"
@@ -355,13 +355,13 @@ wk_rc wk_cleanup_values(wk_job *j, bool as_step)
 	}
 	if (rc == WK_NEXT && as_step) {
 		/* the runner writes it with the next step, timed from the step's start */
-		rc = wk_step_done(j, "cleanup", "%zu values removed, %zu failed", removed,
+		rc = wk_step_done(j, NULL, "%zu values removed, %zu failed", removed,
 				  n - removed);
 	} else if (rc == WK_NEXT && n > 0) {
 		long long t0 = j->t0;
 
 		j->t0 = t;
-		rc = wk_write(j, NULL, "cleanup", true, NULL, "%zu values removed, %zu failed",
+		rc = wk_write(j, NULL, WK_EV(CLEANUP), true, NULL, "%zu values removed, %zu failed",
 			      removed, n - removed);
 		j->t0 = t0;
 	}
@@ -378,7 +378,7 @@ wk_rc wk_st_cleanup(wk_job *j)
 	/* the certificate does not depend on it: go on; the janitor retries later */
 	cf_log(CF_LOG_WARN, "job.cleanup", "%s", j->err.msg);
 	cf_err_clear(&j->err);
-	return wk_step_done(j, "cleanup", "skipped: %s", "database error");
+	return wk_step_done(j, NULL, "skipped: %s", "database error");
 }
 
 /* Cleans one orphan value through its provider; e is set on failure. */

@@ -57,8 +57,9 @@ wk_rc wk_st_preflight(wk_job *j)
 		return wk_err(j);
 	}
 	json_object_set_new(j->data, "targets", targets_json(j, &plan));
-	rc = wk_step_done(j, "preflight", "%zu names, %zu challenge records%s", j->nnames, plan.n, j->alias.mode != CF_ALIAS_NONE
-			? "; every CNAME points where it should" : "");
+	rc = wk_step_done(j, NULL, "%zu names, %zu challenge records%s", j->nnames, plan.n,
+			  j->alias.mode != CF_ALIAS_NONE ? "; every CNAME points where it should"
+							 : "");
 	cf_alias_plan_free(&plan);
 	return rc;
 }
@@ -128,7 +129,7 @@ wk_rc wk_st_account(wk_job *j)
 	if ((rc = wk_account_ensure(j)) != WK_NEXT)
 		return rc;
 	j->end.account_id = j->w->acct.id; /* written with the step's event */
-	return wk_step_done(j, "account", "%s (%s)", j->w->acct.url,
+	return wk_step_done(j, NULL, "%s (%s)", j->w->acct.url,
 			    had ? "known" : "registered or found");
 }
 
@@ -191,7 +192,7 @@ static wk_rc new_order(wk_job *j)
 	if (rc != 0)
 		return wk_err(j);
 	ch.order_url = j->order.url;
-	if ((r = wk_write(j, &ch, "order", true, NULL, "newOrder %s%s%s", j->order.url,
+	if ((r = wk_write(j, &ch, WK_EV(ORDER), true, NULL, "newOrder %s%s%s", j->order.url,
 			  replaces ? " replacing " : "", replaces ? replaces : "")) != WK_NEXT)
 		return r;
 	if ((j->cl.order_url = strdup(j->order.url)) == NULL)
