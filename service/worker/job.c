@@ -19,12 +19,10 @@
  */
 #include "worker/job.h"
 
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "crypto/crypto.h"
 #include "log.h"
