@@ -42,8 +42,9 @@ static PGconn *listen_connect(const cf_listen *l)
 	PQclear(r);
 	return pg;
 fail:
-	cf_log(CF_LOG_DEBUG, "listen.connect", "LISTEN %s: %s", l->channel,
-	       pg ? PQerrorMessage(pg) : "out of memory");
+	snprintf(sql, sizeof(sql), "%s", pg ? PQerrorMessage(pg) : "out of memory");
+	sql[strcspn(sql, "\n")] = '\0';
+	cf_log(CF_LOG_DEBUG, "listen.connect", "LISTEN %s: %s", l->channel, sql);
 	PQclear(r);
 	PQfinish(pg);
 	return NULL;

@@ -52,12 +52,6 @@ static const struct {
 	[CF_STEP_REVOKE] = {NULL, CF_STEP__MAX}, /* kind revoke: revoke.c, not a step */
 };
 
-/* The name of step s of job j: the stored text when it names no step. */
-static const char *step_name(const wk_job *j, cf_job_step s)
-{
-	return s < CF_STEP__MAX ? cf_job_step_name(s) : j->cl.step_name;
-}
-
 /* Backoff after the n-th transient failure: 1 s doubling, capped, with jitter
  * (half to all of it), and at least the CA's Retry-After (up to an hour). */
 static double backoff_s(const wk_job *j, int n)
@@ -85,7 +79,7 @@ static char *problem_summary(const wk_job *j)
 	json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:i}", "type",
 			      "https://certfleet.dev/problems/issuance-failed", "title",
 			      "Issuance failed", "detail", j->err.msg, "step",
-			      step_name(j, j->err_step),
+			      wk_step_name(j, j->err_step),
 			      "attempt", j->cl.ref.attempt);
 	json_t *ca = j->err.problem ? json_loads(j->err.problem, 0, NULL) : NULL;
 	char *s;
@@ -125,9 +119,9 @@ static void job_fail(wk_job *j)
 	ch.problem = problem;
 	ch.hook = wk_failed_hook; /* cf_issued_failed_hook + the "failed" webhook event */
 	ch.hook_arg = j;
-	if (wk_write(j, &ch, step_name(j, j->err_step), false, j->err.problem, "failed: %s",
+	if (wk_write(j, &ch, wk_step_name(j, j->err_step), false, j->err.problem, "failed: %s",
 		     j->err.msg) == WK_NEXT)
-		cf_log(CF_LOG_WARN, "job.failed", "step %s: %s", step_name(j, j->err_step),
+		cf_log(CF_LOG_WARN, "job.failed", "step %s: %s", wk_step_name(j, j->err_step),
 		       j->err.msg);
 	free(problem);
 }
@@ -151,11 +145,11 @@ static void job_retry(wk_job *j)
 	ch.state = CF_JOB_WAITING;
 	ch.run_after_s = d;
 	ch.failures = n;
-	if (wk_write(j, &ch, step_name(j, j->err_step), false, j->err.problem,
+	if (wk_write(j, &ch, wk_step_name(j, j->err_step), false, j->err.problem,
 		     "transient failure %d of %d, retrying in %.1f s: %s", n, max, d,
 		     j->err.msg) == WK_NEXT)
 		cf_log(CF_LOG_INFO, "job.retry", "step %s, retry in %.1f s: %s",
-		       step_name(j, j->err_step), d,
+		       wk_step_name(j, j->err_step), d,
 		       j->err.msg);
 }
 
@@ -167,9 +161,9 @@ static void job_release(wk_job *j)
 	ch.state = CF_JOB_QUEUED;
 	ch.run_after_s = 0;
 	ch.notify = true;
-	wk_write(j, &ch, step_name(j, j->step), false, NULL,
+	wk_write(j, &ch, wk_step_name(j, j->step), false, NULL,
 		 "released: %s is stopping; another worker resumes at step %s", j->w->owner,
-		 step_name(j, j->step));
+		 wk_step_name(j, j->step));
 }
 
 /* The issuance histogram of /metrics: from the job's creation to now. */
@@ -253,7 +247,7 @@ static wk_rc job_prepare(wk_job *j)
 	if ((rc = wk_spec_load(j)) != WK_NEXT)
 		return rc;
 	if (j->step >= CF_STEP__MAX || steps[j->step].fn == NULL)
-		return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'", step_name(j, j->step));
+		return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'", wk_step_name(j, j->step));
 	if (wk_resume_reads_order(j->step, j->cl.order_url != NULL))
 		return resume_order(j);
 	return WK_NEXT;
@@ -280,7 +274,7 @@ static wk_rc job_steps(wk_job *j)
 	for (;;) {
 		if (j->step >= CF_STEP__MAX || steps[j->step].fn == NULL)
 			return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'",
-				       step_name(j, j->step));
+				       wk_step_name(j, j->step));
 		if ((rc = wk_check(j)) != WK_NEXT)
 			return rc;
 		j->t0 = cf_clock_mono_ms();

@@ -16,6 +16,11 @@
 #include "log.h"
 #include "util/clock.h"
 
+const char *wk_step_name(const wk_job *j, cf_job_step s)
+{
+	return s < CF_STEP__MAX ? cf_job_step_name(s) : j->cl.step_name;
+}
+
 wk_rc wk_check(wk_job *j)
 {
 	if (atomic_load(&j->w->lost))

@@ -82,6 +82,8 @@ typedef wk_rc (*wk_step_fn)(wk_job *j);
 /* The name of step X (an event named after a step): WK_EV(PRESENT) is "present". */
 #define WK_EV(X) cf_job_step_name(CF_STEP_##X)
 
+/* The name of step s of job j: the stored text when it names no step. */
+const char *wk_step_name(const wk_job *j, cf_job_step s);
 /* Checks the stop flag and the lost flag: WK_NEXT to go on, WK_YIELD or WK_LOST. */
 wk_rc wk_check(wk_job *j);
 /* Sets j->err (class, message) for the current step; returns WK_ERR. */

@@ -83,8 +83,9 @@ int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf
 	iso_time(a->in->not_before, nb);
 	iso_time(a->in->not_after, na);
 	data = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s}", "job", job->id, "kind",
-			 a->j->cl.kind, "version", a->in->version, "serial", a->in->serial,
-			 "issuer_cn", a->in->issuer_cn, "not_before", nb, "not_after", na);
+			 cf_job_kind_name(a->j->cl.kind), "version", a->in->version, "serial",
+			 a->in->serial, "issuer_cn", a->in->issuer_cn, "not_before", nb, "not_after",
+			 na);
 	if (data == NULL || (text = json_dumps(data, JSON_COMPACT)) == NULL)
 		rc = cf_err_set(err, CF_ERR_TRANSIENT, "issued event: out of memory");
 	else
@@ -107,8 +108,9 @@ int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf
 		return -1;
 	if (urls[0] == '\0')
 		return 0;
-	data = json_pack("{s:s, s:s, s:s, s:s, s:i}", "job", job->id, "kind", j->cl.kind, "step",
-			 j->err_step, "detail", j->err.msg, "attempt", job->attempt);
+	data = json_pack("{s:s, s:s, s:s, s:s, s:i}", "job", job->id, "kind",
+			 cf_job_kind_name(j->cl.kind), "step", wk_step_name(j, j->err_step),
+			 "detail", j->err.msg, "attempt", job->attempt);
 	if (data == NULL || (text = json_dumps(data, JSON_COMPACT)) == NULL)
 		rc = cf_err_set(err, CF_ERR_TRANSIENT, "failed event: out of memory");
 	else
