@@ -415,7 +415,7 @@ static PGconn *listen_connect(cf_cache *c)
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	PGresult *r;
 
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+	if (pg == NULL || cf_db_lost(pg)) {
 		PQfinish(pg);
 		return NULL;
 	}
@@ -485,7 +485,7 @@ static void *listener_main(void *arg)
 		pfd.fd = PQsocket(pg);
 		if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
 			continue;
-		if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
+		if (!PQconsumeInput(pg) || cf_db_lost(pg)) {
 			PQfinish(pg);
 			pg = NULL;
 			set_listening(c, false);

@@ -82,7 +82,7 @@ static void idle_wait(cf_workers *p, double secs, atomic_bool *stop)
 
 PGconn *wk_thread_db(wk_thread *w, cf_err *err)
 {
-	if (w->db != NULL && PQstatus(w->db) == CONNECTION_OK)
+	if (w->db != NULL && !cf_db_lost(w->db))
 		return w->db;
 	if (w->db != NULL)
 		PQfinish(w->db);

@@ -330,8 +330,8 @@ static void lead(cf_scheduler *s)
 	cf_err err = {0};
 	PGresult *r;
 
-	if (s->db != NULL && (!s->leader || PQstatus(s->db) != CONNECTION_OK)) {
-		if (PQstatus(s->db) != CONNECTION_OK) {
+	if (s->db != NULL && (!s->leader || cf_db_lost(s->db))) {
+		if (cf_db_lost(s->db)) {
 			PQfinish(s->db);
 			s->db = NULL;
 		}
@@ -374,7 +374,7 @@ static void *scheduler_main(void *arg)
 		lead(s);
 		if (s->leader)
 			pass(s);
-		if (!s->leader && s->db != NULL && PQstatus(s->db) != CONNECTION_OK) {
+		if (!s->leader && cf_db_lost(s->db)) {
 			PQfinish(s->db);
 			s->db = NULL;
 		}

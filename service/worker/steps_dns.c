@@ -98,7 +98,7 @@ const wk_provider *wk_provider_get(wk_job *j, const char *name, cf_err *err)
 	if ((db = wk_thread_db(j->w, err)) == NULL)
 		return NULL;
 	if (cf_provider_settings_load(db, j->w->app->master_key, name, &type, &settings, err) != 0) {
-		if (PQstatus(db) != CONNECTION_OK)
+		if (cf_db_lost(db))
 			wk_thread_db_drop(j->w);
 		return NULL;
 	}
