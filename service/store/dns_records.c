@@ -228,7 +228,8 @@ static int rows_from(const PGresult *r, cf_txt_row **rows, size_t *n, cf_err *er
 		*n = i + 1;
 		if (cf_col_dup(r, (int)i, 1, &x->provider) != 0 ||
 		    cf_col_dup(r, (int)i, 2, &x->fqdn) != 0 ||
-		    cf_col_dup(r, (int)i, 3, &x->value) != 0 || !x->provider || !x->fqdn || !x->value)
+		    cf_col_dup(r, (int)i, 3, &x->value) != 0 || !x->provider || !x->fqdn ||
+		    !x->value)
 			return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 	}
 	return 0;

@@ -1,8 +1,9 @@
 /*
  * rows.c: turning columns of query results into JSON values for the API
- * representations and into C values for the store's structs; see rows.h. Text results only (what cf_db_exec returns):
- * json/jsonb columns arrive as JSON text, integers as decimal text, booleans as
- * "t"/"f", timestamps already formatted by CF_SQL_TS in the query.
+ * representations and into C values for the store's structs; see rows.h. Text
+ * results only (what cf_db_exec returns): json/jsonb columns arrive as JSON text,
+ * integers as decimal text, booleans as "t"/"f", timestamps already formatted by
+ * CF_SQL_TS in the query.
  */
 #include "store/rows.h"
 

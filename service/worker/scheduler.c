@@ -341,7 +341,8 @@ static void lead(cf_scheduler *s)
 		goto out;
 	if (!s->leader) {
 		r = cf_db_exec(s->db, "scheduler lock",
-			       "SELECT pg_try_advisory_lock(" CF_SCHEDULER_LOCK_KEY ")", 0, NULL, &err);
+			       "SELECT pg_try_advisory_lock(" CF_SCHEDULER_LOCK_KEY ")", 0, NULL,
+			       &err);
 		s->leader = r != NULL && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 		PQclear(r);
 		if (s->leader)
