@@ -209,7 +209,9 @@ int cf_acme_order_new_replacing(cf_acme_client *c, const char *const *names, siz
 int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err);
 /* Polls the order until it leaves pending/processing or the wall-clock deadline
  * passes, waiting per Retry-After or poll_initial_ms (50 ms) doubling to 5 s. The
- * first read is immediate. Returns 0 for ready or
+ * first read is immediate; there is none when out already holds this order (same
+ * URL) as valid or invalid, as cf_acme_order_finalize() leaves it when the CA
+ * finalized at once: then its verdict comes without a request. Returns 0 for ready or
  * valid; -1 for invalid (permanent, the order's problem in err) or deadline
  * (transient). out holds the last state read, also on -1. */
 int cf_acme_order_poll(cf_acme_client *c, const char *url, time_t deadline,
@@ -239,7 +241,8 @@ typedef struct cf_acme_authz {
 
 int cf_acme_authz_get(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err);
 /* Polls until the authorization leaves pending or the deadline passes, waiting as
- * cf_acme_order_poll() does. Returns 0
+ * cf_acme_order_poll() does (no read when out already holds it as valid or
+ * invalid). Returns 0
  * for valid; -1 for any other final status (permanent; the challenge's problem in
  * err) or the deadline (transient). out holds the last state read, also on -1. */
 int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,

@@ -195,6 +195,8 @@ typedef struct acme_object_kind {
 	const char *step;      /* of a read, its wait events and the get call: "authz" */
 	const char *poll_step; /* of the poll call: "pollAuthz" */
 	unsigned busy;         /* (1u << status) for each status that keeps a poll going */
+	unsigned final;        /* (1u << status) for each status the object never leaves */
+	size_t url_at;         /* offsetof the object's char *url */
 	size_t status_at;      /* offsetof the object's cf_acme_status status */
 	size_t retry_after_at; /* offsetof its long retry_after_ms */
 	void (*free)(void *obj);
@@ -217,7 +219,10 @@ int acme_object_get(cf_acme_client *c, const acme_object_kind *k, const char *ur
 /* The public poll: reads until obj leaves k->busy (then k->settled decides) or
  * the deadline passes ("<name> still <status> at the deadline", transient),
  * waiting by acme_poll_wait_ms() with a WAIT event before each sleep; the STEP
- * event k->poll_step. url may point into obj; obj holds the last state read. */
+ * event k->poll_step. url may point into obj; obj holds the last state read.
+ * When obj already holds the object at url in one of k->final (as the response
+ * that changed it left it, e.g. a finalize answered "valid"), k->settled decides
+ * at once: no read and no wait. */
 int acme_object_poll(cf_acme_client *c, const acme_object_kind *k, const char *url,
 		     time_t deadline, void *obj, cf_err *err);
 /* A settled object's failure (permanent): from its problem document (JSON text,

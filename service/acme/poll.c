@@ -11,7 +11,9 @@
  * client's poll_initial_ms (cf_acme_options, 50 ms by default) and doubles up to
  * 5 s, so a CA that finishes in milliseconds costs milliseconds and a slow one is
  * read at most every 5 s. No wait reaches past the caller's deadline, so a poll
- * ends at most one short read after it.
+ * ends at most one short read after it. The first read comes without a wait, and
+ * none at all is made when the caller's object already is final (a finalize that
+ * the CA answered "valid"): the wait is only for an object a read found busy.
  *
  * Ownership: the object is the caller's; every read frees it first, so it may be
  * a zeroed struct or an earlier result, and the URL passed in may point into it
@@ -19,6 +21,7 @@
  */
 #include "acme/acme_int.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +90,21 @@ static int poll_loop(cf_acme_client *c, const acme_object_kind *k, const char *u
 	}
 }
 
+/* Whether obj already holds the object at url in a status it never leaves: the
+ * response of the request that changed it (finalize, or a caller's own read) said
+ * so, and reading it again would only say the same. */
+static bool already_final(const acme_object_kind *k, const void *obj, const char *url)
+{
+	const char *have = *(char *const *)((const char *)obj + k->url_at);
+
+	return (k->final & (1u << status_of(k, obj))) != 0 && have != NULL &&
+	       strcmp(have, url) == 0;
+}
+
 /* The public get (poll false) or poll: a copy of url (it may point into obj),
- * then the STEP event with the object's status. */
+ * then the STEP event with the object's status. A poll first looks at what obj
+ * already holds (already_final); otherwise its first read is immediate and the
+ * wait comes only when that read still finds the object busy. */
 static int object_call(cf_acme_client *c, const acme_object_kind *k, const char *url,
 		       bool poll, time_t deadline, void *obj, cf_err *err)
 {
@@ -98,6 +114,8 @@ static int object_call(cf_acme_client *c, const acme_object_kind *k, const char 
 
 	if (u == NULL)
 		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	else if (poll && already_final(k, obj, u))
+		rc = k->settled(obj, err);
 	else if (poll)
 		rc = poll_loop(c, k, u, deadline, obj, err);
 	else

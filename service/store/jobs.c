@@ -29,7 +29,7 @@ static const char insert_sql[] =
 	"SELECT id, pg_notify('" CF_JOBS_CHANNEL "', id::text) FROM j";
 
 int cf_job_insert(PGconn *conn, const cf_job_new *nj, char job_id[CF_JOB_ID_LEN + 1],
-		  bool *broken, cf_err *err)
+		  cf_err *err)
 {
 	const char *params[5] = { nj->certificate_id, cf_job_kind_name(nj->kind),
 				  cf_job_step_name(nj->step), nj->data, nj->event };
@@ -37,7 +37,7 @@ int cf_job_insert(PGconn *conn, const cf_job_new *nj, char job_id[CF_JOB_ID_LEN 
 	int rc;
 
 	job_id[0] = '\0';
-	res = cf_db_exec(conn, "queueing a job", insert_sql, 5, params, broken, err);
+	res = cf_db_exec(conn, "queueing a job", insert_sql, 5, params, err);
 	if (res == NULL)
 		return -1;
 	rc = PQntuples(res) == 1;
@@ -48,7 +48,7 @@ int cf_job_insert(PGconn *conn, const cf_job_new *nj, char job_id[CF_JOB_ID_LEN 
 }
 
 int cf_job_active_id(PGconn *conn, const char *cert_id, char job_id[CF_JOB_ID_LEN + 1],
-		     bool *broken, cf_err *err)
+		     cf_err *err)
 {
 	const char *params[1] = { cert_id };
 	PGresult *res;
@@ -57,7 +57,7 @@ int cf_job_active_id(PGconn *conn, const char *cert_id, char job_id[CF_JOB_ID_LE
 	job_id[0] = '\0';
 	res = cf_db_exec(conn, "finding the active job",
 			 "SELECT id FROM jobs WHERE certificate_id = $1 AND state IN "
-			 CF_SQL_JOB_ACTIVE, 1, params, broken, err);
+			 CF_SQL_JOB_ACTIVE, 1, params, err);
 	if (res == NULL)
 		return -1;
 	rc = PQntuples(res) == 1;
@@ -68,7 +68,7 @@ int cf_job_active_id(PGconn *conn, const char *cert_id, char job_id[CF_JOB_ID_LE
 }
 
 int cf_job_enqueue(PGconn *conn, const char *cert_id, cf_job_kind kind,
-		   char job_id[CF_JOB_ID_LEN + 1], bool *broken, cf_err *err)
+		   char job_id[CF_JOB_ID_LEN + 1], cf_err *err)
 {
 	/* step account, as the API has always queued it (the worker starts a job
 	 * without targets at the preflight anyway) */
@@ -78,9 +78,9 @@ int cf_job_enqueue(PGconn *conn, const char *cert_id, cf_job_kind kind,
 	/* Twice at most: when the active job ends between the INSERT and the look-up,
 	 * the second INSERT succeeds. */
 	for (int tries = 0; tries < 2; tries++) {
-		if ((rc = cf_job_insert(conn, &nj, job_id, broken, err)) != 0)
+		if ((rc = cf_job_insert(conn, &nj, job_id, err)) != 0)
 			return rc;
-		if ((rc = cf_job_active_id(conn, cert_id, job_id, broken, err)) != 0)
+		if ((rc = cf_job_active_id(conn, cert_id, job_id, err)) != 0)
 			return rc < 0 ? -1 : 0;
 	}
 	cf_err_set(err, CF_ERR_TRANSIENT, "queueing a job for %s: the active job "
@@ -106,7 +106,7 @@ static json_t *job_json(const PGresult *res, int r)
 	return o;
 }
 
-static json_t *events_json(PGconn *conn, const char *id, bool *broken, cf_err *err)
+static json_t *events_json(PGconn *conn, const char *id, cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res;
@@ -115,7 +115,7 @@ static json_t *events_json(PGconn *conn, const char *id, bool *broken, cf_err *e
 	res = cf_db_exec(conn, "reading a job's events",
 			 "SELECT " CF_SQL_TS("at") ", attempt, step, message, duration_ms, "
 			 "problem::text FROM job_events WHERE job_id = $1 ORDER BY id",
-			 1, params, broken, err);
+			 1, params, err);
 	if (res == NULL)
 		return NULL;
 	list = json_array();
@@ -136,8 +136,7 @@ static json_t *events_json(PGconn *conn, const char *id, bool *broken, cf_err *e
 	return list;
 }
 
-int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out,
-		    bool *broken, cf_err *err)
+int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out, cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res;
@@ -146,7 +145,7 @@ int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out
 
 	*out = NULL;
 	res = cf_db_exec(conn, "reading a job", "SELECT " JOB_JSON " FROM jobs j WHERE j.id = $1",
-			 1, params, broken, err);
+			 1, params, err);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -158,7 +157,7 @@ int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out
 		goto out;
 	}
 	if (with_events) {
-		if ((events = events_json(conn, id, broken, err)) == NULL)
+		if ((events = events_json(conn, id, err)) == NULL)
 			goto out;
 		json_object_set_new(job, "events", events);
 	}
@@ -172,7 +171,7 @@ out:
 }
 
 int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, int limit,
-		      json_t **out, bool *broken, cf_err *err)
+		      json_t **out, cf_err *err)
 {
 	char lim[16];
 	const char *params[3] = { certificate, state, lim };
@@ -185,7 +184,7 @@ int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, 
 			 "SELECT " JOB_JSON " FROM jobs j WHERE ($1::text IS NULL OR "
 			 "j.certificate_id = $1) AND ($2::text IS NULL OR j.state = $2) "
 			 "ORDER BY j.created_at DESC, j.id LIMIT $3::int",
-			 3, params, broken, err);
+			 3, params, err);
 	if (res == NULL)
 		return -1;
 	list = json_array();

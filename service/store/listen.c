@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "store/db.h"
 
 #define POLL_MS 250
 
@@ -30,7 +31,7 @@ static PGconn *listen_connect(const cf_listen *l)
 	PGresult *r = NULL;
 	char *ident = NULL, sql[200];
 
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK)
+	if (pg == NULL || cf_db_lost(pg))
 		goto fail;
 	if ((ident = PQescapeIdentifier(pg, l->channel, strlen(l->channel))) == NULL)
 		goto fail;
@@ -59,7 +60,7 @@ static bool drain(const cf_listen *l, PGconn *pg)
 
 	if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR)
 		return true; /* nothing read: the next round tries again */
-	if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK)
+	if (!PQconsumeInput(pg) || cf_db_lost(pg))
 		return false;
 	while ((n = PQnotifies(pg)) != NULL) {
 		if (l->on_notify != NULL)

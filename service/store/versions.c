@@ -24,7 +24,7 @@
 	"'revoked_at', " CF_SQL_TS("v.revoked_at") ", 'revocation_reason', "              \
 	"v.revocation_reason, 'current', v.version IS NOT DISTINCT FROM c.current_version)"
 
-int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, bool *broken, cf_err *err)
+int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, cf_err *err)
 {
 	const char *p[1] = {cert_id};
 	PGresult *r;
@@ -37,7 +37,7 @@ int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, bool *broken,
 		       "SELECT c.id, (SELECT coalesce(json_agg(" VERSION_JSON " ORDER BY v.version"
 		       " DESC), '[]'::json) FROM certificate_versions v"
 		       " WHERE v.certificate_id = c.id)::text FROM certificates c WHERE c.id = $1",
-		       1, p, broken, err);
+		       1, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 0) {
@@ -64,8 +64,7 @@ out:
 	return rc;
 }
 
-int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked, bool *broken,
-		     cf_err *err)
+int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked, cf_err *err)
 {
 	char ver[16];
 	const char *p[2] = {cert_id, ver};
@@ -76,7 +75,7 @@ int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked,
 	r = cf_db_exec(c, "reading a version",
 		       "SELECT revoked_at IS NOT NULL FROM certificate_versions"
 		       " WHERE certificate_id = $1 AND version = $2::int",
-		       2, p, broken, err);
+		       2, p, err);
 	if (r == NULL)
 		return -1;
 	rc = PQntuples(r) == 1;
@@ -86,7 +85,7 @@ int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked,
 }
 
 int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, bool replace,
-		      char job_id[40], bool *broken, cf_err *err)
+		      char job_id[40], cf_err *err)
 {
 	char data[96];
 	cf_job_new nj = { .certificate_id = cert_id, .kind = CF_JOB_KIND_REVOKE,
@@ -95,13 +94,12 @@ int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, b
 
 	snprintf(data, sizeof(data), "{\"version\": %d, \"reason\": %d, \"replace\": %s}",
 		 version, reason, replace ? "true" : "false");
-	if ((rc = cf_job_insert(c, &nj, job_id, broken, err)) != 0)
+	if ((rc = cf_job_insert(c, &nj, job_id, err)) != 0)
 		return rc;
-	return cf_job_active_id(c, cert_id, job_id, broken, err) < 0 ? -1 : 0;
+	return cf_job_active_id(c, cert_id, job_id, err) < 0 ? -1 : 0;
 }
 
-char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked, bool *broken,
-		     cf_err *err)
+char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked, cf_err *err)
 {
 	char ver[16];
 	const char *p[2] = {cert_id, ver};
@@ -112,7 +110,7 @@ char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked,
 	r = cf_db_exec(c, "reading a version",
 		       "SELECT cert_pem, revoked_at IS NOT NULL FROM certificate_versions"
 		       " WHERE certificate_id = $1 AND version = $2::int",
-		       2, p, broken, err);
+		       2, p, err);
 	if (r == NULL)
 		return NULL;
 	if (PQntuples(r) != 1)
@@ -127,8 +125,7 @@ char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked,
 }
 
 /* The replacement issuance, queued in the revocation's transaction. */
-static int queue_replacement(PGconn *c, cf_revoked *rv, const cf_job_ref *job, bool *broken,
-			     cf_err *err)
+static int queue_replacement(PGconn *c, cf_revoked *rv, const cf_job_ref *job, cf_err *err)
 {
 	char data[96], msg[160];
 	cf_job_new nj = { .certificate_id = rv->certificate_id, .kind = CF_JOB_KIND_ISSUE,
@@ -138,10 +135,10 @@ static int queue_replacement(PGconn *c, cf_revoked *rv, const cf_job_ref *job, b
 	snprintf(msg, sizeof(msg), "queued to replace version %d, revoked by job %s", rv->version,
 		 job->id);
 	/* 0: another job is active: it issues anyway */
-	return cf_job_insert(c, &nj, rv->replacement, broken, err) < 0 ? -1 : 0;
+	return cf_job_insert(c, &nj, rv->replacement, err) < 0 ? -1 : 0;
 }
 
-int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err)
+int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 {
 	cf_revoked *rv = arg;
 	char ver[16], rsn[16], data[200];
@@ -153,16 +150,16 @@ int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, c
 		      "UPDATE certificate_versions SET revoked_at = coalesce(revoked_at, now()),"
 		      " revocation_reason = CASE WHEN $3::int >= 0 THEN $3::int END"
 		      " WHERE certificate_id = $1 AND version = $2::int",
-		      3, p, broken, err) != 0 ||
+		      3, p, err) != 0 ||
 	    cf_db_run(c, "marking the certificate revoked",
 		      "UPDATE certificates SET status = 'revoked', updated_at = now()"
 		      " WHERE id = $1 AND current_version = $2::int",
-		      2, p, broken, err) != 0)
+		      2, p, err) != 0)
 		return -1;
-	if (rv->replace && queue_replacement(c, rv, job, broken, err) != 0)
+	if (rv->replace && queue_replacement(c, rv, job, err) != 0)
 		return -1;
 	snprintf(data, sizeof(data), "{\"version\":%d,\"reason\":%d,\"job\":\"%s\"}", rv->version,
 		 rv->reason, job->id);
-	return cf_webhook_enqueue(c, rv->webhook_urls, "revoked", rv->certificate_id, data, broken,
+	return cf_webhook_enqueue(c, rv->webhook_urls, "revoked", rv->certificate_id, data,
 				  err) < 0 ? -1 : 0;
 }

@@ -67,14 +67,13 @@ static void worker_idle(wk_thread *w, PGconn *db)
 {
 	const cf_config *cfg = w->app->cfg;
 	cf_err err = {0};
-	bool broken = false;
 	double due;
 
 	wk_janitor(w);
-	due = cf_jobs_next_due(db, cfg->poll_seconds, &broken, &err);
+	due = cf_jobs_next_due(db, cfg->poll_seconds, &err);
 	if (due < 0) {
 		due = cfg->poll_seconds;
-		if (broken)
+		if (cf_db_lost(db))
 			wk_thread_db_drop(w);
 	}
 	cf_err_clear(&err);
@@ -90,10 +89,8 @@ static void *worker_main(void *arg)
 	while (!cf_waiter_stopped(&p->work)) {
 		cf_job_claim cl = {0};
 		cf_err err = {0};
-		bool broken = false;
 		PGconn *db = wk_thread_db(w, &err);
-		int rc = db ? cf_jobs_claim(db, w->owner, p->app->cfg->lease_seconds, &cl, &broken,
-					    &err)
+		int rc = db ? cf_jobs_claim(db, w->owner, p->app->cfg->lease_seconds, &cl, &err)
 			    : -1;
 
 		if (rc == 1) {
@@ -102,7 +99,7 @@ static void *worker_main(void *arg)
 			worker_idle(w, db);
 		} else {
 			queue_error(w, &err, &last_err);
-			if (broken)
+			if (cf_db_lost(db))
 				wk_thread_db_drop(w);
 			cf_waiter_wait(&p->work, p->app->cfg->poll_seconds);
 		}
@@ -145,13 +142,12 @@ static void renew_one(cf_workers *p, wk_thread *w, PGconn **c)
 {
 	cf_job_ref ref;
 	cf_err err = {0};
-	bool broken = false;
 	int rc;
 
 	if (!wk_held(w, &ref) ||
 	    (*c == NULL && (*c = cf_db_connect(p->app->cfg->database_url, &err)) == NULL))
 		goto out;
-	rc = cf_job_renew(*c, &ref, p->app->cfg->lease_seconds, &broken, &err);
+	rc = cf_job_renew(*c, &ref, p->app->cfg->lease_seconds, &err);
 	if (rc == 1) {
 		pthread_mutex_lock(&w->mu);
 		if (w->holding && strcmp(w->held.id, ref.id) == 0 && w->held.attempt == ref.attempt)
@@ -162,7 +158,7 @@ static void renew_one(cf_workers *p, wk_thread *w, PGconn **c)
 	} else if (rc < 0) {
 		cf_log(CF_LOG_WARN, "worker.lease", "renewing job %s: %s", ref.id, err.msg);
 	}
-	if (broken) {
+	if (cf_db_lost(*c)) {
 		PQfinish(*c);
 		*c = NULL;
 	}
@@ -297,7 +293,7 @@ static void abandon(cf_workers *p, wk_thread *w, PGconn **c)
 	ch.notify = true;
 	if (*c == NULL)
 		*c = cf_db_connect(p->app->cfg->database_url, &err);
-	if (*c != NULL && cf_job_write(*c, &ref, &ch, &ev, 1, NULL, &err) < 0)
+	if (*c != NULL && cf_job_write(*c, &ref, &ch, &ev, 1, &err) < 0)
 		cf_log(CF_LOG_WARN, "workers.abandon", "job %s: %s", ref.id, err.msg);
 	cf_log(CF_LOG_WARN, "workers.abandoned", "%s left job %s running at shutdown", w->owner,
 	       ref.id);

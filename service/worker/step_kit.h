@@ -103,7 +103,8 @@ wk_rc wk_step_done(wk_job *j, const char *ev_step, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The thread's database connection (reconnects), or NULL with j->err set. */
 PGconn *wk_db(wk_job *j);
-/* Records a database error into j->err as transient (retried). */
-wk_rc wk_db_err(wk_job *j, bool broken);
+/* Records a database error into j->err as transient (retried); drops the
+ * thread's connection when it is lost (cf_db_lost). */
+wk_rc wk_db_err(wk_job *j);
 
 #endif

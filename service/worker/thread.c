@@ -9,7 +9,7 @@
 
 PGconn *wk_thread_db(wk_thread *w, cf_err *err)
 {
-	if (w->db != NULL && PQstatus(w->db) == CONNECTION_OK)
+	if (w->db != NULL && !cf_db_lost(w->db))
 		return w->db;
 	if (w->db != NULL)
 		PQfinish(w->db);

@@ -89,8 +89,8 @@ typedef struct wk_issued_arg {
 	struct cf_issued *in;
 } wk_issued_arg;
 /* cf_issued_version_hook, then the "issued" event. arg: wk_issued_arg *. */
-int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err);
+int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
 /* cf_issued_failed_hook, then the "failed" event. arg: the wk_job *. */
-int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err);
+int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
 
 #endif

@@ -6,7 +6,8 @@
  * what the client sent: the nonce of the previous error response after badNonce,
  * waits after rateLimited / 503, no repeat of a non-idempotent POST after a 500,
  * the body cap, header capture, and polling with Retry-After or, without it, from
- * the client's first interval (poll_initial_ms) doubling.
+ * the client's first interval (poll_initial_ms) doubling, and no poll read at all
+ * when the caller already holds the object in a final status.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -722,6 +723,74 @@ static void test_poll_initial_interval(void **state)
 	cf_acme_client_free(c);
 }
 
+/* The first poll after a finalize looks at the order the response left in out:
+ * valid or invalid there means no read and no wait; busy (processing) means the
+ * immediate read and, while the order stays busy, the waits as always. */
+static void test_poll_after_final_response(void **state)
+{
+	fixture *fx = *state;
+	cf_acme_order o = {0};
+	cf_acme_authz a = {0};
+	cf_err e = {0};
+	const char *processing = "{\"status\":\"processing\",\"finalize\":\"https://ca.test/fin\"}";
+	const char *valid = "{\"status\":\"valid\",\"finalize\":\"https://ca.test/fin\","
+			    "\"certificate\":\"https://ca.test/cert/1\"}";
+	long long t0;
+
+	/* valid, as a finalize that the CA completed at once answers: no request */
+	o.url = strdup(fx->url);
+	o.status = CF_ACME_VALID;
+	o.cert_url = strdup("https://ca.test/cert/1");
+	t0 = cf_clock_mono_ms();
+	assert_int_equal(cf_acme_order_poll(fx->c, o.url, time(NULL) + 30, &o, &e), 0);
+	assert_true(cf_clock_mono_ms() - t0 < 50);
+	assert_int_equal(count(fx->f, "POST"), 0);
+	assert_int_equal(fx->waits, 0);
+	assert_string_equal(o.cert_url, "https://ca.test/cert/1");
+	cf_acme_order_free(&o);
+
+	/* invalid: the verdict with the order's problem, still no request */
+	o.url = strdup(fx->url);
+	o.status = CF_ACME_INVALID;
+	o.problem = strdup("{\"type\":\"" P "badCSR\",\"detail\":\"key too weak\"}");
+	assert_int_equal(cf_acme_order_poll(fx->c, o.url, time(NULL) + 30, &o, &e), -1);
+	assert_int_equal(e.cls, CF_ERR_PERMANENT);
+	assert_non_null(strstr(e.msg, "key too weak"));
+	assert_int_equal(count(fx->f, "POST"), 0);
+	cf_err_clear(&e);
+	cf_acme_order_free(&o);
+
+	/* a valid order of another URL says nothing about this one: it is read */
+	o.url = strdup("https://ca.test/order/other");
+	o.status = CF_ACME_VALID;
+	script(fx->f, 200, NULL, valid);
+	assert_int_equal(cf_acme_order_poll(fx->c, fx->url, time(NULL) + 30, &o, &e), 0);
+	assert_int_equal(count(fx->f, "POST"), 1);
+	assert_string_equal(o.url, fx->url);
+	cf_acme_order_free(&o);
+
+	/* processing: read at once, then the first wait (50 ms) only while still busy */
+	o.url = strdup(fx->url);
+	o.status = CF_ACME_PROCESSING;
+	script(fx->f, 200, NULL, processing);
+	script(fx->f, 200, NULL, valid);
+	assert_int_equal(cf_acme_order_poll(fx->c, o.url, time(NULL) + 30, &o, &e), 0);
+	assert_int_equal(count(fx->f, "POST"), 3);
+	assert_int_equal(fx->waits, 1);
+	assert_int_equal(fx->wait_ms[0], 50);
+	assert_int_equal(o.status, CF_ACME_VALID);
+	cf_acme_order_free(&o);
+
+	/* an authorization the caller already holds as valid: no request either */
+	a.url = strdup(fx->url);
+	a.identifier = strdup("a.test");
+	a.status = CF_ACME_VALID;
+	assert_int_equal(cf_acme_authz_poll(fx->c, a.url, time(NULL) + 30, &a, &e), 0);
+	assert_int_equal(count(fx->f, "POST"), 3);
+	assert_int_equal(fx->waits, 1);
+	cf_acme_authz_free(&a);
+}
+
 static void test_order_poll_deadline(void **state)
 {
 	fixture *fx = *state;
@@ -802,6 +871,7 @@ int main(void)
 		T(test_connection_refused),
 		T(test_order_poll_retry_after),
 		T(test_poll_initial_interval),
+		T(test_poll_after_final_response),
 		T(test_order_poll_deadline),
 		T(test_authz_invalid_keeps_problem),
 		T(test_authz_pending_without_dns01),
