@@ -213,7 +213,7 @@ static int send_signed(r53_op *op, const char *method, const char *path, const c
 				 body ? strlen(body) : 0 };
 	cf_sigv4_scope scope = { c->akid, c->secret, date, c->region, "route53" };
 	cf_sigv4_result sig = { 0 };
-	cf_http_req hreq = { .method = method,
+	cf_outreq hreq = { .method = method,
 			     .body = body,
 			     .user_agent = CF_HTTP_USER_AGENT,
 			     .connect_timeout_ms = op->timeout_ms < 5000 ? op->timeout_ms : 5000L,

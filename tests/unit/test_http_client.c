@@ -129,10 +129,10 @@ static int teardown(void **state)
 }
 
 /* A request to path on the test server, with the providers' settings. */
-static cf_http_req req_to(const server *s, const char *method, const char *path, char *url,
+static cf_outreq req_to(const server *s, const char *method, const char *path, char *url,
 			  size_t urllen)
 {
-	cf_http_req r = {.method = method,
+	cf_outreq r = {.method = method,
 			 .url = url,
 			 .user_agent = CF_HTTP_USER_AGENT,
 			 .connect_timeout_ms = 2000,
@@ -145,7 +145,7 @@ static cf_http_req req_to(const server *s, const char *method, const char *path,
 
 /* Performs r on a fresh handle, expecting a failure: its CURLcode (CURLE_OK when
  * no transfer ran); err gets the error, the status must stay 0. */
-static int fail_once(const cf_http_req *r, cf_err *err)
+static int fail_once(const cf_outreq *r, cf_err *err)
 {
 	CURL *c = curl_easy_init();
 	cf_buf body = {0};
@@ -191,7 +191,7 @@ static void test_scheme_rule(void **state)
 
 static void test_scheme_refused_before_sending(void **state)
 {
-	cf_http_req r = {.method = "GET", .url = "http://ca.example/dir", .user_agent = "x",
+	cf_outreq r = {.method = "GET", .url = "http://ca.example/dir", .user_agent = "x",
 			 .connect_timeout_ms = 100, .timeout_ms = 100};
 	cf_err e = {0};
 
@@ -226,7 +226,7 @@ static void test_get_with_headers(void **state)
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
 	char url[128], seen[512] = "";
-	cf_http_req r = req_to(s, "GET", "/thing", url, sizeof(url));
+	cf_outreq r = req_to(s, "GET", "/thing", url, sizeof(url));
 	cf_buf body = {0};
 	cf_err e = {0};
 	long status = 0;
@@ -263,7 +263,7 @@ static void test_methods_and_bodies(void **state)
 	server *s = *state;
 	CURL *c = curl_easy_init(); /* one handle, reset between requests */
 	char url[128];
-	cf_http_req r = req_to(s, "POST", "/p", url, sizeof(url));
+	cf_outreq r = req_to(s, "POST", "/p", url, sizeof(url));
 	cf_buf body = {0};
 	cf_err e = {0};
 	long status = 0;
@@ -308,7 +308,7 @@ static void test_body_cap(void **state)
 	server *s = *state;
 	CURL *c = curl_easy_init();
 	char url[128];
-	cf_http_req r = req_to(s, "GET", "/big", url, sizeof(url));
+	cf_outreq r = req_to(s, "GET", "/big", url, sizeof(url));
 	cf_buf body = {.max = 8};
 	cf_err e = {0};
 	long status = 0;
@@ -341,7 +341,7 @@ static void test_body_cap(void **state)
 
 static void test_refused_connection(void **state)
 {
-	cf_http_req r = {.method = "GET", .url = "http://127.0.0.1:1/x", .user_agent = "x",
+	cf_outreq r = {.method = "GET", .url = "http://127.0.0.1:1/x", .user_agent = "x",
 			 .connect_timeout_ms = 2000, .timeout_ms = 2000, .who = "pdns"};
 	cf_err e = {0};
 	int code;
@@ -359,7 +359,7 @@ static void test_timeout(void **state)
 {
 	server *s = *state;
 	char url[128];
-	cf_http_req r = req_to(s, "POST", "/slow", url, sizeof(url));
+	cf_outreq r = req_to(s, "POST", "/slow", url, sizeof(url));
 	cf_err e = {0};
 	int code;
 
@@ -382,7 +382,7 @@ static void test_connect_timeout(void **state)
 	socklen_t alen = sizeof(a);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[8], i;
 	char url[128];
-	cf_http_req r = {.method = "GET", .url = url, .user_agent = "x",
+	cf_outreq r = {.method = "GET", .url = url, .user_agent = "x",
 			 .connect_timeout_ms = 200, .timeout_ms = 3000};
 	cf_err e = {0};
 
