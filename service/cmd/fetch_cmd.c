@@ -436,7 +436,7 @@ static int answer_error(const fetch_args *a, const answer *ans, cf_err *err)
 
 	if (type != NULL && strrchr(type, '/') != NULL)
 		type = strrchr(type, '/') + 1;
-	cf_err_set(err, ans->status >= 500 ? CF_ERR_TRANSIENT : CF_ERR_PERMANENT,
+	cf_err_set(err, cf_http_status_class(ans->status),
 		   "certificate %s: the server answered %ld%s%s%s%s", a->id, ans->status,
 		   type ? " " : "", type ? type : "", detail ? ": " : "", detail ? detail : "");
 	json_decref(p);
