@@ -34,7 +34,6 @@
  */
 #include "providers/provider.h"
 #include "providers/cloudflare.h"
-#include "util/http_client.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -43,6 +42,7 @@
 #include <strings.h>
 
 #include "providers/api_http.h"
+#include "util/http_client.h"
 
 #define WHO "cloudflare"
 #define DEFAULT_API_URL "https://api.cloudflare.com/client/v4"

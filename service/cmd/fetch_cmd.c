@@ -30,9 +30,9 @@
  * allocates through a wiping allocator here, and the response buffer grows by
  * copy-and-wipe (the shared HTTP client's CF_HTTP_SECRET_BODY). The request goes
  * through that client (util/http_client.h): its timeouts, scheme rule and error
- * mapper are those of every outgoing request. Plain http:// is refused unless the server is on loopback or
- * --allow-http is given (the token would travel in clear; the server refuses
- * keys over plain HTTP to non-local clients anyway).
+ * mapper are those of every outgoing request. Plain http:// is refused unless
+ * the server is on loopback or --allow-http is given (the token would travel in
+ * clear; the server refuses keys over plain HTTP to non-local clients anyway).
  */
 #include <curl/curl.h>
 #include <dirent.h>
