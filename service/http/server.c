@@ -3,7 +3,9 @@
  * CERTFLEET_MAX_BODY), dispatch through the route table, 404/405/413 problems,
  * request ids, access logs, and per-request state freed in the completion
  * callback. Routes that need a token go through api.c (authentication, the
- * transaction, Idempotency-Key) before their handler.
+ * transaction, Idempotency-Key) before their handler. What a request carries
+ * (headers, query, bearer, body, client address) is read through request.c,
+ * which api.c and the handlers use too; nothing there calls back into this file.
  *
  * The daemon runs its own thread pool (CERTFLEET_HTTP_THREADS) on epoll. Stopping
  * quiesces the listening socket first, then lets running requests finish.
