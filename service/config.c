@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "util/b64.h"
@@ -61,6 +62,8 @@ static const setting settings[] = {
 	 "PostgreSQL connections shared by the HTTP threads"},
 	{"CERTFLEET_LOG_LEVEL", K_LOGLEVEL, "info", OFF(log_level), 0, 0,
 	 "debug | info | warn | error"},
+	/* the install path; a development build falls back to the source tree's
+	 * migrations/ while nothing is installed there (default_value) */
 	{"CERTFLEET_MIGRATIONS_DIR", K_STRING, CERTFLEET_MIGRATIONS_DIR, OFF(migrations_dir), 0,
 	 0, "folder holding the NNNN_name.sql migrations"},
 	{"CERTFLEET_SHUTDOWN_GRACE", K_INT, "10", OFF(shutdown_grace), 0, 3600,
@@ -253,6 +256,22 @@ static void store_value(cf_config *cfg, const setting *st, const char *v)
 	*(char **)(void *)base = strdup(v);
 }
 
+/* A setting's default: the table's, except for the migrations folder of a
+ * development build (CMake's CERTFLEET_DEV_MIGRATIONS defines
+ * CERTFLEET_DEV_MIGRATIONS_DIR, the source tree's migrations/), which uses the
+ * source tree while the install path does not exist. Installed builds and the
+ * container image have no fallback. */
+static const char *default_value(const setting *st)
+{
+#ifdef CERTFLEET_DEV_MIGRATIONS_DIR
+	struct stat sb;
+
+	if (st->offset == OFF(migrations_dir) && stat(st->def, &sb) != 0)
+		return CERTFLEET_DEV_MIGRATIONS_DIR;
+#endif
+	return st->def;
+}
+
 static const setting *find_setting(const char *name)
 {
 	for (size_t i = 0; i < NSETTINGS; i++)
@@ -323,7 +342,7 @@ int cf_config_load(cf_config *cfg, const char *file, cf_err *err)
 		if (v == NULL)
 			v = vals[i];
 		if (v == NULL)
-			v = st->def;
+			v = default_value(st);
 		if (v == NULL) {
 			cf_err_set(err, CF_ERR_PERMANENT,
 				   "%s: required setting is missing (%s)", st->name, st->help);
@@ -357,11 +376,21 @@ void cf_config_free(cf_config *cfg)
 	}
 }
 
+/* One line per setting: name, help, then "(required)" or "(default: VALUE)". An
+ * empty default prints no suffix: what empty means is the help text's to say
+ * (e.g. "(default: the system store)"), so nothing is said twice. */
 void cf_config_print_help(FILE *f)
 {
-	for (size_t i = 0; i < NSETTINGS; i++)
-		fprintf(f, "  %-26s %s (default: %s)\n", settings[i].name, settings[i].help,
-			settings[i].def ? settings[i].def : "required");
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const char *def = default_value(&settings[i]);
+
+		fprintf(f, "  %-26s %s", settings[i].name, settings[i].help);
+		if (def == NULL)
+			fputs(" (required)", f);
+		else if (def[0] != '\0')
+			fprintf(f, " (default: %s)", def);
+		fputc('\n', f);
+	}
 }
 
 int cf_config_master_key(const cf_config *cfg, uint8_t out[32], cf_err *err)

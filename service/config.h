@@ -69,7 +69,9 @@ int cf_config_master_key(const cf_config *cfg, uint8_t out[32], cf_err *err);
  * The config owns its strings; release with cf_config_free(). */
 int cf_config_load(cf_config *cfg, const char *file, cf_err *err);
 void cf_config_free(cf_config *cfg);
-/* Prints the table (name, default, help) for `certfleet help config`. */
+/* Prints the table for `certfleet help config`: one line per setting with its name,
+ * help, and "(required)" or "(default: VALUE)" (nothing for an empty default, which
+ * the help text explains when it matters). */
 void cf_config_print_help(FILE *f);
 
 /* Splits "host:port" / "[v6]:port" into host (no brackets) and port. */

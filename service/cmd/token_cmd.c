@@ -81,13 +81,13 @@ static int parse_args(int argc, char **argv, token_args *a)
 static int run_in_txn(PGconn *c, int (*fn)(PGconn *, token_args *, cf_err *), token_args *a,
 		      cf_err *err)
 {
-	if (cf_db_run(c, "starting a transaction", "BEGIN", 0, NULL, NULL, err) != 0)
+	if (cf_db_begin(c, err) != 0)
 		return -1;
 	if (fn(c, a, err) != 0) {
-		cf_db_run(c, "rolling back", "ROLLBACK", 0, NULL, NULL, NULL);
+		cf_db_rollback(c);
 		return -1;
 	}
-	return cf_db_run(c, "committing", "COMMIT", 0, NULL, NULL, err);
+	return cf_db_commit(c, err);
 }
 
 static int do_create(PGconn *c, token_args *a, cf_err *err)
@@ -111,11 +111,11 @@ static int do_create(PGconn *c, token_args *a, cf_err *err)
 	if (a->expires != NULL && cf_parse_duration(a->expires, &expires) != 0)
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  "--expires: expected a duration such as 90d, 12h, 30m or 3600s");
-	if (cf_token_create(c, a->name, role, expires, &a->token, id, NULL, err) != 0)
+	if (cf_token_create(c, a->name, role, expires, &a->token, id, err) != 0)
 		goto out;
 	detail = json_pack("{s:s, s:s, s:I}", "name", a->name, "role", cf_role_name(role),
 			   "expires_in_s", (json_int_t)expires);
-	if (cf_audit_write(c, ACTOR, "token.create", id, ADDRESS, detail, NULL, err) != 0)
+	if (cf_audit_write(c, ACTOR, "token.create", id, ADDRESS, detail, err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -131,7 +131,7 @@ static int do_revoke(PGconn *c, token_args *a, cf_err *err)
 
 	if ((a->name == NULL) == (a->id == NULL))
 		return cf_err_set(err, CF_ERR_PERMANENT, "revoke: give a NAME or --id ID");
-	n = cf_token_revoke(c, a->id ? NULL : a->name, a->id, &ids, NULL, err);
+	n = cf_token_revoke(c, a->id ? NULL : a->name, a->id, &ids, err);
 	if (n < 0)
 		goto out;
 	if (n == 0) {
@@ -143,7 +143,7 @@ static int do_revoke(PGconn *c, token_args *a, cf_err *err)
 		const char *id = json_string_value(json_array_get(ids, i));
 		json_t *d = json_pack("{s:s}", "by", a->id ? "id" : "name");
 
-		if (cf_audit_write(c, ACTOR, "token.revoke", id, ADDRESS, d, NULL, err) != 0) {
+		if (cf_audit_write(c, ACTOR, "token.revoke", id, ADDRESS, d, err) != 0) {
 			json_decref(d);
 			goto out;
 		}
@@ -167,7 +167,7 @@ static int do_list(PGconn *c, token_args *a, cf_err *err)
 	json_t *list = NULL, *t;
 	size_t i;
 
-	if (cf_token_list(c, &list, NULL, err) != 0)
+	if (cf_token_list(c, &list, err) != 0)
 		return -1;
 	if (a->json) {
 		json_dumpf(list, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -47,7 +47,7 @@
 int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err)
 {
 	cf_log(CF_LOG_ERROR, "http.store_error", "%s %s: %s", req->method, req->path, err->msg);
-	if (req->db_broken)
+	if (cf_db_lost(req->db))
 		return cf_resp_problem(resp, 503, "database-unavailable", NULL,
 				       "the database connection was lost; try again");
 	return cf_resp_problem(resp, 500, "internal", NULL,
@@ -58,8 +58,7 @@ int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err)
 int cf_api_audit(cf_http_req *req, const char *action, const char *target,
 		 const json_t *detail, cf_err *err)
 {
-	return cf_audit_write(req->db, req->who.name, action, target, req->client_ip, detail,
-			      &req->db_broken, err);
+	return cf_audit_write(req->db, req->who.name, action, target, req->client_ip, detail, err);
 }
 
 void cf_req_invalidate(cf_http_req *req, cf_cache_kind kind, const char *id)
@@ -104,14 +103,13 @@ static void unauthorized(cf_http_req *req, cf_http_resp *resp, cf_token_status s
 static int touch(cf_app *app, cf_http_req *req, cf_err *err)
 {
 	cf_err e = { 0 };
-	bool broken = false;
 	PGconn *db;
 
 	if (req->db != NULL)
-		return cf_token_touch(req->db, req->who.token_id, &req->db_broken, err);
+		return cf_token_touch(req->db, req->who.token_id, err);
 	if ((db = cf_db_acquire(app->pool, &e)) != NULL) {
-		cf_token_touch(db, req->who.token_id, &broken, &e);
-		cf_db_release(app->pool, db, broken);
+		cf_token_touch(db, req->who.token_id, &e);
+		cf_db_release(app->pool, db, cf_db_lost(db));
 	}
 	if (e.cls != CF_ERR_NONE)
 		cf_log(CF_LOG_WARN, "http.token_use", "token %s: %s", req->who.token_id, e.msg);
@@ -135,7 +133,7 @@ static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
 		goto out;
 	}
 	if (req->db != NULL) {
-		if (cf_token_verify(req->db, token, &req->who, &st, &req->db_broken, &err) != 0) {
+		if (cf_token_verify(req->db, token, &req->who, &st, &err) != 0) {
 			cf_resp_store_error(req, resp, &err);
 			goto out;
 		}
@@ -185,8 +183,7 @@ static int idempotency_begin(cf_http_req *req, cf_http_resp *resp, const char *k
 		goto out;
 	}
 	cf_idem_fingerprint(req->method, req->path, req->body.data, req->body.len, fp);
-	if (cf_idem_begin(req->db, req->who.token_id, key, fp, &st, &status, &body,
-			  &req->db_broken, &err) != 0) {
+	if (cf_idem_begin(req->db, req->who.token_id, key, fp, &st, &status, &body, &err) != 0) {
 		cf_resp_store_error(req, resp, &err);
 		goto out;
 	}
@@ -222,10 +219,9 @@ static int commit(cf_http_req *req, cf_http_resp *resp, const char *key, const u
 	int rc = -1;
 
 	if (key != NULL && cf_idem_store(req->db, req->who.token_id, key, req->method, req->path,
-					 fp, resp->status, resp->body ? resp->body : "",
-					 &req->db_broken, &err) != 0)
+					 fp, resp->status, resp->body ? resp->body : "", &err) != 0)
 		goto fail;
-	if (cf_db_run(req->db, "committing", "COMMIT", 0, NULL, &req->db_broken, &err) != 0)
+	if (cf_db_commit(req->db, &err) != 0)
 		goto fail;
 	rc = 0;
 	goto out;
@@ -269,8 +265,7 @@ int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *
 	cf_log(CF_LOG_DEBUG, "http.caller", "token %s (%s, %s)", req->who.token_id, req->who.name,
 	       cf_role_name(req->who.role));
 	if (change) {
-		if (cf_db_run(req->db, "starting a transaction", "BEGIN", 0, NULL, &req->db_broken,
-			      &err) != 0) {
+		if (cf_db_begin(req->db, &err) != 0) {
 			cf_resp_store_error(req, resp, &err);
 			goto out;
 		}
@@ -297,15 +292,15 @@ int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *
 	if (in_txn && resp->status >= 200 && resp->status < 300) {
 		in_txn = false;
 		if (commit(req, resp, key, fp) != 0)
-			in_txn = !req->db_broken;
+			in_txn = !cf_db_lost(req->db);
 		else
 			apply_invalidations(req);
 	}
 out:
 	if (in_txn && req->db != NULL)
-		cf_db_run(req->db, "rolling back", "ROLLBACK", 0, NULL, &req->db_broken, NULL);
+		cf_db_rollback(req->db);
 	if (req->db != NULL)
-		cf_db_release(app->pool, req->db, req->db_broken);
+		cf_db_release(app->pool, req->db, cf_db_lost(req->db));
 	req->db = NULL;
 	cf_err_clear(&err);
 	return 0;

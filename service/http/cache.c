@@ -260,15 +260,14 @@ void cf_cache_stats_get(cf_cache *c, cf_cache_stats *out)
 /* Reads token id from the database into *e. */
 static int load_token(cf_cache *c, const char *id, token_entry *e, cf_err *err)
 {
-	bool broken = false;
 	PGconn *db = cf_db_acquire(c->pool, err);
 	int rc;
 
 	if (db == NULL)
 		return -1;
 	memset(e, 0, sizeof(*e));
-	rc = cf_token_lookup(db, id, &e->row, &e->exists, &broken, err);
-	cf_db_release(c->pool, db, broken);
+	rc = cf_token_lookup(db, id, &e->row, &e->exists, err);
+	cf_db_release(c->pool, db, cf_db_lost(db));
 	return rc;
 }
 
@@ -341,7 +340,6 @@ bool cf_cache_touch_due(cf_cache *c, const char *token_id)
 static cf_cached_cert *load_cert(cf_cache *c, const char *id, cf_err *err)
 {
 	cf_cached_cert *e = calloc(1, sizeof(*e));
-	bool broken = false;
 	PGconn *db;
 	int rc;
 
@@ -353,8 +351,8 @@ static cf_cached_cert *load_cert(cf_cache *c, const char *id, cf_err *err)
 		free(e);
 		return NULL;
 	}
-	rc = cf_cert_fetch_load(db, id, &e->f, &broken, err);
-	cf_db_release(c->pool, db, broken);
+	rc = cf_cert_fetch_load(db, id, &e->f, err);
+	cf_db_release(c->pool, db, cf_db_lost(db));
 	if (rc != 0) {
 		free(e);
 		return NULL;
@@ -417,7 +415,7 @@ static PGconn *listen_connect(cf_cache *c)
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	PGresult *r;
 
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+	if (pg == NULL || cf_db_lost(pg)) {
 		PQfinish(pg);
 		return NULL;
 	}
@@ -487,7 +485,7 @@ static void *listener_main(void *arg)
 		pfd.fd = PQsocket(pg);
 		if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
 			continue;
-		if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
+		if (!PQconsumeInput(pg) || cf_db_lost(pg)) {
 			PQfinish(pg);
 			pg = NULL;
 			set_listening(c, false);

@@ -173,10 +173,8 @@ static int load_providers(cf_app *app, cf_http_req *req, const json_t *p, const 
 			if (!cf_valid_slug(name) ||
 			    cf_provider_settings_load(req->db, app->master_key, name, &type,
 						      &cp->p[k].settings, err) != 0) {
-				if (err->cls == CF_ERR_TRANSIENT || PQstatus(req->db) != CONNECTION_OK) {
-					req->db_broken = PQstatus(req->db) != CONNECTION_OK;
+				if (err->cls == CF_ERR_TRANSIENT || cf_db_lost(req->db))
 					return -1;
-				}
 				cf_err_clear(err);
 				return cf_verrs_add(errs, "provider", "no usable DNS provider called "
 						    "\"%.80s\"", name), 1;
@@ -210,7 +208,7 @@ static json_t *stored_definition(cf_http_req *req, cf_http_resp *resp, const jso
 		cf_resp_invalid(resp, &errs);
 		return NULL;
 	}
-	if (cf_cert_get_json(req->db, id, &doc, &req->db_broken, err) != 0) {
+	if (cf_cert_get_json(req->db, id, &doc, err) != 0) {
 		*failed = true;
 		return NULL;
 	}

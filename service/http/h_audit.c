@@ -104,7 +104,7 @@ int cf_h_audit_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	if (errs.n > 0)
 		cf_resp_invalid(resp, &errs);
 	else if (cf_audit_list_json(req->db, since ? since_norm : NULL, actor, action, (int)limit,
-				    &out, &req->db_broken, &err) != 0)
+				    &out, &err) != 0)
 		cf_resp_store_error(req, resp, &err);
 	else
 		cf_resp_json(resp, 200, out);

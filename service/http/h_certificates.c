@@ -29,7 +29,7 @@ static int provider_exists(void *arg, const char *name, cf_err *err)
 {
 	cf_http_req *req = arg;
 
-	return cf_provider_exists_locked(req->db, name, &req->db_broken, err);
+	return cf_provider_exists_locked(req->db, name, err);
 }
 
 /* cf_cert_validate with the service's rules; 0 valid, 1 answered 400, -1 error. */
@@ -66,8 +66,8 @@ int cf_h_certs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 			     "or 3600s");
 		cf_resp_invalid(resp, &errs);
 	} else if ((within != NULL
-		    ? cf_cert_list_expiring_json(req->db, secs, &out, &req->db_broken, &err)
-		    : cf_cert_list_json(req->db, &out, &req->db_broken, &err)) != 0)
+		    ? cf_cert_list_expiring_json(req->db, secs, &out, &err)
+		    : cf_cert_list_json(req->db, &out, &err)) != 0)
 		cf_resp_store_error(req, resp, &err);
 	else
 		cf_resp_json(resp, 200, out);
@@ -91,14 +91,14 @@ int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	id = json_string_value(json_object_get(doc, "id"));
-	if ((r = cf_cert_insert(req->db, doc, &req->db_broken, &err)) < 0)
+	if ((r = cf_cert_insert(req->db, doc, &err)) < 0)
 		goto fail;
 	if (r == 0) {
 		cf_resp_problem_ext(resp, 409, "conflict", json_pack("{s:s}", "field", "id"),
 				    "id: a certificate called \"%s\" already exists", id);
 		goto out;
 	}
-	if ((r = cf_job_enqueue(req->db, id, "issue", job_id, &req->db_broken, &err)) < 0)
+	if ((r = cf_job_enqueue(req->db, id, "issue", job_id, &err)) < 0)
 		goto fail;
 	if (r == 0) { /* cannot happen for a new certificate */
 		cf_err_set(&err, CF_ERR_PERMANENT, "a new certificate already has job %s", job_id);
@@ -107,7 +107,7 @@ int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	detail = json_pack("{s:O, s:s}", "domains", json_object_get(doc, "domains"), "job",
 			   job_id);
 	if (cf_api_audit(req, "certificate.create", id, detail, &err) != 0 ||
-	    cf_cert_get_json(req->db, id, &out, &req->db_broken, &err) != 0 || out == NULL)
+	    cf_cert_get_json(req->db, id, &out, &err) != 0 || out == NULL)
 		goto fail;
 	json_object_set_new(out, "job", json_pack("{s:s, s:s}", "id", job_id, "state", "queued"));
 	cf_resp_json(resp, 201, out);
@@ -131,7 +131,7 @@ int cf_h_cert_get(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 
 	if (!cf_valid_slug(id))
 		not_found(resp, id);
-	else if (cf_cert_get_json(req->db, id, &out, &req->db_broken, &err) != 0)
+	else if (cf_cert_get_json(req->db, id, &out, &err) != 0)
 		cf_resp_store_error(req, resp, &err);
 	else if (out == NULL)
 		not_found(resp, id);
@@ -168,7 +168,7 @@ int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	}
 	if ((body = cf_req_json(req, resp, false)) == NULL)
 		goto out;
-	if (cf_cert_get_doc_locked(req->db, id, &current, &req->db_broken, &err) != 0)
+	if (cf_cert_get_doc_locked(req->db, id, &current, &err) != 0)
 		goto fail;
 	if (current == NULL) {
 		not_found(resp, id);
@@ -184,9 +184,9 @@ int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	detail = changed_fields(body);
-	if (cf_cert_update(req->db, doc, &req->db_broken, &err) < 0 ||
+	if (cf_cert_update(req->db, doc, &err) < 0 ||
 	    cf_api_audit(req, "certificate.update", id, detail, &err) != 0 ||
-	    cf_cert_get_json(req->db, id, &out, &req->db_broken, &err) != 0 || out == NULL)
+	    cf_cert_get_json(req->db, id, &out, &err) != 0 || out == NULL)
 		goto fail;
 	cf_resp_json(resp, 200, out);
 	cf_req_invalidate(req, CF_CACHE_CERT, id); /* hosts or admin_keys may have changed */
@@ -211,7 +211,7 @@ int cf_h_cert_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	int r = 0;
 
 	if (cf_valid_slug(id))
-		r = cf_cert_delete(req->db, id, job, state, &req->db_broken, &err);
+		r = cf_cert_delete(req->db, id, job, state, &err);
 	if (r < 0)
 		cf_resp_store_error(req, resp, &err);
 	else if (r == 0)
@@ -254,13 +254,13 @@ int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	/* no lock on the certificate here: see cf_cert_exists */
-	if ((r = cf_cert_exists(req->db, id, &req->db_broken, &err)) < 0)
+	if ((r = cf_cert_exists(req->db, id, &err)) < 0)
 		goto fail;
 	if (r == 0) {
 		not_found(resp, id);
 		goto out;
 	}
-	if ((r = cf_job_enqueue(req->db, id, "issue", job_id, &req->db_broken, &err)) < 0)
+	if ((r = cf_job_enqueue(req->db, id, "issue", job_id, &err)) < 0)
 		goto fail;
 	if (r == 0) {
 		cf_resp_problem_ext(resp, 409, "job-active",
@@ -272,7 +272,7 @@ int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	}
 	detail = json_pack("{s:s}", "job", job_id);
 	if (cf_api_audit(req, "certificate.issue", id, detail, &err) != 0 ||
-	    cf_job_get_json(req->db, job_id, true, &job, &req->db_broken, &err) != 0 ||
+	    cf_job_get_json(req->db, job_id, true, &job, &err) != 0 ||
 	    job == NULL)
 		goto fail;
 	cf_resp_json(resp, 202, json_pack("{s:o}", "job", job));

@@ -186,7 +186,6 @@ static int audit_key(cf_app *app, const cf_http_req *req, const char *id, const 
 {
 	json_t *detail = json_pack("{s:i, s:s, s:s, s:b}", "version", f->version, "token",
 				   req->who.token_id, "via", parts[p].name, "tls", req->tls);
-	bool broken = false;
 	PGconn *db = NULL;
 	int rc = -1;
 
@@ -197,8 +196,8 @@ static int audit_key(cf_app *app, const cf_http_req *req, const char *id, const 
 	if ((db = cf_db_acquire(app->pool, err)) == NULL)
 		goto out;
 	rc = cf_audit_write(db, req->who.name, "certificate.fetch_key", id, req->client_ip,
-			    detail, &broken, err);
-	cf_db_release(app->pool, db, broken);
+			    detail, err);
+	cf_db_release(app->pool, db, cf_db_lost(db));
 out:
 	json_decref(detail);
 	return rc;

@@ -42,8 +42,7 @@ int cf_h_jobs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	}
 	if (errs.n > 0)
 		cf_resp_invalid(resp, &errs);
-	else if (cf_jobs_list_json(req->db, cert, state, (int)limit, &out, &req->db_broken,
-				   &err) != 0)
+	else if (cf_jobs_list_json(req->db, cert, state, (int)limit, &out, &err) != 0)
 		cf_resp_store_error(req, resp, &err);
 	else
 		cf_resp_json(resp, 200, out);
@@ -60,7 +59,7 @@ int cf_h_job_get(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	if (!cf_is_uuid(id))
 		cf_resp_problem(resp, 404, "not-found", NULL, "no job \"%.80s\" (a job id is a UUID)",
 				id);
-	else if (cf_job_get_json(req->db, id, true, &out, &req->db_broken, &err) != 0)
+	else if (cf_job_get_json(req->db, id, true, &out, &err) != 0)
 		cf_resp_store_error(req, resp, &err);
 	else if (out == NULL)
 		cf_resp_problem(resp, 404, "not-found", NULL, "no job %s", id);

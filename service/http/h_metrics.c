@@ -107,15 +107,14 @@ static void refresh_db(cf_app *app)
 	cf_buf b = {0};
 	json_t *g = NULL;
 	cf_err err = {0};
-	bool broken = false;
 	PGconn *c;
 
 	if (cache_at >= 0 && now - cache_at < app->cfg->metrics_cache)
 		return;
 	if ((c = cf_db_acquire(app->pool, &err)) != NULL) {
-		if (cf_gauges_read(c, &g, &broken, &err) == 0)
+		if (cf_gauges_read(c, &g, &err) == 0)
 			render_db(&b, g);
-		cf_db_release(app->pool, c, broken);
+		cf_db_release(app->pool, c, cf_db_lost(c));
 	}
 	cache_db_up = g != NULL && b.data != NULL;
 	if (cache_db_up) {
@@ -193,7 +192,6 @@ static int check_admin(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	cf_token_status st = CF_TOKEN_INVALID;
 	cf_principal who = {0};
 	cf_err err = {0};
-	bool broken = false;
 	PGconn *c;
 	int rc = -1;
 
@@ -209,7 +207,7 @@ static int check_admin(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		cf_resp_problem(resp, 503, "database-unavailable", NULL, "%s", err.msg);
 		goto out;
 	}
-	if (cf_token_verify(c, h, &who, &st, &broken, &err) != 0)
+	if (cf_token_verify(c, h, &who, &st, &err) != 0)
 		cf_resp_problem(resp, 503, "database-unavailable", NULL, "%s", err.msg);
 	else if (st != CF_TOKEN_OK)
 		cf_resp_problem(resp, 401, "unauthorized", NULL, "the token is not valid");
@@ -217,7 +215,7 @@ static int check_admin(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		cf_resp_problem(resp, 403, "forbidden", NULL, "/metrics needs an admin token");
 	else
 		rc = 0;
-	cf_db_release(app->pool, c, broken);
+	cf_db_release(app->pool, c, cf_db_lost(c));
 out:
 	cf_err_clear(&err);
 	return rc;

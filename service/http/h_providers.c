@@ -23,7 +23,7 @@ int cf_h_providers_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	json_t *out = NULL;
 	cf_err err = { 0 };
 
-	if (cf_provider_list_json(req->db, app->master_key, &out, &req->db_broken, &err) != 0)
+	if (cf_provider_list_json(req->db, app->master_key, &out, &err) != 0)
 		cf_resp_store_error(req, resp, &err);
 	else
 		cf_resp_json(resp, 200, out);
@@ -65,7 +65,7 @@ int cf_h_providers_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	if (cf_provider_settings_seal(ops, app->master_key, name, settings, &pub, &sealed,
 				      &err) != 0)
 		goto fail;
-	r = cf_provider_insert(req->db, name, ops->name, pub, &sealed, &req->db_broken, &err);
+	r = cf_provider_insert(req->db, name, ops->name, pub, &sealed, &err);
 	if (r < 0)
 		goto fail;
 	if (r == 0) {
@@ -75,7 +75,7 @@ int cf_h_providers_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	}
 	detail = create_detail(ops->name, pub, settings);
 	if (cf_api_audit(req, "provider.create", name, detail, &err) != 0 ||
-	    cf_provider_get_json(req->db, app->master_key, name, &out, &req->db_broken, &err) != 0)
+	    cf_provider_get_json(req->db, app->master_key, name, &out, &err) != 0)
 		goto fail;
 	cf_resp_json(resp, 201, out);
 	goto out;
@@ -97,7 +97,7 @@ int cf_h_provider_get(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	cf_err err = { 0 };
 
 	if (!cf_valid_slug(name) || cf_provider_get_json(req->db, app->master_key, name, &out,
-							 &req->db_broken, &err) != 0) {
+							 &err) != 0) {
 		if (err.cls != CF_ERR_NONE)
 			cf_resp_store_error(req, resp, &err);
 		else
@@ -120,7 +120,7 @@ int cf_h_provider_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	int r = 0;
 
 	if (cf_valid_slug(name))
-		r = cf_provider_delete(req->db, name, &users, &req->db_broken, &err);
+		r = cf_provider_delete(req->db, name, &users, &err);
 	if (r < 0) {
 		cf_resp_store_error(req, resp, &err);
 	} else if (r == 0) {

@@ -74,12 +74,12 @@ int cf_h_tokens_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	if ((body = cf_req_json(req, resp, false)) == NULL ||
 	    parse_create(body, &name, &role, &expires, resp) != 0)
 		goto out;
-	if (cf_token_create(req->db, name, role, expires, &token, id, &req->db_broken, &err) != 0)
+	if (cf_token_create(req->db, name, role, expires, &token, id, &err) != 0)
 		goto fail;
 	detail = json_pack("{s:s, s:s, s:I}", "name", name, "role", cf_role_name(role),
 			   "expires_in_s", (json_int_t)expires);
 	if (cf_api_audit(req, "token.create", id, detail, &err) != 0 ||
-	    cf_token_get_json(req->db, id, &out, &req->db_broken, &err) != 0 || out == NULL)
+	    cf_token_get_json(req->db, id, &out, &err) != 0 || out == NULL)
 		goto fail;
 	json_object_set_new(out, "token", json_string(token));
 	cf_resp_json(resp, 201, out);
@@ -101,7 +101,7 @@ int cf_h_tokens_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	json_t *list = NULL;
 	cf_err err = { 0 };
 
-	if (cf_token_list(req->db, &list, &req->db_broken, &err) != 0)
+	if (cf_token_list(req->db, &list, &err) != 0)
 		cf_resp_store_error(req, resp, &err);
 	else
 		cf_resp_json(resp, 200, json_pack("{s:o}", "tokens", list));
@@ -135,7 +135,7 @@ int cf_h_token_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	n = cf_valid_token_name(name)
-		    ? cf_token_revoke(req->db, name, id, &ids, &req->db_broken, &err) : 0;
+		    ? cf_token_revoke(req->db, name, id, &ids, &err) : 0;
 	if (n < 0)
 		goto fail;
 	if (n == 0) {

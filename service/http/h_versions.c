@@ -38,7 +38,7 @@ int cf_h_cert_versions(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 
 	if (!cf_valid_slug(id))
 		cert_not_found(resp, id);
-	else if (cf_versions_json(req->db, id, &out, &req->db_broken, &err) != 0)
+	else if (cf_versions_json(req->db, id, &out, &err) != 0)
 		cf_resp_store_error(req, resp, &err);
 	else if (out == NULL)
 		cert_not_found(resp, id);
@@ -127,7 +127,7 @@ int cf_h_version_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 				"\"%.80s\"", req->params[1], id);
 		goto out;
 	}
-	if ((r = cf_version_state(req->db, id, version, &revoked, &req->db_broken, &err)) < 0)
+	if ((r = cf_version_state(req->db, id, version, &revoked, &err)) < 0)
 		goto fail;
 	if (r == 0) {
 		cf_resp_problem(resp, 404, "not-found", NULL,
@@ -139,8 +139,7 @@ int cf_h_version_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 				"\"%s\" is revoked already", version, id);
 		goto out;
 	}
-	if ((r = cf_revoke_enqueue(req->db, id, version, reason, replace, job_id, &req->db_broken,
-				   &err)) < 0)
+	if ((r = cf_revoke_enqueue(req->db, id, version, reason, replace, job_id, &err)) < 0)
 		goto fail;
 	if (r == 0) {
 		cf_resp_problem_ext(resp, 409, "job-active", json_pack("{s:{s:s}}", "job", "id",
@@ -152,7 +151,7 @@ int cf_h_version_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	detail = json_pack("{s:i, s:i, s:b, s:s}", "version", version, "reason", reason, "replace",
 			   replace, "job", job_id);
 	if (cf_api_audit(req, "certificate.revoke", id, detail, &err) != 0 ||
-	    cf_job_get_json(req->db, job_id, true, &job, &req->db_broken, &err) != 0 || job == NULL)
+	    cf_job_get_json(req->db, job_id, true, &job, &err) != 0 || job == NULL)
 		goto fail;
 	cf_resp_json(resp, 202, json_pack("{s:o}", "job", job));
 	goto out;

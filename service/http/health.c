@@ -17,7 +17,6 @@ int cf_h_readyz(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
 	cf_err err = {0};
 	PGconn *c;
-	bool broken = false;
 	int v;
 
 	c = cf_db_acquire(app->pool, &err);
@@ -25,8 +24,8 @@ int cf_h_readyz(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		cf_resp_problem(resp, 503, "not-ready", "Not ready", "%s", err.msg);
 		goto out;
 	}
-	v = cf_migrate_current(c, &broken, &err);
-	cf_db_release(app->pool, c, broken);
+	v = cf_migrate_current(c, &err);
+	cf_db_release(app->pool, c, cf_db_lost(c));
 	if (v < 0) {
 		cf_resp_problem(resp, 503, "not-ready", "Not ready", "%s", err.msg);
 		goto out;

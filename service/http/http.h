@@ -47,7 +47,6 @@ typedef struct cf_http_req {
 	bool local;         /* the client's address is in CERTFLEET_LOCAL_ADDRESSES */
 	/* set by api.c for routes that need a token */
 	PGconn *db;         /* borrowed from the pool for this request */
-	bool db_broken;     /* set when the connection failed: not returned to the pool */
 	cf_principal who;   /* the caller */
 	/* cache entries this request changed, dropped once its transaction commits
 	 * (cf_req_invalidate); more than CF_HTTP_MAX_INVAL: everything is dropped */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/rows.h"
 
 /* "acme_accounts:<directory>:<email>", malloc'd. */
 static char *account_aad(const char *directory, const char *email)
@@ -24,7 +25,7 @@ static char *account_aad(const char *directory, const char *email)
 
 /* Reads the row: 1 found (out filled), 0 none, -1 error. */
 static int read_row(PGconn *c, const uint8_t mk[32], const char *dir, const char *email,
-		    const char *aad, cf_account_row *out, bool *broken, cf_err *err)
+		    const char *aad, cf_account_row *out, cf_err *err)
 {
 	const char *p[2] = {dir, email};
 	unsigned char *blob = NULL;
@@ -36,7 +37,7 @@ static int read_row(PGconn *c, const uint8_t mk[32], const char *dir, const char
 	r = cf_db_exec(c, "read ACME account",
 		       "SELECT id, key_sealed, account_url FROM acme_accounts"
 		       " WHERE directory_url = $1 AND email = $2",
-		       2, p, broken, err);
+		       2, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 0) {
@@ -53,7 +54,7 @@ static int read_row(PGconn *c, const uint8_t mk[32], const char *dir, const char
 	}
 	if ((out->key = cf_key_from_pem((const char *)pem.data, pem.len, err)) == NULL)
 		goto out;
-	if (!PQgetisnull(r, 0, 2) && (out->url = strdup(PQgetvalue(r, 0, 2))) == NULL) {
+	if (cf_col_dup(r, 0, 2, &out->url) != 0) {
 		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 		goto out;
 	}
@@ -67,7 +68,7 @@ out:
 
 /* Inserts a new sealed key unless a row exists (then nothing happens). */
 static int insert_new(PGconn *c, const uint8_t mk[32], const char *dir, const char *email,
-		      const char *aad, bool *broken, cf_err *err)
+		      const char *aad, cf_err *err)
 {
 	cf_key *key = NULL;
 	char *pem = NULL;
@@ -85,7 +86,7 @@ static int insert_new(PGconn *c, const uint8_t mk[32], const char *dir, const ch
 					  "INSERT INTO acme_accounts (directory_url, email,"
 					  " key_type, key_sealed) VALUES ($1, $2, 'ec256', $3)"
 					  " ON CONFLICT (directory_url, email) DO NOTHING",
-					  3, p, lens, fmts, broken, err);
+					  3, p, lens, fmts, err);
 		if (r == NULL)
 			goto out;
 		PQclear(r);
@@ -99,7 +100,7 @@ out:
 }
 
 int cf_accounts_get_or_create(PGconn *c, const uint8_t master_key[32], const char *directory,
-			      const char *email, cf_account_row *out, bool *broken, cf_err *err)
+			      const char *email, cf_account_row *out, cf_err *err)
 {
 	char *aad = account_aad(directory, email);
 	int rc = -1, found;
@@ -109,9 +110,9 @@ int cf_accounts_get_or_create(PGconn *c, const uint8_t master_key[32], const cha
 		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 		return -1;
 	}
-	found = read_row(c, master_key, directory, email, aad, out, broken, err);
-	if (found == 0 && insert_new(c, master_key, directory, email, aad, broken, err) == 0)
-		found = read_row(c, master_key, directory, email, aad, out, broken, err);
+	found = read_row(c, master_key, directory, email, aad, out, err);
+	if (found == 0 && insert_new(c, master_key, directory, email, aad, err) == 0)
+		found = read_row(c, master_key, directory, email, aad, out, err);
 	if (found == 1)
 		rc = 0;
 	else if (found == 0)
@@ -122,15 +123,14 @@ int cf_accounts_get_or_create(PGconn *c, const uint8_t master_key[32], const cha
 	return rc;
 }
 
-int cf_accounts_set_url(PGconn *c, long long id, const char *url, bool *broken, cf_err *err)
+int cf_accounts_set_url(PGconn *c, long long id, const char *url, cf_err *err)
 {
 	char sid[24];
 	const char *p[2] = {sid, url};
 
 	snprintf(sid, sizeof(sid), "%lld", id);
 	return cf_db_run(c, "store ACME account URL",
-			 "UPDATE acme_accounts SET account_url = $2 WHERE id = $1", 2, p, broken,
-			 err);
+			 "UPDATE acme_accounts SET account_url = $2 WHERE id = $1", 2, p, err);
 }
 
 void cf_account_row_free(cf_account_row *r)

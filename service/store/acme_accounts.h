@@ -29,9 +29,9 @@ typedef struct cf_account_row {
  * none. Returns 0 with out filled (release with cf_account_row_free), -1 on error
  * (a blob that does not open with this master key is a permanent error). */
 int cf_accounts_get_or_create(PGconn *c, const uint8_t master_key[32], const char *directory,
-			      const char *email, cf_account_row *out, bool *broken, cf_err *err);
+			      const char *email, cf_account_row *out, cf_err *err);
 /* Stores the account URL of row id (NULL clears it: the CA forgot the account). */
-int cf_accounts_set_url(PGconn *c, long long id, const char *url, bool *broken, cf_err *err);
+int cf_accounts_set_url(PGconn *c, long long id, const char *url, cf_err *err);
 void cf_account_row_free(cf_account_row *r);
 
 #endif

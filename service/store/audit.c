@@ -18,7 +18,7 @@
 #include "store/rows.h"
 
 int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
-		   const char *address, const json_t *detail, bool *broken, cf_err *err)
+		   const char *address, const json_t *detail, cf_err *err)
 {
 	char *d = detail ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	const char *params[5] = { actor, action, target, address, d };
@@ -29,13 +29,13 @@ int cf_audit_write(PGconn *conn, const char *actor, const char *action, const ch
 	rc = cf_db_run(conn, "writing an audit event",
 		       "INSERT INTO audit_events (actor, action, target, address, detail) "
 		       "VALUES ($1, $2, $3, $4, $5::jsonb)",
-		       5, params, broken, err);
+		       5, params, err);
 	free(d);
 	return rc;
 }
 
 int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const char *action,
-		       int limit, json_t **out, bool *broken, cf_err *err)
+		       int limit, json_t **out, cf_err *err)
 {
 	char lim[16];
 	const char *params[4] = { since ? since : "", actor ? actor : "", action ? action : "",
@@ -53,7 +53,7 @@ int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const
 			 "(SELECT * FROM audit_events WHERE ($1 = '' OR at >= $1::timestamptz) "
 			 "AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3) "
 			 "ORDER BY at, id LIMIT $4::int) e",
-			 4, params, broken, err);
+			 4, params, err);
 	if (res == NULL)
 		return -1;
 	if ((*out = cf_row_json(res, 0, 0)) == NULL)
@@ -94,7 +94,7 @@ void cf_idem_fingerprint(const char *method, const char *path, const void *body,
 
 int cf_idem_begin(PGconn *conn, const char *token_id, const char *key,
 		  const uint8_t fingerprint[32], cf_idem_state *state, int *status, char **body,
-		  bool *broken, cf_err *err)
+		  cf_err *err)
 {
 	const char *params[2] = { token_id, key };
 	unsigned char *stored = NULL;
@@ -106,16 +106,16 @@ int cf_idem_begin(PGconn *conn, const char *token_id, const char *key,
 	*body = NULL;
 	if (cf_db_run(conn, "locking an Idempotency-Key",
 		      "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))", 2,
-		      params, broken, err) != 0 ||
+		      params, err) != 0 ||
 	    cf_db_run(conn, "expiring an Idempotency-Key",
 		      "DELETE FROM idempotency_keys WHERE token_id = $1 AND key = $2 "
 		      "AND created_at < now() - interval '24 hours'",
-		      2, params, broken, err) != 0)
+		      2, params, err) != 0)
 		goto out;
 	res = cf_db_exec(conn, "looking up an Idempotency-Key",
 			 "SELECT body_sha256, status, response FROM idempotency_keys "
 			 "WHERE token_id = $1 AND key = $2",
-			 2, params, broken, err);
+			 2, params, err);
 	if (res == NULL)
 		goto out;
 	rc = 0;
@@ -142,7 +142,7 @@ out:
 
 int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const char *method,
 		  const char *path, const uint8_t fingerprint[32], int status, const char *body,
-		  bool *broken, cf_err *err)
+		  cf_err *err)
 {
 	char st[16];
 	const char *params[7] = { token_id, key, method, path, (const char *)fingerprint, st,
@@ -154,7 +154,7 @@ int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const cha
 	res = cf_db_execb(conn, "recording an Idempotency-Key",
 			  "INSERT INTO idempotency_keys (token_id, key, method, path, "
 			  "body_sha256, status, response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			  7, params, lengths, formats, broken, err);
+			  7, params, lengths, formats, err);
 	if (res == NULL)
 		return -1;
 	PQclear(res);

@@ -22,7 +22,7 @@
  * the client's (may be NULL), detail an object or NULL (borrowed). The caller
  * guarantees detail holds no secret. */
 int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
-		   const char *address, const json_t *detail, bool *broken, cf_err *err);
+		   const char *address, const json_t *detail, cf_err *err);
 
 /* Audit events in the order they happened (at, then id), at most limit:
  * {"events":[{"id","at","actor","action","target","address","detail"}]}, where
@@ -30,7 +30,7 @@ int cf_audit_write(PGconn *conn, const char *actor, const char *action, const ch
  * keeps events at or after that time; actor and action (may be NULL) keep events
  * with exactly that actor or action. The caller has checked since's syntax. */
 int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const char *action,
-		       int limit, json_t **out, bool *broken, cf_err *err);
+		       int limit, json_t **out, cf_err *err);
 
 /* ---- Idempotency-Key ---- */
 
@@ -52,11 +52,11 @@ typedef enum cf_idem_state {
  * looks the key up. *body (REPLAY only) is malloc'd; the caller frees it. */
 int cf_idem_begin(PGconn *conn, const char *token_id, const char *key,
 		  const uint8_t fingerprint[32], cf_idem_state *state, int *status, char **body,
-		  bool *broken, cf_err *err);
+		  cf_err *err);
 
 /* Records the answer to a CF_IDEM_NEW request, in the same transaction. */
 int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const char *method,
 		  const char *path, const uint8_t fingerprint[32], int status, const char *body,
-		  bool *broken, cf_err *err);
+		  cf_err *err);
 
 #endif

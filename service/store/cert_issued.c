@@ -49,14 +49,14 @@ static int describe(cf_issued *in, cf_err *err)
 }
 
 /* Locks the certificate and returns its next version number (> 0), or -1. */
-static int next_version(PGconn *c, const char *cert_id, bool *broken, cf_err *err)
+static int next_version(PGconn *c, const char *cert_id, cf_err *err)
 {
 	const char *p[1] = {cert_id};
 	PGresult *r;
 	int v = -1;
 
 	r = cf_db_exec(c, "lock certificate", "SELECT 1 FROM certificates WHERE id = $1 FOR UPDATE",
-		       1, p, broken, err);
+		       1, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) != 1)
@@ -67,7 +67,7 @@ static int next_version(PGconn *c, const char *cert_id, bool *broken, cf_err *er
 	r = cf_db_exec(c, "next version",
 		       "SELECT coalesce(max(version), 0) + 1 FROM certificate_versions"
 		       " WHERE certificate_id = $1",
-		       1, p, broken, err);
+		       1, p, err);
 	if (r == NULL)
 		return -1;
 	v = atoi(PQgetvalue(r, 0, 0));
@@ -82,7 +82,7 @@ static const char insert_sql[] =
 	" $8, $9, $10, nullif($11, ''))";
 
 static int insert_version(PGconn *c, const cf_job_ref *job, const cf_issued *in,
-			  const cf_buf *sealed, bool *broken, cf_err *err)
+			  const cf_buf *sealed, cf_err *err)
 {
 	char ver[16], nb[32], na[32];
 	const char *p[11] = {in->certificate_id, ver, in->serial, nb, na, in->leaf_pem,
@@ -96,19 +96,17 @@ static int insert_version(PGconn *c, const cf_job_ref *job, const cf_issued *in,
 	snprintf(na, sizeof(na), "%lld", (long long)in->not_after);
 	lens[7] = (int)sealed->len;
 	fmts[7] = 1;
-	r = cf_db_execb(c, "store certificate version", insert_sql, 11, p, lens, fmts, broken,
-			err);
+	r = cf_db_execb(c, "store certificate version", insert_sql, 11, p, lens, fmts, err);
 	if (r == NULL)
 		return -1;
 	PQclear(r);
 	return cf_db_run(c, "mark certificate valid",
 			 "UPDATE certificates SET status = 'valid', current_version = $2,"
 			 " updated_at = now() WHERE id = $1",
-			 2, p, broken, err);
+			 2, p, err);
 }
 
-int cf_issued_version_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken,
-			   cf_err *err)
+int cf_issued_version_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 {
 	cf_issued *in = arg;
 	cf_buf sealed = {0};
@@ -117,11 +115,11 @@ int cf_issued_version_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *br
 
 	if (describe(in, err) != 0)
 		goto out;
-	if ((in->version = next_version(c, in->certificate_id, broken, err)) < 0)
+	if ((in->version = next_version(c, in->certificate_id, err)) < 0)
 		goto out;
 	snprintf(aad, sizeof(aad), "certificate_versions:%s:%d", in->certificate_id, in->version);
 	if (cf_seal(in->master_key, aad, in->key_pem, strlen(in->key_pem), &sealed, err) != 0 ||
-	    insert_version(c, job, in, &sealed, broken, err) != 0)
+	    insert_version(c, job, in, &sealed, err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -129,13 +127,12 @@ out:
 	return rc;
 }
 
-int cf_issued_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken,
-			  cf_err *err)
+int cf_issued_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 {
 	const char *p[1] = {arg};
 
 	return cf_db_run(c, "mark certificate failed",
 			 "UPDATE certificates SET status = 'failed', updated_at = now()"
 			 " WHERE id = $1 AND current_version IS NULL",
-			 1, p, broken, err);
+			 1, p, err);
 }

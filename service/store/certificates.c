@@ -29,8 +29,7 @@
 /* The renew_fraction member (absent: the default of 0001_core, 2/3). */
 #define RENEW_FRACTION_OF "COALESCE(($1::jsonb ->> 'renew_fraction')::real, 0.6667)"
 
-static int doc_exec(PGconn *conn, const char *what, const char *sql, const json_t *doc,
-		    bool *broken, cf_err *err)
+static int doc_exec(PGconn *conn, const char *what, const char *sql, const json_t *doc, cf_err *err)
 {
 	char *text = json_dumps(doc, JSON_COMPACT);
 	const char *params[1] = { text };
@@ -39,7 +38,7 @@ static int doc_exec(PGconn *conn, const char *what, const char *sql, const json_
 
 	if (text == NULL)
 		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
-	res = cf_db_exec(conn, what, sql, 1, params, broken, err);
+	res = cf_db_exec(conn, what, sql, 1, params, err);
 	if (res != NULL)
 		rc = PQntuples(res) == 1 ? 1 : 0;
 	PQclear(res);
@@ -47,7 +46,7 @@ static int doc_exec(PGconn *conn, const char *what, const char *sql, const json_
 	return rc;
 }
 
-int cf_cert_insert(PGconn *conn, const json_t *doc, bool *broken, cf_err *err)
+int cf_cert_insert(PGconn *conn, const json_t *doc, cf_err *err)
 {
 	return doc_exec(conn, "creating a certificate",
 			"INSERT INTO certificates (id, domains, dns_alias, provider, key_type, "
@@ -55,10 +54,10 @@ int cf_cert_insert(PGconn *conn, const json_t *doc, bool *broken, cf_err *err)
 			ARRAY_OF("domains") ", " ALIAS_OF ", $1::jsonb -> 'provider', "
 			"$1::jsonb ->> 'key_type', " ARRAY_OF("hosts") ", " ADMIN_KEYS_OF ", "
 			RENEW_FRACTION_OF " ON CONFLICT (id) DO NOTHING RETURNING id",
-			doc, broken, err);
+			doc, err);
 }
 
-int cf_cert_update(PGconn *conn, const json_t *doc, bool *broken, cf_err *err)
+int cf_cert_update(PGconn *conn, const json_t *doc, cf_err *err)
 {
 	return doc_exec(conn, "updating a certificate",
 			"UPDATE certificates SET domains = " ARRAY_OF("domains") ", dns_alias = "
@@ -66,20 +65,20 @@ int cf_cert_update(PGconn *conn, const json_t *doc, bool *broken, cf_err *err)
 			"'key_type', hosts = " ARRAY_OF("hosts") ", admin_keys = " ADMIN_KEYS_OF
 			", renew_fraction = " RENEW_FRACTION_OF ", updated_at = now() "
 			"WHERE id = $1::jsonb ->> 'id' RETURNING id",
-			doc, broken, err);
+			doc, err);
 }
 
 /* Runs a one-parameter query whose single column is JSON text; *out is the
  * parsed value of the first row, or NULL when there is none. */
 static int json_query(PGconn *conn, const char *what, const char *sql, const char *param,
-		      json_t **out, bool *broken, cf_err *err)
+		      json_t **out, cf_err *err)
 {
 	const char *params[1] = { param };
 	PGresult *res;
 	int rc = 0;
 
 	*out = NULL;
-	res = cf_db_exec(conn, what, sql, param ? 1 : 0, param ? params : NULL, broken, err);
+	res = cf_db_exec(conn, what, sql, param ? 1 : 0, param ? params : NULL, err);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) > 0 && (*out = cf_row_json(res, 0, 0)) == NULL)
@@ -88,8 +87,7 @@ static int json_query(PGconn *conn, const char *what, const char *sql, const cha
 	return rc;
 }
 
-int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, bool *broken,
-			   cf_err *err)
+int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, cf_err *err)
 {
 	return json_query(conn, "reading a certificate",
 			  "SELECT json_build_object('id', id, 'domains', to_json(domains), "
@@ -98,7 +96,7 @@ int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, bool *bro
 			  "'renew_fraction', renew_fraction)::text "
 			  "FROM certificates WHERE id = $1 "
 			  "FOR NO KEY UPDATE",
-			  id, doc, broken, err);
+			  id, doc, err);
 }
 
 #define CERT_JSON                                                                          \
@@ -115,23 +113,22 @@ int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, bool *bro
 	"c.current_version), 'created_at', " CF_SQL_TS("c.created_at") ", 'updated_at', "  \
 	CF_SQL_TS("c.updated_at") ")"
 
-int cf_cert_get_json(PGconn *conn, const char *id, json_t **out, bool *broken, cf_err *err)
+int cf_cert_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err)
 {
 	return json_query(conn, "reading a certificate",
 			  "SELECT " CERT_JSON "::text FROM certificates c WHERE c.id = $1", id,
-			  out, broken, err);
+			  out, err);
 }
 
-int cf_cert_list_json(PGconn *conn, json_t **out, bool *broken, cf_err *err)
+int cf_cert_list_json(PGconn *conn, json_t **out, cf_err *err)
 {
 	return json_query(conn, "listing certificates",
 			  "SELECT json_build_object('certificates', COALESCE(json_agg(" CERT_JSON
 			  " ORDER BY c.id), '[]'::json))::text FROM certificates c",
-			  NULL, out, broken, err);
+			  NULL, out, err);
 }
 
-int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out, bool *broken,
-			       cf_err *err)
+int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out, cf_err *err)
 {
 	char secs[24];
 
@@ -142,17 +139,17 @@ int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out, bool *
 			  " JOIN certificate_versions v ON v.certificate_id = c.id"
 			  " AND v.version = c.current_version"
 			  " WHERE v.not_after <= now() + make_interval(secs => $1::float8)",
-			  secs, out, broken, err);
+			  secs, out, err);
 }
 
-int cf_cert_exists(PGconn *conn, const char *id, bool *broken, cf_err *err)
+int cf_cert_exists(PGconn *conn, const char *id, cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res;
 	int rc;
 
 	res = cf_db_exec(conn, "finding a certificate", "SELECT 1 FROM certificates WHERE id = $1",
-			 1, params, broken, err);
+			 1, params, err);
 	if (res == NULL)
 		return -1;
 	rc = PQntuples(res) == 1 ? 1 : 0;
@@ -164,7 +161,7 @@ int cf_cert_exists(PGconn *conn, const char *id, bool *broken, cf_err *err)
  * then passes it by, and a job claimed first is seen as running. Returns 1 busy
  * (running or waiting: busy_job/busy_state set), 0 not busy, -1 on error. */
 static int lock_active_job(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1],
-			   char busy_state[16], bool *broken, cf_err *err)
+			   char busy_state[16], cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res;
@@ -173,7 +170,7 @@ static int lock_active_job(PGconn *conn, const char *id, char busy_job[CF_JOB_ID
 	res = cf_db_exec(conn, "locking a certificate's active job",
 			 "SELECT id, state FROM jobs WHERE certificate_id = $1 AND state IN "
 			 "('queued', 'running', 'waiting') FOR UPDATE",
-			 1, params, broken, err);
+			 1, params, err);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 1), "queued") != 0) {
@@ -186,7 +183,7 @@ static int lock_active_job(PGconn *conn, const char *id, char busy_job[CF_JOB_ID
 }
 
 int cf_cert_delete(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1],
-		   char busy_state[16], bool *broken, cf_err *err)
+		   char busy_state[16], cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res = NULL;
@@ -197,21 +194,20 @@ int cf_cert_delete(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1
 	 * job updates the job, then locks the certificate), so the two cannot
 	 * deadlock. Once the certificate is locked no job can be added (its foreign
 	 * key needs a lock on the row), and a second look catches one added before. */
-	if ((r = lock_active_job(conn, id, busy_job, busy_state, broken, err)) != 0)
+	if ((r = lock_active_job(conn, id, busy_job, busy_state, err)) != 0)
 		return r < 0 ? -1 : 2;
 	res = cf_db_exec(conn, "locking a certificate",
-			 "SELECT 1 FROM certificates WHERE id = $1 FOR UPDATE", 1, params, broken,
-			 err);
+			 "SELECT 1 FROM certificates WHERE id = $1 FOR UPDATE", 1, params, err);
 	if (res == NULL)
 		return -1;
 	r = PQntuples(res);
 	PQclear(res);
 	if (r == 0)
 		return 0;
-	if ((r = lock_active_job(conn, id, busy_job, busy_state, broken, err)) != 0)
+	if ((r = lock_active_job(conn, id, busy_job, busy_state, err)) != 0)
 		return r < 0 ? -1 : 2;
 	return cf_db_run(conn, "deleting a certificate", "DELETE FROM certificates WHERE id = $1",
-			 1, params, broken, err) == 0 ? 1 : -1;
+			 1, params, err) == 0 ? 1 : -1;
 }
 
 /* ---- what a fetch needs ---- */
@@ -258,20 +254,19 @@ static int fetch_version(const PGresult *res, cf_cert_fetch *f)
 {
 	size_t len = 0;
 
-	f->version = atoi(PQgetvalue(res, 0, 2));
-	snprintf(f->etag, sizeof(f->etag), "%s", PQgetvalue(res, 0, 3));
-	snprintf(f->serial, sizeof(f->serial), "%s", PQgetvalue(res, 0, 4));
-	snprintf(f->not_before, sizeof(f->not_before), "%s", PQgetvalue(res, 0, 5));
-	snprintf(f->not_after, sizeof(f->not_after), "%s", PQgetvalue(res, 0, 6));
-	f->cert_pem = strdup(PQgetvalue(res, 0, 7));
-	f->chain_pem = strdup(PQgetvalue(res, 0, 8));
+	f->version = (int)cf_col_int(res, 0, 2, 0);
+	cf_col_copy(f->etag, sizeof(f->etag), res, 0, 3);
+	cf_col_copy(f->serial, sizeof(f->serial), res, 0, 4);
+	cf_col_copy(f->not_before, sizeof(f->not_before), res, 0, 5);
+	cf_col_copy(f->not_after, sizeof(f->not_after), res, 0, 6);
+	if (cf_col_dup(res, 0, 7, &f->cert_pem) != 0 || cf_col_dup(res, 0, 8, &f->chain_pem) != 0)
+		return -1;
 	f->key_sealed = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 9), &len);
 	f->key_sealed_len = len;
 	return f->cert_pem && f->chain_pem && f->key_sealed ? 0 : -1;
 }
 
-int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, bool *broken,
-		       cf_err *err)
+int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res;
@@ -284,7 +279,7 @@ int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, bool *bro
 			 ", v.cert_pem, v.chain_pem, v.key_sealed FROM certificates c "
 			 "LEFT JOIN certificate_versions v ON v.certificate_id = c.id "
 			 "AND v.version = c.current_version WHERE c.id = $1",
-			 1, params, broken, err);
+			 1, params, err);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -292,7 +287,7 @@ int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, bool *bro
 		goto out;
 	}
 	f->exists = true;
-	f->admin_keys = PQgetvalue(res, 0, 1)[0] == 't';
+	f->admin_keys = cf_col_bool(res, 0, 1);
 	if (fetch_hosts(res, 0, f) != 0 ||
 	    (!PQgetisnull(res, 0, 2) && fetch_version(res, f) != 0)) {
 		cf_err_set(err, CF_ERR_TRANSIENT, "reading certificate %s: out of memory", id);

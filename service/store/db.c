@@ -119,9 +119,14 @@ void cf_db_pool_free(cf_db_pool *p)
 	free(p);
 }
 
+bool cf_db_lost(const PGconn *conn)
+{
+	return conn != NULL && PQstatus(conn) != CONNECTION_OK;
+}
+
 PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int nparams,
 		      const char *const *params, const int *lengths, const int *formats,
-		      bool *broken, cf_err *err)
+		      cf_err *err)
 {
 	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -132,9 +137,7 @@ PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int npara
 	snprintf(msg, sizeof(msg), "%s",
 		 r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
 	msg[strcspn(msg, "\n")] = '\0';
-	if (PQstatus(conn) != CONNECTION_OK) {
-		if (broken)
-			*broken = true;
+	if (cf_db_lost(conn)) {
 		cf_err_set(err, CF_ERR_TRANSIENT, "%s: database connection lost: %s", what,
 			   msg);
 	} else {
@@ -145,18 +148,39 @@ PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int npara
 }
 
 PGresult *cf_db_exec(PGconn *conn, const char *what, const char *sql, int nparams,
-		     const char *const *params, bool *broken, cf_err *err)
+		     const char *const *params, cf_err *err)
 {
-	return cf_db_execb(conn, what, sql, nparams, params, NULL, NULL, broken, err);
+	return cf_db_execb(conn, what, sql, nparams, params, NULL, NULL, err);
 }
 
 int cf_db_run(PGconn *conn, const char *what, const char *sql, int nparams,
-	      const char *const *params, bool *broken, cf_err *err)
+	      const char *const *params, cf_err *err)
 {
-	PGresult *r = cf_db_exec(conn, what, sql, nparams, params, broken, err);
+	PGresult *r = cf_db_exec(conn, what, sql, nparams, params, err);
 
 	if (r == NULL)
 		return -1;
 	PQclear(r);
 	return 0;
+}
+
+int cf_db_begin(PGconn *conn, cf_err *err)
+{
+	return cf_db_run(conn, "starting a transaction", "BEGIN", 0, NULL, err);
+}
+
+int cf_db_commit(PGconn *conn, cf_err *err)
+{
+	return cf_db_run(conn, "committing", "COMMIT", 0, NULL, err);
+}
+
+void cf_db_rollback(PGconn *conn)
+{
+	PGTransactionStatusType ts;
+
+	if (conn == NULL || cf_db_lost(conn))
+		return;
+	ts = PQtransactionStatus(conn);
+	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
+		PQclear(PQexec(conn, "ROLLBACK"));
 }

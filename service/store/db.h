@@ -1,10 +1,15 @@
 /*
  * db.h: PostgreSQL access on libpq: a small connection pool and the helpers every
- * store file uses (parameterised exec with error reporting, transactions).
+ * store file uses: parameterised exec with error reporting, the one test of
+ * whether a connection is gone (cf_db_lost), and BEGIN / COMMIT / ROLLBACK.
  *
  * The pool hands a PGconn to one thread at a time. A connection that failed
- * (the server went away) is released as broken and replaced lazily, so the service
+ * (the server went away) is released as lost and replaced lazily, so the service
  * recovers from a database restart without restarting itself.
+ *
+ * Store functions report errors in a cf_err only; a caller that must know whether
+ * the connection itself is gone (to release or drop it) asks cf_db_lost(conn)
+ * afterwards, rather than every store function threading a flag back.
  */
 #ifndef CERTFLEET_STORE_DB_H
 #define CERTFLEET_STORE_DB_H
@@ -25,22 +30,42 @@ cf_db_pool *cf_db_pool_new(const char *url, int size);
 /* Takes a connection, waiting for one when all are in use. NULL when connecting
  * fails (err says why; class transient). */
 PGconn *cf_db_acquire(cf_db_pool *pool, cf_err *err);
-/* Returns a connection; broken = true closes it (it will be replaced). */
+/* Returns a connection; broken = true closes it (it will be replaced). Callers pass
+ * cf_db_lost(conn). A connection left inside a transaction is closed as well. */
 void cf_db_release(cf_db_pool *pool, PGconn *conn, bool broken);
 void cf_db_pool_free(cf_db_pool *pool);
 
+/* true when the connection itself is gone (PQstatus is no longer CONNECTION_OK):
+ * libpq marks it CONNECTION_BAD as soon as a statement finds the socket broken
+ * (server restart, network cut), so after a failed cf_db_exec this tells a lost
+ * connection (err is transient, the connection must be dropped) from a statement
+ * the server refused (the connection is still usable). false for NULL: there is
+ * no connection to lose. */
+bool cf_db_lost(const PGconn *conn);
+
 /* Runs a parameterised statement (text parameters, text results). Returns the
  * result (caller PQclear()s it) when its status is COMMAND_OK or TUPLES_OK;
- * otherwise NULL with "what: <server message>" in err. *broken (may be NULL) is
- * set when the connection itself is gone. */
+ * otherwise NULL with "what: <server message>" in err, classed transient when
+ * the connection was lost (cf_db_lost) and permanent otherwise. */
 PGresult *cf_db_exec(PGconn *conn, const char *what, const char *sql, int nparams,
-		     const char *const *params, bool *broken, cf_err *err);
+		     const char *const *params, cf_err *err);
 /* Same with binary-capable parameters (lengths and formats per parameter). */
 PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int nparams,
 		      const char *const *params, const int *lengths, const int *formats,
-		      bool *broken, cf_err *err);
+		      cf_err *err);
 /* exec + PQclear for statements without results. */
 int cf_db_run(PGconn *conn, const char *what, const char *sql, int nparams,
-	      const char *const *params, bool *broken, cf_err *err);
+	      const char *const *params, cf_err *err);
+
+/* Transactions, one spelling for every store file and caller:
+ * cf_db_begin / cf_db_commit run BEGIN / COMMIT and return 0, or -1 with err (a
+ * failed COMMIT has rolled back on the server). cf_db_rollback is best effort: it
+ * sends ROLLBACK only when the connection is inside a transaction (active or
+ * failed), ignores its outcome and never touches an err, so the caller's first
+ * error is the one reported; on a lost connection it does nothing (the server
+ * rolled back when the session ended, and cf_db_lost still says so). */
+int cf_db_begin(PGconn *conn, cf_err *err);
+int cf_db_commit(PGconn *conn, cf_err *err);
+void cf_db_rollback(PGconn *conn);
 
 #endif

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/rows.h"
 #include "util/buf.h"
 
 /* The first key of the advisory locks of TXT targets ("CFTX"). */
@@ -71,14 +72,8 @@ static char *text_array(const cf_txt_value *v, size_t n, enum field f)
 	return cf_buf_steal(&b);
 }
 
-static void rollback(PGconn *c)
-{
-	if (PQstatus(c) == CONNECTION_OK)
-		PQclear(PQexec(c, "ROLLBACK"));
-}
-
 /* Locks the job row if this attempt holds it: 0 held, 2 lost, -1 error. */
-static int fence(PGconn *c, const cf_job_ref *job, bool *broken, cf_err *err)
+static int fence(PGconn *c, const cf_job_ref *job, cf_err *err)
 {
 	char attempt[16];
 	const char *p[2] = {job->id, attempt};
@@ -89,7 +84,7 @@ static int fence(PGconn *c, const cf_job_ref *job, bool *broken, cf_err *err)
 	r = cf_db_exec(c, "fence job",
 		       "SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = 'running'"
 		       " FOR UPDATE",
-		       2, p, broken, err);
+		       2, p, err);
 	if (r == NULL)
 		return -1;
 	rc = PQntuples(r) == 1 ? 0 : 2;
@@ -120,7 +115,7 @@ static long limit_at(const cf_txt_value *v, size_t n, const char *fqdn, int budg
 /* Locks every target, then checks the limits: 0 within, 1 over, -1 error. */
 static int check_budget(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size_t n,
 			const char *fqdns, const char *values, int budget, cf_txt_over *over,
-			bool *broken, cf_err *err)
+			cf_err *err)
 {
 	const char *p[3] = {fqdns, values, job->id};
 	PGresult *r;
@@ -129,9 +124,9 @@ static int check_budget(PGconn *c, const cf_job_ref *job, const cf_txt_value *v,
 	if (cf_db_run(c, "lock TXT targets",
 		      "SELECT pg_advisory_xact_lock(" CF_TXT_LOCK_CLASS ", h) FROM (SELECT DISTINCT"
 		      " hashtext(f) AS h FROM unnest($1::text[]) AS f ORDER BY 1) AS s",
-		      1, p, broken, err) != 0)
+		      1, p, err) != 0)
 		return -1;
-	if ((r = cf_db_exec(c, "count live TXT values", budget_sql, 3, p, broken, err)) == NULL)
+	if ((r = cf_db_exec(c, "count live TXT values", budget_sql, 3, p, err)) == NULL)
 		return -1;
 	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
 		long live = atol(PQgetvalue(r, i, 1)), need = atol(PQgetvalue(r, i, 2));
@@ -160,7 +155,7 @@ static const char insert_sql[] =
 	"   OR dns_records.job_id = EXCLUDED.job_id";
 
 int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size_t n,
-		   int budget, cf_txt_over *over, bool *broken, cf_err *err)
+		   int budget, cf_txt_over *over, cf_err *err)
 {
 	char *provs = text_array(v, n, F_PROVIDER);
 	char *fqdns = text_array(v, n, F_FQDN);
@@ -172,20 +167,20 @@ int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size
 		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 		goto done;
 	}
-	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
+	if (cf_db_begin(c, err) != 0)
 		goto done;
-	if ((st = fence(c, job, broken, err)) != 0 ||
-	    (st = check_budget(c, job, v, n, fqdns, values, budget, over, broken, err)) != 0) {
+	if ((st = fence(c, job, err)) != 0 ||
+	    (st = check_budget(c, job, v, n, fqdns, values, budget, over, err)) != 0) {
 		rc = st;
 		goto out;
 	}
-	if (cf_db_run(c, "record TXT values", insert_sql, 4, p, broken, err) != 0)
+	if (cf_db_run(c, "record TXT values", insert_sql, 4, p, err) != 0)
 		goto out;
-	if (cf_db_run(c, "commit", "COMMIT", 0, NULL, broken, err) == 0)
+	if (cf_db_commit(c, err) == 0)
 		rc = 0;
 	goto done;
 out:
-	rollback(c);
+	cf_db_rollback(c);
 done:
 	free(provs);
 	free(fqdns);
@@ -203,7 +198,7 @@ static const char set_state_sql[] =
 	" SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM u)";
 
 int cf_txt_set_state(PGconn *c, const cf_job_ref *job, const cf_txt_value *v,
-		     const char *state, const char *error, bool *broken, cf_err *err)
+		     const char *state, const char *error, cf_err *err)
 {
 	char attempt[16];
 	const char *p[6] = {job->id, attempt, v->fqdn, v->value, state, error};
@@ -211,7 +206,7 @@ int cf_txt_set_state(PGconn *c, const cf_job_ref *job, const cf_txt_value *v,
 	int rc;
 
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
-	if ((r = cf_db_exec(c, "set TXT value state", set_state_sql, 6, p, broken, err)) == NULL)
+	if ((r = cf_db_exec(c, "set TXT value state", set_state_sql, 6, p, err)) == NULL)
 		return -1;
 	rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 1;
 	PQclear(r);
@@ -229,19 +224,18 @@ static int rows_from(const PGresult *r, cf_txt_row **rows, size_t *n, cf_err *er
 	for (size_t i = 0; i < m; i++) {
 		cf_txt_row *x = &(*rows)[i];
 
-		x->id = atoll(PQgetvalue(r, (int)i, 0));
-		x->provider = strdup(PQgetvalue(r, (int)i, 1));
-		x->fqdn = strdup(PQgetvalue(r, (int)i, 2));
-		x->value = strdup(PQgetvalue(r, (int)i, 3));
+		x->id = cf_col_int(r, (int)i, 0, 0);
 		*n = i + 1;
-		if (!x->provider || !x->fqdn || !x->value)
+		if (cf_col_dup(r, (int)i, 1, &x->provider) != 0 ||
+		    cf_col_dup(r, (int)i, 2, &x->fqdn) != 0 ||
+		    cf_col_dup(r, (int)i, 3, &x->value) != 0 || !x->provider || !x->fqdn ||
+		    !x->value)
 			return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 	}
 	return 0;
 }
 
-int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row **rows, size_t *n,
-		       bool *broken, cf_err *err)
+int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row **rows, size_t *n, cf_err *err)
 {
 	const char *p[1] = {job_id};
 	PGresult *r;
@@ -252,7 +246,7 @@ int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row **rows, size_t 
 	r = cf_db_exec(c, "live TXT values of job",
 		       "SELECT id, provider, fqdn, value FROM dns_records WHERE job_id = $1"
 		       " AND state IN ('pending','present') ORDER BY id",
-		       1, p, broken, err);
+		       1, p, err);
 	if (r == NULL)
 		return -1;
 	rc = rows_from(r, rows, n, err);
@@ -275,7 +269,7 @@ void cf_txt_rows_free(cf_txt_row *rows, size_t n)
 	free(rows);
 }
 
-int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, bool *broken, cf_err *err)
+int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, cf_err *err)
 {
 	char ms[32];
 	const char *p[1] = {ms};
@@ -285,10 +279,10 @@ int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, bool *broken, c
 	int rc = -1;
 
 	snprintf(ms, sizeof(ms), "%ldms", wait_ms > 0 ? wait_ms : 1);
-	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
+	if (cf_db_begin(c, err) != 0)
 		return -1;
 	if (cf_db_run(c, "lock timeout", "SELECT set_config('lock_timeout', $1, true)", 1, p,
-		      broken, err) != 0)
+		      err) != 0)
 		goto out;
 	/* libpq directly: a lock timeout (55P03) is an answer here, not a failure */
 	r = PQexecParams(c, "SELECT pg_advisory_xact_lock(" CF_TXT_WRITE_LOCK_CLASS
@@ -305,15 +299,13 @@ int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, bool *broken, c
 			   PQerrorMessage(c));
 	PQclear(r);
 out:
-	if (broken != NULL && PQstatus(c) != CONNECTION_OK)
-		*broken = true;
-	rollback(c);
+	cf_db_rollback(c);
 	return rc;
 }
 
-int cf_txt_write_unlock(PGconn *c, bool *broken, cf_err *err)
+int cf_txt_write_unlock(PGconn *c, cf_err *err)
 {
-	return cf_db_run(c, "unlock TXT target", "COMMIT", 0, NULL, broken, err);
+	return cf_db_commit(c, err);
 }
 
 static const char orphan_sql[] =
@@ -325,7 +317,7 @@ static const char orphan_sql[] =
 	" ORDER BY r.attempts, r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED)"
 	" RETURNING id, provider, fqdn, value";
 
-int cf_txt_orphan_take(PGconn *c, int max_attempts, cf_txt_row *out, bool *broken, cf_err *err)
+int cf_txt_orphan_take(PGconn *c, int max_attempts, cf_txt_row *out, cf_err *err)
 {
 	char max[16];
 	const char *p[1] = {max};
@@ -336,7 +328,7 @@ int cf_txt_orphan_take(PGconn *c, int max_attempts, cf_txt_row *out, bool *broke
 
 	memset(out, 0, sizeof(*out));
 	snprintf(max, sizeof(max), "%d", max_attempts);
-	if ((r = cf_db_exec(c, "take orphan TXT value", orphan_sql, 1, p, broken, err)) == NULL)
+	if ((r = cf_db_exec(c, "take orphan TXT value", orphan_sql, 1, p, err)) == NULL)
 		return -1;
 	if (rows_from(r, &rows, &n, err) == 0) {
 		rc = n > 0;
@@ -377,7 +369,7 @@ static const char orphan_done_sql[] =
 	" FROM u JOIN jobs j ON j.id = u.job_id";
 
 int cf_txt_orphan_done(PGconn *c, long long id, const char *error, int max_attempts,
-		       double backoff_s, bool *broken, cf_err *err)
+		       double backoff_s, cf_err *err)
 {
 	char sid[24], max[16], backoff[32];
 	const char *p[4] = {sid, error, max, backoff};
@@ -385,5 +377,5 @@ int cf_txt_orphan_done(PGconn *c, long long id, const char *error, int max_attem
 	snprintf(sid, sizeof(sid), "%lld", id);
 	snprintf(max, sizeof(max), "%d", max_attempts);
 	snprintf(backoff, sizeof(backoff), "%.3f", backoff_s > 0 ? backoff_s : 1.0);
-	return cf_db_run(c, "record orphan cleanup", orphan_done_sql, 4, p, broken, err);
+	return cf_db_run(c, "record orphan cleanup", orphan_done_sql, 4, p, err);
 }

@@ -24,9 +24,9 @@ static const char gauges_sql[] =
 	"   (SELECT state, count(*) AS n FROM webhook_deliveries GROUP BY state) w),"
 	" 'at', extract(epoch FROM now()))::text";
 
-int cf_gauges_read(PGconn *c, json_t **out, bool *broken, cf_err *err)
+int cf_gauges_read(PGconn *c, json_t **out, cf_err *err)
 {
-	PGresult *r = cf_db_exec(c, "reading the gauges", gauges_sql, 0, NULL, broken, err);
+	PGresult *r = cf_db_exec(c, "reading the gauges", gauges_sql, 0, NULL, err);
 	int rc = -1;
 
 	*out = NULL;

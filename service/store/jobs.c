@@ -27,7 +27,7 @@ bool cf_job_state_valid(const char *s)
 }
 
 int cf_job_enqueue(PGconn *conn, const char *cert_id, const char *kind,
-		   char job_id[CF_JOB_ID_LEN + 1], bool *broken, cf_err *err)
+		   char job_id[CF_JOB_ID_LEN + 1], cf_err *err)
 {
 	const char *params[2] = { cert_id, kind };
 	const char *notify[1] = { job_id };
@@ -43,14 +43,14 @@ int cf_job_enqueue(PGconn *conn, const char *cert_id, const char *kind,
 				 "run_after) VALUES ($1, $2, 'queued', 'account', 0, now()) "
 				 "ON CONFLICT (certificate_id) WHERE state IN ('queued', 'running', "
 				 "'waiting') DO NOTHING RETURNING id",
-				 2, params, broken, err);
+				 2, params, err);
 		if (res == NULL)
 			return -1;
 		if (PQntuples(res) == 1) {
 			snprintf(job_id, CF_JOB_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
 			PQclear(res);
 			if (cf_db_run(conn, "notifying the workers",
-				      "SELECT pg_notify('certfleet_jobs', $1)", 1, notify, broken,
+				      "SELECT pg_notify('certfleet_jobs', $1)", 1, notify,
 				      err) != 0)
 				return -1;
 			return 1;
@@ -59,7 +59,7 @@ int cf_job_enqueue(PGconn *conn, const char *cert_id, const char *kind,
 		res = cf_db_exec(conn, "finding the active job",
 				 "SELECT id FROM jobs WHERE certificate_id = $1 AND state IN "
 				 "('queued', 'running', 'waiting')",
-				 1, params, broken, err);
+				 1, params, err);
 		if (res == NULL)
 			return -1;
 		if (PQntuples(res) == 1) {
@@ -92,7 +92,7 @@ static json_t *job_json(const PGresult *res, int r)
 	return o;
 }
 
-static json_t *events_json(PGconn *conn, const char *id, bool *broken, cf_err *err)
+static json_t *events_json(PGconn *conn, const char *id, cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res;
@@ -101,7 +101,7 @@ static json_t *events_json(PGconn *conn, const char *id, bool *broken, cf_err *e
 	res = cf_db_exec(conn, "reading a job's events",
 			 "SELECT " CF_SQL_TS("at") ", attempt, step, message, duration_ms, "
 			 "problem::text FROM job_events WHERE job_id = $1 ORDER BY id",
-			 1, params, broken, err);
+			 1, params, err);
 	if (res == NULL)
 		return NULL;
 	list = json_array();
@@ -122,8 +122,7 @@ static json_t *events_json(PGconn *conn, const char *id, bool *broken, cf_err *e
 	return list;
 }
 
-int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out,
-		    bool *broken, cf_err *err)
+int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out, cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res;
@@ -132,7 +131,7 @@ int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out
 
 	*out = NULL;
 	res = cf_db_exec(conn, "reading a job", "SELECT " JOB_JSON " FROM jobs j WHERE j.id = $1",
-			 1, params, broken, err);
+			 1, params, err);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -144,7 +143,7 @@ int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out
 		goto out;
 	}
 	if (with_events) {
-		if ((events = events_json(conn, id, broken, err)) == NULL)
+		if ((events = events_json(conn, id, err)) == NULL)
 			goto out;
 		json_object_set_new(job, "events", events);
 	}
@@ -158,7 +157,7 @@ out:
 }
 
 int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, int limit,
-		      json_t **out, bool *broken, cf_err *err)
+		      json_t **out, cf_err *err)
 {
 	char lim[16];
 	const char *params[3] = { certificate, state, lim };
@@ -171,7 +170,7 @@ int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, 
 			 "SELECT " JOB_JSON " FROM jobs j WHERE ($1::text IS NULL OR "
 			 "j.certificate_id = $1) AND ($2::text IS NULL OR j.state = $2) "
 			 "ORDER BY j.created_at DESC, j.id LIMIT $3::int",
-			 3, params, broken, err);
+			 3, params, err);
 	if (res == NULL)
 		return -1;
 	list = json_array();

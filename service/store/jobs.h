@@ -27,18 +27,17 @@ bool cf_job_state_valid(const char *s);
  * the workers. Returns 1 with job_id set, 0 when another job of the certificate
  * is active (job_id names it), -1 on error. */
 int cf_job_enqueue(PGconn *conn, const char *cert_id, const char *kind,
-		   char job_id[CF_JOB_ID_LEN + 1], bool *broken, cf_err *err);
+		   char job_id[CF_JOB_ID_LEN + 1], cf_err *err);
 
 /* A job as {"id","certificate","kind","state","step","attempt","created_at",
  * "updated_at","events"?:[{"at","attempt","step","message","duration_ms"?,
  * "problem"?}],"problem"?}; events are included when with_events. *out is NULL
  * when there is no such job (id must be a UUID: see cf_is_uuid). */
-int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out,
-		    bool *broken, cf_err *err);
+int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out, cf_err *err);
 
 /* {"jobs":[...]} without events, newest first, at most limit, filtered by
  * certificate and state when those are not NULL. */
 int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, int limit,
-		      json_t **out, bool *broken, cf_err *err);
+		      json_t **out, cf_err *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include "store/jobs_worker.h"
 
 #include "store/db.h"
+#include "store/rows.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,13 +45,7 @@ static const char claim_sql[] =
 	"SELECT id, certificate_id, attempt, step, order_url, account_id, data, failures,"
 	" prev_state, prev_owner, kind, created FROM u";
 
-static void copy_field(char *dst, size_t len, const PGresult *r, int col)
-{
-	snprintf(dst, len, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
-}
-
-int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, bool *broken,
-		  cf_err *err)
+int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, cf_err *err)
 {
 	char lease[16];
 	const char *p[2] = {owner, lease};
@@ -59,25 +54,24 @@ int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, 
 
 	memset(out, 0, sizeof(*out));
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	if ((r = cf_db_exec(c, "claim a job", claim_sql, 2, p, broken, err)) == NULL)
+	if ((r = cf_db_exec(c, "claim a job", claim_sql, 2, p, err)) == NULL)
 		return -1;
 	if (PQntuples(r) == 0) {
 		rc = 0;
 		goto out;
 	}
-	copy_field(out->ref.id, sizeof(out->ref.id), r, 0);
-	copy_field(out->certificate_id, sizeof(out->certificate_id), r, 1);
-	out->ref.attempt = atoi(PQgetvalue(r, 0, 2));
-	copy_field(out->step, sizeof(out->step), r, 3);
-	out->order_url = PQgetisnull(r, 0, 4) ? NULL : strdup(PQgetvalue(r, 0, 4));
-	out->account_id = atoll(PQgetvalue(r, 0, 5));
-	out->data = strdup(PQgetvalue(r, 0, 6));
-	out->failures = atoi(PQgetvalue(r, 0, 7));
-	copy_field(out->prev_state, sizeof(out->prev_state), r, 8);
-	copy_field(out->prev_owner, sizeof(out->prev_owner), r, 9);
-	copy_field(out->kind, sizeof(out->kind), r, 10);
-	out->created_at = strtod(PQgetvalue(r, 0, 11), NULL);
-	if (out->data == NULL || (!PQgetisnull(r, 0, 4) && out->order_url == NULL)) {
+	cf_col_copy(out->ref.id, sizeof(out->ref.id), r, 0, 0);
+	cf_col_copy(out->certificate_id, sizeof(out->certificate_id), r, 0, 1);
+	out->ref.attempt = (int)cf_col_int(r, 0, 2, 0);
+	cf_col_copy(out->step, sizeof(out->step), r, 0, 3);
+	out->account_id = cf_col_int(r, 0, 5, 0);
+	out->failures = (int)cf_col_int(r, 0, 7, 0);
+	cf_col_copy(out->prev_state, sizeof(out->prev_state), r, 0, 8);
+	cf_col_copy(out->prev_owner, sizeof(out->prev_owner), r, 0, 9);
+	cf_col_copy(out->kind, sizeof(out->kind), r, 0, 10);
+	out->created_at = cf_col_double(r, 0, 11, 0);
+	if (cf_col_dup(r, 0, 4, &out->order_url) != 0 || cf_col_dup(r, 0, 6, &out->data) != 0 ||
+	    out->data == NULL) {
 		cf_job_claim_free(out);
 		cf_err_set(err, CF_ERR_TRANSIENT, "claim: out of memory");
 		goto out;
@@ -95,12 +89,6 @@ void cf_job_claim_free(cf_job_claim *cl)
 	memset(cl, 0, sizeof(*cl));
 }
 
-static void rollback(PGconn *c)
-{
-	if (PQstatus(c) == CONNECTION_OK)
-		PQclear(PQexec(c, "ROLLBACK"));
-}
-
 static const char write_sql[] =
 	"UPDATE jobs SET state = coalesce($3::text, state), step = coalesce($4::text, step),"
 	" data = coalesce($5::jsonb, data),"
@@ -116,8 +104,7 @@ static const char write_sql[] =
 	" WHERE id = $1 AND attempt = $2 AND state = 'running'";
 
 /* The fenced UPDATE. Returns 0 (one row), 1 (lost) or -1. */
-static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch, bool *broken,
-		     cf_err *err)
+static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch, cf_err *err)
 {
 	char attempt[16], account[24], after[32], failures[16];
 	const char *p[12] = {job->id, attempt};
@@ -138,7 +125,7 @@ static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch, 
 	p[9] = ch->failures >= 0 ? failures : NULL;
 	p[10] = ch->finished ? "true" : "false";
 	p[11] = ch->expire_lease ? "true" : "false";
-	if ((r = cf_db_exec(c, "update job", write_sql, 12, p, broken, err)) == NULL)
+	if ((r = cf_db_exec(c, "update job", write_sql, 12, p, err)) == NULL)
 		return -1;
 	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
 	PQclear(r);
@@ -160,8 +147,7 @@ static char *as_json(const char *problem)
 	return s;
 }
 
-static int insert_event(PGconn *c, const cf_job_ref *job, const cf_job_event *ev, bool *broken,
-			cf_err *err)
+static int insert_event(PGconn *c, const cf_job_ref *job, const cf_job_event *ev, cf_err *err)
 {
 	char attempt[16], dur[24];
 	char *problem = ev->problem ? as_json(ev->problem) : NULL;
@@ -174,41 +160,41 @@ static int insert_event(PGconn *c, const cf_job_ref *job, const cf_job_event *ev
 	rc = cf_db_run(c, "record job event",
 		       "INSERT INTO job_events (job_id, attempt, step, message, duration_ms, problem)"
 		       " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-		       6, p, broken, err);
+		       6, p, err);
 	free(problem);
 	return rc;
 }
 
 int cf_job_write(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
-		 const cf_job_event *ev, size_t nev, bool *broken, cf_err *err)
+		 const cf_job_event *ev, size_t nev, cf_err *err)
 {
 	cf_job_change keep = CF_JOB_KEEP;
 	int rc = -1, w;
 
-	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
+	if (cf_db_begin(c, err) != 0)
 		return -1;
-	if ((w = write_row(c, job, ch ? ch : &keep, broken, err)) != 0) {
+	if ((w = write_row(c, job, ch ? ch : &keep, err)) != 0) {
 		rc = w;
 		goto out;
 	}
 	for (size_t i = 0; i < nev; i++)
-		if (insert_event(c, job, &ev[i], broken, err) != 0)
+		if (insert_event(c, job, &ev[i], err) != 0)
 			goto out;
-	if (ch && ch->hook && ch->hook(c, job, ch->hook_arg, broken, err) != 0)
+	if (ch && ch->hook && ch->hook(c, job, ch->hook_arg, err) != 0)
 		goto out;
 	if (ch && ch->notify &&
 	    cf_db_run(c, "notify", "SELECT pg_notify('" CF_JOBS_CHANNEL "', $1)", 1,
-		      (const char *[]){job->id}, broken, err) != 0)
+		      (const char *[]){job->id}, err) != 0)
 		goto out;
-	if (cf_db_run(c, "commit", "COMMIT", 0, NULL, broken, err) != 0)
+	if (cf_db_commit(c, err) != 0)
 		return -1;
 	return 0;
 out:
-	rollback(c);
+	cf_db_rollback(c);
 	return rc;
 }
 
-int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, bool *broken, cf_err *err)
+int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, cf_err *err)
 {
 	char attempt[16], lease[16];
 	const char *p[3] = {job->id, attempt, lease};
@@ -220,7 +206,7 @@ int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, bool *broken, cf
 	r = cf_db_exec(c, "renew lease",
 		       "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::int)"
 		       " WHERE id = $1 AND attempt = $2 AND state = 'running'",
-		       3, p, broken, err);
+		       3, p, err);
 	if (r == NULL)
 		return -1;
 	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
@@ -228,7 +214,7 @@ int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, bool *broken, cf
 	return rc;
 }
 
-double cf_jobs_next_due(PGconn *c, double max_s, bool *broken, cf_err *err)
+double cf_jobs_next_due(PGconn *c, double max_s, cf_err *err)
 {
 	char max[32];
 	const char *p[1] = {max};
@@ -242,20 +228,12 @@ double cf_jobs_next_due(PGconn *c, double max_s, bool *broken, cf_err *err)
 		       " min(lease_expires_at) FILTER (WHERE state = 'running')) - now()),"
 		       " $1::float8)))::float8"
 		       " FROM jobs WHERE state IN ('queued','waiting','running')",
-		       1, p, broken, err);
+		       1, p, err);
 	if (r == NULL)
 		return -1;
-	v = PQgetisnull(r, 0, 0) ? max_s : strtod(PQgetvalue(r, 0, 0), NULL);
+	v = cf_col_double(r, 0, 0, max_s);
 	PQclear(r);
 	return v;
-}
-
-/* A JSON text column, or JSON null when the column is NULL. */
-static json_t *json_col(const PGresult *r, int col)
-{
-	if (PQgetisnull(r, 0, col))
-		return json_null();
-	return json_loads(PQgetvalue(r, 0, col), JSON_DECODE_ANY, NULL);
 }
 
 static int domains_from_json(const char *text, cf_job_cert *out)
@@ -279,8 +257,7 @@ out:
 	return rc;
 }
 
-int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, bool *broken,
-		     cf_err *err)
+int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, cf_err *err)
 {
 	const char *p[1] = {certificate_id};
 	PGresult *r;
@@ -290,7 +267,7 @@ int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, bo
 	r = cf_db_exec(c, "load certificate",
 		       "SELECT array_to_json(domains)::text, dns_alias::text, provider::text,"
 		       " key_type FROM certificates WHERE id = $1",
-		       1, p, broken, err);
+		       1, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 0) {
@@ -298,8 +275,8 @@ int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, bo
 		goto out;
 	}
 	snprintf(out->key_type, sizeof(out->key_type), "%s", PQgetvalue(r, 0, 3));
-	out->dns_alias = json_col(r, 1);
-	out->provider = json_col(r, 2);
+	out->dns_alias = cf_row_json(r, 0, 1);
+	out->provider = cf_row_json(r, 0, 2);
 	if (domains_from_json(PQgetvalue(r, 0, 0), out) != 0 || out->dns_alias == NULL ||
 	    out->provider == NULL) {
 		cf_err_set(err, CF_ERR_PERMANENT, "certificate %s: unreadable row", certificate_id);

@@ -12,8 +12,8 @@
  *    A hook runs more statements in the same transaction (the issued certificate).
  *  - cf_job_renew() only extends the lease of a job still held (same fence).
  *
- * Functions return -1 with err on database errors, and set *broken (may be NULL)
- * when the connection itself is gone.
+ * Functions return -1 with err on database errors; cf_db_lost(c) then tells
+ * whether the connection itself is gone.
  */
 #ifndef CERTFLEET_STORE_JOBS_WORKER_H
 #define CERTFLEET_STORE_JOBS_WORKER_H
@@ -49,8 +49,7 @@ typedef struct cf_job_claim {
 /* Claims the most overdue runnable job for owner with a lease of lease_s seconds.
  * Returns 1 with out filled (free with cf_job_claim_free), 0 when none is runnable,
  * -1 on error. */
-int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, bool *broken,
-		  cf_err *err);
+int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, cf_err *err);
 void cf_job_claim_free(cf_job_claim *cl);
 
 /* One entry of the job's timeline. problem is a JSON text kept as is (a CA problem
@@ -63,8 +62,7 @@ typedef struct cf_job_event {
 } cf_job_event;
 
 /* More statements inside cf_job_write()'s transaction, after the fenced update. */
-typedef int (*cf_job_hook)(PGconn *c, const cf_job_ref *job, void *arg, bool *broken,
-			   cf_err *err);
+typedef int (*cf_job_hook)(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
 
 /* A change of a claimed job; NULL / negative fields stay as they are. */
 typedef struct cf_job_change {
@@ -91,14 +89,14 @@ typedef struct cf_job_change {
  * written, 1 when the job is no longer held by this attempt (nothing written), -1 on
  * error (nothing written). Leaving state running clears the lease. */
 int cf_job_write(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
-		 const cf_job_event *ev, size_t nev, bool *broken, cf_err *err);
+		 const cf_job_event *ev, size_t nev, cf_err *err);
 
 /* Extends the lease to now() + lease_s. Returns 0, 1 when lost, -1 on error. */
-int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, bool *broken, cf_err *err);
+int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, cf_err *err);
 
 /* Seconds until the next queued or waiting job is due, or the next lease expires
  * (0 when that is now), at most max_s; max_s when there is none; -1 on error. */
-double cf_jobs_next_due(PGconn *c, double max_s, bool *broken, cf_err *err);
+double cf_jobs_next_due(PGconn *c, double max_s, cf_err *err);
 
 /* The managed certificate a job issues. */
 typedef struct cf_job_cert {
@@ -110,8 +108,7 @@ typedef struct cf_job_cert {
 } cf_job_cert;
 
 /* Loads the certificate row. Returns 1 found, 0 gone, -1 on error. */
-int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, bool *broken,
-		     cf_err *err);
+int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, cf_err *err);
 void cf_job_cert_free(cf_job_cert *jc);
 
 #endif

@@ -155,7 +155,7 @@ static int apply_one(PGconn *c, const cf_migration *m, FILE *log, int *applied, 
 	snprintf(ver, sizeof(ver), "%d", m->version);
 	p[0] = ver;
 	r = cf_db_exec(c, "schema_migrations", "SELECT checksum FROM schema_migrations "
-		       "WHERE version = $1", 1, p, NULL, err);
+		       "WHERE version = $1", 1, p, err);
 	if (r == NULL)
 		goto out;
 	if (PQntuples(r) == 1) {
@@ -169,7 +169,7 @@ static int apply_one(PGconn *c, const cf_migration *m, FILE *log, int *applied, 
 		rc = 0;
 		goto out;
 	}
-	if (cf_db_run(c, "BEGIN", "BEGIN", 0, NULL, NULL, err) != 0)
+	if (cf_db_begin(c, err) != 0)
 		goto out;
 	PQclear(r);
 	r = PQexec(c, sql); /* simple protocol: the file may hold many statements */
@@ -178,15 +178,15 @@ static int apply_one(PGconn *c, const cf_migration *m, FILE *log, int *applied, 
 		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(r));
 		msg[strcspn(msg, "\n")] = '\0';
 		cf_err_set(err, CF_ERR_PERMANENT, "migration %s failed: %s", m->name, msg);
-		PQclear(PQexec(c, "ROLLBACK"));
+		cf_db_rollback(c);
 		goto out;
 	}
 	p[1] = m->name;
 	p[2] = sum;
 	if (cf_db_run(c, "schema_migrations", "INSERT INTO schema_migrations "
-		      "(version, name, checksum) VALUES ($1, $2, $3)", 3, p, NULL, err) != 0 ||
-	    cf_db_run(c, "COMMIT", "COMMIT", 0, NULL, NULL, err) != 0) {
-		PQclear(PQexec(c, "ROLLBACK"));
+		      "(version, name, checksum) VALUES ($1, $2, $3)", 3, p, err) != 0 ||
+	    cf_db_commit(c, err) != 0) {
+		cf_db_rollback(c);
 		goto out;
 	}
 	(*applied)++;
@@ -207,7 +207,7 @@ int cf_migrate(PGconn *c, const char *dir, FILE *log, cf_err *err)
 
 	if (cf_migrations_list(dir, &m, &n, err) != 0)
 		goto out;
-	if (cf_db_run(c, "advisory lock", LOCK_SQL, 0, NULL, NULL, err) != 0)
+	if (cf_db_run(c, "advisory lock", LOCK_SQL, 0, NULL, err) != 0)
 		goto out;
 	locked = 1;
 	if (cf_db_run(c, "schema_migrations",
@@ -216,7 +216,7 @@ int cf_migrate(PGconn *c, const char *dir, FILE *log, cf_err *err)
 		      " name text NOT NULL,"
 		      " checksum text NOT NULL,"
 		      " applied_at timestamptz NOT NULL DEFAULT now())",
-		      0, NULL, NULL, err) != 0)
+		      0, NULL, err) != 0)
 		goto out;
 	for (i = 0; i < n; i++)
 		if (apply_one(c, &m[i], log, &applied, err) != 0)
@@ -232,14 +232,13 @@ out:
 	return rc;
 }
 
-int cf_migrate_current(PGconn *c, bool *broken, cf_err *err)
+int cf_migrate_current(PGconn *c, cf_err *err)
 {
 	PGresult *r;
 	int v;
 
 	r = cf_db_exec(c, "schema version",
-		       "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
-		       broken, err);
+		       "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, err);
 	if (r == NULL)
 		return -1;
 	v = atoi(PQgetvalue(r, 0, 0));

@@ -32,6 +32,6 @@ void cf_migrations_free(cf_migration *m, size_t n);
 int cf_migrate(PGconn *conn, const char *dir, FILE *log, cf_err *err);
 
 /* The highest applied version (0 when none; -1 on error, e.g. database down). */
-int cf_migrate_current(PGconn *conn, bool *broken, cf_err *err);
+int cf_migrate_current(PGconn *conn, cf_err *err);
 
 #endif

@@ -179,7 +179,7 @@ int cf_provider_settings_load(PGconn *conn, const uint8_t key[32], const char *n
 	res = cf_db_exec(conn, "loading a DNS provider",
 			 "SELECT type, settings::text, secrets_sealed FROM dns_providers "
 			 "WHERE name = $1",
-			 1, params, NULL, err);
+			 1, params, err);
 	if (res == NULL)
 		goto out;
 	if (PQntuples(res) != 1) {
@@ -210,8 +210,7 @@ out:
 }
 
 int cf_provider_insert(PGconn *conn, const char *name, const char *type,
-		       const json_t *public_settings, const cf_buf *sealed, bool *broken,
-		       cf_err *err)
+		       const json_t *public_settings, const cf_buf *sealed, cf_err *err)
 {
 	char *settings = json_dumps(public_settings, JSON_COMPACT | JSON_SORT_KEYS);
 	const char *params[4] = { name, type, settings, (const char *)sealed->data };
@@ -226,7 +225,7 @@ int cf_provider_insert(PGconn *conn, const char *name, const char *type,
 			  "INSERT INTO dns_providers (name, type, settings, secrets_sealed) "
 			  "VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (name) DO NOTHING "
 			  "RETURNING name",
-			  4, params, lengths, formats, broken, err);
+			  4, params, lengths, formats, err);
 	if (res != NULL)
 		rc = PQntuples(res) == 1 ? 1 : 0;
 	PQclear(res);
@@ -261,7 +260,7 @@ static json_t *provider_json(const PGresult *res, int r, const uint8_t key[32])
 }
 
 int cf_provider_get_json(PGconn *conn, const uint8_t key[32], const char *name, json_t **out,
-			 bool *broken, cf_err *err)
+			 cf_err *err)
 {
 	const char *params[1] = { name };
 	PGresult *res;
@@ -270,7 +269,7 @@ int cf_provider_get_json(PGconn *conn, const uint8_t key[32], const char *name, 
 	*out = NULL;
 	res = cf_db_exec(conn, "reading a DNS provider",
 			 "SELECT " PROVIDER_COLUMNS " FROM dns_providers WHERE name = $1", 1,
-			 params, broken, err);
+			 params, err);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 0) {
@@ -284,8 +283,7 @@ int cf_provider_get_json(PGconn *conn, const uint8_t key[32], const char *name, 
 	return rc;
 }
 
-int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, bool *broken,
-			  cf_err *err)
+int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, cf_err *err)
 {
 	PGresult *res;
 	json_t *list = NULL;
@@ -294,7 +292,7 @@ int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, boo
 	*out = NULL;
 	res = cf_db_exec(conn, "listing DNS providers",
 			 "SELECT " PROVIDER_COLUMNS " FROM dns_providers ORDER BY name", 0, NULL,
-			 broken, err);
+			 err);
 	if (res == NULL)
 		goto out;
 	list = json_array();
@@ -313,15 +311,14 @@ out:
 	return rc;
 }
 
-int cf_provider_exists_locked(PGconn *conn, const char *name, bool *broken, cf_err *err)
+int cf_provider_exists_locked(PGconn *conn, const char *name, cf_err *err)
 {
 	const char *params[1] = { name };
 	PGresult *res;
 	int rc;
 
 	res = cf_db_exec(conn, "checking a DNS provider",
-			 "SELECT 1 FROM dns_providers WHERE name = $1 FOR SHARE", 1, params,
-			 broken, err);
+			 "SELECT 1 FROM dns_providers WHERE name = $1 FOR SHARE", 1, params, err);
 	if (res == NULL)
 		return -1;
 	rc = PQntuples(res) == 1 ? 1 : 0;
@@ -329,8 +326,7 @@ int cf_provider_exists_locked(PGconn *conn, const char *name, bool *broken, cf_e
 	return rc;
 }
 
-int cf_provider_delete(PGconn *conn, const char *name, json_t **users, bool *broken,
-		       cf_err *err)
+int cf_provider_delete(PGconn *conn, const char *name, json_t **users, cf_err *err)
 {
 	const char *params[1] = { name };
 	PGresult *res = NULL;
@@ -340,8 +336,7 @@ int cf_provider_delete(PGconn *conn, const char *name, json_t **users, bool *bro
 	/* The row lock first: a certificate write that holds it FOR SHARE commits
 	 * before we look for users, so its certificate is seen. */
 	res = cf_db_exec(conn, "locking a DNS provider",
-			 "SELECT 1 FROM dns_providers WHERE name = $1 FOR UPDATE", 1, params,
-			 broken, err);
+			 "SELECT 1 FROM dns_providers WHERE name = $1 FOR UPDATE", 1, params, err);
 	if (res == NULL)
 		goto out;
 	if (PQntuples(res) == 0) {
@@ -354,7 +349,7 @@ int cf_provider_delete(PGconn *conn, const char *name, json_t **users, bool *bro
 			 "OR (jsonb_typeof(provider) = 'object' AND EXISTS "
 			 "(SELECT 1 FROM jsonb_each_text(provider) e WHERE e.value = $1)) "
 			 "ORDER BY id LIMIT 10",
-			 1, params, broken, err);
+			 1, params, err);
 	if (res == NULL)
 		goto out;
 	if (PQntuples(res) > 0) {
@@ -366,7 +361,7 @@ int cf_provider_delete(PGconn *conn, const char *name, json_t **users, bool *bro
 	}
 	PQclear(res);
 	res = cf_db_exec(conn, "deleting a DNS provider",
-			 "DELETE FROM dns_providers WHERE name = $1", 1, params, broken, err);
+			 "DELETE FROM dns_providers WHERE name = $1", 1, params, err);
 	if (res != NULL)
 		rc = 1;
 out:

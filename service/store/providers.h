@@ -65,8 +65,7 @@ void cf_provider_settings_free(json_t *settings);
  * error. public_settings is borrowed; sealed is the blob from
  * cf_provider_settings_seal. */
 int cf_provider_insert(PGconn *conn, const char *name, const char *type,
-		       const json_t *public_settings, const cf_buf *sealed, bool *broken,
-		       cf_err *err);
+		       const json_t *public_settings, const cf_buf *sealed, cf_err *err);
 
 /* The API representation of one provider:
  * {"name","type","settings","secrets":[names],"secrets_valid":bool,"created_at",
@@ -75,18 +74,16 @@ int cf_provider_insert(PGconn *conn, const char *name, const char *type,
  * does not open with this key (wrong master key, or a blob moved from another
  * row). *out is NULL when there is no such provider. */
 int cf_provider_get_json(PGconn *conn, const uint8_t key[32], const char *name, json_t **out,
-			 bool *broken, cf_err *err);
+			 cf_err *err);
 /* {"providers":[...]} sorted by name. */
-int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, bool *broken,
-			  cf_err *err);
+int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, cf_err *err);
 /* 1 when a provider row called name exists, 0 when not, -1 on error. The row is
  * locked FOR SHARE until the caller's transaction ends, so a concurrent DELETE
  * waits (and then sees the certificate that uses it). */
-int cf_provider_exists_locked(PGconn *conn, const char *name, bool *broken, cf_err *err);
+int cf_provider_exists_locked(PGconn *conn, const char *name, cf_err *err);
 /* Deletes provider name unless a certificate uses it. Returns 1 deleted, 0 no such
  * provider, 2 in use (then *users is a new array of up to 10 certificate ids), -1
  * on error. */
-int cf_provider_delete(PGconn *conn, const char *name, json_t **users, bool *broken,
-		       cf_err *err);
+int cf_provider_delete(PGconn *conn, const char *name, json_t **users, cf_err *err);
 
 #endif

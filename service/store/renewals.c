@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/rows.h"
 
 static const char cands_sql[] =
 	"SELECT c.id, v.version, v.cert_pem, v.serial,"
@@ -40,50 +41,46 @@ static const char cands_sql[] =
 	"       AND v.not_after <= now() + make_interval(secs => $1::int)))"
 	" ORDER BY v.not_after, c.id LIMIT $2::int";
 
+/* An epoch-seconds column; 0 for SQL NULL. */
 static time_t col_time(const PGresult *r, int row, int col)
 {
-	return PQgetisnull(r, row, col) ? 0 : (time_t)atoll(PQgetvalue(r, row, col));
-}
-
-static void col_str(char *dst, size_t len, const PGresult *r, int row, int col)
-{
-	snprintf(dst, len, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+	return (time_t)cf_col_int(r, row, col, 0);
 }
 
 static int cand_from_row(const PGresult *r, int i, cf_renew_cand *k)
 {
 	cf_renew_plan *p = &k->plan;
 
-	col_str(k->id, sizeof(k->id), r, i, 0);
-	k->version = atoi(PQgetvalue(r, i, 1));
-	if ((k->cert_pem = strdup(PQgetvalue(r, i, 2))) == NULL)
+	cf_col_copy(k->id, sizeof(k->id), r, i, 0);
+	k->version = (int)cf_col_int(r, i, 1, 0);
+	if (cf_col_dup(r, i, 2, &k->cert_pem) != 0 || k->cert_pem == NULL)
 		return -1;
-	col_str(k->serial, sizeof(k->serial), r, i, 3);
+	cf_col_copy(k->serial, sizeof(k->serial), r, i, 3);
 	k->not_before = col_time(r, i, 4);
 	k->not_after = col_time(r, i, 5);
-	k->fraction = strtod(PQgetvalue(r, i, 6), NULL);
-	p->exists = strcmp(PQgetvalue(r, i, 7), "t") == 0;
+	k->fraction = cf_col_double(r, i, 6, 0);
+	p->exists = cf_col_bool(r, i, 7);
 	if (p->exists) {
-		p->version = atoi(PQgetvalue(r, i, 8));
-		col_str(p->source, sizeof(p->source), r, i, 9);
-		p->fraction = strtod(PQgetvalue(r, i, 10), NULL);
+		p->version = (int)cf_col_int(r, i, 8, 0);
+		cf_col_copy(p->source, sizeof(p->source), r, i, 9);
+		p->fraction = cf_col_double(r, i, 10, 0);
 		p->renew_at = col_time(r, i, 11);
-		col_str(p->ari_cert_id, sizeof(p->ari_cert_id), r, i, 12);
+		cf_col_copy(p->ari_cert_id, sizeof(p->ari_cert_id), r, i, 12);
 		p->window_start = col_time(r, i, 13);
 		p->window_end = col_time(r, i, 14);
-		col_str(p->explanation_url, sizeof(p->explanation_url), r, i, 15);
+		cf_col_copy(p->explanation_url, sizeof(p->explanation_url), r, i, 15);
 		p->ari_next_fetch = col_time(r, i, 16);
-		col_str(p->ari_error, sizeof(p->ari_error), r, i, 17);
+		cf_col_copy(p->ari_error, sizeof(p->ari_error), r, i, 17);
 	}
-	k->failures = atoi(PQgetvalue(r, i, 18));
+	k->failures = (int)cf_col_int(r, i, 18, 0);
 	k->last_failure = col_time(r, i, 19);
-	k->active_job = strcmp(PQgetvalue(r, i, 20), "t") == 0;
-	k->expiring_notified = strcmp(PQgetvalue(r, i, 21), "t") == 0;
+	k->active_job = cf_col_bool(r, i, 20);
+	k->expiring_notified = cf_col_bool(r, i, 21);
 	return 0;
 }
 
 int cf_renew_candidates(PGconn *c, int expiring_soon_s, int limit, cf_renew_cand **out,
-			size_t *n, bool *broken, cf_err *err)
+			size_t *n, cf_err *err)
 {
 	char horizon[16], lim[16];
 	const char *p[2] = {horizon, lim};
@@ -94,7 +91,7 @@ int cf_renew_candidates(PGconn *c, int expiring_soon_s, int limit, cf_renew_cand
 	*n = 0;
 	snprintf(horizon, sizeof(horizon), "%d", expiring_soon_s);
 	snprintf(lim, sizeof(lim), "%d", limit);
-	if ((r = cf_db_exec(c, "finding certificates to renew", cands_sql, 2, p, broken, err)) ==
+	if ((r = cf_db_exec(c, "finding certificates to renew", cands_sql, 2, p, err)) ==
 	    NULL)
 		return -1;
 	rows = PQntuples(r);
@@ -138,8 +135,7 @@ static const char save_sql[] =
 	" explanation_url = EXCLUDED.explanation_url, ari_next_fetch = EXCLUDED.ari_next_fetch,"
 	" ari_error = EXCLUDED.ari_error, updated_at = now()";
 
-int cf_renew_plan_save(PGconn *c, const char *id, const cf_renew_plan *pl, bool *broken,
-		       cf_err *err)
+int cf_renew_plan_save(PGconn *c, const char *id, const cf_renew_plan *pl, cf_err *err)
 {
 	char ver[16], frac[32], at[24], ws[24], we[24], nf[24];
 	const char *p[11] = {id, ver, pl->source, frac, at, pl->ari_cert_id, ws, we,
@@ -151,11 +147,11 @@ int cf_renew_plan_save(PGconn *c, const char *id, const cf_renew_plan *pl, bool 
 	snprintf(ws, sizeof(ws), "%lld", (long long)pl->window_start);
 	snprintf(we, sizeof(we), "%lld", (long long)pl->window_end);
 	snprintf(nf, sizeof(nf), "%lld", (long long)pl->ari_next_fetch);
-	return cf_db_run(c, "saving a renewal plan", save_sql, 11, p, broken, err);
+	return cf_db_run(c, "saving a renewal plan", save_sql, 11, p, err);
 }
 
 int cf_renew_enqueue(PGconn *c, const char *id, const char *data, const char *message,
-		     char job_id[40], bool *broken, cf_err *err)
+		     char job_id[40], cf_err *err)
 {
 	const char *p[2] = {id, data};
 	const char *ev[2] = {job_id, message};
@@ -163,14 +159,14 @@ int cf_renew_enqueue(PGconn *c, const char *id, const char *data, const char *me
 	int rc = -1;
 
 	job_id[0] = '\0';
-	if (cf_db_run(c, "begin", "BEGIN", 0, NULL, broken, err) != 0)
+	if (cf_db_begin(c, err) != 0)
 		return -1;
 	r = cf_db_exec(c, "queueing a renewal",
 		       "INSERT INTO jobs (certificate_id, kind, data)"
 		       " VALUES ($1, 'renew', $2::jsonb)"
 		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
 		       " DO NOTHING RETURNING id",
-		       2, p, broken, err);
+		       2, p, err);
 	if (r == NULL)
 		goto out;
 	if (PQntuples(r) == 0) {
@@ -182,19 +178,18 @@ int cf_renew_enqueue(PGconn *c, const char *id, const char *data, const char *me
 	PQclear(r);
 	if (cf_db_run(c, "recording the schedule event",
 		      "INSERT INTO job_events (job_id, attempt, step, message)"
-		      " VALUES ($1, 0, 'schedule', $2)", 2, ev, broken, err) != 0 ||
+		      " VALUES ($1, 0, 'schedule', $2)", 2, ev, err) != 0 ||
 	    cf_db_run(c, "notifying the workers", "SELECT pg_notify('certfleet_jobs', $1)", 1, ev,
-		      broken, err) != 0 ||
-	    cf_db_run(c, "commit", "COMMIT", 0, NULL, broken, err) != 0)
+		      err) != 0 ||
+	    cf_db_commit(c, err) != 0)
 		goto out;
 	return 1;
 out:
-	if (PQstatus(c) == CONNECTION_OK)
-		PQclear(PQexec(c, "ROLLBACK"));
+	cf_db_rollback(c);
 	return rc;
 }
 
-int cf_renew_mark_expiring(PGconn *c, const char *id, int version, bool *broken, cf_err *err)
+int cf_renew_mark_expiring(PGconn *c, const char *id, int version, cf_err *err)
 {
 	char ver[16];
 	const char *p[2] = {id, ver};
@@ -206,7 +201,7 @@ int cf_renew_mark_expiring(PGconn *c, const char *id, int version, bool *broken,
 		       "UPDATE certificate_versions SET expiring_notified_at = now()"
 		       " WHERE certificate_id = $1 AND version = $2::int"
 		       " AND expiring_notified_at IS NULL",
-		       2, p, broken, err);
+		       2, p, err);
 	if (r == NULL)
 		return -1;
 	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 1 : 0;

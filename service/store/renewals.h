@@ -11,8 +11,8 @@
  * fleet reads only the few rows that matter.
  *
  * Every function runs on the caller's connection (the scheduler's own, which
- * holds its advisory lock); -1 with err on database errors, *broken (may be NULL)
- * set when the connection is gone.
+ * holds its advisory lock); -1 with err on database errors (cf_db_lost(c)
+ * tells whether the connection is gone).
  */
 #ifndef CERTFLEET_STORE_RENEWALS_H
 #define CERTFLEET_STORE_RENEWALS_H
@@ -58,21 +58,20 @@ typedef struct cf_renew_cand {
  * first; expiring_soon_s is the expiring_soon horizon. *out is owned by the
  * caller (cf_renew_cands_free). */
 int cf_renew_candidates(PGconn *c, int expiring_soon_s, int limit, cf_renew_cand **out,
-			size_t *n, bool *broken, cf_err *err);
+			size_t *n, cf_err *err);
 void cf_renew_cands_free(cf_renew_cand *v, size_t n);
 
 /* Inserts or replaces the plan of certificate id. */
-int cf_renew_plan_save(PGconn *c, const char *id, const cf_renew_plan *p, bool *broken,
-		       cf_err *err);
+int cf_renew_plan_save(PGconn *c, const char *id, const cf_renew_plan *p, cf_err *err);
 
 /* Queues a renewal job (kind renew, data a JSON object text) with a first event
  * (step "schedule", message), and notifies the workers. Returns 1 with job_id set,
  * 0 when the certificate has an active job already (nothing written), -1. */
 int cf_renew_enqueue(PGconn *c, const char *id, const char *data, const char *message,
-		     char job_id[40], bool *broken, cf_err *err);
+		     char job_id[40], cf_err *err);
 
 /* Marks version as announced expiring_soon. Returns 1 when this call marked it,
  * 0 when it was marked already, -1. */
-int cf_renew_mark_expiring(PGconn *c, const char *id, int version, bool *broken, cf_err *err);
+int cf_renew_mark_expiring(PGconn *c, const char *id, int version, cf_err *err);
 
 #endif

@@ -1,11 +1,13 @@
 /*
  * rows.c: turning columns of query results into JSON values for the API
- * representations; see rows.h. Text results only (what cf_db_exec returns):
- * json/jsonb columns arrive as JSON text, integers as decimal text, booleans as
- * "t"/"f", timestamps already formatted by CF_SQL_TS in the query.
+ * representations and into C values for the store's structs; see rows.h. Text
+ * results only (what cf_db_exec returns): json/jsonb columns arrive as JSON text,
+ * integers as decimal text, booleans as "t"/"f", timestamps already formatted by
+ * CF_SQL_TS in the query.
  */
 #include "store/rows.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +36,40 @@ json_t *cf_row_int(const PGresult *res, int r, int c)
 
 json_t *cf_row_bool(const PGresult *res, int r, int c)
 {
-	return json_boolean(!PQgetisnull(res, r, c) && PQgetvalue(res, r, c)[0] == 't');
+	return json_boolean(cf_col_bool(res, r, c));
+}
+
+void cf_col_copy(char *dst, size_t len, const PGresult *res, int r, int c)
+{
+	snprintf(dst, len, "%s", PQgetisnull(res, r, c) ? "" : PQgetvalue(res, r, c));
+}
+
+int cf_col_dup(const PGresult *res, int r, int c, char **out)
+{
+	*out = NULL;
+	if (PQgetisnull(res, r, c))
+		return 0;
+	*out = strdup(PQgetvalue(res, r, c));
+	return *out != NULL ? 0 : -1;
+}
+
+long long cf_col_int(const PGresult *res, int r, int c, long long dflt)
+{
+	if (PQgetisnull(res, r, c))
+		return dflt;
+	return strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+double cf_col_double(const PGresult *res, int r, int c, double dflt)
+{
+	if (PQgetisnull(res, r, c))
+		return dflt;
+	return strtod(PQgetvalue(res, r, c), NULL);
+}
+
+bool cf_col_bool(const PGresult *res, int r, int c)
+{
+	return !PQgetisnull(res, r, c) && PQgetvalue(res, r, c)[0] == 't';
 }
 
 int cf_json_set_optional(json_t *obj, const char *key, json_t *value)

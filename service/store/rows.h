@@ -1,7 +1,10 @@
 /*
- * rows.h: small helpers shared by the store files that turn query results into
- * the JSON of the API: RFC 3339 timestamps formatted by the database, JSON-typed
- * columns parsed with jansson, nullable columns, and the syntax of a job id.
+ * rows.h: small helpers shared by the store files that read query results: into
+ * the JSON of the API (RFC 3339 timestamps formatted by the database, JSON-typed
+ * columns parsed with jansson, nullable columns), into C values (text copied into
+ * a fixed buffer or an owned string, integers, floats, booleans, each with its
+ * rule for SQL NULL), and the syntax of a job id. Columns are taken by index, as
+ * the queries list them; PQfnumber gives the index of a named column.
  */
 #ifndef CERTFLEET_STORE_ROWS_H
 #define CERTFLEET_STORE_ROWS_H
@@ -9,6 +12,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* An SQL expression giving column col as RFC 3339 UTC with milliseconds,
  * e.g. "2025-01-31T12:00:00.000Z", whatever the session's TimeZone. */
@@ -24,6 +28,19 @@ json_t *cf_row_str(const PGresult *res, int r, int c);
 json_t *cf_row_int(const PGresult *res, int r, int c);
 /* Column c of row r as a JSON boolean ("t"/"f"). */
 json_t *cf_row_bool(const PGresult *res, int r, int c);
+
+/* Column c of row r copied into dst (len bytes, truncated, always terminated);
+ * "" for SQL NULL. */
+void cf_col_copy(char *dst, size_t len, const PGresult *res, int r, int c);
+/* Column c of row r as a new string in *out, owned by the caller (free()); *out
+ * is NULL for SQL NULL. Returns 0, or -1 when memory runs out (*out NULL). */
+int cf_col_dup(const PGresult *res, int r, int c, char **out);
+/* Column c of row r as an integer (int, bigint, epoch seconds); dflt for SQL NULL. */
+long long cf_col_int(const PGresult *res, int r, int c, long long dflt);
+/* Column c of row r as a float8; dflt for SQL NULL. */
+double cf_col_double(const PGresult *res, int r, int c, double dflt);
+/* Column c of row r as a boolean: true for "t", false for "f" and SQL NULL. */
+bool cf_col_bool(const PGresult *res, int r, int c);
 
 /* Sets key in obj to value (stolen) unless value is json null, which is dropped:
  * for the optional members of a representation. Returns 0 / -1. */

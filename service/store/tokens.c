@@ -96,7 +96,7 @@ int cf_parse_duration(const char *s, long *seconds)
 }
 
 int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s,
-		    char **token, char id[CF_TOKEN_ID_LEN + 1], bool *broken, cf_err *err)
+		    char **token, char id[CF_TOKEN_ID_LEN + 1], cf_err *err)
 {
 	uint8_t rid[CF_TOKEN_ID_LEN / 2], hash[32];
 	char expires[32], *secret = NULL, *full = NULL;
@@ -130,7 +130,7 @@ int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s
 			  "INSERT INTO tokens (id, name, role, secret_sha256, expires_at) "
 			  "VALUES ($1, $2, $3, $4, CASE WHEN $5::bigint > 0 "
 			  "THEN now() + $5::bigint * interval '1 second' END)",
-			  5, params, lengths, formats, broken, err);
+			  5, params, lengths, formats, err);
 	if (res == NULL)
 		goto out;
 	*token = full;
@@ -159,8 +159,7 @@ static int stored_hash(const PGresult *res, int c, uint8_t out[32])
 	return len == 32 ? 0 : -1;
 }
 
-int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found,
-		    bool *broken, cf_err *err)
+int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found, cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res;
@@ -171,15 +170,15 @@ int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found
 			 "SELECT name, role, secret_sha256, "
 			 "COALESCE(floor(extract(epoch FROM expires_at))::bigint, 0), "
 			 "revoked_at IS NOT NULL FROM tokens WHERE id = $1",
-			 1, params, broken, err);
+			 1, params, err);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1 && stored_hash(res, 2, row->secret_sha256) == 0) {
 		snprintf(row->id, sizeof(row->id), "%s", id);
-		snprintf(row->name, sizeof(row->name), "%s", PQgetvalue(res, 0, 0));
+		cf_col_copy(row->name, sizeof(row->name), res, 0, 0);
 		row->role = cf_role_parse(PQgetvalue(res, 0, 1));
-		row->expires_at = (time_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-		row->revoked = PQgetvalue(res, 0, 4)[0] == 't';
+		row->expires_at = (time_t)cf_col_int(res, 0, 3, 0);
+		row->revoked = cf_col_bool(res, 0, 4);
 		*found = true;
 	}
 	PQclear(res);
@@ -220,7 +219,7 @@ void cf_token_check(const cf_token_row *row, const char *token, time_t now,
 }
 
 int cf_token_verify(PGconn *conn, const char *token, cf_principal *who,
-		    cf_token_status *status, bool *broken, cf_err *err)
+		    cf_token_status *status, cf_err *err)
 {
 	char id[CF_TOKEN_ID_LEN + 1];
 	const char *secret;
@@ -228,25 +227,24 @@ int cf_token_verify(PGconn *conn, const char *token, cf_principal *who,
 	bool found = false;
 
 	if (cf_token_split(token, id, &secret) == 0 &&
-	    cf_token_lookup(conn, id, &row, &found, broken, err) != 0)
+	    cf_token_lookup(conn, id, &row, &found, err) != 0)
 		return -1;
 	cf_token_check(found ? &row : NULL, token, time(NULL), who, status);
 	OPENSSL_cleanse(&row, sizeof(row));
 	return 0;
 }
 
-int cf_token_touch(PGconn *conn, const char *id, bool *broken, cf_err *err)
+int cf_token_touch(PGconn *conn, const char *id, cf_err *err)
 {
 	const char *params[1] = { id };
 
 	return cf_db_run(conn, "recording a token's use",
 			 "UPDATE tokens SET last_used_at = now() WHERE id = $1 AND "
 			 "(last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
-			 1, params, broken, err);
+			 1, params, err);
 }
 
-int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids,
-		    bool *broken, cf_err *err)
+int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids, cf_err *err)
 {
 	const char *params[2] = { name ? name : "", id ? id : "" };
 	PGresult *res;
@@ -258,7 +256,7 @@ int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids
 			 "UPDATE tokens SET revoked_at = now() WHERE revoked_at IS NULL AND "
 			 "($1 <> '' OR $2 <> '') AND ($1 = '' OR name = $1) AND "
 			 "($2 = '' OR id = $2) RETURNING id",
-			 2, params, broken, err);
+			 2, params, err);
 	if (res == NULL)
 		return -1;
 	n = PQntuples(res);
@@ -283,7 +281,7 @@ static json_t *token_json(const PGresult *res, int r)
 			 cf_row_str(res, r, 6));
 }
 
-int cf_token_list(PGconn *conn, json_t **out, bool *broken, cf_err *err)
+int cf_token_list(PGconn *conn, json_t **out, cf_err *err)
 {
 	PGresult *res;
 	json_t *list;
@@ -291,7 +289,7 @@ int cf_token_list(PGconn *conn, json_t **out, bool *broken, cf_err *err)
 	*out = NULL;
 	res = cf_db_exec(conn, "listing tokens",
 			 "SELECT " TOKEN_COLUMNS " FROM tokens ORDER BY created_at, id", 0, NULL,
-			 broken, err);
+			 err);
 	if (res == NULL)
 		return -1;
 	list = json_array();
@@ -304,7 +302,7 @@ int cf_token_list(PGconn *conn, json_t **out, bool *broken, cf_err *err)
 	return 0;
 }
 
-int cf_token_get_json(PGconn *conn, const char *id, json_t **out, bool *broken, cf_err *err)
+int cf_token_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err)
 {
 	const char *params[1] = { id };
 	PGresult *res;
@@ -312,7 +310,7 @@ int cf_token_get_json(PGconn *conn, const char *id, json_t **out, bool *broken, 
 
 	*out = NULL;
 	res = cf_db_exec(conn, "reading a token", "SELECT " TOKEN_COLUMNS " FROM tokens "
-			 "WHERE id = $1", 1, params, broken, err);
+			 "WHERE id = $1", 1, params, err);
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1 && (*out = token_json(res, 0)) == NULL)

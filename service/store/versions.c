@@ -23,7 +23,7 @@
 	"'revoked_at', " CF_SQL_TS("v.revoked_at") ", 'revocation_reason', "              \
 	"v.revocation_reason, 'current', v.version IS NOT DISTINCT FROM c.current_version)"
 
-int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, bool *broken, cf_err *err)
+int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, cf_err *err)
 {
 	const char *p[1] = {cert_id};
 	PGresult *r;
@@ -36,7 +36,7 @@ int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, bool *broken,
 		       "SELECT c.id, (SELECT coalesce(json_agg(" VERSION_JSON " ORDER BY v.version"
 		       " DESC), '[]'::json) FROM certificate_versions v"
 		       " WHERE v.certificate_id = c.id)::text FROM certificates c WHERE c.id = $1",
-		       1, p, broken, err);
+		       1, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 0) {
@@ -63,8 +63,7 @@ out:
 	return rc;
 }
 
-int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked, bool *broken,
-		     cf_err *err)
+int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked, cf_err *err)
 {
 	char ver[16];
 	const char *p[2] = {cert_id, ver};
@@ -75,7 +74,7 @@ int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked,
 	r = cf_db_exec(c, "reading a version",
 		       "SELECT revoked_at IS NOT NULL FROM certificate_versions"
 		       " WHERE certificate_id = $1 AND version = $2::int",
-		       2, p, broken, err);
+		       2, p, err);
 	if (r == NULL)
 		return -1;
 	rc = PQntuples(r) == 1;
@@ -85,7 +84,7 @@ int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked,
 }
 
 int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, bool replace,
-		      char job_id[40], bool *broken, cf_err *err)
+		      char job_id[40], cf_err *err)
 {
 	char ver[16], rsn[16];
 	const char *p[4] = {cert_id, ver, rsn, replace ? "true" : "false"};
@@ -102,7 +101,7 @@ int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, b
 		       " 'replace', $4::bool))"
 		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
 		       " DO NOTHING RETURNING id",
-		       4, p, broken, err);
+		       4, p, err);
 	if (r == NULL)
 		return -1;
 	rc = PQntuples(r) == 1;
@@ -111,13 +110,13 @@ int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, b
 	PQclear(r);
 	if (rc)
 		return cf_db_run(c, "notifying the workers",
-				 "SELECT pg_notify('certfleet_jobs', $1)", 1, n, broken, err) == 0
+				 "SELECT pg_notify('certfleet_jobs', $1)", 1, n, err) == 0
 			       ? 1
 			       : -1;
 	r = cf_db_exec(c, "finding the active job",
 		       "SELECT id FROM jobs WHERE certificate_id = $1"
 		       " AND state IN ('queued','running','waiting')",
-		       1, p, broken, err);
+		       1, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 1)
@@ -126,8 +125,7 @@ int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, b
 	return 0;
 }
 
-char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked, bool *broken,
-		     cf_err *err)
+char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked, cf_err *err)
 {
 	char ver[16];
 	const char *p[2] = {cert_id, ver};
@@ -138,7 +136,7 @@ char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked,
 	r = cf_db_exec(c, "reading a version",
 		       "SELECT cert_pem, revoked_at IS NOT NULL FROM certificate_versions"
 		       " WHERE certificate_id = $1 AND version = $2::int",
-		       2, p, broken, err);
+		       2, p, err);
 	if (r == NULL)
 		return NULL;
 	if (PQntuples(r) != 1)
@@ -153,8 +151,7 @@ char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked,
 }
 
 /* The replacement issuance, queued in the revocation's transaction. */
-static int queue_replacement(PGconn *c, cf_revoked *rv, const cf_job_ref *job, bool *broken,
-			     cf_err *err)
+static int queue_replacement(PGconn *c, cf_revoked *rv, const cf_job_ref *job, cf_err *err)
 {
 	const char *p[2] = {rv->certificate_id, job->id};
 	const char *ev[2] = {rv->replacement, NULL};
@@ -166,7 +163,7 @@ static int queue_replacement(PGconn *c, cf_revoked *rv, const cf_job_ref *job, b
 		       " jsonb_build_object('replacing_revoked', $2::text))"
 		       " ON CONFLICT (certificate_id) WHERE state IN ('queued','running','waiting')"
 		       " DO NOTHING RETURNING id",
-		       2, p, broken, err);
+		       2, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 1)
@@ -179,15 +176,14 @@ static int queue_replacement(PGconn *c, cf_revoked *rv, const cf_job_ref *job, b
 	ev[1] = msg;
 	return cf_db_run(c, "recording the replacement",
 			 "INSERT INTO job_events (job_id, attempt, step, message)"
-			 " VALUES ($1, 0, 'schedule', $2)", 2, ev, broken, err) != 0 ||
+			 " VALUES ($1, 0, 'schedule', $2)", 2, ev, err) != 0 ||
 			       cf_db_run(c, "notifying the workers",
-					 "SELECT pg_notify('certfleet_jobs', $1)", 1, ev, broken,
-					 err) != 0
+					 "SELECT pg_notify('certfleet_jobs', $1)", 1, ev, err) != 0
 		       ? -1
 		       : 0;
 }
 
-int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err)
+int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 {
 	cf_revoked *rv = arg;
 	char ver[16], rsn[16], data[200];
@@ -199,16 +195,16 @@ int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, c
 		      "UPDATE certificate_versions SET revoked_at = coalesce(revoked_at, now()),"
 		      " revocation_reason = CASE WHEN $3::int >= 0 THEN $3::int END"
 		      " WHERE certificate_id = $1 AND version = $2::int",
-		      3, p, broken, err) != 0 ||
+		      3, p, err) != 0 ||
 	    cf_db_run(c, "marking the certificate revoked",
 		      "UPDATE certificates SET status = 'revoked', updated_at = now()"
 		      " WHERE id = $1 AND current_version = $2::int",
-		      2, p, broken, err) != 0)
+		      2, p, err) != 0)
 		return -1;
-	if (rv->replace && queue_replacement(c, rv, job, broken, err) != 0)
+	if (rv->replace && queue_replacement(c, rv, job, err) != 0)
 		return -1;
 	snprintf(data, sizeof(data), "{\"version\":%d,\"reason\":%d,\"job\":\"%s\"}", rv->version,
 		 rv->reason, job->id);
-	return cf_webhook_enqueue(c, rv->webhook_urls, "revoked", rv->certificate_id, data, broken,
+	return cf_webhook_enqueue(c, rv->webhook_urls, "revoked", rv->certificate_id, data,
 				  err) < 0 ? -1 : 0;
 }

@@ -24,7 +24,7 @@ static const char enqueue_sql[] =
 	" btrim(u) FROM e, unnest(string_to_array($1, ',')) AS u WHERE btrim(u) <> ''";
 
 int cf_webhook_enqueue(PGconn *c, const char *urls, const char *event,
-		       const char *certificate_id, const char *data, bool *broken, cf_err *err)
+		       const char *certificate_id, const char *data, cf_err *err)
 {
 	const char *p[4] = {urls, event, certificate_id, data};
 	PGresult *r;
@@ -32,7 +32,7 @@ int cf_webhook_enqueue(PGconn *c, const char *urls, const char *event,
 
 	if (urls == NULL || strspn(urls, " ,\t") == strlen(urls))
 		return 0;
-	if ((r = cf_db_exec(c, "recording a webhook event", enqueue_sql, 4, p, broken, err)) ==
+	if ((r = cf_db_exec(c, "recording a webhook event", enqueue_sql, 4, p, err)) ==
 	    NULL)
 		return -1;
 	n = atoi(PQcmdTuples(r));
@@ -49,8 +49,7 @@ static const char claim_sql[] =
 	" FROM c WHERE d.id = c.id"
 	" RETURNING d.id, d.attempts, d.event, d.event_id, d.url, d.payload::text";
 
-int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, bool *broken,
-		     cf_err *err)
+int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, cf_err *err)
 {
 	char lease[16];
 	const char *p[1] = {lease};
@@ -59,20 +58,19 @@ int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, bool *bro
 
 	memset(out, 0, sizeof(*out));
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	if ((r = cf_db_exec(c, "claiming a webhook delivery", claim_sql, 1, p, broken, err)) ==
+	if ((r = cf_db_exec(c, "claiming a webhook delivery", claim_sql, 1, p, err)) ==
 	    NULL)
 		return -1;
 	if (PQntuples(r) == 0) {
 		rc = 0;
 		goto out;
 	}
-	out->id = atoll(PQgetvalue(r, 0, 0));
-	out->attempts = atoi(PQgetvalue(r, 0, 1));
-	snprintf(out->event, sizeof(out->event), "%s", PQgetvalue(r, 0, 2));
-	snprintf(out->event_id, sizeof(out->event_id), "%s", PQgetvalue(r, 0, 3));
-	out->url = strdup(PQgetvalue(r, 0, 4));
-	out->body = strdup(PQgetvalue(r, 0, 5));
-	if (out->url == NULL || out->body == NULL) {
+	out->id = cf_col_int(r, 0, 0, 0);
+	out->attempts = (int)cf_col_int(r, 0, 1, 0);
+	cf_col_copy(out->event, sizeof(out->event), r, 0, 2);
+	cf_col_copy(out->event_id, sizeof(out->event_id), r, 0, 3);
+	if (cf_col_dup(r, 0, 4, &out->url) != 0 || cf_col_dup(r, 0, 5, &out->body) != 0 ||
+	    out->url == NULL || out->body == NULL) {
 		cf_webhook_delivery_free(out);
 		cf_err_set(err, CF_ERR_TRANSIENT, "claiming a webhook delivery: out of memory");
 		goto out;
@@ -99,7 +97,7 @@ static const char finish_sql[] =
 	" WHERE id = $1 AND attempts = $2 AND state = 'pending'";
 
 int cf_webhook_finish(PGconn *c, const cf_webhook_delivery *d, int status, const char *error,
-		      bool delivered, bool give_up, double retry_s, bool *broken, cf_err *err)
+		      bool delivered, bool give_up, double retry_s, cf_err *err)
 {
 	char id[24], att[16], st[16], retry[32];
 	const char *p[7] = {id, att, st, error, delivered ? "true" : "false",
@@ -111,7 +109,7 @@ int cf_webhook_finish(PGconn *c, const cf_webhook_delivery *d, int status, const
 	snprintf(att, sizeof(att), "%d", d->attempts);
 	snprintf(st, sizeof(st), "%d", status);
 	snprintf(retry, sizeof(retry), "%.3f", retry_s < 0 ? 0 : retry_s);
-	if ((r = cf_db_exec(c, "recording a webhook attempt", finish_sql, 7, p, broken, err)) ==
+	if ((r = cf_db_exec(c, "recording a webhook attempt", finish_sql, 7, p, err)) ==
 	    NULL)
 		return -1;
 	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
@@ -119,7 +117,7 @@ int cf_webhook_finish(PGconn *c, const cf_webhook_delivery *d, int status, const
 	return rc;
 }
 
-double cf_webhook_next_due(PGconn *c, double max_s, bool *broken, cf_err *err)
+double cf_webhook_next_due(PGconn *c, double max_s, cf_err *err)
 {
 	char max[32];
 	const char *p[1] = {max};
@@ -131,10 +129,10 @@ double cf_webhook_next_due(PGconn *c, double max_s, bool *broken, cf_err *err)
 		       "SELECT least($1::float8, greatest(0, coalesce(extract(epoch FROM"
 		       " min(next_attempt_at) - now()), $1::float8)))::float8"
 		       " FROM webhook_deliveries WHERE state = 'pending'",
-		       1, p, broken, err);
+		       1, p, err);
 	if (r == NULL)
 		return -1;
-	v = PQgetisnull(r, 0, 0) ? max_s : strtod(PQgetvalue(r, 0, 0), NULL);
+	v = cf_col_double(r, 0, 0, max_s);
 	PQclear(r);
 	return v;
 }

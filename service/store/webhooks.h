@@ -12,8 +12,8 @@
  *    that dies mid-request leaves a delivery that is simply retried later. The
  *    outcome is written fenced by (id, attempts).
  *
- * Functions return -1 with err on database errors and set *broken (may be NULL)
- * when the connection itself is gone.
+ * Functions return -1 with err on database errors; cf_db_lost(c) then tells
+ * whether the connection itself is gone.
  */
 #ifndef CERTFLEET_STORE_WEBHOOKS_H
 #define CERTFLEET_STORE_WEBHOOKS_H
@@ -29,7 +29,7 @@
  * {"id": event uuid, "event", "at", "certificate", ...data}. Returns the number of
  * deliveries recorded, or -1. */
 int cf_webhook_enqueue(PGconn *c, const char *urls, const char *event,
-		       const char *certificate_id, const char *data, bool *broken, cf_err *err);
+		       const char *certificate_id, const char *data, cf_err *err);
 
 typedef struct cf_webhook_delivery {
 	long long id;
@@ -42,8 +42,7 @@ typedef struct cf_webhook_delivery {
 
 /* Claims the most overdue pending delivery for lease_s seconds. Returns 1 with out
  * filled (cf_webhook_delivery_free), 0 when none is due, -1 on error. */
-int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, bool *broken,
-		     cf_err *err);
+int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, cf_err *err);
 void cf_webhook_delivery_free(cf_webhook_delivery *d);
 
 /* Records an attempt's outcome: status is the HTTP status (0: no response), error
@@ -51,10 +50,10 @@ void cf_webhook_delivery_free(cf_webhook_delivery *d);
  * pending again in retry_s seconds. Returns 0, 1 when the delivery was claimed
  * again meanwhile (nothing written), -1 on error. */
 int cf_webhook_finish(PGconn *c, const cf_webhook_delivery *d, int status, const char *error,
-		      bool delivered, bool give_up, double retry_s, bool *broken, cf_err *err);
+		      bool delivered, bool give_up, double retry_s, cf_err *err);
 
 /* Seconds until the next pending delivery is due (0 when one is), at most max_s;
  * -1 on error. */
-double cf_webhook_next_due(PGconn *c, double max_s, bool *broken, cf_err *err);
+double cf_webhook_next_due(PGconn *c, double max_s, cf_err *err);
 
 #endif

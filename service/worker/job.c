@@ -92,9 +92,9 @@ PGconn *wk_db(wk_job *j)
 	return wk_thread_db(j->w, &j->err);
 }
 
-wk_rc wk_db_err(wk_job *j, bool broken)
+wk_rc wk_db_err(wk_job *j)
 {
-	if (broken)
+	if (cf_db_lost(j->w->db))
 		wk_thread_db_drop(j->w);
 	j->err.cls = CF_ERR_TRANSIENT; /* a database error is never the job's fault */
 	return wk_err(j);
@@ -108,14 +108,13 @@ static wk_rc write_v(wk_job *j, cf_job_change *ch, const char *ev_step, bool tim
 	cf_job_event ev = {ev_step, msg, timed ? (long)(wk_now_ms() - j->t0) : -1, problem};
 	char *data = json_dumps(j->data, JSON_COMPACT);
 	cf_err e = {0};
-	bool broken = false;
 	PGconn *db;
 	int rc = -1;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	c.data = data;
 	if (data != NULL && (db = wk_thread_db(j->w, &e)) != NULL)
-		rc = cf_job_write(db, &j->cl.ref, &c, &ev, 1, &broken, &e);
+		rc = cf_job_write(db, &j->cl.ref, &c, &ev, 1, &e);
 	free(data);
 	cf_log(CF_LOG_DEBUG, "job.event", "%s: %s", ev_step, msg);
 	if (rc == 0)
@@ -129,7 +128,7 @@ static wk_rc write_v(wk_job *j, cf_job_change *ch, const char *ev_step, bool tim
 	cf_err_clear(&j->err);
 	cf_err_set(&j->err, CF_ERR_TRANSIENT, "%s", data ? e.msg : "out of memory");
 	cf_err_clear(&e);
-	return wk_db_err(j, broken);
+	return wk_db_err(j);
 }
 
 wk_rc wk_write(wk_job *j, cf_job_change *ch, const char *ev_step, bool timed,

@@ -82,7 +82,7 @@ static void idle_wait(cf_workers *p, double secs, atomic_bool *stop)
 
 PGconn *wk_thread_db(wk_thread *w, cf_err *err)
 {
-	if (w->db != NULL && PQstatus(w->db) == CONNECTION_OK)
+	if (w->db != NULL && !cf_db_lost(w->db))
 		return w->db;
 	if (w->db != NULL)
 		PQfinish(w->db);
@@ -129,14 +129,13 @@ static void worker_idle(wk_thread *w, PGconn *db)
 {
 	const cf_config *cfg = w->app->cfg;
 	cf_err err = {0};
-	bool broken = false;
 	double due;
 
 	wk_janitor(w);
-	due = cf_jobs_next_due(db, cfg->poll_seconds, &broken, &err);
+	due = cf_jobs_next_due(db, cfg->poll_seconds, &err);
 	if (due < 0) {
 		due = cfg->poll_seconds;
-		if (broken)
+		if (cf_db_lost(db))
 			wk_thread_db_drop(w);
 	}
 	cf_err_clear(&err);
@@ -152,10 +151,8 @@ static void *worker_main(void *arg)
 	while (!atomic_load(&p->stop)) {
 		cf_job_claim cl = {0};
 		cf_err err = {0};
-		bool broken = false;
 		PGconn *db = wk_thread_db(w, &err);
-		int rc = db ? cf_jobs_claim(db, w->owner, p->app->cfg->lease_seconds, &cl, &broken,
-					    &err)
+		int rc = db ? cf_jobs_claim(db, w->owner, p->app->cfg->lease_seconds, &cl, &err)
 			    : -1;
 
 		if (rc == 1) {
@@ -164,7 +161,7 @@ static void *worker_main(void *arg)
 			worker_idle(w, db);
 		} else {
 			queue_error(w, &err, &last_err);
-			if (broken)
+			if (cf_db_lost(db))
 				wk_thread_db_drop(w);
 			idle_wait(p, p->app->cfg->poll_seconds, &p->stop);
 		}
@@ -184,7 +181,7 @@ static PGconn *listen_connect(cf_workers *p)
 	cf_err err = {0};
 	PGconn *c = cf_db_connect(p->app->cfg->database_url, &err);
 
-	if (c != NULL && cf_db_run(c, "listen", "LISTEN " CF_JOBS_CHANNEL, 0, NULL, NULL, &err)) {
+	if (c != NULL && cf_db_run(c, "listen", "LISTEN " CF_JOBS_CHANNEL, 0, NULL, &err)) {
 		PQfinish(c);
 		c = NULL;
 	}
@@ -231,7 +228,7 @@ static void renew_one(cf_workers *p, wk_thread *w, PGconn **c)
 {
 	cf_job_ref ref;
 	cf_err err = {0};
-	bool holding, broken = false;
+	bool holding;
 	int rc;
 
 	pthread_mutex_lock(&w->mu);
@@ -240,7 +237,7 @@ static void renew_one(cf_workers *p, wk_thread *w, PGconn **c)
 	pthread_mutex_unlock(&w->mu);
 	if (!holding || (*c == NULL && (*c = cf_db_connect(p->app->cfg->database_url, &err)) == NULL))
 		goto out;
-	rc = cf_job_renew(*c, &ref, p->app->cfg->lease_seconds, &broken, &err);
+	rc = cf_job_renew(*c, &ref, p->app->cfg->lease_seconds, &err);
 	if (rc == 1) {
 		pthread_mutex_lock(&w->mu);
 		if (w->holding && strcmp(w->held.id, ref.id) == 0 && w->held.attempt == ref.attempt)
@@ -251,7 +248,7 @@ static void renew_one(cf_workers *p, wk_thread *w, PGconn **c)
 	} else if (rc < 0) {
 		cf_log(CF_LOG_WARN, "worker.lease", "renewing job %s: %s", ref.id, err.msg);
 	}
-	if (broken) {
+	if (cf_db_lost(*c)) {
 		PQfinish(*c);
 		*c = NULL;
 	}
@@ -390,7 +387,7 @@ static void abandon(cf_workers *p, wk_thread *w, PGconn **c)
 	ch.notify = true;
 	if (*c == NULL)
 		*c = cf_db_connect(p->app->cfg->database_url, &err);
-	if (*c != NULL && cf_job_write(*c, &ref, &ch, &ev, 1, NULL, &err) < 0)
+	if (*c != NULL && cf_job_write(*c, &ref, &ch, &ev, 1, &err) < 0)
 		cf_log(CF_LOG_WARN, "workers.abandon", "job %s: %s", ref.id, err.msg);
 	cf_log(CF_LOG_WARN, "workers.abandoned", "%s left job %s running at shutdown", w->owner,
 	       ref.id);

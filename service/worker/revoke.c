@@ -68,7 +68,7 @@ wk_rc wk_revoke_run(wk_job *j)
 			 .webhook_urls = j->w->app->cfg->webhook_urls};
 	const char *note = "";
 	const json_t *v;
-	bool revoked = false, broken = false;
+	bool revoked = false;
 	char *pem = NULL;
 	PGconn *db;
 	wk_rc rc;
@@ -88,10 +88,9 @@ wk_rc wk_revoke_run(wk_job *j)
 	if ((rc = wk_check(j)) != WK_NEXT)
 		return rc;
 	if ((db = wk_db(j)) == NULL)
-		return wk_db_err(j, false);
-	if ((pem = cf_version_pem(db, rv.certificate_id, rv.version, &revoked, &broken,
-				  &j->err)) == NULL)
-		return j->err.cls == CF_ERR_PERMANENT && !broken ? wk_err(j) : wk_db_err(j, broken);
+		return wk_db_err(j);
+	if ((pem = cf_version_pem(db, rv.certificate_id, rv.version, &revoked, &j->err)) == NULL)
+		return j->err.cls == CF_ERR_PERMANENT && !cf_db_lost(db) ? wk_err(j) : wk_db_err(j);
 	if (revoked)
 		note = " (it was marked revoked already)";
 	else if ((rc = revoke_at_ca(j, pem, rv.reason, &note)) != WK_NEXT)

@@ -194,7 +194,6 @@ static void renew(cf_scheduler *s, const cf_renew_cand *k, const cf_renew_plan *
 	json_t *data = json_pack("{s:i, s:s}", "for_version", k->version, "planned", p->source);
 	char *text = NULL;
 	cf_err err = {0};
-	bool broken = false;
 	int rc;
 
 	iso(p->renew_at, at);
@@ -216,7 +215,7 @@ static void renew(cf_scheduler *s, const cf_renew_cand *k, const cf_renew_plan *
 		cf_log(CF_LOG_WARN, "scheduler.renew", "%s: out of memory", k->id);
 		goto out;
 	}
-	rc = cf_renew_enqueue(s->db, k->id, text, msg, job, &broken, &err);
+	rc = cf_renew_enqueue(s->db, k->id, text, msg, job, &err);
 	if (rc == 1) {
 		cf_log_set_job(job);
 		cf_log(CF_LOG_INFO, "scheduler.renew", "certificate %s: %s", k->id, msg);
@@ -225,7 +224,7 @@ static void renew(cf_scheduler *s, const cf_renew_cand *k, const cf_renew_plan *
 		cf_log(CF_LOG_WARN, "scheduler.renew", "certificate %s: %s", k->id, err.msg);
 	}
 out:
-	if (broken)
+	if (cf_db_lost(s->db))
 		s->leader = false; /* the connection (and the lock) is gone */
 	json_decref(data);
 	free(text);
@@ -237,29 +236,27 @@ static void announce_expiring(cf_scheduler *s, const cf_renew_cand *k)
 {
 	char na[32], data[160];
 	cf_err err = {0};
-	bool broken = false;
 	int rc = -1;
 
 	iso(k->not_after, na);
 	snprintf(data, sizeof(data), "{\"version\":%d,\"serial\":\"%.64s\",\"not_after\":\"%s\"}",
 		 k->version, k->serial, na);
-	if (cf_db_run(s->db, "begin", "BEGIN", 0, NULL, &broken, &err) != 0)
+	if (cf_db_begin(s->db, &err) != 0)
 		goto out;
-	if ((rc = cf_renew_mark_expiring(s->db, k->id, k->version, &broken, &err)) == 1 &&
+	if ((rc = cf_renew_mark_expiring(s->db, k->id, k->version, &err)) == 1 &&
 	    cf_webhook_enqueue(s->db, s->app->cfg->webhook_urls, "expiring_soon", k->id, data,
-			       &broken, &err) < 0)
+			       &err) < 0)
 		rc = -1;
-	if (rc >= 0 && cf_db_run(s->db, "commit", "COMMIT", 0, NULL, &broken, &err) == 0) {
+	if (rc >= 0 && cf_db_commit(s->db, &err) == 0) {
 		if (rc == 1)
 			cf_log(CF_LOG_WARN, "scheduler.expiring_soon",
 			       "certificate %s version %d expires at %s", k->id, k->version, na);
 		goto out;
 	}
-	if (PQstatus(s->db) == CONNECTION_OK)
-		PQclear(PQexec(s->db, "ROLLBACK"));
+	cf_db_rollback(s->db);
 	cf_log(CF_LOG_WARN, "scheduler.expiring_soon", "certificate %s: %s", k->id, err.msg);
 out:
-	if (broken)
+	if (cf_db_lost(s->db))
 		s->leader = false;
 	cf_err_clear(&err);
 }
@@ -268,12 +265,11 @@ static void handle(cf_scheduler *s, cf_renew_cand *k)
 {
 	cf_renew_plan *p = &k->plan;
 	cf_err err = {0};
-	bool broken = false;
 	time_t until = 0;
 
-	if (plan(s, k, p) && cf_renew_plan_save(s->db, k->id, p, &broken, &err) != 0) {
+	if (plan(s, k, p) && cf_renew_plan_save(s->db, k->id, p, &err) != 0) {
 		cf_log(CF_LOG_WARN, "scheduler.plan", "certificate %s: %s", k->id, err.msg);
-		if (broken)
+		if (cf_db_lost(s->db))
 			s->leader = false;
 		cf_err_clear(&err);
 		return;
@@ -312,14 +308,13 @@ static void pass(cf_scheduler *s)
 {
 	cf_renew_cand *k = NULL;
 	cf_err err = {0};
-	bool broken = false;
 	size_t n = 0;
 
 	check_ari(s);
-	if (cf_renew_candidates(s->db, s->app->cfg->expiring_soon, SCHED_BATCH, &k, &n, &broken,
+	if (cf_renew_candidates(s->db, s->app->cfg->expiring_soon, SCHED_BATCH, &k, &n,
 				&err) != 0) {
 		cf_log(CF_LOG_WARN, "scheduler.pass", "%s", err.msg);
-		if (broken)
+		if (cf_db_lost(s->db))
 			s->leader = false;
 	}
 	for (size_t i = 0; i < n && s->leader && !atomic_load(&s->stop); i++)
@@ -335,8 +330,8 @@ static void lead(cf_scheduler *s)
 	cf_err err = {0};
 	PGresult *r;
 
-	if (s->db != NULL && (!s->leader || PQstatus(s->db) != CONNECTION_OK)) {
-		if (PQstatus(s->db) != CONNECTION_OK) {
+	if (s->db != NULL && (!s->leader || cf_db_lost(s->db))) {
+		if (cf_db_lost(s->db)) {
 			PQfinish(s->db);
 			s->db = NULL;
 		}
@@ -347,7 +342,7 @@ static void lead(cf_scheduler *s)
 	if (!s->leader) {
 		r = cf_db_exec(s->db, "scheduler lock",
 			       "SELECT pg_try_advisory_lock(" CF_SCHEDULER_LOCK_KEY ")", 0, NULL,
-			       NULL, &err);
+			       &err);
 		s->leader = r != NULL && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 		PQclear(r);
 		if (s->leader)
@@ -380,7 +375,7 @@ static void *scheduler_main(void *arg)
 		lead(s);
 		if (s->leader)
 			pass(s);
-		if (!s->leader && s->db != NULL && PQstatus(s->db) != CONNECTION_OK) {
+		if (!s->leader && cf_db_lost(s->db)) {
 			PQfinish(s->db);
 			s->db = NULL;
 		}

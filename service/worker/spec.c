@@ -81,15 +81,14 @@ static int providers_from_json(wk_job *j, cf_err *err)
 
 wk_rc wk_spec_load(wk_job *j)
 {
-	bool broken = false;
 	PGconn *db = wk_db(j);
 	int rc;
 
 	if (db == NULL)
-		return wk_db_err(j, false);
-	rc = cf_job_cert_load(db, j->cl.certificate_id, &j->cert, &broken, &j->err);
+		return wk_db_err(j);
+	rc = cf_job_cert_load(db, j->cl.certificate_id, &j->cert, &j->err);
 	if (rc < 0)
-		return wk_db_err(j, broken);
+		return wk_db_err(j);
 	if (rc == 0) /* deleted: its jobs went with it */
 		return WK_LOST;
 	if (cf_issue_names_normalize((const char *const *)j->cert.domains, j->cert.ndomains,

@@ -54,14 +54,13 @@ unsigned long long cf_janitor_failures(void)
 static int write_lock(wk_thread *w, const char *fqdn, bool job, cf_err *err)
 {
 	long long deadline = wk_now_ms() + WK_TXT_LOCK_WAIT_S * 1000LL;
-	bool broken = false;
 	PGconn *db;
 	int rc;
 
 	do {
 		if ((db = wk_thread_db(w, err)) == NULL)
 			return -1;
-		if ((rc = cf_txt_write_lock(db, fqdn, WK_TXT_LOCK_CHUNK_MS, &broken, err)) <= 0)
+		if ((rc = cf_txt_write_lock(db, fqdn, WK_TXT_LOCK_CHUNK_MS, err)) <= 0)
 			return rc;
 		if (wk_pool_stopping(w->pool) || (job && atomic_load(&w->lost)))
 			return cf_err_set(err, CF_ERR_TRANSIENT,
@@ -71,12 +70,12 @@ static int write_lock(wk_thread *w, const char *fqdn, bool job, cf_err *err)
 			  "another worker for %d s", fqdn, WK_TXT_LOCK_WAIT_S);
 }
 
-/* Releases write_lock's lock (a broken connection released it already). */
+/* Releases write_lock's lock (a lost connection released it already). */
 static void write_unlock(wk_thread *w)
 {
 	cf_err e = {0};
 
-	if (w->db != NULL && cf_txt_write_unlock(w->db, NULL, &e) != 0)
+	if (w->db != NULL && cf_txt_write_unlock(w->db, &e) != 0)
 		cf_log(CF_LOG_WARN, "txt.unlock", "%s", e.msg);
 	cf_err_clear(&e);
 }
@@ -99,7 +98,7 @@ const wk_provider *wk_provider_get(wk_job *j, const char *name, cf_err *err)
 	if ((db = wk_thread_db(j->w, err)) == NULL)
 		return NULL;
 	if (cf_provider_settings_load(db, j->w->app->master_key, name, &type, &settings, err) != 0) {
-		if (PQstatus(db) != CONNECTION_OK)
+		if (cf_db_lost(db))
 			wk_thread_db_drop(j->w);
 		return NULL;
 	}
@@ -175,15 +174,14 @@ static wk_rc reserve(wk_job *j, const cf_txt_value *v, size_t n)
 	cf_job_change ch = CF_JOB_KEEP;
 	cf_txt_over over = {0};
 	int budget = j->w->app->cfg->txt_budget, rc;
-	bool broken = false;
 	uint8_t r = 0;
 	PGconn *db = wk_db(j);
 
 	if (db == NULL)
-		return wk_db_err(j, false);
-	rc = cf_txt_reserve(db, &j->cl.ref, v, n, budget, &over, &broken, &j->err);
+		return wk_db_err(j);
+	rc = cf_txt_reserve(db, &j->cl.ref, v, n, budget, &over, &j->err);
 	if (rc < 0)
-		return wk_db_err(j, broken);
+		return wk_db_err(j);
 	if (rc == 2)
 		return WK_LOST;
 	if (rc == 0)
@@ -203,7 +201,6 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 {
 	const wk_provider *p = wk_provider_get(j, v->provider, &j->err);
 	cf_provider_ctx ctx;
-	bool broken = false;
 	long long t = wk_now_ms();
 	PGconn *db;
 	int st;
@@ -219,15 +216,15 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 	}
 	write_unlock(j->w);
 	if ((db = wk_db(j)) == NULL)
-		return wk_db_err(j, false);
+		return wk_db_err(j);
 	st = cf_txt_set_state(db, &j->cl.ref, v,
 			      j->err.cls == CF_ERR_NONE ? "present"
 			      : j->err.cls == CF_ERR_PERMANENT ? "failed" : NULL,
-			      j->err.cls == CF_ERR_NONE ? NULL : j->err.msg, &broken, &j->err);
+			      j->err.cls == CF_ERR_NONE ? NULL : j->err.msg, &j->err);
 	if (st == 1)
 		return WK_LOST;
 	if (st < 0 || j->err.cls != CF_ERR_NONE)
-		return st < 0 ? wk_db_err(j, broken) : wk_err(j);
+		return st < 0 ? wk_db_err(j) : wk_err(j);
 	return wk_write(j, NULL, "present", false, NULL, "%s TXT \"%s\" via %s (%lld ms)",
 			v->fqdn, v->value, v->provider, wk_now_ms() - t);
 }
@@ -310,7 +307,6 @@ static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 	const wk_provider *p;
 	cf_provider_ctx ctx;
 	cf_err e = {0};
-	bool broken = false;
 	int st;
 
 	if ((p = wk_provider_get(j, row->provider, &e)) != NULL &&
@@ -330,10 +326,9 @@ static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 		cf_err_clear(&e);
 		return WK_NEXT;
 	}
-	st = cf_txt_set_state(db, &j->cl.ref, &v, *ok ? "removed" : NULL, *ok ? NULL : e.msg,
-			      &broken, &e);
+	st = cf_txt_set_state(db, &j->cl.ref, &v, *ok ? "removed" : NULL, *ok ? NULL : e.msg, &e);
 	cf_err_clear(&e);
-	if (broken)
+	if (cf_db_lost(db))
 		wk_thread_db_drop(j->w);
 	return st == 1 ? WK_LOST : WK_NEXT;
 }
@@ -343,17 +338,17 @@ wk_rc wk_cleanup_values(wk_job *j, const char *next)
 	cf_txt_row *rows = NULL;
 	size_t n = 0, removed = 0;
 	long long t = wk_now_ms();
-	bool broken = false, ok;
+	bool ok;
 	PGconn *db = wk_db(j);
 	wk_rc rc = WK_NEXT;
 
-	if (db == NULL || cf_txt_live_of_job(db, j->cl.ref.id, &rows, &n, &broken, &j->err) != 0)
-		return wk_db_err(j, broken);
+	if (db == NULL || cf_txt_live_of_job(db, j->cl.ref.id, &rows, &n, &j->err) != 0)
+		return wk_db_err(j);
 	for (size_t i = 0; i < n && rc == WK_NEXT; i++) {
 		if (atomic_load(&j->w->lost))
 			rc = WK_LOST;
 		else if ((db = wk_db(j)) == NULL)
-			rc = wk_db_err(j, false);
+			rc = wk_db_err(j);
 		else if ((rc = cleanup_one(j, db, &rows[i], &ok)) == WK_NEXT && ok)
 			removed++;
 	}
@@ -416,7 +411,6 @@ void wk_janitor(wk_thread *w)
 	static atomic_llong next_run; /* per process: one janitor pass at a time */
 	long long now = wk_now_ms(), next = atomic_load(&next_run);
 	cf_err err = {0};
-	bool broken = false;
 	PGconn *db;
 
 	if (now < next || !atomic_compare_exchange_strong(&next_run, &next,
@@ -426,7 +420,7 @@ void wk_janitor(wk_thread *w)
 		cf_txt_row row = {0};
 		cf_err e = {0};
 
-		if (cf_txt_orphan_take(db, WK_JANITOR_TRIES, &row, &broken, &err) != 1)
+		if (cf_txt_orphan_take(db, WK_JANITOR_TRIES, &row, &err) != 1)
 			break;
 		orphan_clean(w, db, &row, &e);
 		if (e.cls != CF_ERR_NONE)
@@ -437,7 +431,7 @@ void wk_janitor(wk_thread *w)
 		/* the lock may have replaced the connection */
 		if ((db = wk_thread_db(w, &err)) == NULL ||
 		    cf_txt_orphan_done(db, row.id, e.cls == CF_ERR_NONE ? NULL : e.msg,
-				       WK_JANITOR_TRIES, w->app->cfg->poll_seconds, &broken, &err) != 0)
+				       WK_JANITOR_TRIES, w->app->cfg->poll_seconds, &err) != 0)
 			cf_log(CF_LOG_WARN, "txt.orphan", "recording the outcome for %s: %s", row.fqdn,
 			       err.msg);
 		free(row.provider);
@@ -445,7 +439,7 @@ void wk_janitor(wk_thread *w)
 		free(row.value);
 		cf_err_clear(&e);
 	}
-	if (broken)
+	if (cf_db_lost(w->db))
 		wk_thread_db_drop(w);
 	cf_err_clear(&err);
 }

@@ -73,7 +73,6 @@ static wk_rc account_register(wk_job *j, PGconn *db)
 	const char *contacts[1] = {contact};
 	cf_acme_account_req req = {.terms_agreed = true};
 	cf_acme_account a = {0};
-	bool broken = false;
 	wk_rc rc = WK_ERR;
 
 	snprintf(contact, sizeof(contact), "mailto:%s", cfg->acme_email);
@@ -83,8 +82,8 @@ static wk_rc account_register(wk_job *j, PGconn *db)
 		rc = wk_err(j);
 		goto out;
 	}
-	if (cf_accounts_set_url(db, j->w->acct.id, a.url, &broken, &j->err) != 0) {
-		rc = wk_db_err(j, broken);
+	if (cf_accounts_set_url(db, j->w->acct.id, a.url, &j->err) != 0) {
+		rc = wk_db_err(j);
 		goto out;
 	}
 	j->w->acct.url = a.url;
@@ -100,17 +99,16 @@ wk_rc wk_account_ensure(wk_job *j)
 	wk_thread *w = j->w;
 	const cf_config *cfg = w->app->cfg;
 	cf_acme_options o = {.directory_url = cfg->acme_directory};
-	bool broken = false;
 	PGconn *db;
 
 	if (w->client != NULL && w->acct.url != NULL)
 		return WK_NEXT;
 	if ((db = wk_db(j)) == NULL)
-		return wk_db_err(j, false);
+		return wk_db_err(j);
 	if (w->acct.key == NULL &&
 	    cf_accounts_get_or_create(db, w->app->master_key, cfg->acme_directory,
-				      cfg->acme_email, &w->acct, &broken, &j->err) != 0)
-		return j->err.cls == CF_ERR_PERMANENT && !broken ? wk_err(j) : wk_db_err(j, broken);
+				      cfg->acme_email, &w->acct, &j->err) != 0)
+		return j->err.cls == CF_ERR_PERMANENT && !cf_db_lost(db) ? wk_err(j) : wk_db_err(j);
 	o.ca_file = cfg->acme_ca_file[0] ? cfg->acme_ca_file : NULL;
 	if (w->client == NULL && (w->client = cf_acme_client_new(&o, w->acct.key, &j->err)) == NULL)
 		return wk_err(j);
@@ -152,17 +150,16 @@ static bool account_gone(const cf_err *e)
 
 static wk_rc account_forget(wk_job *j)
 {
-	bool broken = false;
 	PGconn *db = wk_db(j);
 
 	if (db == NULL)
-		return wk_db_err(j, false);
+		return wk_db_err(j);
 	free(j->w->acct.url);
 	j->w->acct.url = NULL;
 	cf_log(CF_LOG_WARN, "acme.account_gone", "the CA does not know account %lld; "
 	       "registering its key again", j->w->acct.id);
-	if (cf_accounts_set_url(db, j->w->acct.id, NULL, &broken, &j->err) != 0)
-		return wk_db_err(j, broken);
+	if (cf_accounts_set_url(db, j->w->acct.id, NULL, &j->err) != 0)
+		return wk_db_err(j);
 	cf_err_clear(&j->err);
 	return wk_account_ensure(j);
 }

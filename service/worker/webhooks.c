@@ -68,7 +68,7 @@ static void iso_time(time_t t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err)
+int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 {
 	wk_issued_arg *a = arg;
 	const char *urls = a->j->w->app->cfg->webhook_urls;
@@ -76,7 +76,7 @@ int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf
 	json_t *data;
 	int rc;
 
-	if (cf_issued_version_hook(c, job, a->in, broken, err) != 0)
+	if (cf_issued_version_hook(c, job, a->in, err) != 0)
 		return -1;
 	if (urls[0] == '\0')
 		return 0;
@@ -88,14 +88,14 @@ int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf
 	if (data == NULL || (text = json_dumps(data, JSON_COMPACT)) == NULL)
 		rc = cf_err_set(err, CF_ERR_TRANSIENT, "issued event: out of memory");
 	else
-		rc = cf_webhook_enqueue(c, urls, "issued", a->in->certificate_id, text, broken,
+		rc = cf_webhook_enqueue(c, urls, "issued", a->in->certificate_id, text,
 					err) < 0 ? -1 : 0;
 	json_decref(data);
 	free(text);
 	return rc;
 }
 
-int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err)
+int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 {
 	wk_job *j = arg;
 	const char *urls = j->w->app->cfg->webhook_urls;
@@ -103,7 +103,7 @@ int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf
 	json_t *data;
 	int rc;
 
-	if (cf_issued_failed_hook(c, job, j->cl.certificate_id, broken, err) != 0)
+	if (cf_issued_failed_hook(c, job, j->cl.certificate_id, err) != 0)
 		return -1;
 	if (urls[0] == '\0')
 		return 0;
@@ -112,7 +112,7 @@ int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf
 	if (data == NULL || (text = json_dumps(data, JSON_COMPACT)) == NULL)
 		rc = cf_err_set(err, CF_ERR_TRANSIENT, "failed event: out of memory");
 	else
-		rc = cf_webhook_enqueue(c, urls, "failed", j->cl.certificate_id, text, broken,
+		rc = cf_webhook_enqueue(c, urls, "failed", j->cl.certificate_id, text,
 					err) < 0 ? -1 : 0;
 	json_decref(data);
 	free(text);
@@ -191,7 +191,7 @@ static void deliver(cf_webhooks *w, const cf_webhook_delivery *d)
 {
 	cf_err e = {0}, dberr = {0};
 	char where[256];
-	bool broken = false, ok, give_up;
+	bool ok, give_up;
 	double retry;
 	int status = 0;
 
@@ -208,10 +208,9 @@ static void deliver(cf_webhooks *w, const cf_webhook_delivery *d)
 		cf_log(CF_LOG_WARN, "webhook.retry", "%s %s to %s, attempt %d: %s; %s", d->event,
 		       d->event_id, where, d->attempts, e.msg,
 		       give_up ? "giving up" : "retrying later");
-	if (cf_webhook_finish(w->db, d, status, ok ? NULL : e.msg, ok, give_up, retry, &broken,
-			      &dberr) < 0)
+	if (cf_webhook_finish(w->db, d, status, ok ? NULL : e.msg, ok, give_up, retry, &dberr) < 0)
 		cf_log(CF_LOG_WARN, "webhook.record", "%s", dberr.msg);
-	if (broken) {
+	if (cf_db_lost(w->db)) {
 		PQfinish(w->db);
 		w->db = NULL;
 	}
@@ -245,19 +244,18 @@ static void *sender_main(void *arg)
 	while (!atomic_load(&w->stop)) {
 		cf_webhook_delivery d = {0};
 		cf_err err = {0};
-		bool broken = false;
 		double due;
 		int rc = -1;
 
 		if (w->db == NULL)
 			w->db = cf_db_connect(w->app->cfg->database_url, &err);
 		if (w->db != NULL)
-			rc = cf_webhook_claim(w->db, WH_LEASE_S, &d, &broken, &err);
+			rc = cf_webhook_claim(w->db, WH_LEASE_S, &d, &err);
 		if (rc == 1) {
 			deliver(w, &d);
 			cf_webhook_delivery_free(&d);
 		} else if (rc == 0) {
-			due = cf_webhook_next_due(w->db, WH_IDLE_MAX_S, &broken, &err);
+			due = cf_webhook_next_due(w->db, WH_IDLE_MAX_S, &err);
 			nap(w, due < 0.05 ? 0.05 : due);
 		} else {
 			if (wk_now_ms() - last_warn > 60000) {
@@ -266,7 +264,7 @@ static void *sender_main(void *arg)
 			}
 			nap(w, WH_IDLE_MAX_S);
 		}
-		if (broken && w->db != NULL) {
+		if (cf_db_lost(w->db)) {
 			PQfinish(w->db);
 			w->db = NULL;
 		}

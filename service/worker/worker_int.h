@@ -129,8 +129,9 @@ wk_rc wk_advance(wk_job *j, const char *next, const char *ev_step, const char *f
 	__attribute__((format(printf, 4, 5)));
 /* The thread's database connection (reconnects), or NULL with j->err set. */
 PGconn *wk_db(wk_job *j);
-/* Records a database error into j->err as transient (retried). */
-wk_rc wk_db_err(wk_job *j, bool broken);
+/* Records a database error into j->err as transient (retried); drops the
+ * thread's connection when it is lost (cf_db_lost). */
+wk_rc wk_db_err(wk_job *j);
 /* Runs one claimed job to an outcome; takes ownership of cl. */
 void wk_job_run(wk_thread *w, cf_job_claim *cl);
 
@@ -197,8 +198,8 @@ typedef struct wk_issued_arg {
 	struct cf_issued *in;
 } wk_issued_arg;
 /* cf_issued_version_hook, then the "issued" event. arg: wk_issued_arg *. */
-int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err);
+int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
 /* cf_issued_failed_hook, then the "failed" event. arg: the wk_job *. */
-int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, bool *broken, cf_err *err);
+int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * test_config.c: the settings table (defaults, environment, file, errors naming
- * the setting), host:port parsing, and the HTTP route matcher.
+ * the setting), the help listing, the migrations folder's default, host:port
+ * parsing, and the HTTP route matcher.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -121,6 +123,71 @@ static void test_routes(void **state)
 		free(req.params[i]);
 }
 
+/* `certfleet help`: each setting once, one "(default: ...)" at most, none empty. */
+static void test_help_lists_each_default_once(void **state)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	int lines = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	cf_config_print_help(f);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(text, "CERTFLEET_LISTEN"));
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		const char *first = strstr(line, "(default:");
+
+		lines++;
+		assert_null(strstr(line, "(default: )"));
+		if (first != NULL)
+			assert_null(strstr(first + 1, "(default:"));
+		if (strstr(line, "CERTFLEET_DATABASE_URL ") != NULL)
+			assert_non_null(strstr(line, "(required)"));
+		if (strstr(line, "CERTFLEET_LISTEN ") != NULL)
+			assert_non_null(strstr(line, "(default: 127.0.0.1:8080)"));
+		if (strstr(line, "CERTFLEET_ACME_CA_FILE ") != NULL)
+			assert_non_null(strstr(line, "(default: the system store)"));
+		if (strstr(line, "CERTFLEET_MASTER_KEY ") != NULL)
+			assert_null(first); /* empty default: the help says what to do */
+	}
+	assert_true(lines > 30);
+	free(text);
+}
+
+/* The migrations folder defaults to the install path; this development build falls
+ * back to the source tree's migrations/ only while that path does not exist. */
+static void test_migrations_default(void **state)
+{
+	cf_config cfg;
+	cf_err err = {0};
+	struct stat sb;
+
+	clear_env();
+	unsetenv("CERTFLEET_MIGRATIONS_DIR");
+	setenv("CERTFLEET_DATABASE_URL", "postgresql://x@localhost/db", 1);
+	assert_int_equal(cf_config_load(&cfg, NULL, &err), 0);
+	assert_non_null(strstr(CERTFLEET_MIGRATIONS_DIR, "/share/certfleet/migrations"));
+	assert_true(CERTFLEET_MIGRATIONS_DIR[0] == '/');
+#ifdef CERTFLEET_DEV_MIGRATIONS_DIR
+	if (stat(CERTFLEET_MIGRATIONS_DIR, &sb) != 0)
+		assert_string_equal(cfg.migrations_dir, CERTFLEET_DEV_MIGRATIONS_DIR);
+	else
+		assert_string_equal(cfg.migrations_dir, CERTFLEET_MIGRATIONS_DIR);
+	assert_int_equal(stat(cfg.migrations_dir, &sb), 0);
+#else
+	assert_string_equal(cfg.migrations_dir, CERTFLEET_MIGRATIONS_DIR);
+	(void)sb;
+#endif
+	cf_config_free(&cfg);
+	setenv("CERTFLEET_MIGRATIONS_DIR", "/elsewhere", 1); /* a setting always wins */
+	assert_int_equal(cf_config_load(&cfg, NULL, &err), 0);
+	assert_string_equal(cfg.migrations_dir, "/elsewhere");
+	cf_config_free(&cfg);
+	unsetenv("CERTFLEET_MIGRATIONS_DIR");
+	clear_env();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -128,6 +195,8 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_required),
 		cmocka_unit_test(test_file_then_env),
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_help_lists_each_default_once),
+		cmocka_unit_test(test_migrations_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
