@@ -55,6 +55,7 @@
 
 #include "providers/api_http.h"
 #include "util/clock.h"
+#include "util/http_client.h"
 
 #define WHO "acmedns"
 #define TXT_LEN 43
@@ -295,7 +296,7 @@ static int update_error(const acmedns_conf *c, const cf_api_resp *r, cf_err *err
 				  WHO ": %s refused subdomain %s (HTTP 400: bad_subdomain): check the "
 				  "subdomain and fulldomain settings",
 				  c->base, c->subdomain);
-	if (r->status >= 500 || r->status == 429)
+	if (cf_http_status_class(r->status) == CF_ERR_TRANSIENT)
 		return cf_err_set(err, CF_ERR_TRANSIENT, WHO ": update on %s failed (HTTP %ld: %s)",
 				  c->base, r->status, text);
 	return cf_err_set(err, CF_ERR_PERMANENT, WHO ": %s refused the update (HTTP %ld: %s)",

@@ -27,7 +27,7 @@ int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err)
 	const char *who = req->who ? req->who : "http";
 	long timeout = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
 	struct curl_slist *hdrs = NULL;
-	cf_http_req hreq = { .method = req->method,
+	cf_outreq hreq = { .method = req->method,
 			     .url = req->url,
 			     .body = req->body,
 			     .ca_file = req->ca_file,

@@ -34,7 +34,6 @@
  */
 #include "providers/provider.h"
 #include "providers/cloudflare.h"
-#include "util/http_client.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -43,6 +42,7 @@
 #include <strings.h>
 
 #include "providers/api_http.h"
+#include "util/http_client.h"
 
 #define WHO "cloudflare"
 #define DEFAULT_API_URL "https://api.cloudflare.com/client/v4"
@@ -152,7 +152,7 @@ static void describe_errors(const json_t *errors, char *msg, size_t cap)
 int cf_cloudflare_envelope(long status, const char *body, size_t len, const char *what,
 			   json_t **root, cf_err *err)
 {
-	cf_err_class cls = (status == 429 || status >= 500) ? CF_ERR_TRANSIENT : CF_ERR_PERMANENT;
+	cf_err_class cls = cf_http_status_class(status);
 	const json_t *errors;
 	char detail[700] = "";
 	json_t *j;

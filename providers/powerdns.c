@@ -21,8 +21,8 @@
  * value, keep every other record as it was, and PATCH the rrset back (REPLACE, or
  * DELETE when it becomes empty). Two writers at one name could each read the
  * old set and the second write would drop the first one's value, so:
- *  - within a process, changes to one name are serialised by a mutex keyed by
- *    the name (a fixed set of stripes, hashed by name);
+ *  - within a process, changes to one name are serialised by the name's mutex
+ *    (cf_txt_name_lock, shared with the other API providers in providers/txt.c);
  *  - after each write the rrset is read again, and the write is redone (up to
  *    ATTEMPTS times, with a short random pause) unless the value is there
  *    (present) or gone (cleanup). A write answered with a 5xx is redone the same
@@ -54,12 +54,13 @@
 #include <time.h>
 
 #include "providers/api_http.h"
+#include "providers/txt.h"
+#include "util/http_client.h"
 
 #define WHO "powerdns"
 #define DEFAULT_TTL 60
 #define VALUE_MAX 1024
 #define ATTEMPTS 5
-#define LOCK_STRIPES 64
 #define ZONE_DOC_MAX (8 * 1024 * 1024)
 #define URL_LEN (CF_API_URL_MAX + 3 * CF_NAME_MAX + 128)
 
@@ -191,86 +192,13 @@ int cf_pdns_zone_url(const char *base, const char *server_id, const char *zone,
 	return k < 0 || (size_t)k >= outlen ? -1 : 0;
 }
 
-int cf_pdns_txt_quote(const char *value, cf_buf *out)
-{
-	size_t len = strlen(value), off = 0, i;
-
-	do {
-		size_t n = len - off > 255 ? 255 : len - off;
-
-		if (cf_buf_append_str(out, off ? " \"" : "\"") != 0)
-			return -1;
-		for (i = off; i < off + n; i++) {
-			unsigned char ch = (unsigned char)value[i];
-			int rc;
-
-			if (ch == '"' || ch == '\\')
-				rc = cf_buf_printf(out, "\\%c", ch);
-			else if (ch < 0x20 || ch > 0x7e)
-				rc = cf_buf_printf(out, "\\%03u", ch);
-			else
-				rc = cf_buf_append(out, &ch, 1);
-			if (rc != 0)
-				return -1;
-		}
-		if (cf_buf_append_str(out, "\"") != 0)
-			return -1;
-		off += n;
-	} while (off < len);
-	return 0;
-}
-
-int cf_pdns_txt_unquote(const char *content, cf_buf *out)
-{
-	const char *p = content;
-	unsigned char ch;
-
-	while (*p) {
-		int quoted;
-
-		if (*p == ' ' || *p == '\t') {
-			p++;
-			continue;
-		}
-		quoted = *p == '"';
-		if (quoted)
-			p++;
-		while (*p && (quoted ? *p != '"' : (*p != ' ' && *p != '\t'))) {
-			ch = (unsigned char)*p++;
-			if (ch == '\\') {
-				if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' &&
-				    p[2] >= '0' && p[2] <= '9') {
-					int v = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-
-					if (v > 255)
-						return -1;
-					ch = (unsigned char)v;
-					p += 3;
-				} else if (*p != '\0') {
-					ch = (unsigned char)*p++;
-				} else {
-					return -1;
-				}
-			}
-			if (cf_buf_append(out, &ch, 1) != 0)
-				return -1;
-		}
-		if (quoted) {
-			if (*p != '"')
-				return -1; /* unterminated */
-			p++;
-		}
-	}
-	return 0;
-}
-
 /* true when content stands for value. */
 static bool content_is(const char *content, const char *value)
 {
 	cf_buf b = { 0 };
 	bool same;
 
-	same = content != NULL && cf_pdns_txt_unquote(content, &b) == 0 &&
+	same = content != NULL && cf_txt_unquote(content, CF_TXT_DECIMAL, &b) == 0 &&
 	       b.len == strlen(value) && (b.len == 0 || memcmp(b.data, value, b.len) == 0);
 	cf_buf_free(&b);
 	return same;
@@ -347,7 +275,7 @@ int cf_pdns_patch_body(const json_t *records, const char *name, long ttl, const 
 		goto out;
 	}
 	if (add) {
-		if (cf_pdns_txt_quote(value, &quoted) != 0 ||
+		if (cf_txt_quote(value, CF_TXT_DECIMAL, &quoted) != 0 ||
 		    json_array_append_new(keep, json_pack("{s:s,s:b}", "content",
 							  (const char *)quoted.data, "disabled",
 							  0)) != 0)
@@ -374,30 +302,6 @@ out:
 	return rc;
 }
 
-/* ---- the per-name lock ---- */
-
-static pthread_mutex_t stripes[LOCK_STRIPES];
-static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
-
-static void stripes_init(void)
-{
-	size_t i;
-
-	for (i = 0; i < LOCK_STRIPES; i++)
-		pthread_mutex_init(&stripes[i], NULL);
-}
-
-/* The mutex of a normalised (lower-case) name: FNV-1a, modulo the stripes. */
-static pthread_mutex_t *name_lock(const char *name)
-{
-	uint32_t h = 2166136261u;
-
-	pthread_once(&stripes_once, stripes_init);
-	for (; *name; name++)
-		h = (h ^ (uint8_t)*name) * 16777619u;
-	return &stripes[h % LOCK_STRIPES];
-}
-
 /* ---- API calls ---- */
 
 /* Fills err for a non-2xx answer to `what` (e.g. "GET zone pdns-alias.test"). */
@@ -412,7 +316,7 @@ static int status_error(const pdns_call *k, const char *what, const cf_api_resp 
 				  WHO ": %s rejected the api_key (HTTP %ld: %s) on %s: check the "
 				  "api_key setting",
 				  k->c->base, r->status, text, what);
-	if (r->status >= 500 || r->status == 429)
+	if (cf_http_status_class(r->status) == CF_ERR_TRANSIENT)
 		return cf_err_set(err, CF_ERR_TRANSIENT, WHO ": %s on %s failed (HTTP %ld: %s)",
 				  what, k->c->base, r->status, text);
 	return cf_err_set(err, CF_ERR_PERMANENT, WHO ": %s on %s refused (HTTP %ld: %s)", what,
@@ -589,7 +493,7 @@ static int change(const cf_provider_ctx *ctx, const char *fqdn, const char *valu
 	if (value == NULL || strlen(value) > VALUE_MAX)
 		return cf_err_set(err, CF_ERR_PERMANENT, WHO ": TXT value missing or over %d bytes",
 				  VALUE_MAX);
-	lock = name_lock(name);
+	lock = cf_txt_name_lock(name);
 	pthread_mutex_lock(lock);
 	if (find_zone(&k, zone, &doc, err) != 0)
 		goto out;

@@ -1,7 +1,8 @@
 /*
  * powerdns.h: the pure parts of the powerdns provider (providers/powerdns.c),
- * exported for its unit tests: PowerDNS zone ids and API URLs, TXT content
- * quoting, and the rrset read-modify-write step. The provider itself is reached
+ * exported for its unit tests: PowerDNS zone ids and API URLs, and the rrset
+ * read-modify-write step (TXT content is quoted by providers/txt.h, with
+ * CF_TXT_DECIMAL). The provider itself is reached
  * through the registry as cf_provider_powerdns; nothing else should call these.
  */
 #ifndef CERTFLEET_PROVIDERS_POWERDNS_H
@@ -25,14 +26,6 @@ int cf_pdns_zone_id(const char *zone, char *out, size_t outlen);
  * anyway). -1 when it does not fit. */
 int cf_pdns_zone_url(const char *base, const char *server_id, const char *zone,
 		     const char *name, char *out, size_t outlen);
-
-/* A TXT value as PowerDNS record content: quoted character-strings of at most
- * 255 bytes, separated by a blank, with '"' and '\\' escaped and bytes outside
- * 0x20-0x7e written as \DDD. Appends to out. */
-int cf_pdns_txt_quote(const char *value, cf_buf *out);
-/* The value that TXT content stands for (the character-strings concatenated,
- * escapes undone). -1 when the content is malformed. Appends to out. */
-int cf_pdns_txt_unquote(const char *content, cf_buf *out);
 
 /* The TXT records at name (dots optional, case ignored) in a zone document as
  * GET zones/{id} returns it: a new array of {"content", "disabled"} objects,

@@ -27,7 +27,7 @@
  * DELETE must match exactly), or UPSERTs the others with the current TTL; a
  * value already gone is success. Then GetChange is polled (200 ms doubling to 3 s)
  * until INSYNC. Like powerdns.c, changes to one name are serialised within the
- * process (a mutex per stripe of names), and after INSYNC the rrset is read
+ * process (cf_txt_name_lock, providers/txt.c), and after INSYNC the rrset is read
  * again: the change is redone (up to ATTEMPTS times) unless the value is there
  * (present) or gone (cleanup), and an InvalidChangeBatch (the rrset changed
  * under a DELETE) also leads to a fresh read. Across processes the service
@@ -58,6 +58,7 @@
 
 #include "providers/api_http.h"
 #include "providers/sigv4.h"
+#include "providers/txt.h"
 #include "util/clock.h"
 #include "util/http_client.h"
 
@@ -70,7 +71,6 @@
 #define VALUE_MAX 1024
 #define TOKEN_MAX 8192
 #define ATTEMPTS 4
-#define LOCK_STRIPES 64
 #define BODY_MAX (1024 * 1024)
 #define PATH_LEN (CF_API_URL_MAX + 3 * CF_NAME_MAX + 128)
 
@@ -214,7 +214,7 @@ static int send_signed(r53_op *op, const char *method, const char *path, const c
 				 body ? strlen(body) : 0 };
 	cf_sigv4_scope scope = { c->akid, c->secret, date, c->region, "route53" };
 	cf_sigv4_result sig = { 0 };
-	cf_http_req hreq = { .method = method,
+	cf_outreq hreq = { .method = method,
 			     .body = body,
 			     .user_agent = CF_HTTP_USER_AGENT,
 			     .connect_timeout_ms = op->timeout_ms < 5000 ? op->timeout_ms : 5000L,
@@ -399,28 +399,6 @@ out:
 
 /* ---- present and cleanup ---- */
 
-static pthread_mutex_t stripes[LOCK_STRIPES];
-static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
-
-static void stripes_init(void)
-{
-	size_t i;
-
-	for (i = 0; i < LOCK_STRIPES; i++)
-		pthread_mutex_init(&stripes[i], NULL);
-}
-
-/* The mutex of a normalised name: FNV-1a, modulo the stripes. */
-static pthread_mutex_t *name_lock(const char *name)
-{
-	uint32_t h = 2166136261u;
-
-	pthread_once(&stripes_once, stripes_init);
-	for (; *name; name++)
-		h = (h ^ (uint8_t)*name) * 16777619u;
-	return &stripes[h % LOCK_STRIPES];
-}
-
 /* Reads the rrset; *done when the goal holds (value there when add, gone when
  * not). Otherwise, when may_write, one write towards it from what is there now:
  * the change's id and status, or *conflict when Route 53 refused a DELETE whose
@@ -456,7 +434,7 @@ static int step(r53_op *op, const char *value, const char *quoted, bool add, boo
 	}
 	for (i = 0; i < rr.n; i++) { /* the others, verbatim */
 		cf_buf_reset(&b);
-		if (add || cf_r53_txt_unquote(rr.values[i], &b) != 0 || strcmp((char *)b.data, value))
+		if (add || cf_txt_unquote(rr.values[i], CF_TXT_OCTAL, &b) != 0 || strcmp((char *)b.data, value))
 			vals[n++] = rr.values[i];
 	}
 	if (add) {
@@ -491,7 +469,7 @@ static int update(const cf_provider_ctx *ctx, const char *fqdn, const char *valu
 	if (cf_target_normalize(fqdn, name, err) != 0)
 		return cf_err_wrap(err, WHO);
 	if (value == NULL || value[0] == '\0' || strlen(value) > VALUE_MAX ||
-	    cf_r53_txt_quote(value, &quoted) != 0) {
+	    cf_txt_quote(value, CF_TXT_OCTAL, &quoted) != 0) {
 		cf_buf_free(&quoted);
 		return cf_err_set(err, CF_ERR_PERMANENT, WHO ": TXT value empty or over %d bytes",
 				  VALUE_MAX);
@@ -505,7 +483,7 @@ static int update(const cf_provider_ctx *ctx, const char *fqdn, const char *valu
 	}
 	if (find_zone(&op, err) != 0)
 		goto out;
-	lock = name_lock(name);
+	lock = cf_txt_name_lock(name);
 	/* ATTEMPTS writes at most, each followed by a read that checks it held */
 	for (attempt = 0; attempt <= ATTEMPTS; attempt++) {
 		pthread_mutex_lock(lock);

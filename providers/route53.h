@@ -1,11 +1,11 @@
 /*
  * route53.h: the wire format of the route53 provider (providers/route53_xml.c),
  * pure functions exported for providers/route53.c and its unit tests: a small
- * strict XML reader, TXT values in Route 53's presentation form, the
- * ChangeResourceRecordSets body, and the few answers the provider reads
+ * strict XML reader, the ChangeResourceRecordSets body, and the few answers the provider reads
  * (ListHostedZonesByName, ListResourceRecordSets, ChangeInfo, errors). The
  * provider itself is reached through the registry as cf_provider_route53;
- * nothing else should call these.
+ * nothing else should call these. TXT values are quoted by providers/txt.h
+ * (CF_TXT_OCTAL, Route 53's presentation form).
  */
 #ifndef CERTFLEET_PROVIDERS_ROUTE53_H
 #define CERTFLEET_PROVIDERS_ROUTE53_H
@@ -47,17 +47,6 @@ const char *cf_xml_text(const cf_xml *x, const char *path);
 const cf_xml *cf_xml_next(const cf_xml *x, const char *name, bool self);
 /* Appends s with & < > " ' escaped. Returns 0 / -1. */
 int cf_xml_escape(cf_buf *b, const char *s);
-
-/* ---- TXT values ---- */
-
-/* A value as Route 53 writes a TXT record: character-strings of at most 255 bytes
- * in double quotes separated by a blank, '"' and '\\' escaped with '\\', bytes
- * outside 0x20-0x7e as a backslash and three octal digits (Route 53's rule).
- * Appends to out. */
-int cf_r53_txt_quote(const char *value, cf_buf *out);
-/* The value a Route 53 TXT text stands for (the strings joined, escapes undone;
- * unquoted words are taken as they are). Appends to out; -1 when malformed. */
-int cf_r53_txt_unquote(const char *text, cf_buf *out);
 
 /* ---- requests and answers ---- */
 

@@ -13,7 +13,7 @@
  *
  * TXT values follow Route 53's presentation rule, which differs from a zone file
  * in one point: a byte outside printable ASCII is escaped as a backslash and
- * three OCTAL digits.
+ * three OCTAL digits (cf_txt_quote with CF_TXT_OCTAL, providers/txt.c).
  */
 #include "providers/route53.h"
 
@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "dns/dns.h"
+#include "providers/txt.h"
+#include "util/http_client.h"
 
 #define XML_MAX_DEPTH 32
 #define XML_MAX_NODES 20000
@@ -390,76 +392,6 @@ int cf_xml_escape(cf_buf *b, const char *s)
 	return 0;
 }
 
-/* ---- TXT values ---- */
-
-int cf_r53_txt_quote(const char *value, cf_buf *out)
-{
-	size_t len = strlen(value), off = 0, i;
-
-	do {
-		size_t n = len - off > 255 ? 255 : len - off;
-
-		if (cf_buf_append_str(out, off ? " \"" : "\"") != 0)
-			return -1;
-		for (i = off; i < off + n; i++) {
-			unsigned char ch = (unsigned char)value[i];
-			int rc;
-
-			if (ch == '"' || ch == '\\')
-				rc = cf_buf_printf(out, "\\%c", ch);
-			else if (ch < 0x20 || ch >= 0x7f)
-				rc = cf_buf_printf(out, "\\%03o", ch);
-			else
-				rc = cf_buf_append(out, &ch, 1);
-			if (rc != 0)
-				return -1;
-		}
-		if (cf_buf_append_str(out, "\"") != 0)
-			return -1;
-		off += n;
-	} while (off < len);
-	return 0;
-}
-
-int cf_r53_txt_unquote(const char *text, cf_buf *out)
-{
-	const char *p = text;
-
-	while (*p != '\0') {
-		bool quoted;
-
-		if (*p == ' ' || *p == '\t') {
-			p++;
-			continue;
-		}
-		quoted = *p == '"';
-		p += quoted;
-		while (*p != '\0' && (quoted ? *p != '"' : (*p != ' ' && *p != '\t'))) {
-			unsigned char ch = (unsigned char)*p++;
-
-			if (ch == '\\') {
-				if (p[0] >= '0' && p[0] <= '3' && p[1] >= '0' && p[1] <= '7' &&
-				    p[2] >= '0' && p[2] <= '7') {
-					ch = (unsigned char)((p[0] - '0') * 64 + (p[1] - '0') * 8 +
-							     (p[2] - '0'));
-					p += 3;
-				} else if (*p != '\0') {
-					ch = (unsigned char)*p++;
-				} else {
-					return -1;
-				}
-			}
-			if (cf_buf_append(out, &ch, 1) != 0)
-				return -1;
-		}
-		if (quoted && *p++ != '"')
-			return -1;
-	}
-	if (out->data == NULL && cf_buf_append(out, "", 0) != 0)
-		return -1;
-	return 0;
-}
-
 /* ---- requests and answers ---- */
 
 void cf_r53_rrset_free(cf_r53_rrset *r)
@@ -482,7 +414,7 @@ bool cf_r53_rrset_has(const cf_r53_rrset *r, const char *value)
 
 	for (i = 0; i < r->n && !found; i++) {
 		cf_buf_reset(&b);
-		found = cf_r53_txt_unquote(r->values[i], &b) == 0 && b.data != NULL &&
+		found = cf_txt_unquote(r->values[i], CF_TXT_OCTAL, &b) == 0 && b.data != NULL &&
 			b.len == strlen(value) && memcmp(b.data, value, b.len) == 0;
 	}
 	cf_buf_free(&b);
@@ -694,10 +626,10 @@ int cf_r53_error(long status, const char *body, size_t len, const char *what, ch
 	cf_xml_free(doc);
 	if (code != NULL && code_len > 0)
 		snprintf(code, code_len, "%s", c);
-	cls = (status == 429 || status >= 500 || strcmp(c, "Throttling") == 0 ||
-	       strcmp(c, "PriorRequestNotComplete") == 0 || strcmp(c, "ServiceUnavailable") == 0)
+	cls = strcmp(c, "Throttling") == 0 || strcmp(c, "PriorRequestNotComplete") == 0 ||
+		      strcmp(c, "ServiceUnavailable") == 0
 		      ? CF_ERR_TRANSIENT
-		      : CF_ERR_PERMANENT;
+		      : cf_http_status_class(status);
 	if (status == 403)
 		return cf_err_set(err, cls,
 				  "route53: %s: HTTP 403 %s: %s (check access_key_id, "

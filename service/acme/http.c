@@ -114,7 +114,7 @@ int acme_http_request(acme_http *h, const char *method, const char *url, const c
 		      cf_err *err)
 {
 	struct curl_slist *hdrs = NULL;
-	cf_http_req req = {.method = method,
+	cf_outreq req = {.method = method,
 			   .url = url,
 			   .body = strcmp(method, "POST") == 0 ? body : NULL,
 			   .ca_file = h->ca_file,

@@ -28,11 +28,12 @@
  * Secrets: the token (read from a file, never from argv; refused when other
  * users may read the file) and the key are wiped from memory after use: jansson
  * allocates through a wiping allocator here, and the response buffer grows by
- * copy-and-wipe. Plain http:// is refused unless the server is on loopback or
- * --allow-http is given (the token would travel in clear; the server refuses
- * keys over plain HTTP to non-local clients anyway).
+ * copy-and-wipe (the shared HTTP client's CF_HTTP_SECRET_BODY). The request goes
+ * through that client (util/http_client.h): its timeouts, scheme rule and error
+ * mapper are those of every outgoing request. Plain http:// is refused unless
+ * the server is on loopback or --allow-http is given (the token would travel in
+ * clear; the server refuses keys over plain HTTP to non-local clients anyway).
  */
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +55,7 @@
 #include "cmd/cmd.h"
 #include "crypto/crypto.h"
 #include "util/files.h"
+#include "util/http_client.h"
 
 extern char **environ;
 
@@ -127,65 +129,18 @@ static void wipe_free(void *q)
 	free(p);
 }
 
-typedef struct body_buf {
-	char *data;
-	size_t len, cap;
-	bool overflow;
-} body_buf;
-
-static void body_free(body_buf *b)
+/* The response's ETag, kept by the header callback of the shared HTTP client;
+ * a new response head (after a 1xx) drops what an earlier one gave. */
+static int on_header(void *arg, const char *name, size_t nlen, const char *value,
+		     size_t vlen)
 {
-	if (b->data != NULL)
-		OPENSSL_cleanse(b->data, b->cap);
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
+	char *etag = arg; /* answer.etag, 128 bytes */
 
-/* curl's write callback: grows by copy-and-wipe, never by realloc. */
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	body_buf *b = ud;
-	size_t n = size * nmemb;
-
-	if (b->len + n + 1 > MAX_BODY) {
-		b->overflow = true;
-		return 0;
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 8192;
-		char *d;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if ((d = malloc(cap)) == NULL)
-			return 0;
-		if (b->data != NULL)
-			memcpy(d, b->data, b->len);
-		body_free(&(body_buf){ .data = b->data, .cap = b->cap });
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
-/* curl's header callback: keeps the ETag. */
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	char *etag = ud;
-	size_t n = size * nmemb, i = 5;
-
-	if (n > 5 && strncasecmp(ptr, "etag:", 5) == 0) {
-		while (i < n && (ptr[i] == ' ' || ptr[i] == '\t'))
-			i++;
-		while (n > i && (ptr[n - 1] == '\r' || ptr[n - 1] == '\n' || ptr[n - 1] == ' '))
-			n--;
-		if (n - i < 128)
-			snprintf(etag, 128, "%.*s", (int)(n - i), ptr + i);
-	}
-	return size * nmemb;
+	if (name == NULL)
+		etag[0] = '\0';
+	else if (nlen == 4 && strncasecmp(name, "etag", 4) == 0 && vlen < 128)
+		snprintf(etag, 128, "%.*s", (int)vlen, value);
+	return 0;
 }
 
 /* ---- arguments ---- */
@@ -245,34 +200,30 @@ static int parse_args(int argc, char **argv, fetch_args *a)
 	return a->server && a->token_file && a->id && a->out ? 0 : -1;
 }
 
-/* https://, or http:// to a loopback host, or any http:// with --allow-http. */
+/* https://, or http:// to a loopback host, or any http:// with --allow-http: the
+ * shared client's scheme rule, checked before the token is read so that the
+ * error can say why. */
 static int check_server(const fetch_args *a, cf_err *err)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	unsigned char buf[16];
-	bool ok = false;
+	char *host = NULL;
+	int rc = -1;
 
 	if (u == NULL || curl_url_set(u, CURLUPART_URL, a->server, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
 		cf_err_set(err, CF_ERR_PERMANENT, "--server: \"%s\" is not a URL", a->server);
-		goto out;
-	}
-	if (strcasecmp(scheme, "https") == 0 || a->allow_http)
-		ok = true;
-	else if (strcasecmp(scheme, "http") == 0)
-		ok = strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-		     (inet_pton(AF_INET, host, buf) == 1 && buf[0] == 127);
-	if (!ok)
+	else if (cf_http_url_allowed(a->server, a->allow_http ? CF_HTTP_PLAIN_ANY : 0))
+		rc = 0;
+	else if (strncasecmp(a->server, "http://", 7) == 0)
 		cf_err_set(err, CF_ERR_PERMANENT,
 			   "--server: plain http:// to %s would send the token in clear: use "
 			   "https:// (or --allow-http)", host);
-out:
-	curl_free(scheme);
+	else
+		cf_err_set(err, CF_ERR_PERMANENT, "--server: \"%s\" is not an https:// URL",
+			   a->server);
 	curl_free(host);
 	curl_url_cleanup(u);
-	return ok ? 0 : -1;
+	return rc;
 }
 
 /* The token from the file (trailing white space dropped); cf_secret_free it. */
@@ -430,77 +381,45 @@ static int state_write(const fetch_args *a, const state *s, cf_err *err)
 typedef struct answer {
 	long status;
 	char etag[128];
-	body_buf body;
+	cf_buf body; /* holds the key: grown by copy-and-wipe, freed with cf_buf_free_secret */
 } answer;
 
-/* The Authorization header; its copy inside the list is wiped before it is freed. */
-static void headers_free(struct curl_slist *h)
-{
-	for (struct curl_slist *p = h; p != NULL; p = p->next)
-		OPENSSL_cleanse(p->data, strlen(p->data));
-	curl_slist_free_all(h);
-}
-
+/* GET /v1/certificates/ID/bundle through the shared HTTP client, with the token
+ * as a bearer and, when etag is not NULL, If-None-Match. 0 with ans->status
+ * whatever the status; -1 with err when no complete answer came. */
 static int request(const fetch_args *a, const char *token, const char *etag, answer *ans,
 		   cf_err *err)
 {
-	char url[2048], line[4200], errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *h = NULL, *t;
+	char url[2048];
+	cf_outreq req = {
+		.method = "GET",
+		.url = url,
+		.ca_file = a->ca_file,
+		.user_agent = "certfleet-fetch/" CERTFLEET_VERSION,
+		.connect_timeout_ms = 10 * 1000,
+		.timeout_ms = 60 * 1000,
+		.flags = CF_HTTP_SECRET_BODY | (a->allow_http ? CF_HTTP_PLAIN_ANY : 0),
+		.on_header = on_header,
+		.header_arg = ans->etag,
+	};
+	struct curl_slist *h = NULL;
 	size_t n = strlen(a->server);
 	CURL *c = curl_easy_init();
-	CURLcode rc = CURLE_OK;
 	int ret = -1;
 
 	while (n > 0 && a->server[n - 1] == '/')
 		n--;
 	snprintf(url, sizeof(url), "%.*s/v1/certificates/%s/bundle", (int)n, a->server, a->id);
-	snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
-	if (c == NULL || (h = curl_slist_append(NULL, line)) == NULL)
-		goto oom;
-	OPENSSL_cleanse(line, sizeof(line));
-	if (etag != NULL) {
-		snprintf(line, sizeof(line), "If-None-Match: %s", etag);
-		if ((t = curl_slist_append(h, line)) == NULL)
-			goto oom;
-		h = t;
-	}
-#define OPT(o, v)                                                                         \
-	do {                                                                               \
-		if (rc == CURLE_OK)                                                        \
-			rc = curl_easy_setopt(c, o, v);                                    \
-	} while (0)
-	OPT(CURLOPT_URL, url);
-	OPT(CURLOPT_PROTOCOLS_STR, "https,http");
-	OPT(CURLOPT_FOLLOWLOCATION, 0L);
-	OPT(CURLOPT_NOSIGNAL, 1L);
-	OPT(CURLOPT_CONNECTTIMEOUT, 10L);
-	OPT(CURLOPT_TIMEOUT, 60L);
-	OPT(CURLOPT_USERAGENT, "certfleet-fetch/" CERTFLEET_VERSION);
-	OPT(CURLOPT_HTTPHEADER, h);
-	OPT(CURLOPT_WRITEFUNCTION, on_body);
-	OPT(CURLOPT_WRITEDATA, &ans->body);
-	OPT(CURLOPT_HEADERFUNCTION, on_header);
-	OPT(CURLOPT_HEADERDATA, (void *)ans->etag);
-	OPT(CURLOPT_ERRORBUFFER, errbuf);
-	if (a->ca_file != NULL)
-		OPT(CURLOPT_CAINFO, a->ca_file);
-#undef OPT
-	if (rc == CURLE_OK)
-		rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "GET %s: %s", url,
-			   ans->body.overflow ? "the answer is larger than 4 MiB"
-			   : errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	if (c == NULL || cf_http_header_bearer(&h, token) != 0 ||
+	    (etag != NULL && cf_http_header_add(&h, "If-None-Match", etag) != 0)) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ans->status);
-	ret = 0;
-	goto out;
-oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	req.headers = h;
+	ans->body.max = MAX_BODY;
+	ret = cf_http_perform(c, &req, &ans->body, &ans->status, NULL, err);
 out:
-	OPENSSL_cleanse(line, sizeof(line));
-	headers_free(h);
+	cf_http_headers_free(h); /* wipes the token's copy */
 	if (c != NULL)
 		curl_easy_cleanup(c);
 	return ret;
@@ -509,13 +428,15 @@ out:
 /* The error of a non-200/304 answer: the problem document's type and detail. */
 static int answer_error(const fetch_args *a, const answer *ans, cf_err *err)
 {
-	json_t *p = ans->body.data ? json_loads(ans->body.data, 0, NULL) : NULL;
+	json_t *p = ans->body.data ? json_loadb((const char *)ans->body.data, ans->body.len, 0,
+						NULL)
+				   : NULL;
 	const char *type = json_string_value(json_object_get(p, "type"));
 	const char *detail = json_string_value(json_object_get(p, "detail"));
 
 	if (type != NULL && strrchr(type, '/') != NULL)
 		type = strrchr(type, '/') + 1;
-	cf_err_set(err, ans->status >= 500 ? CF_ERR_TRANSIENT : CF_ERR_PERMANENT,
+	cf_err_set(err, cf_http_status_class(ans->status),
 		   "certificate %s: the server answered %ld%s%s%s%s", a->id, ans->status,
 		   type ? " " : "", type ? type : "", detail ? ": " : "", detail ? detail : "");
 	json_decref(p);
@@ -536,7 +457,7 @@ static int bundle_parse(const fetch_args *a, const answer *ans, bundle *b, cf_er
 	cf_key *key = NULL;
 	int rc = -1;
 
-	b->doc = json_loadb(ans->body.data, ans->body.len, 0, NULL);
+	b->doc = json_loadb((const char *)ans->body.data, ans->body.len, 0, NULL);
 	if (!json_is_object(b->doc) || !json_is_integer(json_object_get(b->doc, "version"))) {
 		cf_err_set(err, CF_ERR_PERMANENT, "certificate %s: the answer is not a bundle",
 			   a->id);
@@ -713,7 +634,7 @@ out:
 	if (rc != 0 && rc != EXIT_CHANGED)
 		fprintf(stderr, "certfleet fetch: %s\n", err.msg);
 	cf_secret_free(token);
-	body_free(&ans.body);
+	cf_buf_free_secret(&ans.body);
 	state_free(&st);
 	cf_err_clear(&err);
 	return rc;

@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "acme/acme.h"
+#include "api/revocation.h"
 #include "cmd/cli_util.h"
 #include "cmd/cmd.h"
 #include "util/files.h"
@@ -28,14 +28,6 @@ typedef struct opts {
 	int reason; /* CF_ACME_REASON_NONE when not given */
 	bool verbose;
 } opts;
-
-/* RFC 5280 section 5.3.1 CRLReason names, by code; 7 is not used. */
-static const char *const reason_names[] = {
-	"unspecified",	   "keyCompromise",	   "cACompromise", "affiliationChanged",
-	"superseded",	   "cessationOfOperation", "certificateHold", NULL,
-	"removeFromCRL",  "privilegeWithdrawn",   "aACompromise",
-};
-#define NREASONS ((int)(sizeof(reason_names) / sizeof(reason_names[0])))
 
 static void usage(FILE *f)
 {
@@ -57,23 +49,18 @@ static void usage(FILE *f)
 static int parse_reason(const char *s, int *out, cf_err *err)
 {
 	long v;
-	int i;
 
 	if (s[0] >= '0' && s[0] <= '9') {
-		if (cf_cli_parse_long("--reason", s, 0, NREASONS - 1, &v, err) != 0)
+		if (cf_cli_parse_long("--reason", s, 0, CF_REVOCATION_REASON_MAX, &v, err) != 0)
 			return -1;
-		if (reason_names[v] == NULL)
+		if (cf_revocation_reason_name((int)v) == NULL)
 			return cf_err_set(err, CF_ERR_PERMANENT, "--reason: %ld is not a reason code",
 					  v);
 		*out = (int)v;
 		return 0;
 	}
-	for (i = 0; i < NREASONS; i++) {
-		if (reason_names[i] && strcasecmp(s, reason_names[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
+	if ((*out = cf_revocation_reason_code(s, true)) >= 0)
+		return 0;
 	return cf_err_set(err, CF_ERR_PERMANENT, "--reason: unknown reason '%.40s' (a number, or "
 			  "unspecified, keyCompromise, affiliationChanged, superseded, "
 			  "cessationOfOperation)", s);
@@ -207,7 +194,7 @@ int cmd_revoke(int argc, char **argv)
 	printf("certificate: serial %s, %s%s\n", info.serial,
 	       info.nsans ? "for " : "subject ", info.nsans ? info.sans[0] : info.subject_cn);
 	if (o.reason != CF_ACME_REASON_NONE)
-		printf("reason: %d (%s)\n", o.reason, reason_names[o.reason]);
+		printf("reason: %d (%s)\n", o.reason, cf_revocation_reason_name(o.reason));
 	if (revoke(&o, pem, len, &already, &err) != 0)
 		goto out;
 	if (already)

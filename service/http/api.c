@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api/validate.h"
 #include "http/cache.h"
@@ -54,28 +53,6 @@ int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err)
 	return cf_resp_problem(resp, 500, "internal", NULL,
 			       "a database operation failed; see the logs for request %s",
 			       req->request_id);
-}
-
-json_t *cf_req_json(cf_http_req *req, cf_http_resp *resp, bool allow_empty)
-{
-	cf_verrs errs = { 0 };
-	json_error_t e;
-	json_t *j;
-
-	if (req->body.len == 0) {
-		if (allow_empty)
-			return json_object();
-		cf_verrs_add(&errs, "body", "required (a JSON object)");
-		cf_resp_invalid(resp, &errs);
-		return NULL;
-	}
-	j = json_loadb((const char *)req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &e);
-	if (j == NULL) {
-		cf_verrs_add(&errs, "body", "malformed JSON at line %d, column %d (byte %d): %s",
-			     e.line, e.column, e.position, e.text);
-		cf_resp_invalid(resp, &errs);
-	}
-	return j;
 }
 
 int cf_api_audit(cf_http_req *req, const char *action, const char *target,
@@ -120,19 +97,6 @@ static void unauthorized(cf_http_req *req, cf_http_resp *resp, cf_token_status s
 	cf_resp_header(resp, "WWW-Authenticate", REALM ", error=\"invalid_token\"");
 }
 
-/* The token of "Authorization: Bearer <token>", or NULL. */
-static const char *bearer(const cf_http_req *req)
-{
-	const char *h = cf_req_header(req, "Authorization");
-
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-		return NULL;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return *h ? h : NULL;
-}
-
 /* Records the use of the caller's token: on the request's connection, or on one
  * of the pool's for a cached route, where a failure is only logged (the use is
  * recorded next time; a fetch does not fail for it). */
@@ -157,7 +121,7 @@ static int touch(cf_app *app, cf_http_req *req, cf_err *err)
 static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
 			cf_http_resp *resp)
 {
-	const char *token = bearer(req);
+	const char *token = cf_req_bearer(req);
 	cf_token_status st = CF_TOKEN_INVALID;
 	cf_err err = { 0 };
 	int rc = -1;

@@ -20,17 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/revocation.h"
 #include "api/validate.h"
 #include "store/jobs.h"
 #include "store/versions.h"
-
-/* RFC 5280 section 5.3.1 CRLReason names, by code; 7 is not used. */
-static const char *const reason_names[] = {
-	"unspecified",	 "keyCompromise",	 "cACompromise",    "affiliationChanged",
-	"superseded",	 "cessationOfOperation", "certificateHold", NULL,
-	"removeFromCRL", "privilegeWithdrawn",	 "aACompromise",
-};
-#define NREASONS ((int)(sizeof(reason_names) / sizeof(reason_names[0])))
 
 static void cert_not_found(cf_http_resp *resp, const char *id)
 {
@@ -59,17 +52,18 @@ int cf_h_cert_versions(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 static int parse_reason(const json_t *v, cf_verrs *errs)
 {
 	json_int_t code;
+	int c;
 
 	if (v == NULL)
 		return -1;
 	if (json_is_integer(v)) {
 		code = json_integer_value(v);
-		if (code >= 0 && code < NREASONS && reason_names[code] != NULL)
+		if (code >= 0 && code <= CF_REVOCATION_REASON_MAX &&
+		    cf_revocation_reason_name((int)code) != NULL)
 			return (int)code;
-	} else if (json_is_string(v)) {
-		for (int i = 0; i < NREASONS; i++)
-			if (reason_names[i] && strcmp(reason_names[i], json_string_value(v)) == 0)
-				return i;
+	} else if (json_is_string(v) &&
+		   (c = cf_revocation_reason_code(json_string_value(v), false)) >= 0) {
+		return c;
 	}
 	cf_verrs_add(errs, "reason", "must be an RFC 5280 reason: a code from 0 to 10 but 7, or "
 		     "unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, "

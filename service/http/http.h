@@ -36,13 +36,12 @@
 typedef struct cf_http_req {
 	const char *method;
 	const char *path;
-	const char *query_raw; /* unused for now; query values via cf_req_query */
 	char *params[CF_HTTP_MAX_PARAMS]; /* {name} segments of the route, in order */
 	size_t nparams;
 	cf_buf body;
 	char request_id[24];
 	char client_ip[64];
-	void *conn; /* struct MHD_Connection *, for header and query look-ups */
+	void *conn; /* struct MHD_Connection *, for the accessors of request.c */
 	cf_cache *cache;    /* the server's fetch cache (borrowed) */
 	bool tls;           /* the request came over HTTPS */
 	bool local;         /* the client's address is in CERTFLEET_LOCAL_ADDRESSES */
@@ -125,8 +124,23 @@ int cf_resp_empty(cf_http_resp *resp, int status);
 int cf_resp_header(cf_http_resp *resp, const char *name, const char *value);
 void cf_resp_free(cf_http_resp *resp);
 
+/* ---- request.c: the accessors of a request ---- */
+
+/* A request header's value (name in any case), or NULL. */
 const char *cf_req_header(const cf_http_req *req, const char *name);
+/* A query parameter's value, or NULL. */
 const char *cf_req_query(const cf_http_req *req, const char *name);
+/* The token of "Authorization: Bearer <token>", or NULL. */
+const char *cf_req_bearer(const cf_http_req *req);
+/* The request body as a JSON value (NULL with a 400 problem in resp when it is not
+ * JSON; the detail names the position). An empty body gives NULL and 400 too,
+ * unless allow_empty, where it gives an empty object. */
+json_t *cf_req_json(cf_http_req *req, cf_http_resp *resp, bool allow_empty);
+/* Writes the client's address as text into req->client_ip ("unknown" when there
+ * is none; an IPv4-mapped IPv6 address as IPv4) and returns it as a sockaddr
+ * (NULL when unknown), owned by libmicrohttpd's connection. */
+struct sockaddr;
+const struct sockaddr *cf_req_client_addr(cf_http_req *req);
 
 /* ---- the server ---- */
 typedef struct cf_http_server cf_http_server;
@@ -142,10 +156,6 @@ void cf_http_stop(cf_http_server *s);
  * role (403), Idempotency-Key on POST (replay or 422), the transaction around the
  * handler. Called by the dispatcher for every route whose auth is not NONE. */
 int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *resp);
-/* The request body as a JSON value (NULL with a 400 problem in resp when it is not
- * JSON; the detail names the position). An empty body gives NULL and 400 too,
- * unless allow_empty, where it gives an empty object. */
-json_t *cf_req_json(cf_http_req *req, cf_http_resp *resp, bool allow_empty);
 /* Writes an audit event for the caller in the request's transaction. */
 int cf_api_audit(cf_http_req *req, const char *action, const char *target,
 		 const json_t *detail, cf_err *err);

@@ -3,7 +3,9 @@
  * CERTFLEET_MAX_BODY), dispatch through the route table, 404/405/413 problems,
  * request ids, access logs, and per-request state freed in the completion
  * callback. Routes that need a token go through api.c (authentication, the
- * transaction, Idempotency-Key) before their handler.
+ * transaction, Idempotency-Key) before their handler. What a request carries
+ * (headers, query, bearer, body, client address) is read through request.c,
+ * which api.c and the handlers use too; nothing there calls back into this file.
  *
  * The daemon runs its own thread pool (CERTFLEET_HTTP_THREADS) on epoll. Stopping
  * quiesces the listening socket first, then lets running requests finish.
@@ -51,42 +53,6 @@ typedef struct req_ctx {
 	int too_large;
 	int route; /* index in cf_routes of the matched route, -1 when none (metrics) */
 } req_ctx;
-
-const char *cf_req_header(const cf_http_req *req, const char *name)
-{
-	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
-}
-
-const char *cf_req_query(const cf_http_req *req, const char *name)
-{
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-/* The client's address as text into out; returns the sockaddr (or NULL). */
-static const struct sockaddr *client_ip(struct MHD_Connection *c, char *out, size_t len)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
-	snprintf(out, len, "unknown");
-	if (sa == NULL)
-		return NULL;
-	if (sa->sa_family == AF_INET6 &&
-	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr)) {
-		inet_ntop(AF_INET,
-			  ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr + 12,
-			  out, (socklen_t)len);
-		return sa;
-	}
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-			  (socklen_t)len);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-			  out, (socklen_t)len);
-	return sa;
-}
 
 /* A body that holds a secret, handed to libmicrohttpd: wiped when it is done. */
 typedef struct secret_body {
@@ -197,7 +163,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		b = cf_random_token(9);
 		snprintf(ctx->req.request_id, sizeof(ctx->req.request_id), "%s", b ? b : "-");
 		free(b);
-		sa = client_ip(c, ctx->req.client_ip, sizeof(ctx->req.client_ip));
+		sa = cf_req_client_addr(&ctx->req);
 		ctx->req.local = cf_cidr_list_match(&s->local, sa);
 		ctx->req.tls = s->tls;
 		ctx->req.cache = s->cache;

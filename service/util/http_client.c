@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +20,39 @@
 
 /* What the sinks learn during one transfer. */
 typedef struct xfer {
-	const cf_http_req *req;
+	const cf_outreq *req;
 	cf_buf *body;
 	bool overflow; /* the body went past body->max */
 	bool oom;
 } xfer;
 
 /* ---- sinks ---- */
+
+/* Makes room for n more bytes (and the NUL) by copy-and-wipe: a new block, the
+ * old bytes copied, the old block wiped and freed. For CF_HTTP_SECRET_BODY. */
+static int grow_wiped(cf_buf *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 8192;
+	uint8_t *d;
+
+	if (n > SIZE_MAX / 4 - b->len)
+		return -1;
+	if (b->len + n + 1 <= b->cap)
+		return 0;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	if ((d = malloc(cap)) == NULL)
+		return -1;
+	if (b->data != NULL) {
+		memcpy(d, b->data, b->len);
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
+	d[b->len] = '\0';
+	b->data = d;
+	b->cap = cap;
+	return 0;
+}
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -36,7 +63,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 		x->overflow = true;
 		return 0;
 	}
-	if (cf_buf_append(x->body, ptr, n) != 0) {
+	if (((x->req->flags & CF_HTTP_SECRET_BODY) && grow_wiped(x->body, n) != 0) ||
+	    cf_buf_append(x->body, ptr, n) != 0) {
 		x->oom = true;
 		return 0;
 	}
@@ -184,6 +212,21 @@ int cf_http_header_add(struct curl_slist **h, const char *name, const char *valu
 	return 0;
 }
 
+int cf_http_header_bearer(struct curl_slist **h, const char *token)
+{
+	size_t n = strlen(token) + sizeof("Bearer ");
+	char *v;
+	int rc;
+
+	if ((v = malloc(n)) == NULL)
+		return -1;
+	snprintf(v, n, "Bearer %s", token);
+	rc = cf_http_header_add(h, "Authorization", v);
+	explicit_bzero(v, n);
+	free(v);
+	return rc;
+}
+
 void cf_http_headers_free(struct curl_slist *h)
 {
 	struct curl_slist *p;
@@ -196,7 +239,7 @@ void cf_http_headers_free(struct curl_slist *h)
 
 /* ---- one exchange ---- */
 
-static int set_options(CURL *c, const cf_http_req *req, xfer *x, char *errbuf)
+static int set_options(CURL *c, const cf_outreq *req, xfer *x, char *errbuf)
 {
 	const char *m = req->method;
 	CURLcode rc = CURLE_OK;
@@ -245,7 +288,7 @@ static int set_options(CURL *c, const cf_http_req *req, xfer *x, char *errbuf)
 }
 
 /* The error mapper: the class of the failure and "[who: ]METHOD URL: detail". */
-static int transfer_error(CURL *c, const cf_http_req *req, CURLcode code, const xfer *x,
+static int transfer_error(CURL *c, const cf_outreq *req, CURLcode code, const xfer *x,
 			  const char *errbuf, cf_err *err)
 {
 	const char *who = req->who ? req->who : "", *sep = req->who ? ": " : "";
@@ -276,7 +319,7 @@ static int transfer_error(CURL *c, const cf_http_req *req, CURLcode code, const 
 			  (int)code);
 }
 
-int cf_http_perform(CURL *c, const cf_http_req *req, cf_buf *body, long *status,
+int cf_http_perform(CURL *c, const cf_outreq *req, cf_buf *body, long *status,
 		    int *curl_code, cf_err *err)
 {
 	const char *who = req->who ? req->who : "", *sep = req->who ? ": " : "";

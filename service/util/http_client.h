@@ -1,20 +1,26 @@
 /*
- * http_client.h: the one libcurl transport setup of certfleet, shared by the ACME
- * client (acme/http.c), the HTTP-API providers (providers/api_http.c) and the
- * Route 53 provider (providers/route53.c), so that every outgoing request gets
- * the same rules:
+ * http_client.h: the one libcurl transport setup of certfleet for outgoing
+ * requests, shared by the ACME client (acme/http.c), providers/api_http.c (the
+ * JSON calls of the powerdns, acme-dns and cloudflare providers and the webhook
+ * deliveries of worker/webhooks.c), the Route 53 provider
+ * (providers/route53.c) and the host agent (`certfleet fetch`, cmd/fetch_cmd.c),
+ * so that every outgoing request gets the same rules:
  *  - a connect timeout and a total timeout, no redirects, no signals;
  *  - the caller's User-Agent and CA file (NULL: the system's bundle);
  *  - a scheme rule: https://, or plain http:// to a loopback host only (127.0.0.0/8,
  *    ::1, localhost: tests run fake servers there), unless the caller passes
  *    CF_HTTP_PLAIN_ANY (powerdns and acme-dns are often reached over plain http on
- *    a private network);
+ *    a private network; `certfleet fetch --allow-http`);
  *  - a capped body sink: a body beyond the buffer's max aborts the transfer
- *    instead of growing without bound;
+ *    instead of growing without bound; with CF_HTTP_SECRET_BODY the buffer grows
+ *    by copy-and-wipe, so no copy of a secret body is left in freed memory;
  *  - optional header capture through a callback;
  *  - one error mapper: a failed transfer becomes a cf_err whose class says
  *    whether a retry can help and whose message reads
  *    "[who: ]METHOD URL: detail", never containing a request header.
+ *
+ * The request type is cf_outreq (an outgoing request); the incoming requests of
+ * the HTTP API are cf_http_req (http/http.h), a different thing.
  *
  * Ownership: the caller owns the CURL easy handle (one handle is used by one
  * thread at a time; cf_http_perform() resets it first, so a handle may be kept
@@ -35,8 +41,12 @@
 /* The User-Agent of the providers; the ACME client appends " libcurl". */
 #define CF_HTTP_USER_AGENT "certfleet/" CERTFLEET_VERSION
 
-/* cf_http_req.flags: plain http:// to any host (not only loopback). */
+/* cf_outreq.flags: plain http:// to any host (not only loopback). */
 #define CF_HTTP_PLAIN_ANY 0x1u
+/* cf_outreq.flags: the response body holds a secret (a private key): the body
+ * buffer grows by copy-and-wipe, never by realloc(), so the only copy left is
+ * the buffer itself, which the caller frees with cf_buf_free_secret(). */
+#define CF_HTTP_SECRET_BODY 0x2u
 
 /* Header capture: called for each "Name: value" line of a response head, with
  * the value trimmed of blanks and the line end; with name NULL (nlen 0, value
@@ -46,7 +56,7 @@
 typedef int (*cf_http_header_fn)(void *arg, const char *name, size_t nlen,
 				 const char *value, size_t vlen);
 
-typedef struct cf_http_req {
+typedef struct cf_outreq {
 	const char *method;        /* "GET", "HEAD", "POST", or any (custom) method */
 	const char *url;
 	const char *body;          /* sent when not NULL; POST without one sends "" */
@@ -55,11 +65,11 @@ typedef struct cf_http_req {
 	const char *user_agent;
 	long connect_timeout_ms;
 	long timeout_ms;           /* total */
-	unsigned flags;            /* CF_HTTP_PLAIN_ANY */
+	unsigned flags;            /* CF_HTTP_PLAIN_ANY, CF_HTTP_SECRET_BODY */
 	cf_http_header_fn on_header; /* may be NULL */
 	void *header_arg;
 	const char *who;           /* message prefix (never a secret), or NULL */
-} cf_http_req;
+} cf_outreq;
 
 /* One exchange on the caller's handle c. The body goes to *body (reset first;
  * body->max, when set, is the cap). 0 when a complete response arrived, whatever
@@ -67,7 +77,7 @@ typedef struct cf_http_req {
  * or a handle that cannot be set up (permanent), or a failed transfer (class and
  * message by the mapper). *curl_code (may be NULL) gets the transfer's CURLcode,
  * CURLE_OK when none ran. */
-int cf_http_perform(CURL *c, const cf_http_req *req, cf_buf *body, long *status,
+int cf_http_perform(CURL *c, const cf_outreq *req, cf_buf *body, long *status,
 		    int *curl_code, cf_err *err);
 
 /* The scheme rule: true for https://, and for http:// when flags has
@@ -91,6 +101,9 @@ bool cf_http_maybe_delivered(CURLcode code);
  * line name as it is. Temporary copies are wiped. -1 (list unchanged) when
  * memory runs out. */
 int cf_http_header_add(struct curl_slist **h, const char *name, const char *value);
+/* Appends "Authorization: Bearer <token>". Temporary copies are wiped. -1 (list
+ * unchanged) when memory runs out. */
+int cf_http_header_bearer(struct curl_slist **h, const char *token);
 /* Wipes every line of h, then frees it. NULL is fine. */
 void cf_http_headers_free(struct curl_slist *h);
 

@@ -6,7 +6,8 @@
  * capture (trimmed values, a reset for each response head), the body cap (with
  * and without a Content-Length), and the error mapper: classes of curl codes
  * and HTTP statuses, and the messages of a refused connection, a timeout and an
- * overflow. The server answers each connection with the test's canned raw
+ * overflow; and what certfleet fetch needs: a secret body grown by
+ * copy-and-wipe, the bearer header. The server answers each connection with the test's canned raw
  * response (or, with none, never answers) and records the request it read.
  */
 #include <setjmp.h>
@@ -129,10 +130,10 @@ static int teardown(void **state)
 }
 
 /* A request to path on the test server, with the providers' settings. */
-static cf_http_req req_to(const server *s, const char *method, const char *path, char *url,
+static cf_outreq req_to(const server *s, const char *method, const char *path, char *url,
 			  size_t urllen)
 {
-	cf_http_req r = {.method = method,
+	cf_outreq r = {.method = method,
 			 .url = url,
 			 .user_agent = CF_HTTP_USER_AGENT,
 			 .connect_timeout_ms = 2000,
@@ -145,7 +146,7 @@ static cf_http_req req_to(const server *s, const char *method, const char *path,
 
 /* Performs r on a fresh handle, expecting a failure: its CURLcode (CURLE_OK when
  * no transfer ran); err gets the error, the status must stay 0. */
-static int fail_once(const cf_http_req *r, cf_err *err)
+static int fail_once(const cf_outreq *r, cf_err *err)
 {
 	CURL *c = curl_easy_init();
 	cf_buf body = {0};
@@ -191,7 +192,7 @@ static void test_scheme_rule(void **state)
 
 static void test_scheme_refused_before_sending(void **state)
 {
-	cf_http_req r = {.method = "GET", .url = "http://ca.example/dir", .user_agent = "x",
+	cf_outreq r = {.method = "GET", .url = "http://ca.example/dir", .user_agent = "x",
 			 .connect_timeout_ms = 100, .timeout_ms = 100};
 	cf_err e = {0};
 
@@ -226,7 +227,7 @@ static void test_get_with_headers(void **state)
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
 	char url[128], seen[512] = "";
-	cf_http_req r = req_to(s, "GET", "/thing", url, sizeof(url));
+	cf_outreq r = req_to(s, "GET", "/thing", url, sizeof(url));
 	cf_buf body = {0};
 	cf_err e = {0};
 	long status = 0;
@@ -263,7 +264,7 @@ static void test_methods_and_bodies(void **state)
 	server *s = *state;
 	CURL *c = curl_easy_init(); /* one handle, reset between requests */
 	char url[128];
-	cf_http_req r = req_to(s, "POST", "/p", url, sizeof(url));
+	cf_outreq r = req_to(s, "POST", "/p", url, sizeof(url));
 	cf_buf body = {0};
 	cf_err e = {0};
 	long status = 0;
@@ -308,7 +309,7 @@ static void test_body_cap(void **state)
 	server *s = *state;
 	CURL *c = curl_easy_init();
 	char url[128];
-	cf_http_req r = req_to(s, "GET", "/big", url, sizeof(url));
+	cf_outreq r = req_to(s, "GET", "/big", url, sizeof(url));
 	cf_buf body = {.max = 8};
 	cf_err e = {0};
 	long status = 0;
@@ -337,11 +338,58 @@ static void test_body_cap(void **state)
 	curl_easy_cleanup(c);
 }
 
+/* ---- a secret body, a bearer token (certfleet fetch) ---- */
+
+static void test_secret_body_and_bearer(void **state)
+{
+	server *s = *state;
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[128];
+	cf_outreq r = req_to(s, "GET", "/bundle", url, sizeof(url));
+	static char big[64 * 1024];
+	size_t head = strlen("HTTP/1.0 200 OK\r\n\r\n"), n = sizeof(big) - 1 - head;
+	cf_buf body = {0};
+	cf_err e = {0};
+	long status = 0;
+
+	assert_int_equal(cf_http_header_bearer(&h, "tok-123"), 0);
+	r.headers = h;
+	r.flags = CF_HTTP_SECRET_BODY;
+	/* the buffer is grown here (copy-and-wipe, 8 KiB first), not by cf_buf (256) */
+	s->answer = "HTTP/1.0 200 OK\r\n\r\nkey";
+	assert_int_equal(cf_http_perform(c, &r, &body, &status, NULL, &e), 0);
+	assert_int_equal(status, 200);
+	assert_string_equal((char *)body.data, "key");
+	assert_int_equal(body.cap, 8192);
+	assert_non_null(strstr(s->request, "\r\nAuthorization: Bearer tok-123\r\n"));
+	/* a body over several growths arrives whole */
+	memcpy(big, "HTTP/1.0 200 OK\r\n\r\n", head);
+	for (size_t i = 0; i < n; i++)
+		big[head + i] = (char)('a' + i % 26);
+	big[sizeof(big) - 1] = '\0';
+	s->answer = big;
+	assert_int_equal(cf_http_perform(c, &r, &body, &status, NULL, &e), 0);
+	assert_int_equal(body.len, n);
+	assert_memory_equal(body.data, big + head, n);
+	assert_int_equal(body.data[n], '\0');
+	assert_int_equal(body.cap, 64 * 1024);
+	/* without the flag, cf_buf grows as usual */
+	r.flags = 0;
+	cf_buf_free_secret(&body);
+	s->answer = "HTTP/1.0 200 OK\r\n\r\nkey";
+	assert_int_equal(cf_http_perform(c, &r, &body, &status, NULL, &e), 0);
+	assert_int_equal(body.cap, 256);
+	cf_buf_free_secret(&body);
+	cf_http_headers_free(h);
+	curl_easy_cleanup(c);
+}
+
 /* ---- the error mapper ---- */
 
 static void test_refused_connection(void **state)
 {
-	cf_http_req r = {.method = "GET", .url = "http://127.0.0.1:1/x", .user_agent = "x",
+	cf_outreq r = {.method = "GET", .url = "http://127.0.0.1:1/x", .user_agent = "x",
 			 .connect_timeout_ms = 2000, .timeout_ms = 2000, .who = "pdns"};
 	cf_err e = {0};
 	int code;
@@ -359,7 +407,7 @@ static void test_timeout(void **state)
 {
 	server *s = *state;
 	char url[128];
-	cf_http_req r = req_to(s, "POST", "/slow", url, sizeof(url));
+	cf_outreq r = req_to(s, "POST", "/slow", url, sizeof(url));
 	cf_err e = {0};
 	int code;
 
@@ -382,7 +430,7 @@ static void test_connect_timeout(void **state)
 	socklen_t alen = sizeof(a);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[8], i;
 	char url[128];
-	cf_http_req r = {.method = "GET", .url = url, .user_agent = "x",
+	cf_outreq r = {.method = "GET", .url = url, .user_agent = "x",
 			 .connect_timeout_ms = 200, .timeout_ms = 3000};
 	cf_err e = {0};
 
@@ -452,6 +500,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_get_with_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_methods_and_bodies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_body_and_bearer, setup, teardown),
 		cmocka_unit_test(test_refused_connection),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test(test_connect_timeout),

@@ -2,7 +2,7 @@
  * test_provider_powerdns.c: the pure parts of the powerdns provider: validate()
  * (table-driven: each bad settings object fails with a message naming the
  * setting and never echoing the api_key), zone ids and API URLs, TXT content
- * quoting both ways, and the rrset read-modify-write step (the PATCH body keeps
+ * quoting both ways (providers/txt.h with CF_TXT_DECIMAL, PowerDNS's form), and the rrset read-modify-write step (the PATCH body keeps
  * every other record, adds or drops exactly one value, and is NULL when nothing
  * needs to change). Also the api_url checks and error text of api_http.c.
  */
@@ -17,6 +17,7 @@
 #include "providers/api_http.h"
 #include "providers/powerdns.h"
 #include "providers/provider.h"
+#include "providers/txt.h"
 
 #define KEY "pdns-key-that-must-never-appear"
 
@@ -119,10 +120,10 @@ static void quote_round_trip(const char *value, const char *want)
 {
 	cf_buf q = { 0 }, u = { 0 };
 
-	assert_int_equal(cf_pdns_txt_quote(value, &q), 0);
+	assert_int_equal(cf_txt_quote(value, CF_TXT_DECIMAL, &q), 0);
 	if (want != NULL)
 		assert_string_equal((const char *)q.data, want);
-	assert_int_equal(cf_pdns_txt_unquote((const char *)q.data, &u), 0);
+	assert_int_equal(cf_txt_unquote((const char *)q.data, CF_TXT_DECIMAL, &u), 0);
 	assert_int_equal(u.len, strlen(value));
 	assert_memory_equal(u.len ? (const char *)u.data : "", value, u.len);
 	cf_buf_free(&q);
@@ -142,17 +143,17 @@ static void test_quoting(void **state)
 	memset(long_value, 'x', sizeof(long_value) - 1);
 	long_value[sizeof(long_value) - 1] = '\0';
 	quote_round_trip(long_value, NULL);
-	assert_int_equal(cf_pdns_txt_quote(long_value, &b), 0);
+	assert_int_equal(cf_txt_quote(long_value, CF_TXT_DECIMAL, &b), 0);
 	assert_non_null(strstr((const char *)b.data, "\" \"")); /* split at 255 */
 	cf_buf_free(&b);
 
 	/* what PowerDNS may send back: several strings, \DDD, unquoted words */
-	assert_int_equal(cf_pdns_txt_unquote("\"ab\" \"c\\065\" d", &b), 0);
+	assert_int_equal(cf_txt_unquote("\"ab\" \"c\\065\" d", CF_TXT_DECIMAL, &b), 0);
 	assert_string_equal((const char *)b.data, "abcAd");
 	cf_buf_free(&b);
-	assert_int_equal(cf_pdns_txt_unquote("\"unterminated", &b), -1);
+	assert_int_equal(cf_txt_unquote("\"unterminated", CF_TXT_DECIMAL, &b), -1);
 	cf_buf_free(&b);
-	assert_int_equal(cf_pdns_txt_unquote("\"bad \\999\"", &b), -1);
+	assert_int_equal(cf_txt_unquote("\"bad \\999\"", CF_TXT_DECIMAL, &b), -1);
 	cf_buf_free(&b);
 }
 

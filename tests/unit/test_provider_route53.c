@@ -1,8 +1,9 @@
 /*
  * test_provider_route53.c: the wire format of the route53 provider
  * (providers/route53.h) and its validate(): the strict XML reader (what it
- * accepts, what it refuses), XML escaping, TXT values in Route 53's form (octal
- * escapes, 255-byte strings, round trips of every byte), the change body, the
+ * accepts, what it refuses), XML escaping, TXT values in Route 53's form
+ * (providers/txt.h with CF_TXT_OCTAL: octal escapes, 255-byte strings, round
+ * trips of every byte), the change body, the
  * answers it reads (rrsets, hosted zones past a private twin, ChangeInfo,
  * errors and their classes), and settings validation that never echoes a secret.
  */
@@ -18,6 +19,7 @@
 
 #include "providers/provider.h"
 #include "providers/route53.h"
+#include "providers/txt.h"
 
 #define NSDECL " xmlns=\"" CF_R53_XMLNS "\""
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -123,20 +125,20 @@ static void test_txt_quote(void **state)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cf_buf_reset(&b);
-		assert_int_equal(cf_r53_txt_quote(cases[i].value, &b), 0);
+		assert_int_equal(cf_txt_quote(cases[i].value, CF_TXT_OCTAL, &b), 0);
 		assert_string_equal((char *)b.data, cases[i].text);
 		cf_buf_reset(&b);
-		assert_int_equal(cf_r53_txt_unquote(cases[i].text, &b), 0);
+		assert_int_equal(cf_txt_unquote(cases[i].text, CF_TXT_OCTAL, &b), 0);
 		assert_string_equal((char *)b.data, cases[i].value);
 	}
 	memset(big, 'x', 300);
 	big[300] = '\0';
 	snprintf(want, sizeof(want), "\"%.255s\" \"%.45s\"", big, big);
 	cf_buf_reset(&b);
-	assert_int_equal(cf_r53_txt_quote(big, &b), 0);
+	assert_int_equal(cf_txt_quote(big, CF_TXT_OCTAL, &b), 0);
 	assert_string_equal((char *)b.data, want);
 	cf_buf_reset(&b);
-	assert_int_equal(cf_r53_txt_unquote(want, &b), 0);
+	assert_int_equal(cf_txt_unquote(want, CF_TXT_OCTAL, &b), 0);
 	assert_string_equal((char *)b.data, big);
 	cf_buf_free(&b);
 }
@@ -150,8 +152,8 @@ static void test_txt_round_trip_every_byte(void **state)
 	for (i = 1; i < 256; i++)
 		all[i - 1] = (char)i;
 	all[255] = '\0';
-	assert_int_equal(cf_r53_txt_quote(all, &q), 0);
-	assert_int_equal(cf_r53_txt_unquote((char *)q.data, &u), 0);
+	assert_int_equal(cf_txt_quote(all, CF_TXT_OCTAL, &q), 0);
+	assert_int_equal(cf_txt_unquote((char *)q.data, CF_TXT_OCTAL, &u), 0);
 	assert_int_equal(u.len, 255);
 	assert_memory_equal(u.data, all, 255);
 	cf_buf_free(&q);
@@ -164,14 +166,14 @@ static void test_txt_unquote_forms(void **state)
 	cf_buf b = { 0 };
 	size_t i;
 
-	assert_int_equal(cf_r53_txt_unquote("\"a\"  \"b\"\tunquoted \"\"", &b), 0);
+	assert_int_equal(cf_txt_unquote("\"a\"  \"b\"\tunquoted \"\"", CF_TXT_OCTAL, &b), 0);
 	assert_string_equal((char *)b.data, "abunquoted");
 	cf_buf_reset(&b);
-	assert_int_equal(cf_r53_txt_unquote("\"\\400\"", &b), 0); /* not octal: '4' '0' '0' */
+	assert_int_equal(cf_txt_unquote("\"\\400\"", CF_TXT_OCTAL, &b), 0); /* not octal: '4' '0' '0' */
 	assert_string_equal((char *)b.data, "400");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cf_buf_reset(&b);
-		assert_int_equal(cf_r53_txt_unquote(bad[i], &b), -1);
+		assert_int_equal(cf_txt_unquote(bad[i], CF_TXT_OCTAL, &b), -1);
 	}
 	cf_buf_free(&b);
 }
