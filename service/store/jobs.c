@@ -28,17 +28,16 @@ static const char insert_sql[] =
 	"  SELECT id, 0, 'schedule', $5 FROM j WHERE $5::text IS NOT NULL)"
 	"SELECT id, pg_notify('" CF_JOBS_CHANNEL "', id::text) FROM j";
 
-int cf_job_insert(PGconn *conn, const cf_job_new *nj, char job_id[CF_JOB_ID_LEN + 1],
-		  cf_err *err)
+/* Runs sql and copies the first column of its one row into job_id ("" when no
+ * row): 1, 0, or -1 on error. */
+static int job_id_of(PGconn *conn, const char *what, const char *sql, int n,
+		     const char *const *params, char job_id[CF_JOB_ID_LEN + 1], cf_err *err)
 {
-	const char *params[5] = { nj->certificate_id, cf_job_kind_name(nj->kind),
-				  cf_job_step_name(nj->step), nj->data, nj->event };
 	PGresult *res;
 	int rc;
 
 	job_id[0] = '\0';
-	res = cf_db_exec(conn, "queueing a job", insert_sql, 5, params, err);
-	if (res == NULL)
+	if ((res = cf_db_exec(conn, what, sql, n, params, err)) == NULL)
 		return -1;
 	rc = PQntuples(res) == 1;
 	if (rc)
@@ -47,24 +46,23 @@ int cf_job_insert(PGconn *conn, const cf_job_new *nj, char job_id[CF_JOB_ID_LEN 
 	return rc;
 }
 
+int cf_job_insert(PGconn *conn, const cf_job_new *nj, char job_id[CF_JOB_ID_LEN + 1],
+		  cf_err *err)
+{
+	const char *params[5] = { nj->certificate_id, cf_job_kind_name(nj->kind),
+				  cf_job_step_name(nj->step), nj->data, nj->event };
+
+	return job_id_of(conn, "queueing a job", insert_sql, 5, params, job_id, err);
+}
+
 int cf_job_active_id(PGconn *conn, const char *cert_id, char job_id[CF_JOB_ID_LEN + 1],
 		     cf_err *err)
 {
 	const char *params[1] = { cert_id };
-	PGresult *res;
-	int rc;
 
-	job_id[0] = '\0';
-	res = cf_db_exec(conn, "finding the active job",
+	return job_id_of(conn, "finding the active job",
 			 "SELECT id FROM jobs WHERE certificate_id = $1 AND state IN "
-			 CF_SQL_JOB_ACTIVE, 1, params, err);
-	if (res == NULL)
-		return -1;
-	rc = PQntuples(res) == 1;
-	if (rc)
-		snprintf(job_id, CF_JOB_ID_LEN + 1, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return rc;
+			 CF_SQL_JOB_ACTIVE, 1, params, job_id, err);
 }
 
 int cf_job_enqueue(PGconn *conn, const char *cert_id, cf_job_kind kind,

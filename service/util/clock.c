@@ -12,32 +12,38 @@ static struct timespec now_of(clockid_t id)
 	return ts;
 }
 
-long long cf_clock_mono_ms(void)
+static long long ms_of(clockid_t id)
 {
-	struct timespec ts = now_of(CLOCK_MONOTONIC);
+	struct timespec ts = now_of(id);
 
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double s_of(clockid_t id)
+{
+	struct timespec ts = now_of(id);
+
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+long long cf_clock_mono_ms(void)
+{
+	return ms_of(CLOCK_MONOTONIC);
 }
 
 double cf_clock_mono_s(void)
 {
-	struct timespec ts = now_of(CLOCK_MONOTONIC);
-
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return s_of(CLOCK_MONOTONIC);
 }
 
 long long cf_clock_real_ms(void)
 {
-	struct timespec ts = now_of(CLOCK_REALTIME);
-
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return ms_of(CLOCK_REALTIME);
 }
 
 double cf_clock_real_s(void)
 {
-	struct timespec ts = now_of(CLOCK_REALTIME);
-
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return s_of(CLOCK_REALTIME);
 }
 
 struct timespec cf_clock_deadline(double secs)
