@@ -102,7 +102,8 @@ def test_order_limit_then_429_as_lets_encrypt_answers(lab, proxy, tmp_path):
     assert err.headers["Content-Type"] == "application/problem+json"
     assert err.type == RATE_LIMITED
     assert "too many new orders (3)" in err.problem["detail"]
-    assert 0 < int(err.headers["Retry-After"]) <= 120
+    # Let's Encrypt's bucket: the next unit comes back after 120 s / 3
+    assert 35 <= int(err.headers["Retry-After"]) <= 40, err.headers
     assert err.headers.get("Replay-Nonce"), "a 429 must carry a fresh nonce"
     # the nonce of the 429 is one Pebble issued: the next request uses it (badNonce
     # retried: Pebble rejects a share of good nonces) and the account is still served
@@ -114,6 +115,20 @@ def test_order_limit_then_429_as_lets_encrypt_answers(lab, proxy, tmp_path):
     assert c["orders_by_account"] == {client.kid: 3, other.kid: 1}
     assert c["rate_limited"] == 1 and c["rate_limited_by_limit"] == {"orders": 1}
     assert c["requests"]["newOrder"] >= 5  # (more when Pebble said badNonce)
+    limits = control(proxy, "GET", "/limits")["orders"]
+    assert limits["used"] == {client.kid: 3, other.kid: 1}
+
+
+def test_order_limit_as_a_sliding_window(lab, proxy, tmp_path):
+    control(proxy, "PATCH", "/config", {"limits": {
+        "orders": {"count": 2, "per_seconds": 120, "algorithm": "window"}}})
+    client = new_account(lab["LAB_CAPROXY_DIR"], lab, tmp_path)
+    for _ in range(2):
+        assert new_order(client, [unique()]).status_code == 201
+    with pytest.raises(AcmeError) as e:
+        new_order(client, [unique()])
+    # the first order leaves the window only 120 s after it was made
+    assert e.value.status == 429 and 110 <= int(e.value.headers["Retry-After"]) <= 120
 
 
 def test_renewal_with_replaces_is_exempt_once(lab, proxy, tmp_path):
@@ -151,15 +166,21 @@ def test_503_with_retry_after_then_recovery(lab, proxy, tmp_path):
     assert c["faults_fired"] == {"newOrder:503": 2}
     assert c["orders_by_account"] == {client.kid: 1}, "a 503 must not reach Pebble"
     assert control(proxy, "GET", "/faults") == [], "a counted fault is gone once spent"
+    log = [r["status"] for r in control(proxy, "GET", "/requests")
+           if r["endpoint"] == "newOrder" and r["status"] != 400]  # 400: badNonce
+    assert log == [503, 503, 201]
 
 
-def test_500_until_cleared(lab, proxy):
+def test_500_everywhere_until_cleared(lab, proxy):
     url, ca = lab["LAB_CAPROXY_DIR"], lab["LAB_ACME_TLS_CA"]
-    control(proxy, "POST", "/faults", {"endpoint": "directory", "kind": "500"})
+    nonce_url = requests.get(url, verify=ca, timeout=5).json()["newNonce"]
+    fault = control(proxy, "POST", "/faults", {"endpoint": "*", "kind": "500"})
     for _ in range(3):
         assert requests.get(url, verify=ca, timeout=5).status_code == 500
-    control(proxy, "DELETE", "/faults/directory")
+        assert requests.head(nonce_url, verify=ca, timeout=5).status_code == 500
+    control(proxy, "DELETE", f"/faults/{fault['id']}")
     assert requests.get(url, verify=ca, timeout=5).status_code == 200
+    assert requests.head(nonce_url, verify=ca, timeout=5).status_code == 200
 
 
 def test_connection_reset_and_latency(lab, proxy):
