@@ -7,7 +7,8 @@ Pebble's own roots and the Pebble that reuses authorizations.
 The proxy is shared by the session: each test starts from a reset proxy (counts,
 faults and orders forgotten, config back to the lab's defaults) and leaves it reset.
 """
-import base64
+import hashlib
+import json
 import subprocess
 import time
 import uuid
@@ -15,10 +16,12 @@ import uuid
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from acmeclient import AcmeError, AcmeReader, root_pem
+import labdns
+from acmeclient import AcmeError, AcmeReader, b64url, root_pem
 from issuance import check_certificate, issue
 
 RFC = "rfc-alias.test"
@@ -79,6 +82,60 @@ def new_account(directory, lab, tmp_path, key=None):
 def new_order(client, names, **extra):
     payload = {"identifiers": [{"type": "dns", "value": n} for n in names], **extra}
     return client.post(client.directory["newOrder"], payload)
+
+
+def wait_status(client, url, done, timeout=30):
+    """Polls an ACME object until its status is one of DONE; returns it."""
+    deadline = time.monotonic() + timeout
+    obj = client.read(url)
+    while obj["status"] not in done:
+        assert time.monotonic() < deadline, obj
+        time.sleep(0.1)
+        obj = client.read(url)
+    return obj
+
+
+def issue_by_hand(client, lab, name, zone, target, **extra):
+    """A certificate for NAME through the tests' own client: newOrder (with EXTRA in the
+    payload), DNS-01 at TARGET (the alias of NAME's challenge in ZONE), finalize,
+    download. Returns the leaf as an x509.Certificate."""
+    r = new_order(client, [name], **extra)
+    order_url, order = r.headers["Location"], r.json()
+    jwk = json.dumps(client._jwk(), sort_keys=True, separators=(",", ":")).encode()
+    thumbprint = b64url(hashlib.sha256(jwk).digest())
+    values = []
+    try:
+        for authz_url in order["authorizations"]:
+            authz = client.read(authz_url)
+            if authz["status"] == "valid":
+                continue
+            chal = next(c for c in authz["challenges"] if c["type"] == "dns-01")
+            keyauth = f"{chal['token']}.{thumbprint}".encode()
+            values.append(b64url(hashlib.sha256(keyauth).digest()))
+            labdns.nsupdate_add(lab, zone, target, values[-1])
+            client.post(chal["url"], {})
+            assert wait_status(client, authz_url, ("valid", "invalid"))["status"] == "valid"
+    finally:
+        for v in values:
+            labdns.nsupdate_delete(lab, zone, target, v)
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+           .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+           .sign(key, hashes.SHA256()))
+    client.post(order["finalize"],
+                {"csr": b64url(csr.public_bytes(serialization.Encoding.DER))})
+    order = wait_status(client, order_url, ("valid", "invalid"))
+    assert order["status"] == "valid", order
+    pem = client.post(order["certificate"]).content
+    return x509.load_pem_x509_certificate(pem)
+
+
+def cert_id(leaf):
+    """ARI's certID of LEAF: base64url(AKI key id) "." base64url(serial's DER bytes)."""
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    n = leaf.serial_number
+    return f"{b64url(aki.key_identifier)}.{b64url(n.to_bytes(n.bit_length() // 8 + 1, 'big'))}"
 
 
 def unique(prefix="o"):
@@ -155,6 +212,32 @@ def test_renewal_with_replaces_is_exempt_once(lab, proxy, tmp_path):
     with pytest.raises(AcmeError) as e:
         new_order(client, [unique()], replaces="aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyF")
     assert e.value.status == 429
+
+
+def test_a_replaced_certificate_is_exempt_once(lab, proxy, tmp_path):
+    """An ARI renewal of a certificate not yet replaced is neither limited nor counted;
+    once it is issued, the predecessor is replaced and cannot be `replaces`d again."""
+    control(proxy, "PATCH", "/config", {"limits": {
+        "orders": {"count": 1, "per_seconds": 300},
+        "certificates_per_domain": {"count": 1, "per_seconds": 300}}})
+    client = new_account(lab["LAB_CAPROXY_DIR"], lab, tmp_path)
+    name, zone = "h299.example.test", "rfc-alias.test"
+    target = f"h299.example.test.{zone}"
+    first = issue_by_hand(client, lab, name, zone, target)
+    with pytest.raises(AcmeError) as e:  # both budgets are spent
+        new_order(client, [name])
+    assert e.value.status == 429
+    second = issue_by_hand(client, lab, name, zone, target, replaces=cert_id(first))
+    assert second.serial_number != first.serial_number
+    with pytest.raises(AcmeError) as e:
+        new_order(client, [name], replaces=cert_id(first))
+    assert e.value.status == 409
+    assert e.value.type == "urn:ietf:params:acme:error:alreadyReplaced"
+    state = control(proxy, "GET", "/state")
+    assert state["replaced"] == [cert_id(first)]
+    assert state["counters"]["certificates"] == 2
+    assert state["limits"]["certificates_per_domain"]["used"] == {"example.test": 1}
+    assert state["limits"]["orders"]["used"] == {client.kid: 1}
 
 
 def test_503_with_retry_after_then_recovery(lab, proxy, tmp_path):
@@ -245,10 +328,7 @@ def test_issue_through_the_proxy_chains_to_pebble_and_has_renewal_info(
     assert statuses(proxy, "newOrder") == [201] and statuses(proxy, "finalize") == [200]
     assert c["certificates"] == 1
     # ARI: the proxy answers a window for what it saw downloaded
-    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
-    n = leaf.serial_number
-    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
-    cid = f"{b64(aki.key_identifier)}.{b64(n.to_bytes(n.bit_length() // 8 + 1, 'big'))}"
+    cid = cert_id(leaf)
     d = requests.get(lab["LAB_CAPROXY_DIR"], verify=lab["LAB_ACME_TLS_CA"], timeout=5).json()
     r = requests.get(f"{d['renewalInfo']}/{cid}", verify=lab["LAB_ACME_TLS_CA"], timeout=5)
     assert r.status_code == 200 and int(r.headers["Retry-After"]) > 0
