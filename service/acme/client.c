@@ -171,7 +171,8 @@ void acme_failure_note(cf_acme_client *c, const acme_resp *r)
 /* ---- directory ---- */
 
 /* meta.profiles: an object of name -> description (a description that is not a
- * string counts as ""). */
+ * string counts as ""). On failure the caller's directory_free() releases what
+ * was copied (nprofiles counts every slot written). */
 static int parse_profiles(cf_acme_directory *d, const json_t *profiles, cf_err *err)
 {
 	const char *name;
@@ -185,24 +186,15 @@ static int parse_profiles(cf_acme_directory *d, const json_t *profiles, cf_err *
 	if (d->profile_names == NULL || d->profile_descriptions == NULL)
 		goto oom;
 	json_object_foreach((json_t *)profiles, name, v) {
-		const char *desc = json_is_string(v) ? json_string_value(v) : "";
+		size_t i = d->nprofiles++;
 
-		d->profile_names[d->nprofiles] = strdup(name);
-		d->profile_descriptions[d->nprofiles] = strdup(desc);
-		d->nprofiles++;
-		if (d->profile_names[d->nprofiles - 1] == NULL ||
-		    d->profile_descriptions[d->nprofiles - 1] == NULL)
+		d->profile_names[i] = strdup(name);
+		d->profile_descriptions[i] = strdup(json_is_string(v) ? json_string_value(v) : "");
+		if (d->profile_names[i] == NULL || d->profile_descriptions[i] == NULL)
 			goto oom;
 	}
 	return 0;
 oom:
-	/* directory_free() releases what was copied (nprofiles counts it) */
-	if (d->profile_names == NULL || d->profile_descriptions == NULL) {
-		free(d->profile_names);
-		free(d->profile_descriptions);
-		d->profile_names = d->profile_descriptions = NULL;
-		d->nprofiles = 0;
-	}
 	return cf_err_set(err, CF_ERR_PERMANENT, "directory: out of memory reading profiles");
 }
 
