@@ -263,9 +263,9 @@ int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf
  * first read is immediate; there is none when out already holds this order (same
  * URL) as valid or invalid, as cf_acme_order_finalize() leaves it when the CA
  * finalized at once: then its verdict comes without a request. When out holds it
- * processing (or pending) with a Retry-After, as a finalize answered
- * "processing" with Retry-After leaves it, that wait comes before the first read. Returns 0 for ready or
- * valid; -1 for invalid (permanent, the order's problem in err) or deadline
+ * processing (or pending) with a Retry-After, as a finalize answered "processing"
+ * with Retry-After leaves it, that wait comes before the first read. Returns 0 for
+ * ready or valid; -1 for invalid (permanent, the order's problem in err) or deadline
  * (transient). out holds the last state read, also on -1. */
 int cf_acme_order_poll(cf_acme_client *c, const char *url, time_t deadline,
 		       cf_acme_order *out, cf_err *err);
