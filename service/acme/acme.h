@@ -26,7 +26,9 @@
  * (application/problem+json, subproblems included) are kept verbatim in
  * err->problem and summarised in err->msg. Transient (worth retrying later):
  * timeouts, connection failures, 5xx, rateLimited, badNonce after the retries ran
- * out, a poll that reached its deadline. Permanent: everything else (unauthorized,
+ * out, a poll that reached its deadline. A 429 or 503 is never retried in-line:
+ * cf_acme_client_last_failure() tells the caller what the CA said and when to
+ * come back. Permanent: everything else (unauthorized,
  * rejectedIdentifier, malformed, caa, dns, an invalid authorization or order...).
  *
  * Ownership: every struct filled by a function here owns its strings and is
@@ -104,14 +106,20 @@ typedef struct cf_acme_options {
 	long connect_timeout_ms;   /* per request; 0 = 10 s */
 	long timeout_ms;           /* per request, total; 0 = 30 s */
 	size_t max_body;           /* response body cap; 0 = 1 MiB */
-	int bad_nonce_retries;     /* 0 = 10 */
-	/* Each request sleeps in-line (Retry-After, else 250 ms doubling) and sends
-	 * again on rateLimited and 503, and, for POST-as-GET reads, on any 5xx or
-	 * transport failure (other POSTs only when the connection never opened), at
-	 * most 4 times and while the sum of its waits stays within this; beyond it
-	 * the call fails (transient) and cf_acme_client_retry_after_ms() tells the
-	 * caller when to come back. 0 = 10 s; -1 = never wait in-line. badNonce is
-	 * always retried at once, up to bad_nonce_retries. */
+	/* badNonce is retried at once with the nonce of the error response, for as
+	 * long as one request's badNonce retries stay within this total time: a CA
+	 * that rejects many nonces (Pebble's PEBBLE_WFE_NONCEREJECT) costs retries,
+	 * never a failed call. 0 = 30 s; the call then fails (transient). */
+	long bad_nonce_timeout_ms;
+	int bad_nonce_retries;     /* an extra cap on their count; 0 = none (time only) */
+	/* A 429 (rateLimited) or 503 answer is never sent again by the client: the
+	 * call fails at once (transient) and cf_acme_client_last_failure() carries
+	 * the CA's Retry-After, so that the caller pauses the whole issuer instead
+	 * of one thread hammering it. Other failures of POST-as-GET reads (any other
+	 * 5xx, a transport failure) and connection failures before a request was
+	 * sent are retried in-line after a backoff of 250 ms doubling (or the
+	 * server's Retry-After), at most 4 times and while the sum of the waits
+	 * stays within this; 0 = 10 s; -1 = never wait in-line. */
 	long max_inline_wait_ms;
 	/* The first wait of cf_acme_authz_poll() and cf_acme_order_poll() when the
 	 * CA sends no Retry-After (a Retry-After always wins); it doubles after each
@@ -140,17 +148,45 @@ const char *cf_acme_client_account(const cf_acme_client *c);
  * how long to wait before re-queueing a job after a transient failure. */
 long cf_acme_client_retry_after_ms(const cf_acme_client *c);
 
+/* What the last failed request of the client's last call got from the CA: how a
+ * caller tells a rate limit (pause the issuer until retry_after_s) from an
+ * overloaded CA (503: pause with backoff) from anything else. Reset at the start
+ * of every call that sends a request; all zero when the last call failed
+ * without a response or did not fail. */
+typedef struct cf_acme_failure {
+	long http_status;    /* 0 when no response arrived */
+	bool rate_limited;   /* problem type rateLimited, or HTTP 429 */
+	bool unavailable;    /* HTTP 503 */
+	long retry_after_ms; /* the response's Retry-After, 0 when none (capped 1 day) */
+	long retry_after_s;  /* the same in seconds, rounded up */
+	char problem_type[128]; /* the problem document's type (full URN), or "" */
+} cf_acme_failure;
+void cf_acme_client_last_failure(const cf_acme_client *c, cf_acme_failure *out);
+
 typedef struct cf_acme_directory {
 	char *new_nonce, *new_account, *new_order, *revoke_cert, *key_change;
 	char *new_authz;     /* NULL when the CA has no pre-authorization */
 	char *renewal_info;  /* ARI, NULL when absent */
 	char *terms_of_service, *website; /* meta, NULL when absent */
 	bool external_account_required;
+	/* meta.profiles (draft-ietf-acme-profiles): name -> description, in the
+	 * directory's order; both arrays nprofiles long, NULL when none. */
+	char **profile_names;
+	char **profile_descriptions;
+	size_t nprofiles;
 } cf_acme_directory;
 
 /* Fetches the directory if not yet done. *out points into the client (valid until
  * cf_acme_client_free()). */
 int cf_acme_client_directory(cf_acme_client *c, const cf_acme_directory **out, cf_err *err);
+/* The description of the profile `name` the directory offers (owned by d), or
+ * NULL when it offers no such profile. */
+const char *cf_acme_directory_profile(const cf_acme_directory *d, const char *name);
+/* Checks that the directory offers profile `name`: 0 when it does, or when name
+ * is NULL or "" (no profile asked for); otherwise -1 with a permanent error that
+ * lists the profiles offered ("profile \"x\" is not offered by the CA (offered:
+ * classic, tlsserver)"), or says the CA offers none. */
+int cf_acme_directory_check_profile(const cf_acme_directory *d, const char *name, cf_err *err);
 
 /* ---- accounts (RFC 8555 section 7.3) ---- */
 typedef struct cf_acme_account_req {
@@ -194,8 +230,20 @@ typedef struct cf_acme_order {
 	char *finalize_url;
 	char *cert_url;         /* NULL until the order is valid */
 	char *problem;          /* the order's "error" as JSON text, or NULL */
+	char *profile;          /* the order's "profile" as the CA echoes it, or NULL */
 	long retry_after_ms;    /* from the response, 0 when none */
 } cf_acme_order;
+
+/* What newOrder sends besides the identifiers; a zeroed struct sends nothing. */
+typedef struct cf_acme_order_opts {
+	/* RFC 9773 section 5: the ARI certID of the certificate this order replaces
+	 * (see cf_cert_ari_id()); send it only to a CA whose directory has
+	 * renewalInfo. NULL or "": none. */
+	const char *replaces;
+	/* draft-ietf-acme-profiles: a profile the directory offers (check it with
+	 * cf_acme_directory_check_profile() first). NULL or "": none. */
+	const char *profile;
+} cf_acme_order_opts;
 
 /* newOrder for dns identifiers (wildcards as "*.example.com"). */
 int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
@@ -205,14 +253,19 @@ int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
  * "replaces". Send it only to a CA whose directory has renewalInfo. */
 int cf_acme_order_new_replacing(cf_acme_client *c, const char *const *names, size_t n,
 				const char *replaces, cf_acme_order *out, cf_err *err);
+/* The same with every option: opts may be NULL (as a zeroed struct). */
+int cf_acme_order_new_opts(cf_acme_client *c, const char *const *names, size_t n,
+			   const cf_acme_order_opts *opts, cf_acme_order *out, cf_err *err);
 /* Re-reads an order (POST-as-GET). */
 int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err);
 /* Polls the order until it leaves pending/processing or the wall-clock deadline
  * passes, waiting per Retry-After or poll_initial_ms (50 ms) doubling to 5 s. The
  * first read is immediate; there is none when out already holds this order (same
  * URL) as valid or invalid, as cf_acme_order_finalize() leaves it when the CA
- * finalized at once: then its verdict comes without a request. Returns 0 for ready or
- * valid; -1 for invalid (permanent, the order's problem in err) or deadline
+ * finalized at once: then its verdict comes without a request. When out holds it
+ * processing (or pending) with a Retry-After, as a finalize answered "processing"
+ * with Retry-After leaves it, that wait comes before the first read. Returns 0 for
+ * ready or valid; -1 for invalid (permanent, the order's problem in err) or deadline
  * (transient). out holds the last state read, also on -1. */
 int cf_acme_order_poll(cf_acme_client *c, const char *url, time_t deadline,
 		       cf_acme_order *out, cf_err *err);
@@ -247,9 +300,18 @@ int cf_acme_authz_get(cf_acme_client *c, const char *url, cf_acme_authz *out, cf
  * err) or the deadline (transient). out holds the last state read, also on -1. */
 int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,
 		       cf_acme_authz *out, cf_err *err);
-/* POSTs {"status":"deactivated"}: releases a pending authorization of a failed
- * order. */
+/* Releases an authorization of a failed or abandoned order: reads it first and
+ * POSTs {"status":"deactivated"} only when it is pending or valid (a CA such as
+ * Let's Encrypt refuses to deactivate the others). Returns 0 when it was
+ * deactivated or needed nothing (already invalid, deactivated, expired...), -1
+ * on error. Same as cf_acme_authz_release(c, url, CF_ACME_UNKNOWN, NULL, err). */
 int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err);
+/* The same with what the caller knows: known is the authorization's status when
+ * the caller just read it (then it is not read again), CF_ACME_UNKNOWN to read
+ * it. *deactivated (may be NULL) says whether a deactivation was sent and
+ * accepted. */
+int cf_acme_authz_release(cf_acme_client *c, const char *url, cf_acme_status known,
+			  bool *deactivated, cf_err *err);
 /* Tells the CA to validate: POST {} to the challenge URL. *status (may be NULL)
  * gets the challenge's status from the response. */
 int cf_acme_challenge_respond(cf_acme_client *c, const char *url, cf_acme_status *status,

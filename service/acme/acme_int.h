@@ -129,10 +129,11 @@ struct cf_acme_client {
 	char *nonce;
 	const cf_key *key;
 	char *kid;
-	int bad_nonce_retries;
+	long bad_nonce_timeout_ms; /* > 0 */
+	int bad_nonce_retries;     /* 0: no count cap */
 	long max_inline_wait_ms;
 	long poll_initial_ms; /* 1..CF_ACME_BACKOFF_MAX_MS */
-	long last_retry_after_ms;
+	cf_acme_failure last; /* of the last failed request; see acme.h */
 	cf_acme_event_fn on_event;
 	void *event_arg;
 };
@@ -149,6 +150,10 @@ void acme_emit(cf_acme_client *c, cf_acme_event_kind kind, const char *step,
 /* Emits the STEP event of a public call that began at t0 (cf_clock_mono_ms()). Returns rc. */
 int acme_step_done(cf_acme_client *c, const char *step, const char *url, long long t0,
 		   int rc, const cf_err *err, const char *detail);
+/* Forgets the last failure: at the start of every call that sends requests. */
+void acme_failure_reset(cf_acme_client *c);
+/* Records an error response (status >= 400) as the client's last failure. */
+void acme_failure_note(cf_acme_client *c, const acme_resp *r);
 /* Takes the Replay-Nonce of a response, if any. */
 void acme_take_nonce(cf_acme_client *c, acme_resp *r);
 /* Makes sure a nonce is held (HEAD newNonce otherwise). */
@@ -158,8 +163,10 @@ int acme_ensure_nonce(cf_acme_client *c, cf_err *err);
 /* The one signed request of the client. payload: a JSON text, or NULL for
  * POST-as-GET. jwk_key: NULL signs with the account key and kid; otherwise signs
  * with jwk_key and embeds its JWK (newAccount, revocation by the certificate key).
- * Handles nonces, badNonce retries, Retry-After / backoff on rateLimited, 503, 5xx
- * and connection failures within the client's in-line wait budget. On success
+ * Handles nonces, badNonce retries (within the client's bad_nonce_timeout_ms), and
+ * the in-line backoff of reads on 5xx other than 503 and of connection failures
+ * within the client's in-line wait budget; a 429 / rateLimited or 503 fails at
+ * once, recorded as the client's last failure. On success
  * resp holds a response with status < 400. On -1 err is set (problem documents
  * kept) and resp holds the last response, if any. */
 int acme_post(cf_acme_client *c, const char *step, const char *url, const char *payload,

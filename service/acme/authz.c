@@ -2,7 +2,8 @@
  * authz.c: ACME authorizations (RFC 8555 sections 7.1.4, 7.5): reading one and
  * picking its dns-01 challenge, telling the CA to validate a challenge (POST {}),
  * polling until the authorization leaves pending, and deactivating it when an
- * order fails (so that a half-done authorization does not linger at the CA).
+ * order fails or is abandoned (so that a half-done authorization does not linger
+ * at the CA); only a pending or valid one is, as Let's Encrypt refuses the rest.
  * When validation fails, the challenge's "error" problem document is kept verbatim.
  * The read, get and poll loop are poll.c's (authz_kind describes an authorization).
  */
@@ -130,15 +131,40 @@ int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,
 	return acme_object_poll(c, &authz_kind, url, deadline, out, err);
 }
 
-int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err)
+int cf_acme_authz_release(cf_acme_client *c, const char *url, cf_acme_status known,
+			  bool *deactivated, cf_err *err)
 {
 	long long t0 = cf_clock_mono_ms();
+	cf_acme_authz a = {0};
 	acme_resp r = {0};
-	int rc;
+	cf_acme_status st = known;
+	int rc = -1;
 
+	if (deactivated)
+		*deactivated = false;
+	if (st == CF_ACME_UNKNOWN) {
+		if (cf_acme_authz_get(c, url, &a, err) != 0)
+			goto out;
+		st = a.status;
+	}
+	if (st != CF_ACME_PENDING && st != CF_ACME_VALID) {
+		rc = 0; /* nothing to release; the CA would refuse */
+		goto out;
+	}
 	rc = acme_post(c, "deactivate", url, "{\"status\":\"deactivated\"}", NULL, NULL, &r, err);
+	if (rc == 0 && deactivated)
+		*deactivated = true;
+out:
+	cf_acme_authz_free(&a);
 	acme_resp_free(&r);
-	return acme_step_done(c, "deactivate", url, t0, rc, err, NULL);
+	return acme_step_done(c, "deactivate", url, t0, rc, err,
+			      rc == 0 && st != CF_ACME_PENDING && st != CF_ACME_VALID
+				      ? cf_acme_status_name(st) : NULL);
+}
+
+int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err)
+{
+	return cf_acme_authz_release(c, url, CF_ACME_UNKNOWN, NULL, err);
 }
 
 int cf_acme_challenge_respond(cf_acme_client *c, const char *url, cf_acme_status *status,

@@ -71,7 +71,8 @@ cf_acme_client *cf_acme_client_new(const cf_acme_options *o, const cf_key *accou
 			   o->max_body > 0 ? o->max_body : 1024 * 1024, err) != 0)
 		goto fail;
 	c->key = account_key;
-	c->bad_nonce_retries = o->bad_nonce_retries > 0 ? o->bad_nonce_retries : 10;
+	c->bad_nonce_timeout_ms = o->bad_nonce_timeout_ms > 0 ? o->bad_nonce_timeout_ms : 30000;
+	c->bad_nonce_retries = o->bad_nonce_retries > 0 ? o->bad_nonce_retries : 0;
 	c->max_inline_wait_ms = o->max_inline_wait_ms == 0 ? 10000
 				: o->max_inline_wait_ms < 0 ? 0
 							    : o->max_inline_wait_ms;
@@ -97,6 +98,8 @@ static void directory_free(cf_acme_directory *d)
 	free(d->renewal_info);
 	free(d->terms_of_service);
 	free(d->website);
+	acme_strarray_free(d->profile_names, d->nprofiles);
+	acme_strarray_free(d->profile_descriptions, d->nprofiles);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -136,10 +139,64 @@ const char *cf_acme_client_account(const cf_acme_client *c)
 
 long cf_acme_client_retry_after_ms(const cf_acme_client *c)
 {
-	return c->last_retry_after_ms;
+	return c->last.retry_after_ms;
+}
+
+void cf_acme_client_last_failure(const cf_acme_client *c, cf_acme_failure *out)
+{
+	*out = c->last;
+}
+
+void acme_failure_reset(cf_acme_client *c)
+{
+	memset(&c->last, 0, sizeof(c->last));
+}
+
+void acme_failure_note(cf_acme_client *c, const acme_resp *r)
+{
+	cf_acme_failure *f = &c->last;
+
+	memset(f, 0, sizeof(*f));
+	f->http_status = r->status;
+	if (cf_acme_problem_type((char *)r->body.data, r->body.len, f->problem_type,
+				 sizeof(f->problem_type)) == NULL)
+		f->problem_type[0] = '\0';
+	f->rate_limited = r->status == 429 ||
+			  strcmp(f->problem_type, ACME_URN_PREFIX "rateLimited") == 0;
+	f->unavailable = r->status == 503;
+	f->retry_after_ms = acme_resp_retry_after_ms(r);
+	f->retry_after_s = (f->retry_after_ms + 999) / 1000;
 }
 
 /* ---- directory ---- */
+
+/* meta.profiles: an object of name -> description (a description that is not a
+ * string counts as ""). On failure the caller's directory_free() releases what
+ * was copied (nprofiles counts every slot written). */
+static int parse_profiles(cf_acme_directory *d, const json_t *profiles, cf_err *err)
+{
+	const char *name;
+	const json_t *v;
+	size_t n = json_is_object(profiles) ? json_object_size(profiles) : 0;
+
+	if (n == 0)
+		return 0;
+	d->profile_names = calloc(n, sizeof(char *));
+	d->profile_descriptions = calloc(n, sizeof(char *));
+	if (d->profile_names == NULL || d->profile_descriptions == NULL)
+		goto oom;
+	json_object_foreach((json_t *)profiles, name, v) {
+		size_t i = d->nprofiles++;
+
+		d->profile_names[i] = strdup(name);
+		d->profile_descriptions[i] = strdup(json_is_string(v) ? json_string_value(v) : "");
+		if (d->profile_names[i] == NULL || d->profile_descriptions[i] == NULL)
+			goto oom;
+	}
+	return 0;
+oom:
+	return cf_err_set(err, CF_ERR_PERMANENT, "directory: out of memory reading profiles");
+}
 
 static int parse_directory(cf_acme_directory *d, const json_t *j, cf_err *err)
 {
@@ -161,7 +218,36 @@ static int parse_directory(cf_acme_directory *d, const json_t *j, cf_err *err)
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  "directory: newNonce, newAccount, newOrder, revokeCert or "
 				  "keyChange missing");
-	return 0;
+	return parse_profiles(d, json_object_get(meta, "profiles"), err);
+}
+
+const char *cf_acme_directory_profile(const cf_acme_directory *d, const char *name)
+{
+	for (size_t i = 0; d != NULL && name != NULL && i < d->nprofiles; i++)
+		if (strcmp(d->profile_names[i], name) == 0)
+			return d->profile_descriptions[i];
+	return NULL;
+}
+
+int cf_acme_directory_check_profile(const cf_acme_directory *d, const char *name, cf_err *err)
+{
+	char list[768] = "";
+	size_t used = 0;
+
+	if (name == NULL || name[0] == '\0' || cf_acme_directory_profile(d, name) != NULL)
+		return 0;
+	if (d == NULL || d->nprofiles == 0)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "profile \"%s\": the CA's directory offers no profiles", name);
+	for (size_t i = 0; i < d->nprofiles && used < sizeof(list); i++) {
+		int w = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+				 d->profile_names[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	return cf_err_set(err, CF_ERR_PERMANENT,
+			  "profile \"%s\" is not offered by the CA (offered: %s)", name, list);
 }
 
 static int fetch_directory(cf_acme_client *c, cf_err *err)
@@ -181,6 +267,7 @@ static int fetch_directory(cf_acme_client *c, cf_err *err)
 	rc = -1;
 	acme_take_nonce(c, &r);
 	if (r.status != 200) {
+		acme_failure_note(c, &r);
 		cf_acme_problem_set_err(err, "directory", r.status, (char *)r.body.data, r.body.len);
 		goto out;
 	}
@@ -206,6 +293,7 @@ int cf_acme_client_directory(cf_acme_client *c, const cf_acme_directory **out, c
 	long long t0;
 
 	if (!c->have_dir) {
+		acme_failure_reset(c);
 		t0 = cf_clock_mono_ms();
 		if (acme_step_done(c, "directory", c->dir_url, t0, fetch_directory(c, err), err,
 				   NULL) != 0)
@@ -244,6 +332,8 @@ int acme_ensure_nonce(cf_acme_client *c, cf_err *err)
 		  rc ? acme_errmsg(err) : NULL);
 	if (rc == 0) {
 		acme_take_nonce(c, &r);
+		if (r.status >= 400)
+			acme_failure_note(c, &r);
 		if (c->nonce == NULL)
 			rc = cf_err_set(err, cf_http_status_class(r.status),
 					"newNonce %s: HTTP %ld without a Replay-Nonce",

@@ -1,6 +1,8 @@
 /*
  * order.c: ACME orders (RFC 8555 sections 7.4, 7.1.3): newOrder for dns
- * identifiers (with RFC 9773's "replaces" for a renewal at a CA that offers ARI), re-reading an order by its URL (how a resumed job learns where it
+ * identifiers (with RFC 9773's "replaces" for a renewal at a CA that offers ARI,
+ * and the "profile" of draft-ietf-acme-profiles when one is asked for),
+ * re-reading an order by its URL (how a resumed job learns where it
  * stands), polling it until it leaves pending/processing, and finalizing it with a
  * CSR. Every function fills a cf_acme_order from the order object the CA returns,
  * including its "error" (kept as JSON) and the response's Retry-After. The read,
@@ -26,6 +28,7 @@ void cf_acme_order_free(cf_acme_order *o)
 	free(o->finalize_url);
 	free(o->cert_url);
 	free(o->problem);
+	free(o->profile);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -61,6 +64,7 @@ static int parse_order(const char *url, const acme_resp *r, const json_t *j, voi
 	o->finalize_url = acme_json_strdup(j, "finalize");
 	o->cert_url = acme_json_strdup(j, "certificate");
 	o->problem = acme_json_problem(j);
+	o->profile = acme_json_strdup(j, "profile");
 	o->retry_after_ms = acme_resp_retry_after_ms(r);
 	if (o->url == NULL || parse_identifiers(j, o) != 0 ||
 	    acme_json_strarray(j, "authorizations", &o->authz_urls, &o->nauthz) != 0)
@@ -70,10 +74,15 @@ static int parse_order(const char *url, const acme_resp *r, const json_t *j, voi
 	return 0;
 }
 
-/* {"identifiers": [...], "replaces"?: certID} (RFC 9773 section 5). */
-static json_t *order_payload(const char *const *names, size_t n, const char *replaces)
+static bool given(const char *s)
 {
-	json_t *ids = json_array();
+	return s != NULL && s[0] != '\0';
+}
+
+/* {"identifiers": [...], "replaces"?: certID (RFC 9773 section 5), "profile"?}. */
+static json_t *order_payload(const char *const *names, size_t n, const cf_acme_order_opts *o)
+{
+	json_t *ids = json_array(), *p;
 	size_t i;
 
 	for (i = 0; ids != NULL && i < n; i++) {
@@ -84,22 +93,26 @@ static json_t *order_payload(const char *const *names, size_t n, const char *rep
 			return NULL;
 		}
 	}
-	if (ids == NULL)
+	if (ids == NULL || (p = json_pack("{s:o}", "identifiers", ids)) == NULL)
 		return NULL;
-	if (replaces != NULL && replaces[0] != '\0')
-		return json_pack("{s:o, s:s}", "identifiers", ids, "replaces", replaces);
-	return json_pack("{s:o}", "identifiers", ids);
+	if ((given(o->replaces) &&
+	     json_object_set_new(p, "replaces", json_string(o->replaces)) != 0) ||
+	    (given(o->profile) && json_object_set_new(p, "profile", json_string(o->profile)) != 0)) {
+		json_decref(p);
+		return NULL;
+	}
+	return p;
 }
 
-static int do_new(cf_acme_client *c, const char *const *names, size_t n, const char *replaces,
-		  cf_acme_order *out, cf_err *err)
+static int do_new(cf_acme_client *c, const char *const *names, size_t n,
+		  const cf_acme_order_opts *opts, cf_acme_order *out, cf_err *err)
 {
 	json_t *payload = NULL, *j = NULL;
 	char *text = NULL;
 	acme_resp r = {0};
 	int rc = -1;
 
-	if (n == 0 || (payload = order_payload(names, n, replaces)) == NULL ||
+	if (n == 0 || (payload = order_payload(names, n, opts)) == NULL ||
 	    (text = json_dumps(payload, JSON_COMPACT)) == NULL) {
 		cf_err_set(err, CF_ERR_PERMANENT, "newOrder: no names, or an empty name");
 		goto out;
@@ -129,11 +142,20 @@ int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
 int cf_acme_order_new_replacing(cf_acme_client *c, const char *const *names, size_t n,
 				const char *replaces, cf_acme_order *out, cf_err *err)
 {
+	cf_acme_order_opts o = {.replaces = replaces};
+
+	return cf_acme_order_new_opts(c, names, n, &o, out, err);
+}
+
+int cf_acme_order_new_opts(cf_acme_client *c, const char *const *names, size_t n,
+			   const cf_acme_order_opts *opts, cf_acme_order *out, cf_err *err)
+{
+	static const cf_acme_order_opts none = {0};
 	long long t0 = cf_clock_mono_ms();
 	int rc;
 
 	cf_acme_order_free(out);
-	rc = do_new(c, names, n, replaces, out, err);
+	rc = do_new(c, names, n, opts ? opts : &none, out, err);
 	return acme_step_done(c, "newOrder", out->url, t0, rc, err,
 			      cf_acme_status_name(out->status));
 }

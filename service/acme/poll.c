@@ -13,7 +13,9 @@
  * read at most every 5 s. No wait reaches past the caller's deadline, so a poll
  * ends at most one short read after it. The first read comes without a wait, and
  * none at all is made when the caller's object already is final (a finalize that
- * the CA answered "valid"): the wait is only for an object a read found busy.
+ * the CA answered "valid"): the wait is only for an object a read found busy, or
+ * one the caller holds busy with the Retry-After of the response that left it so
+ * (a finalize answered "processing" with Retry-After: that wait comes first).
  *
  * Ownership: the object is the caller's; every read frees it first, so it may be
  * a zeroed struct or an earlier result, and the URL passed in may point into it
@@ -62,16 +64,32 @@ int acme_object_read(cf_acme_client *c, const acme_object_kind *k, const char *u
 	return rc;
 }
 
+/* Whether obj holds the object at url (a response the caller kept). */
+static bool holds(const acme_object_kind *k, const void *obj, const char *url)
+{
+	const char *have = *(char *const *)((const char *)obj + k->url_at);
+
+	return have != NULL && strcmp(have, url) == 0;
+}
+
 /* Reads until the object leaves the busy statuses (then k->settled's verdict)
- * or the deadline comes (transient). */
+ * or the deadline comes (transient). When obj already holds the object busy with
+ * a Retry-After, that wait comes before the first read. */
 static int poll_loop(cf_acme_client *c, const acme_object_kind *k, const char *url,
 		     time_t deadline, void *obj, cf_err *err)
 {
 	char what[512];
-	cf_acme_status st;
+	cf_acme_status st = status_of(k, obj);
 	long wait;
 	int attempt;
 
+	if (holds(k, obj, url) && (k->busy & (1u << st)) != 0 && retry_after_of(k, obj) > 0 &&
+	    (wait = acme_poll_wait_ms(retry_after_of(k, obj), c->poll_initial_ms, 0,
+				      deadline)) > 0) {
+		acme_emit(c, CF_ACME_EV_WAIT, k->step, NULL, url, 0, wait, true,
+			  cf_acme_status_name(st));
+		acme_sleep_ms(wait);
+	}
 	for (attempt = 0;; attempt++) {
 		if (acme_object_read(c, k, url, obj, err) != 0)
 			return -1;
@@ -95,10 +113,7 @@ static int poll_loop(cf_acme_client *c, const acme_object_kind *k, const char *u
  * so, and reading it again would only say the same. */
 static bool already_final(const acme_object_kind *k, const void *obj, const char *url)
 {
-	const char *have = *(char *const *)((const char *)obj + k->url_at);
-
-	return (k->final & (1u << status_of(k, obj))) != 0 && have != NULL &&
-	       strcmp(have, url) == 0;
+	return (k->final & (1u << status_of(k, obj))) != 0 && holds(k, obj, url);
 }
 
 /* The public get (poll false) or poll: a copy of url (it may point into obj),

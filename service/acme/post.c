@@ -3,13 +3,18 @@
  * that knows the protocol's quirks (RFC 8555 sections 6.2-6.6):
  *  - a nonce is used once: the held nonce is consumed by signing, and the
  *    Replay-Nonce of every response (errors too) becomes the next one;
- *  - badNonce is retried at once with the nonce of the error response, up to the
- *    client's bad_nonce_retries;
- *  - rateLimited and 503 (and, for POST-as-GET reads, any 5xx and any transport
- *    failure; for other POSTs only failures before the request was sent) are
- *    retried after the server's Retry-After or a capped backoff, as long as the
- *    waits stay within the client's in-line budget. Beyond it the call fails with
- *    a transient error and the Retry-After is left for the caller to re-queue with.
+ *  - badNonce is retried at once with the nonce of the error response, for as
+ *    long as the request's badNonce retries stay within the client's
+ *    bad_nonce_timeout_ms (30 s): a CA that rejects most nonces costs round
+ *    trips, not a failed issuance;
+ *  - a rate limit (429, rateLimited) or an overloaded CA (503) is never sent
+ *    again from here: the call fails (transient) with the answer recorded as
+ *    the client's last failure (status, problem type, Retry-After), because the
+ *    remedy is to pause the whole issuer, which only the caller can do;
+ *  - for POST-as-GET reads any other 5xx and any transport failure, and for
+ *    other POSTs only failures before the request was sent, are retried after
+ *    the server's Retry-After or a capped backoff, as long as the waits stay
+ *    within the client's in-line budget. Beyond it the call fails (transient).
  *  - the JWS carries kid (the account URL) except when the caller asks for jwk.
  * Non-idempotent POSTs are not repeated after a failure that may have reached the
  * server: the state machine re-reads the object instead.
@@ -23,6 +28,7 @@
 
 typedef struct post_state {
 	int bad_nonce; /* badNonce retries used */
+	long long bad_nonce_t0; /* cf_clock_mono_ms() of the first badNonce, 0 before */
 	int waits;     /* Retry-After / backoff waits used */
 	long waited_ms;
 } post_state;
@@ -73,23 +79,35 @@ static char *sign_request(cf_acme_client *c, const char *url, const char *payloa
 	return jws;
 }
 
-/* After an error response: true to send again (having waited if needed). */
+/* A badNonce answer: true while its retries stay within the client's time (and
+ * optional count) budget. */
+static bool retry_bad_nonce(cf_acme_client *c, post_state *st)
+{
+	long long now = cf_clock_mono_ms();
+
+	if (st->bad_nonce_t0 == 0)
+		st->bad_nonce_t0 = now;
+	if (c->bad_nonce_retries > 0 && st->bad_nonce >= c->bad_nonce_retries)
+		return false;
+	st->bad_nonce++;
+	return now - st->bad_nonce_t0 < c->bad_nonce_timeout_ms;
+}
+
+/* After an error response (recorded as the last failure first): true to send
+ * again (having waited if needed). Never for 429, rateLimited or 503. */
 static bool retry_response(cf_acme_client *c, post_state *st, const char *step,
 			   const char *url, bool is_read, const acme_resp *r)
 {
-	char type[128];
-	const char *t = cf_acme_problem_type((char *)r->body.data, r->body.len, type, sizeof(type));
-	bool limited = t && strcmp(t, ACME_URN_PREFIX "rateLimited") == 0;
-	long ra = acme_resp_retry_after_ms(r);
+	const cf_acme_failure *f = &c->last;
 
-	if (t && strcmp(t, ACME_URN_PREFIX "badNonce") == 0)
-		return st->bad_nonce++ < c->bad_nonce_retries;
-	if (ra > 0)
-		c->last_retry_after_ms = ra;
-	if (!limited && r->status != 503 && !(is_read && r->status >= 500))
+	if (strcmp(f->problem_type, ACME_URN_PREFIX "badNonce") == 0)
+		return retry_bad_nonce(c, st);
+	if (f->rate_limited || f->unavailable || !(is_read && r->status >= 500))
 		return false;
-	return wait_within_budget(c, st, step, url, ra > 0 ? ra : cf_acme_backoff_ms(st->waits),
-				  limited ? "rateLimited" : "server unavailable");
+	return wait_within_budget(c, st, step, url,
+				  f->retry_after_ms > 0 ? f->retry_after_ms
+							: cf_acme_backoff_ms(st->waits),
+				  "server error");
 }
 
 /* One signed exchange; 0 when a response (any status) arrived, -2 when nothing
@@ -127,9 +145,9 @@ int acme_post(cf_acme_client *c, const char *step, const char *url, const char *
 	bool is_read = payload == NULL;
 	int rc;
 
-	c->last_retry_after_ms = 0;
 	for (;;) {
 		cf_err_clear(&e);
+		acme_failure_reset(c);
 		rc = send_once(c, step, url, payload, jwk_key, accept, resp, &e);
 		if (rc != 0) {
 			if (e.cls == CF_ERR_TRANSIENT &&
@@ -143,6 +161,7 @@ int acme_post(cf_acme_client *c, const char *step, const char *url, const char *
 			return 0;
 		cf_acme_problem_set_err(&e, step, resp->status, (char *)resp->body.data,
 					resp->body.len);
+		acme_failure_note(c, resp);
 		if (!retry_response(c, &st, step, url, is_read, resp))
 			break;
 	}

@@ -4,7 +4,9 @@
  * handing a name to the service; the benchmarks use it to compare with other
  * clients. It prints every step with its duration, writes cert.pem, chain.pem,
  * fullchain.pem and privkey.pem (0600) to --out, and on failure prints the CA's
- * problem document and exits 1 (2 for usage errors).
+ * problem document and exits 1 (2 for usage errors). --profile asks for one of
+ * the profiles the CA's directory offers (meta.profiles); any other name, or a
+ * profile at a CA that offers none, fails before anything is ordered.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,7 +38,7 @@ static void on_signal(int sig)
 
 typedef struct opts {
 	const char *directory, *ca_file, *provider, *out, *account_key_file;
-	const char *preferred_chain, *eab_kid, *eab_hmac_key;
+	const char *preferred_chain, *eab_kid, *eab_hmac_key, *profile;
 	const char *names[MAX_NAMES];
 	size_t nnames;
 	const char *aliases[MAX_ALIASES];
@@ -62,7 +64,7 @@ static void usage(FILE *f)
 		"         [--account-key FILE] [--eab-kid KID --eab-hmac-key B64URL]\n"
 		"         [--resolver HOST[:PORT] ...] [--propagation authoritative|resolvers|none]\n"
 		"         [--propagation-timeout SECONDS] [--preferred-chain ISSUER_CN]\n"
-		"         [--no-preflight] [--verbose] --out DIR\n");
+		"         [--profile NAME] [--no-preflight] [--verbose] --out DIR\n");
 }
 
 static double since(const opts *o)
@@ -104,6 +106,7 @@ static int parse_args(int argc, char **argv, opts *o, cf_err *err)
 		{"propagation-timeout", required_argument, NULL, 'T'},
 		{"preferred-chain", required_argument, NULL, 'c'},
 		{"eab-kid", required_argument, NULL, 'K'}, {"eab-hmac-key", required_argument, NULL, 'H'},
+		{"profile", required_argument, NULL, 'F'},
 		{"no-preflight", no_argument, NULL, 'N'}, {"verbose", no_argument, NULL, 'v'},
 		{"out", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
@@ -156,6 +159,11 @@ static int parse_args(int argc, char **argv, opts *o, cf_err *err)
 		case 'T': o->propagation_timeout_ms = atol(optarg) * 1000; break;
 		case 'c': o->preferred_chain = optarg; break;
 		case 'K': o->eab_kid = optarg; break;
+		case 'F':
+			if (optarg[0] == '\0')
+				return cf_err_set(err, CF_ERR_PERMANENT, "--profile: empty name");
+			o->profile = optarg;
+			break;
 		case 'H': o->eab_hmac_key = optarg; break;
 		case 'N': o->no_preflight = true; break;
 		case 'v': o->verbose = true; break;
@@ -303,6 +311,7 @@ int cmd_issue(int argc, char **argv)
 	p.eab_kid = o.eab_kid;
 	p.eab_hmac_key = o.eab_hmac_key;
 	p.preferred_chain = o.preferred_chain;
+	p.profile = o.profile;
 	p.names = o.names;
 	p.nnames = o.nnames;
 	p.alias = &spec;
@@ -325,8 +334,8 @@ int cmd_issue(int argc, char **argv)
 		goto out;
 	if (write_outputs(&o, &res, &err) != 0)
 		goto out;
-	printf("[%7.3fs] done           certificate for %zu names written to %s\n", since(&o),
-	       o.nnames, o.out);
+	printf("[%7.3fs] done           certificate for %zu names written to %s%s%s\n", since(&o),
+	       o.nnames, o.out, res.profile ? ", profile " : "", res.profile ? res.profile : "");
 	rc = 0;
 out:
 	if (rc == 1) {

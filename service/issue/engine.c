@@ -115,6 +115,8 @@ static int account_and_order(run *r, cf_err *err)
 	cf_acme_options o = {0};
 	cf_acme_account_req req = {0};
 	cf_acme_account acct = {0};
+	const cf_acme_directory *dir = NULL;
+	cf_acme_order_opts oo = {.profile = p->profile};
 	const char **names = NULL;
 	long t = (long)cf_clock_mono_ms();
 	int rc = -1;
@@ -138,11 +140,14 @@ static int account_and_order(run *r, cf_err *err)
 	t = (long)cf_clock_mono_ms();
 	if ((names = cf_issue_name_ptrs(r->names, p->nnames)) == NULL)
 		goto out;
-	if (cf_acme_order_new(r->client, names, p->nnames, &r->order, err) != 0) {
+	if (cf_acme_client_directory(r->client, &dir, err) != 0 ||
+	    cf_acme_directory_check_profile(dir, p->profile, err) != 0 ||
+	    cf_acme_order_new_opts(r->client, names, p->nnames, &oo, &r->order, err) != 0) {
 		step(r, "order", t, false, "%s", err->msg);
 		goto out;
 	}
-	step(r, "order", t, true, "%s", r->order.url);
+	step(r, "order", t, true, "%s (%s%s%s)", r->order.url, cf_acme_status_name(r->order.status),
+	     r->order.profile ? ", profile " : "", r->order.profile ? r->order.profile : "");
 	rc = 0;
 out:
 	free(names);
@@ -349,22 +354,49 @@ static int cleanup(run *r, cf_err *err)
 	return failed ? -1 : 0;
 }
 
+/* Releases the authorizations this run tried to validate: each is read again
+ * and deactivated only when pending or valid (the CA refuses the others). */
 static void deactivate_pending(run *r)
 {
 	long t = (long)cf_clock_mono_ms();
-	size_t n = 0;
+	size_t n = 0, idle = 0, failed = 0;
 	cf_err e = {0};
 
 	if (r->client == NULL)
 		return;
 	for (size_t i = 0; i < r->npending; i++) {
-		if (cf_acme_authz_deactivate(r->client, r->pending_authz[i], &e) == 0)
+		bool done = false;
+
+		if (cf_acme_authz_release(r->client, r->pending_authz[i], CF_ACME_UNKNOWN, &done,
+					  &e) != 0)
+			failed++;
+		else if (done)
 			n++;
+		else
+			idle++;
 		cf_err_clear(&e);
 	}
 	if (r->npending)
-		step(r, "deactivate", t, n == r->npending, "%zu of %zu authorizations deactivated",
-		     n, r->npending);
+		step(r, "deactivate", t, failed == 0,
+		     "%zu of %zu authorizations deactivated, %zu no longer pending or valid", n,
+		     r->npending, idle);
+}
+
+/* Reads the order of reused authorizations until the CA has it ready (a CA may
+ * still say pending in the newOrder response). */
+static int await_ready(run *r, time_t deadline, cf_err *err)
+{
+	long t = (long)cf_clock_mono_ms();
+
+	if (r->order.status == CF_ACME_READY)
+		return 0;
+	if (cf_acme_order_poll(r->client, r->order.url, deadline, &r->order, err) != 0) {
+		step(r, "validate", t, false, "%s", err->msg);
+		return -1;
+	}
+	step(r, "validate", t, true, "every authorization reused: order %s",
+	     cf_acme_status_name(r->order.status));
+	return 0;
 }
 
 static void run_free(run *r)
@@ -396,10 +428,17 @@ int cf_issue_run(const cf_issue_params *p, cf_issue_result *res, cf_err *err)
 	if (prepare_names(&r, err) != 0 || plan_and_preflight(&r, err) != 0 ||
 	    cancelled(&r, err) != 0 || account_and_order(&r, err) != 0)
 		goto out;
-	if (collect_challenges(&r, err) != 0 || cancelled(&r, err) != 0 ||
-	    present_all(&r, err) != 0 || cancelled(&r, err) != 0 || propagate(&r, err) != 0 ||
-	    cancelled(&r, err) != 0 || validate(&r, deadline, err) != 0 ||
-	    cancelled(&r, err) != 0)
+	/* no DNS at all for an order ready at once or whose authorizations are reused */
+	if (r.order.status == CF_ACME_READY)
+		step(&r, "authorizations", (long)cf_clock_mono_ms(), true, "order ready at once: no DNS needed");
+	else if (collect_challenges(&r, err) != 0 || cancelled(&r, err) != 0)
+		goto out;
+	if (r.order.status != CF_ACME_READY && r.ntxt == 0 && await_ready(&r, deadline, err) != 0)
+		goto out;
+	if (r.ntxt > 0 &&
+	    (present_all(&r, err) != 0 || cancelled(&r, err) != 0 || propagate(&r, err) != 0 ||
+	     cancelled(&r, err) != 0 || validate(&r, deadline, err) != 0 ||
+	     cancelled(&r, err) != 0))
 		goto out;
 	/* the values are no longer needed once every authorization is valid */
 	cleanup(&r, &cerr);
@@ -407,6 +446,7 @@ int cf_issue_run(const cf_issue_params *p, cf_issue_result *res, cf_err *err)
 		goto out;
 	res->order_url = strdup(r.order.url);
 	res->account_url = strdup(cf_acme_client_account(r.client));
+	res->profile = r.order.profile ? strdup(r.order.profile) : NULL;
 	rc = 0;
 out:
 	cleanup(&r, &cerr);
@@ -426,5 +466,6 @@ void cf_issue_result_free(cf_issue_result *r)
 	cf_acme_cert_free(&r->cert);
 	free(r->order_url);
 	free(r->account_url);
+	free(r->profile);
 	memset(r, 0, sizeof(*r));
 }

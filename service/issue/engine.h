@@ -10,11 +10,15 @@
  * Speed: all TXT values of an order are presented before any propagation check,
  * the propagation of all of them is awaited together, and every challenge is
  * answered before any authorization is polled. A wildcard and its apex therefore
- * validate in one round (their two values sit at one name at the same time).
+ * validate in one round (their two values sit at one name at the same time). An
+ * order that is ready at once, or whose authorizations are all valid already
+ * (reused), touches no DNS at all: straight to finalize.
  *
  * Cleanup: every value presented is removed again, and only those, whether the
  * order succeeds, fails or is cancelled (*cancel set by a signal handler, checked
- * between steps); the authorizations of a failed order are deactivated.
+ * between steps); the authorizations of a failed order that this run tried to
+ * validate are deactivated when they are pending or valid (the CA refuses the
+ * others).
  */
 #ifndef CERTFLEET_ISSUE_ENGINE_H
 #define CERTFLEET_ISSUE_ENGINE_H
@@ -39,6 +43,9 @@ typedef struct cf_issue_params {
 	const cf_key *account_key;    /* borrowed; never the certificate key */
 	const char *eab_kid, *eab_hmac_key; /* optional */
 	const char *preferred_chain;  /* issuer CN, or NULL */
+	/* an ACME profile (meta.profiles of the directory), or NULL / "" for none:
+	 * checked against the directory before the order, then sent in newOrder */
+	const char *profile;
 	/* what to issue */
 	const char *const *names;     /* normalised or not: normalised here */
 	size_t nnames;
@@ -69,6 +76,7 @@ typedef struct cf_issue_result {
 	cf_acme_cert cert; /* leaf, chain, fullchain */
 	char *order_url;
 	char *account_url;
+	char *profile;     /* the order's profile as the CA echoed it, or NULL */
 } cf_issue_result;
 
 /* Runs one issuance. Returns 0 with result filled, or -1 with err (the CA's problem

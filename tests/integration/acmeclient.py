@@ -29,6 +29,7 @@ def b64url(data):
 class AcmeError(Exception):
     def __init__(self, response):
         self.status = response.status_code
+        self.headers = response.headers
         try:
             self.problem = response.json()
         except ValueError:

@@ -270,11 +270,13 @@ def test_preferred_chain_picks_the_alternate_root(certfleet, alt_lab, tmp_path):
         assert labdns.txt(alt_lab["LAB_BIND"], WWW_TARGET) == [], f"TXT left at {WWW_TARGET}"
 
 
-def test_rejected_challenge_deactivates_the_authorization(certfleet, lab, tmp_path, no_leftovers):
+def test_rejected_challenge_leaves_the_invalid_authorization(certfleet, lab, tmp_path,
+                                                             no_leftovers):
     """The CA rejects the challenge (the CNAME points elsewhere): the order fails and
-    its authorization is deactivated at the CA, as read back with the account key.
-    (Pebble lets an authorization go from invalid to deactivated; RFC 8555 allows it
-    from pending and valid only, which test_failed_present_... covers.)"""
+    its authorization, now invalid, is read again and left alone: only pending or
+    valid authorizations are deactivated (RFC 8555 section 7.5.2; Let's Encrypt
+    refuses the rest, though Pebble would accept it). test_failed_order_... covers
+    the pending ones."""
     from acmeclient import AcmeReader
     alias, acct = f"wrong.example.test.{RFC}", tmp_path / "acct.pem"
     no_leftovers.append(alias)
@@ -284,9 +286,10 @@ def test_rejected_challenge_deactivates_the_authorization(certfleet, lab, tmp_pa
     assert "urn:ietf:params:acme:error" in p.stderr, p.stderr
     urls = sorted({u for m, _, u in http_urls(p.stdout, "authz") if m == "POST"})
     assert len(urls) == 1, p.stdout
-    assert ("POST", "200", urls[0]) in http_urls(p.stdout, "deactivate"), p.stdout
+    assert http_urls(p.stdout, "deactivate") == [], p.stdout
+    assert "0 of 1 authorizations deactivated, 1 no longer pending or valid" in p.stdout
     reader = AcmeReader(lab["LAB_ACME_DIR"], lab["LAB_ACME_TLS_CA"], str(acct))
-    assert reader.read(urls[0])["status"] == "deactivated"
+    assert reader.read(urls[0])["status"] == "invalid"
     assert not (tmp_path / "out" / "cert.pem").exists()
 
 
