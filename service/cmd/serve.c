@@ -21,7 +21,9 @@
 #include "cmd/cmd.h"
 #include "http/http.h"
 #include "log.h"
+#include "store/issuers.h"
 #include "store/migrate.h"
+#include "util/files.h"
 #include "worker/fleet.h"
 #include "worker/worker.h"
 
@@ -55,6 +57,36 @@ static int load_dns_settings(const cf_config *cfg, cf_app *app, cf_err *err)
 		if (cf_dns_servers_add(&app->resolvers, tok, err) != 0)
 			rc = cf_err_wrap(err, "CERTFLEET_RESOLVERS");
 	free(list);
+	return rc;
+}
+
+/* CERTFLEET_ACME_DIRECTORY (+ _CA_FILE, _EMAIL) as the issuer "default", created
+ * or updated now, so setups from before issuers keep working. A database not yet
+ * migrated is only a warning (the workers see the issuer missing later). */
+static int default_issuer(cf_app *app, cf_err *err)
+{
+	const cf_config *cfg = app->cfg;
+	char *pem = NULL;
+	PGconn *db = NULL;
+	int rc = -1;
+
+	if (cfg->acme_directory[0] == '\0')
+		return 0;
+	if (cfg->acme_ca_file[0] &&
+	    (pem = cf_read_file(cfg->acme_ca_file, 262144, NULL, err)) == NULL)
+		return cf_err_wrap(err, "CERTFLEET_ACME_CA_FILE");
+	if ((db = cf_db_acquire(app->pool, err)) == NULL)
+		goto out;
+	if (cf_issuer_upsert_default(db, cfg->acme_directory, pem, cfg->acme_email, err) != 0) {
+		cf_log(CF_LOG_WARN, "serve.default_issuer", "the issuer \"default\" could not be "
+		       "written (is the database migrated?): %s", err->msg);
+		cf_err_clear(err);
+	}
+	rc = 0;
+out:
+	if (db != NULL)
+		cf_db_release(app->pool, db, cf_db_lost(db));
+	free(pem);
 	return rc;
 }
 
@@ -94,6 +126,8 @@ int cmd_serve(int argc, char **argv)
 		cf_err_set(&err, CF_ERR_PERMANENT, "out of memory");
 		goto out;
 	}
+	if (default_issuer(&app, &err) != 0)
+		goto out;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

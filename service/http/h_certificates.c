@@ -21,6 +21,7 @@
 
 #include "api/validate.h"
 #include "store/certificates.h"
+#include "store/issuers.h"
 #include "store/jobs.h"
 #include "store/providers.h"
 
@@ -32,12 +33,21 @@ static int provider_exists(void *arg, const char *name, cf_err *err)
 	return cf_provider_exists_locked(req->db, name, err);
 }
 
+/* The cf_cert_rules callback: does issuer name exist (and lock it)? */
+static int issuer_exists(void *arg, const char *name, cf_err *err)
+{
+	cf_http_req *req = arg;
+
+	return cf_issuer_exists_locked(req->db, name, err);
+}
+
 /* cf_cert_validate with the service's rules; 0 valid, 1 answered 400, -1 error. */
 static int validate(cf_app *app, cf_http_req *req, cf_http_resp *resp, const json_t *in,
 		    json_t **doc, cf_err *err)
 {
 	cf_cert_rules rules = { .max_names = app->cfg->max_names,
 				.provider_exists = provider_exists,
+				.issuer_exists = issuer_exists,
 				.arg = req };
 	cf_verrs errs = { 0 };
 	int r = cf_cert_validate(in, &rules, doc, &errs, err);

@@ -177,6 +177,12 @@ int cf_h_providers_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_providers_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_provider_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_provider_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_issuers.c */
+int cf_h_issuers_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_issuers_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_issuer_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_issuer_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_issuer_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 /* h_certificates.c */
 int cf_h_certs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
