@@ -273,7 +273,8 @@ int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, cf
 	memset(out, 0, sizeof(*out));
 	r = cf_db_exec(c, "load certificate",
 		       "SELECT array_to_json(domains)::text, dns_alias::text, provider::text,"
-		       " key_type FROM certificates WHERE id = $1",
+		       " key_type, array_to_json(issuers)::text, profile FROM certificates"
+		       " WHERE id = $1",
 		       1, p, err);
 	if (r == NULL)
 		return -1;
@@ -284,8 +285,11 @@ int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, cf
 	snprintf(out->key_type, sizeof(out->key_type), "%s", PQgetvalue(r, 0, 3));
 	out->dns_alias = cf_row_json(r, 0, 1);
 	out->provider = cf_row_json(r, 0, 2);
+	out->issuers = cf_row_json(r, 0, 4);
+	if (!PQgetisnull(r, 0, 5))
+		snprintf(out->profile, sizeof(out->profile), "%s", PQgetvalue(r, 0, 5));
 	if (domains_from_json(PQgetvalue(r, 0, 0), out) != 0 || out->dns_alias == NULL ||
-	    out->provider == NULL) {
+	    out->provider == NULL || !json_is_array(out->issuers)) {
 		cf_err_set(err, CF_ERR_PERMANENT, "certificate %s: unreadable row", certificate_id);
 		cf_job_cert_free(out);
 		goto out;
@@ -303,5 +307,6 @@ void cf_job_cert_free(cf_job_cert *jc)
 	free(jc->domains);
 	json_decref(jc->dns_alias);
 	json_decref(jc->provider);
+	json_decref(jc->issuers);
 	memset(jc, 0, sizeof(*jc));
 }

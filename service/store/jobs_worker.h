@@ -107,6 +107,8 @@ typedef struct cf_job_cert {
 	json_t *dns_alias; /* null | "auto" | "fqdn" | {name: fqdn} */
 	json_t *provider;  /* "name" | {name: provider} */
 	char key_type[16];
+	json_t *issuers;   /* ["name", ...]: in the order they are tried */
+	char profile[72];  /* "" when none (the issuer's default) */
 } cf_job_cert;
 
 /* Loads the certificate row. Returns 1 found, 0 gone, -1 on error. */

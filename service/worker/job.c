@@ -132,6 +132,8 @@ static void job_retry(wk_job *j)
 	int n = j->cl.failures + 1, max = j->w->app->cfg->max_attempts;
 	double d;
 
+	if (wk_issuer_fault(j))
+		return; /* the CA refused or failed: its issuer is paused, the job waits */
 	if (n >= max) {
 		char msg[sizeof(j->err.msg)];
 
@@ -248,8 +250,12 @@ static wk_rc job_prepare(wk_job *j)
 		return rc;
 	if (j->step >= CF_STEP__MAX || steps[j->step].fn == NULL)
 		return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'", wk_step_name(j, j->step));
-	if (wk_resume_reads_order(j->step, j->cl.order_url != NULL))
+	if (wk_resume_reads_order(j->step, j->cl.order_url != NULL)) {
+		/* no request to a paused issuer; a move to the next drops the order */
+		if ((rc = wk_issuer_gate(j, true)) != WK_NEXT || j->cl.order_url == NULL)
+			return rc;
 		return resume_order(j);
+	}
 	return WK_NEXT;
 }
 
@@ -269,6 +275,7 @@ static wk_rc step_next(wk_job *j)
 
 static wk_rc job_steps(wk_job *j)
 {
+	cf_job_step at;
 	wk_rc rc;
 
 	for (;;) {
@@ -277,6 +284,11 @@ static wk_rc job_steps(wk_job *j)
 				       wk_step_name(j, j->step));
 		if ((rc = wk_check(j)) != WK_NEXT)
 			return rc;
+		at = j->step;
+		if ((rc = wk_issuer_gate(j, false)) != WK_NEXT)
+			return rc;
+		if (j->step != at)
+			continue; /* moved to the next issuer */
 		j->t0 = cf_clock_mono_ms();
 		memset(&j->end, 0, sizeof(j->end));
 		cf_log(CF_LOG_DEBUG, "job.step", "step %s", cf_job_step_name(j->step));
@@ -294,6 +306,7 @@ static void job_free(wk_job *j)
 	}
 	wk_spec_free(j);
 	cf_acme_order_free(&j->order);
+	cf_issuer_free(&j->iss);
 	cf_key_free(j->cert_key);
 	json_decref(j->data);
 	cf_job_claim_free(&j->cl);

@@ -20,6 +20,7 @@
 #include "acme/acme.h"
 #include "issue/common.h"
 #include "providers/provider.h"
+#include "store/issuers.h"
 #include "store/jobs_worker.h"
 #include "store/lifecycle.h"
 #include "worker/thread.h"
@@ -69,6 +70,8 @@ typedef struct wk_job {
 	wk_provider provs[WK_MAX_PROVIDERS];
 	size_t nprovs;
 	cf_acme_order order;   /* when read in this claim */
+	cf_issuer iss;         /* the issuer the job orders from (worker/issuer.c) */
+	bool iss_loaded;
 	bool resumed;          /* the step was started by an earlier attempt */
 	cf_key *cert_key;
 	long long t0;          /* start of the current step, ms */

@@ -222,6 +222,35 @@ out:
 	return rc;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The job's names sorted and joined by ' ': the duplicate_sets key. Caller
+ * frees; NULL when out of memory. */
+char *wk_name_set(const wk_job *j)
+{
+	const char **v = cf_issue_name_ptrs(j->names, j->nnames);
+	size_t len = 1;
+	char *out = NULL;
+
+	if (v == NULL)
+		return NULL;
+	qsort(v, j->nnames, sizeof(char *), cmp_name);
+	for (size_t i = 0; i < j->nnames; i++)
+		len += strlen(v[i]) + 1;
+	if ((out = calloc(1, len)) != NULL)
+		for (size_t i = 0; i < j->nnames; i++) {
+			if (i > 0)
+				strcat(out, " ");
+			strcat(out, v[i]);
+		}
+	free(v);
+	return out;
+}
+
+
 /* The version row and the job's completion, in one fenced transaction. */
 static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 {
@@ -230,22 +259,30 @@ static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 			.certificate_id = j->cl.certificate_id, .leaf_pem = cert->leaf,
 			.chain_pem = cert->chain ? cert->chain : ""};
 	wk_issued_arg hook = {j, &in};
-	char *pem = cf_key_to_pem(j->cert_key, &j->err);
+	char *pem = cf_key_to_pem(j->cert_key, &j->err), *set = wk_name_set(j);
 	struct tm tm;
 	char until[32];
 	wk_rc rc;
 
-	if (pem == NULL)
-		return wk_err(j);
+	if (pem == NULL || set == NULL) {
+		free(set);
+		cf_secret_free(pem);
+		return pem == NULL ? wk_err(j) : wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
+	}
 	in.key_pem = pem;
+	in.issuer = j->iss_loaded ? j->iss.name : NULL;
+	in.profile = json_string_value(json_object_get(j->data, "profile"));
+	in.name_set = set;
 	json_object_del(j->data, "key");
 	ch.state = CF_JOB_ISSUED;
 	ch.step = CF_STEP_DOWNLOAD;
 	ch.finished = true;
 	ch.hook = wk_issued_hook; /* cf_issued_version_hook + the "issued" webhook event */
 	ch.hook_arg = &hook;
-	rc = wk_write(j, &ch, "store", false, NULL, "certificate stored as a new version");
+	rc = wk_write(j, &ch, "store", false, NULL, "certificate stored as a new version "
+		      "(issuer %s)", in.issuer ? in.issuer : "?");
 	cf_secret_free(pem);
+	free(set);
 	if (rc != WK_NEXT)
 		return rc;
 	gmtime_r(&in.not_after, &tm);
