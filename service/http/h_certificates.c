@@ -33,12 +33,15 @@ static int provider_exists(void *arg, const char *name, cf_err *err)
 	return cf_provider_exists_locked(req->db, name, err);
 }
 
-/* The cf_cert_rules callback: does issuer name exist (and lock it)? */
+/* The cf_cert_rules callback: does issuer name exist (and lock it)? The issuer
+ * "default" always does: CERTFLEET_ACME_DIRECTORY defines it, written when a
+ * serve with workers starts (one without a CA configured has none yet). */
 static int issuer_exists(void *arg, const char *name, cf_err *err)
 {
 	cf_http_req *req = arg;
+	int r = cf_issuer_exists_locked(req->db, name, err);
 
-	return cf_issuer_exists_locked(req->db, name, err);
+	return r == 0 && strcmp(name, CF_ISSUER_DEFAULT) == 0 ? 1 : r;
 }
 
 /* cf_cert_validate with the service's rules; 0 valid, 1 answered 400, -1 error. */

@@ -78,8 +78,8 @@ static int next_version(PGconn *c, const char *cert_id, cf_err *err)
 /* The version, and (with an issuer) the duplicate_sets unit of its name set. */
 static const char insert_sql[] =
 	"WITH u AS (INSERT INTO issuer_usage (issuer, limit_name, key, job_id)"
-	" SELECT name, 'duplicate_sets', $14, $10::uuid FROM issuers"
-	" WHERE name = $12 AND $14 IS NOT NULL)"
+	" SELECT name, 'duplicate_sets', $14::text, $10::uuid FROM issuers"
+	" WHERE name = $12::text AND $14::text IS NOT NULL)"
 	" INSERT INTO certificate_versions (certificate_id, version, serial, not_before,"
 	" not_after, cert_pem, chain_pem, key_sealed, etag, job_id, issuer_cn, issuer, profile)"
 	" VALUES ($1, $2, $3, to_timestamp($4::float8), to_timestamp($5::float8), $6, $7,"

@@ -456,10 +456,7 @@ static int unit_check(PGconn *conn, const char *issuer, const json_t *limit_def,
 		goto out;
 	}
 	rc = 1;
-	if (take && cf_db_run(conn, "taking a budget unit",
-			      "INSERT INTO issuer_usage (issuer, limit_name, key, job_id) "
-			      "VALUES ($1, $2, $3, $6::uuid)",
-			      6, p, err) != 0)
+	if (take && cf_issuer_record(conn, issuer, limit, key, job_id, err) != 0)
 		rc = -1;
 out:
 	PQclear(res);

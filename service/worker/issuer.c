@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "log.h"
@@ -87,8 +88,9 @@ static void on_ca_event(const cf_acme_event *ev, void *arg)
 		w->ca_transport_failed = ev->http_status == 0;
 }
 
-/* The issuer's CA PEM as a file for libcurl ($TMPDIR/certfleet-ca-<sha256>.pem,
- * written once, mode 0644: it is public trust, not a secret). */
+/* The issuer's CA PEM as a file for libcurl, the thread's own
+ * ($TMPDIR/certfleet-ca-<sha256>-<pid>-w<idx>.pem, mode 0644: public trust, not a
+ * secret), removed when the thread drops the issuer (wk_thread_acme_drop). */
 static int ca_file(wk_job *j, cf_err *err)
 {
 	const char *dir = getenv("TMPDIR");
@@ -104,7 +106,7 @@ static int ca_file(wk_job *j, cf_err *err)
 	n = (size_t)snprintf(name, sizeof(name), "certfleet-ca-");
 	for (int i = 0; i < 12; i++)
 		n += (size_t)snprintf(name + n, sizeof(name) - n, "%02x", h[i]);
-	snprintf(name + n, sizeof(name) - n, ".pem");
+	snprintf(name + n, sizeof(name) - n, "-%ld-w%d.pem", (long)getpid(), j->w->idx);
 	if (cf_write_file_atomic(dir, name, j->iss.ca_pem, strlen(j->iss.ca_pem), 0644, err) != 0)
 		return cf_err_wrap(err, "issuer %s: writing its CA file", j->iss.name);
 	if ((path = malloc(strlen(dir) + strlen(name) + 2)) == NULL)

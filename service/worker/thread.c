@@ -6,6 +6,7 @@
 #include "worker/thread.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "store/db.h"
 
@@ -31,6 +32,8 @@ void wk_thread_acme_drop(wk_thread *w)
 	cf_acme_client_free(w->client);
 	w->client = NULL;
 	cf_account_row_free(&w->acct);
+	if (w->ca_path != NULL)
+		unlink(w->ca_path);
 	free(w->ca_path);
 	w->ca_path = NULL;
 	w->issuer[0] = '\0';
