@@ -220,7 +220,8 @@ def test_a_503_storm_pauses_with_backoff_and_every_job_issues(fleet, lab, proxy)
     jobs = [cert(fleet, f"s{i}", [f"h{30 + i}.example.test"], ["stormy"]) for i in (1, 2, 3)]
     states = fleet.wait(jobs, timeout=120)
     assert set(states.values()) == {"issued"}, fleet.timeline(*jobs)
-    assert control(proxy, "GET", "/counters")["faults_fired"].get("*:503", 0) == 6
+    fired = control(proxy, "GET", "/counters")["faults_fired"]
+    assert sum(n for k, n in fired.items() if k.endswith(":503")) == 6, fired
     assert all(f == 0 for (f,) in fleet.sql("SELECT failures FROM jobs"))
     r = fleet.api.get("/v1/issuers/stormy").json()
     assert r["state"]["last_hour"]["failures"] >= 1
