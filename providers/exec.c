@@ -426,7 +426,7 @@ static int run(const cf_provider_ctx *ctx, const char *action, const char *fqdn,
 	tails = calloc(2, sizeof(*tails));
 	env = env_build(ctx->settings);
 	if (tails == NULL || env == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		cf_err_oom(err, WHO);
 		goto out;
 	}
 	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {

@@ -293,7 +293,7 @@ int cf_pdns_patch_body(const json_t *records, const char *name, long ttl, const 
 	rc = 0;
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+	cf_err_oom(err, WHO);
 out:
 	cf_buf_free(&quoted);
 	json_decref(doc);
@@ -502,7 +502,7 @@ static int change(const cf_provider_ctx *ctx, const char *fqdn, const char *valu
 		free(body);
 		body = NULL;
 		if ((recs = cf_pdns_txt_records(doc, name)) == NULL) {
-			cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+			cf_err_oom(err, WHO);
 			goto out;
 		}
 		if (cf_pdns_patch_body(recs, name, c.ttl, value, add, &body, err) != 0)

@@ -263,7 +263,7 @@ static int find_zone(const cf_provider_ctx *ctx, const rfc_conf *c, const cf_dns
 	if (c->zone[0] != '\0') {
 		*zone = strdup(c->zone);
 		if (*zone == NULL)
-			return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			return cf_err_oom(err, NULL);
 		return 0;
 	}
 	if (ctx->resolvers != NULL && ctx->resolvers->n > 0 &&

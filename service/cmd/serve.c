@@ -91,7 +91,7 @@ int cmd_serve(int argc, char **argv)
 	    load_dns_settings(&cfg, &app, &err) != 0)
 		goto out;
 	if ((app.pool = cf_db_pool_new(cfg.database_url, cfg.db_pool)) == NULL) {
-		cf_err_set(&err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(&err, NULL);
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -342,7 +342,7 @@ static cf_cached_cert *load_cert(cf_cache *c, const char *id, cf_err *err)
 	int rc;
 
 	if (e == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		return NULL;
 	}
 	if ((db = cf_db_acquire(c->pool, err)) == NULL) {
@@ -486,7 +486,7 @@ cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, int offline_grace_s,
 	}
 	return c;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	cf_err_oom(err, NULL);
 fail:
 	if (c != NULL) {
 		map_free(&c->tokens);

@@ -265,7 +265,7 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		return NULL;
 	}
 	s->app = app;

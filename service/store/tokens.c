@@ -115,7 +115,7 @@ int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s
 		snprintf(id + 2 * i, 3, "%02x", rid[i]);
 	flen = 3 + CF_TOKEN_ID_LEN + 1 + strlen(secret) + 1;
 	if ((full = malloc(flen)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "token: out of memory");
+		cf_err_oom(err, "token");
 		goto out;
 	}
 	snprintf(full, flen, "cf_%s_%s", id, secret);
@@ -297,7 +297,7 @@ int cf_token_list(PGconn *conn, json_t **out, cf_err *err)
 		json_array_append_new(list, token_json(res, r));
 	PQclear(res);
 	if (list == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	*out = list;
 	return 0;
 }
@@ -314,7 +314,7 @@ int cf_token_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err)
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1 && (*out = token_json(res, 0)) == NULL)
-		rc = cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		rc = cf_err_oom(err, NULL);
 	PQclear(res);
 	return rc;
 }

@@ -243,7 +243,7 @@ cf_workers *cf_workers_start(cf_app *app, cf_err *err)
 	cf_workers *p = pool_new(app);
 
 	if (p == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "workers: out of memory");
+		cf_err_oom(err, "workers");
 		return NULL;
 	}
 	cf_providers_init();

@@ -104,8 +104,10 @@ const wk_provider *wk_provider_get(wk_job *j, const char *name, cf_err *err)
 	p->settings = settings;
 	free(type);
 	if (p->ops == NULL || p->name == NULL) {
-		cf_err_set(err, p->ops ? CF_ERR_TRANSIENT : CF_ERR_PERMANENT,
-			   p->ops ? "out of memory" : "provider %s: unknown type", name);
+		if (p->ops != NULL)
+			cf_err_oom(err, NULL);
+		else
+			cf_err_set(err, CF_ERR_PERMANENT, "provider %s: unknown type", name);
 		free(p->name);
 		cf_provider_settings_free(p->settings);
 		memset(p, 0, sizeof(*p));
