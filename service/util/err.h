@@ -18,6 +18,12 @@
 
 #include <stddef.h>
 
+/* Marks a fallible call whose result the caller must look at (the declaration of a
+ * function returning an error status). Where ignoring the result is right (best-effort
+ * cleanup), the caller says so with `if (f(...) != 0) { best effort: why }` since
+ * GCC does not accept a (void) cast for this attribute. */
+#define CF_MUST_CHECK __attribute__((warn_unused_result))
+
 typedef enum cf_err_class {
 	CF_ERR_NONE = 0,
 	CF_ERR_PERMANENT,

@@ -198,7 +198,8 @@ static void make_proc_id(cf_workers *p)
 
 	gethostname(host, sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
-	cf_random_bytes(&r, sizeof(r));
+	if (cf_random_bytes(&r, sizeof(r)) != 0)
+		r = 0; /* best effort: host and pid already tell processes apart */
 	snprintf(p->proc_id, sizeof(p->proc_id), "%s:%ld:%04x", host, (long)getpid(), r);
 }
 

@@ -71,7 +71,8 @@ static double uniform01(void)
 {
 	uint32_t r = 0;
 
-	cf_random_bytes(&r, sizeof(r));
+	if (cf_random_bytes(&r, sizeof(r)) != 0)
+		r = 0; /* jitter is best effort: without random bytes, none */
 	return r / 4294967296.0;
 }
 

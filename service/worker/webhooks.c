@@ -185,7 +185,8 @@ static double retry_after_s(int attempts)
 		d *= 2;
 	if (d > WH_RETRY_CAP_S)
 		d = WH_RETRY_CAP_S;
-	cf_random_bytes(&r, sizeof(r));
+	if (cf_random_bytes(&r, sizeof(r)) != 0)
+		r = 0; /* jitter is best effort: without random bytes, none */
 	return d * (0.75 + 0.5 * r / 65535.0);
 }
 
