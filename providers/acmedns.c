@@ -45,7 +45,6 @@
 #include "providers/provider.h"
 #include "providers/acmedns.h"
 
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +53,7 @@
 #include <time.h>
 
 #include "providers/api_http.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/http_client.h"
 
@@ -342,7 +342,7 @@ static int post_update(const acmedns_conf *c, long timeout_ms, const char *value
 	}
 	rc = 0;
 out:
-	OPENSSL_cleanse(key, sizeof(key));
+	cf_wipe(key, sizeof(key));
 	cf_api_resp_free(&r);
 	free(body);
 	json_decref(doc);

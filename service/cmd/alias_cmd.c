@@ -22,7 +22,6 @@
  * error), 2 for usage errors. Setting values are never printed and are wiped.
  */
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include "cmd/cmd.h"
 #include "dns/alias_check.h"
 #include "providers/provider.h"
+#include "util/buf.h"
 
 #define DEFAULT_TIMEOUT_MS 10000L
 
@@ -280,7 +280,7 @@ static void settings_free(json_t *settings)
 
 	json_object_foreach(settings, key, v)
 		if (json_is_string(v))
-			OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+			cf_wipe((char *)json_string_value(v), json_string_length(v));
 	json_decref(settings);
 }
 

@@ -39,7 +39,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <openssl/crypto.h>
 #include <pwd.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -54,6 +53,7 @@
 #include "api/validate.h"
 #include "cmd/cmd.h"
 #include "crypto/crypto.h"
+#include "util/buf.h"
 #include "util/files.h"
 #include "util/http_client.h"
 
@@ -125,7 +125,7 @@ static void wipe_free(void *q)
 	if (q == NULL)
 		return;
 	p = (char *)q - 16;
-	OPENSSL_cleanse(p, *(size_t *)(void *)p + 16);
+	cf_wipe(p, *(size_t *)(void *)p + 16);
 	free(p);
 }
 

@@ -1,7 +1,11 @@
 /*
- * crypto.h: the one OpenSSL facade of certfleet. Nothing outside service/crypto/
- * includes an OpenSSL header (util/ uses only OPENSSL_cleanse and the base64 block
- * codec); OpenSSL version differences live here alone.
+ * crypto.h: the one OpenSSL facade of certfleet. Besides service/crypto/, only two
+ * leaf files of util/ include an OpenSSL header, because every layer uses them and
+ * util/ may not depend on crypto/: util/buf.c (OPENSSL_cleanse, behind cf_wipe()
+ * and cf_buf_free_secret()) and util/b64.c (the base64 block codec). Every other
+ * layer wipes secrets with cf_wipe() and reaches OpenSSL through this file; the
+ * unit tests may include OpenSSL directly, to build fixtures and check this
+ * facade's output independently of it. OpenSSL version differences live here alone.
  *
  * What lives here: key generation and PEM (de)serialisation for certificate keys and
  * ACME account keys; JWS signatures (ES256/ES384 as fixed-width r||s, RS256) and the

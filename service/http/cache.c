@@ -18,7 +18,6 @@
  */
 #include "http/cache.h"
 
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 
 #include "log.h"
 #include "store/listen.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/waiter.h"
 
@@ -169,7 +169,7 @@ typedef struct token_entry {
 static void token_entry_free(void *p)
 {
 	if (p != NULL)
-		OPENSSL_cleanse(p, sizeof(token_entry));
+		cf_wipe(p, sizeof(token_entry));
 	free(p);
 }
 
@@ -308,7 +308,7 @@ int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_st
 	cf_token_check(e.exists ? &e.row : NULL, token, time(NULL), who, status);
 	rc = 0;
 out:
-	OPENSSL_cleanse(&e, sizeof(e));
+	cf_wipe(&e, sizeof(e));
 	return rc;
 }
 

@@ -24,7 +24,6 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +33,7 @@
 #include "crypto/crypto.h"
 #include "log.h"
 #include "metrics.h"
+#include "util/buf.h"
 #include "util/cidr.h"
 #include "util/files.h"
 
@@ -64,7 +64,7 @@ static void secret_body_free(void *cls)
 {
 	secret_body *b = cls;
 
-	OPENSSL_cleanse(b->data, b->len);
+	cf_wipe(b->data, b->len);
 	free(b->data);
 	free(b);
 }

@@ -10,7 +10,6 @@
  */
 #include "store/providers.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "crypto/crypto.h"
 #include "store/db.h"
 #include "store/rows.h"
+#include "util/buf.h"
 
 int cf_provider_aad(const char *name, char out[CF_PROVIDER_AAD_MAX])
 {
@@ -40,7 +40,7 @@ static void wipe_strings(json_t *j)
 	if (j->refcount > 1)
 		return;
 	if (json_is_string(j)) {
-		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
+		cf_wipe((char *)json_string_value(j), json_string_length(j));
 	} else if (json_is_object(j)) {
 		json_object_foreach(j, k, v)
 			wipe_strings(v);

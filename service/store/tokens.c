@@ -11,7 +11,6 @@
 #include "store/tokens.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "crypto/crypto.h"
 #include "store/db.h"
 #include "store/rows.h"
+#include "util/buf.h"
 
 #define SECRET_BYTES 32
 
@@ -138,7 +138,7 @@ int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s
 	rc = 0;
 out:
 	PQclear(res);
-	OPENSSL_cleanse(hash, sizeof(hash));
+	cf_wipe(hash, sizeof(hash));
 	cf_secret_free(secret);
 	cf_secret_free(full);
 	return rc;
@@ -201,7 +201,7 @@ void cf_token_check(const cf_token_row *row, const char *token, time_t now,
 	cf_sha256(secret, strlen(secret), got);
 	match = cf_ct_equal(got, sizeof(got), row ? row->secret_sha256 : none, sizeof(got)) &&
 		shaped && row != NULL && strcmp(row->id, id) == 0;
-	OPENSSL_cleanse(got, sizeof(got));
+	cf_wipe(got, sizeof(got));
 	if (!match)
 		return;
 	if (row->revoked) {
@@ -230,7 +230,7 @@ int cf_token_verify(PGconn *conn, const char *token, cf_principal *who,
 	    cf_token_lookup(conn, id, &row, &found, err) != 0)
 		return -1;
 	cf_token_check(found ? &row : NULL, token, time(NULL), who, status);
-	OPENSSL_cleanse(&row, sizeof(row));
+	cf_wipe(&row, sizeof(row));
 	return 0;
 }
 
