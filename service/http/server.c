@@ -202,6 +202,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* The metrics' label of a route index (see cf_metrics_http_set_route_names). */
+static const char *route_pattern(int route)
+{
+	return route >= 0 && (size_t)route < cf_nroutes ? cf_routes[route].pattern : NULL;
+}
+
 static int make_addr(const char *listen, struct sockaddr_storage *ss, cf_err *err)
 {
 	char host[256];
@@ -269,6 +275,7 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 		return NULL;
 	}
 	s->app = app;
+	cf_metrics_http_set_route_names(route_pattern);
 	if (cf_cidr_list_parse(app->cfg->local_addresses, &s->local, err) != 0) {
 		cf_err_wrap(err, "CERTFLEET_LOCAL_ADDRESSES");
 		goto fail;
