@@ -21,9 +21,10 @@
  *  - fallback: a wait that would last longer than the certificate's slack
  *    (CERTFLEET_FALLBACK_AFTER for a new certificate; for a renewal, the time
  *    left before its deadline, the last sixth of the current version's lifetime)
- *    moves the job to the next issuer of its list: an event, the old order's
- *    authorizations released (unless that issuer is paused: no request goes to
- *    it) and its TXT values removed, and a new order at the new issuer.
+ *    asks the runner (job.c, j->move_to) to move the job to the next issuer of
+ *    its list: an event, the old order's authorizations released (unless that
+ *    issuer is paused: no request goes to it) and its TXT values removed, and a
+ *    new order at the new issuer.
  */
 #include "worker/worker_int.h"
 
@@ -164,64 +165,22 @@ static const char *next_issuer(const wk_job *j)
 	return NULL;
 }
 
-/* Leaves the current issuer for next: releases what the old order holds, then
- * the job continues at step account with the new issuer. */
-static wk_rc move_to(wk_job *j, const char *next, const char *why)
-{
-	cf_job_change ch = CF_JOB_KEEP;
-	char from[64], to[64], left[48] = "";
-	double paused_s = 0;
-	PGconn *db;
-	wk_rc rc;
-
-	snprintf(from, sizeof(from), "%s", j->iss.name);
-	snprintf(to, sizeof(to), "%s", next);
-	if ((db = wk_db(j)) == NULL)
-		return wk_db_err(j);
-	if (j->cl.order_url != NULL) {
-		if (cf_issuer_paused(db, from, &paused_s, NULL, 0, &j->err) < 0)
-			return wk_db_err(j);
-		if (paused_s > 0)
-			snprintf(left, sizeof(left), "; its authorizations left to expire");
-		else if (wk_account_ensure(j) == WK_NEXT)
-			wk_deactivate(j); /* cf_acme_authz_release of each authorization */
-		cf_err_clear(&j->err);
-	}
-	if ((rc = wk_cleanup_values(j, false)) != WK_NEXT)
-		return rc;
-	json_object_del(j->data, "challenges");
-	json_object_del(j->data, "key");
-	json_object_del(j->data, "replaces"); /* a certID of the old CA */
-	json_object_del(j->data, "wait_since");
-	json_object_set_new(j->data, "issuer", json_string(to));
-	ch.step = CF_STEP_ACCOUNT;
-	ch.order_url = "";
-	if ((rc = wk_write(j, &ch, "fallback", false, NULL, "%s; moving from issuer %s to %s%s",
-			   why, from, to, left)) != WK_NEXT)
-		return rc;
-	free(j->cl.order_url);
-	j->cl.order_url = NULL;
-	cf_acme_order_free(&j->order);
-	cf_log(CF_LOG_WARN, "issuer.fallback", "certificate %s: %s; moving from %s to %s",
-	       j->cl.certificate_id, why, from, to);
-	return wk_issuer_select(j);
-}
-
-/* The job must wait wait_s for its issuer (what says why): waits, or moves to the
- * next issuer when the wait would end beyond the slack. WK_WAIT when the wait is
- * written, WK_NEXT when the job moved (j->step changed). */
+/* The job must wait wait_s for its issuer (what says why): waits, or asks the
+ * runner to move it to the next issuer when the wait would end beyond the slack.
+ * WK_WAIT when the wait is written, WK_NEXT with j->move_to set for a move. */
 static wk_rc wait_or_move(wk_job *j, double wait_s, const char *what)
 {
 	cf_job_change ch = CF_JOB_KEEP;
 	double now = cf_clock_real_s(), since;
 	const json_t *ws = json_object_get(j->data, "wait_since");
 	const char *next = next_issuer(j);
-	char why[700];
 
 	since = json_is_number(ws) ? json_number_value(ws) : now;
 	if (next != NULL && now + wait_s - since > slack_s(j)) {
-		snprintf(why, sizeof(why), "%s, longer than the certificate's slack", what);
-		return move_to(j, next, why);
+		snprintf(j->move_to, sizeof(j->move_to), "%s", next);
+		snprintf(j->move_why, sizeof(j->move_why), "%s, longer than the certificate's "
+			 "slack", what);
+		return WK_NEXT;
 	}
 	if (ws == NULL)
 		json_object_set_new(j->data, "wait_since", json_real(now));
@@ -384,20 +343,20 @@ static bool talks_to_ca(cf_job_step s)
 
 wk_rc wk_issuer_gate(wk_job *j, bool reads_order)
 {
-	cf_job_step at = j->step;
 	wk_rc rc;
 
+	j->move_to[0] = '\0';
 	if (!reads_order && !talks_to_ca(j->step))
 		return WK_NEXT;
 	if ((rc = wk_issuer_select(j)) != WK_NEXT)
 		return rc;
 	if (pause_check(j, &rc))
 		return rc;
-	if (j->step == CF_STEP_ORDER && j->cl.order_url == NULL && !reads_order &&
-	    (rc = budget(j)) != WK_NEXT)
-		return rc;
-	if (j->step != at)
+	if (j->move_to[0])
 		return WK_NEXT;
+	if (j->step == CF_STEP_ORDER && j->cl.order_url == NULL && !reads_order &&
+	    ((rc = budget(j)) != WK_NEXT || j->move_to[0]))
+		return rc;
 	if (json_object_get(j->data, "wait_since") != NULL)
 		json_object_del(j->data, "wait_since"); /* written with the step's event */
 	return WK_NEXT;
@@ -440,15 +399,8 @@ bool wk_issuer_fault(wk_job *j)
 	j->w->ca_transport_failed = false;
 	clock_text(until_s, until, sizeof(until));
 	snprintf(what, sizeof(what), "issuer %s, paused until %s: %s", j->iss.name, until, reason);
-	if (wait_or_move(j, until_s, what) == WK_NEXT) {
-		/* moved: the next issuer is tried at once */
-		cf_job_change ch = CF_JOB_KEEP;
-
-		ch.state = CF_JOB_QUEUED;
-		ch.run_after_s = 0;
-		ch.notify = true;
-		wk_write(j, &ch, "fallback", false, NULL, "queued for issuer %s", j->iss.name);
-	}
+	j->move_to[0] = '\0';
+	wait_or_move(j, until_s, what); /* a move (j->move_to) is the runner's */
 	return true;
 }
 

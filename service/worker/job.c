@@ -63,7 +63,8 @@ static double backoff_s(const wk_job *j, int n)
 		d *= 2;
 	if (d > cap)
 		d = cap;
-	cf_random_bytes(&r, sizeof(r));
+	if (cf_random_bytes(&r, sizeof(r)) != 0)
+		r = 0; /* jitter is best effort: without random bytes, none */
 	d = d / 2 + (d / 2) * ((double)r / 4294967295.0);
 	if (j->w->client != NULL)
 		ra = cf_acme_client_retry_after_ms(j->w->client) / 1000.0;
@@ -126,14 +127,70 @@ static void job_fail(wk_job *j)
 	free(problem);
 }
 
+/* Leaves the current issuer for j->move_to (issuer.c found the wait too long):
+ * the old order's authorizations released (unless that issuer is paused: no
+ * request goes to it), its TXT values removed; the job goes on at step account
+ * with the new issuer and makes a new order there. */
+static wk_rc job_move(wk_job *j)
+{
+	cf_job_change ch = CF_JOB_KEEP;
+	char from[64], to[64], left[48] = "";
+	double paused_s = 0;
+	PGconn *db;
+	wk_rc rc;
+
+	snprintf(from, sizeof(from), "%s", j->iss.name);
+	snprintf(to, sizeof(to), "%s", j->move_to);
+	j->move_to[0] = '\0';
+	if ((db = wk_db(j)) == NULL)
+		return wk_db_err(j);
+	if (j->cl.order_url != NULL) {
+		if (cf_issuer_paused(db, from, &paused_s, NULL, 0, &j->err) < 0)
+			return wk_db_err(j);
+		if (paused_s > 0)
+			snprintf(left, sizeof(left), "; its authorizations left to expire");
+		else if (wk_account_ensure(j) == WK_NEXT)
+			wk_deactivate(j); /* cf_acme_authz_release of each authorization */
+		cf_err_clear(&j->err);
+	}
+	if ((rc = wk_cleanup_values(j, false)) != WK_NEXT)
+		return rc;
+	json_object_del(j->data, "challenges");
+	json_object_del(j->data, "key");
+	json_object_del(j->data, "replaces"); /* a certID of the old CA */
+	json_object_del(j->data, "wait_since");
+	json_object_set_new(j->data, "issuer", json_string(to));
+	ch.step = CF_STEP_ACCOUNT;
+	ch.order_url = "";
+	if ((rc = wk_write(j, &ch, "fallback", false, NULL, "%s; moving from issuer %s to %s%s",
+			   j->move_why, from, to, left)) != WK_NEXT)
+		return rc;
+	free(j->cl.order_url);
+	j->cl.order_url = NULL;
+	cf_acme_order_free(&j->order);
+	cf_log(CF_LOG_WARN, "issuer.fallback", "certificate %s: moving from %s to %s",
+	       j->cl.certificate_id, from, to);
+	return wk_issuer_select(j);
+}
+
 static void job_retry(wk_job *j)
 {
 	cf_job_change ch = CF_JOB_KEEP;
 	int n = j->cl.failures + 1, max = j->w->app->cfg->max_attempts;
 	double d;
 
-	if (wk_issuer_fault(j))
-		return; /* the CA refused or failed: its issuer is paused, the job waits */
+	if (wk_issuer_fault(j)) {
+		/* the CA refused or failed: its issuer is paused, the job waits, or moves
+		 * to its next issuer and is queued for it at once */
+		if (j->move_to[0] && job_move(j) == WK_NEXT) {
+			ch.state = CF_JOB_QUEUED;
+			ch.run_after_s = 0;
+			ch.notify = true;
+			wk_write(j, &ch, "fallback", false, NULL, "queued for issuer %s",
+				 j->iss.name);
+		}
+		return;
+	}
 	if (n >= max) {
 		char msg[sizeof(j->err.msg)];
 
@@ -252,8 +309,10 @@ static wk_rc job_prepare(wk_job *j)
 		return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'", wk_step_name(j, j->step));
 	if (wk_resume_reads_order(j->step, j->cl.order_url != NULL)) {
 		/* no request to a paused issuer; a move to the next drops the order */
-		if ((rc = wk_issuer_gate(j, true)) != WK_NEXT || j->cl.order_url == NULL)
+		if ((rc = wk_issuer_gate(j, true)) != WK_NEXT)
 			return rc;
+		if (j->move_to[0])
+			return job_move(j);
 		return resume_order(j);
 	}
 	return WK_NEXT;
@@ -275,7 +334,6 @@ static wk_rc step_next(wk_job *j)
 
 static wk_rc job_steps(wk_job *j)
 {
-	cf_job_step at;
 	wk_rc rc;
 
 	for (;;) {
@@ -284,11 +342,13 @@ static wk_rc job_steps(wk_job *j)
 				       wk_step_name(j, j->step));
 		if ((rc = wk_check(j)) != WK_NEXT)
 			return rc;
-		at = j->step;
 		if ((rc = wk_issuer_gate(j, false)) != WK_NEXT)
 			return rc;
-		if (j->step != at)
-			continue; /* moved to the next issuer */
+		if (j->move_to[0]) {
+			if ((rc = job_move(j)) != WK_NEXT)
+				return rc;
+			continue; /* at step account of the next issuer */
+		}
 		j->t0 = cf_clock_mono_ms();
 		memset(&j->end, 0, sizeof(j->end));
 		cf_log(CF_LOG_DEBUG, "job.step", "step %s", cf_job_step_name(j->step));

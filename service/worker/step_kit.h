@@ -72,6 +72,8 @@ typedef struct wk_job {
 	cf_acme_order order;   /* when read in this claim */
 	cf_issuer iss;         /* the issuer the job orders from (worker/issuer.c) */
 	bool iss_loaded;
+	char move_to[64];      /* set by issuer.c: the runner moves the job to this issuer */
+	char move_why[700];
 	bool resumed;          /* the step was started by an earlier attempt */
 	cf_key *cert_key;
 	long long t0;          /* start of the current step, ms */

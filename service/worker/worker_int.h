@@ -79,14 +79,14 @@ char *wk_name_set(const wk_job *j);
 wk_rc wk_issuer_select(wk_job *j);
 /* Before a step that talks to the CA (or, reads_order, before a claim re-reads
  * its order): a paused issuer, or before newOrder an empty budget, makes the job
- * wait (WK_WAIT, written) or move to its next issuer (WK_NEXT with j->step
- * changed). WK_NEXT to go on. */
+ * wait (WK_WAIT, written) or move to its next issuer (WK_NEXT with j->move_to
+ * set: the runner moves it). WK_NEXT to go on. */
 wk_rc wk_issuer_gate(wk_job *j, bool reads_order);
 /* The client options of the job's issuer (directory, CA file, events). */
 int wk_issuer_client_options(wk_job *j, cf_acme_options *o, cf_err *err);
 /* The runner's retry path: when the CA refused (429) or failed (503, 5xx, no
- * answer), pauses the issuer for everyone and writes the job's wait (or its move
- * to the next issuer): true. false: not the CA's doing, retry as usual. */
+ * answer), pauses the issuer for everyone and writes the job's wait (or sets
+ * j->move_to for the runner): true. false: not the CA's doing, retry as usual. */
 bool wk_issuer_fault(wk_job *j);
 /* A newOrder was sent: counted in the issuer's activity; its backoff resets. */
 void wk_issuer_order_sent(wk_job *j);
