@@ -59,7 +59,7 @@ static int doc_exec(PGconn *conn, const char *what, const char *sql, const json_
 	int rc = -1;
 
 	if (text == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	res = cf_db_execb(conn, what, sql, 2, p, lens, fmts, err);
 	if (res != NULL)
 		rc = PQntuples(res) >= 1 ? 1 : 0;
@@ -102,7 +102,7 @@ static int json_query(PGconn *conn, const char *what, const char *sql, const cha
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) > 0 && (*out = cf_row_json(res, 0, 0)) == NULL)
-		rc = cf_err_set(err, CF_ERR_TRANSIENT, "%s: out of memory", what);
+		rc = cf_err_oom(err, what);
 	PQclear(res);
 	return rc;
 }
@@ -256,7 +256,7 @@ static int unseal_eab(const PGresult *res, int r, int c, const uint8_t key[32],
 		goto out;
 	}
 	if ((*out = strndup((const char *)plain.data, plain.len)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	rc = 0;
@@ -291,7 +291,7 @@ int cf_issuer_load(PGconn *conn, const uint8_t key[32], const char *name, cf_iss
 	    (!PQgetisnull(res, 0, 3) && cf_col_dup(res, 0, 3, &out->eab_kid) != 0) ||
 	    (!PQgetisnull(res, 0, 5) && cf_col_dup(res, 0, 5, &out->profile) != 0) ||
 	    (out->limits = cf_row_json(res, 0, 6)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "issuer %s: out of memory", name);
+		cf_err_oom(err, "loading an issuer");
 		goto fail;
 	}
 	if (unseal_eab(res, 0, 4, key, name, &out->eab_hmac, err) != 0)

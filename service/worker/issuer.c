@@ -111,7 +111,7 @@ static int ca_file(wk_job *j, cf_err *err)
 	if (cf_write_file_atomic(dir, name, j->iss.ca_pem, strlen(j->iss.ca_pem), 0644, err) != 0)
 		return cf_err_wrap(err, "issuer %s: writing its CA file", j->iss.name);
 	if ((path = malloc(strlen(dir) + strlen(name) + 2)) == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	sprintf(path, "%s/%s", dir, name);
 	j->w->ca_path = path;
 	return 0;
@@ -279,7 +279,7 @@ static int take_units(wk_job *j, PGconn *db, cf_budget_wait *w)
 	int r = -1;
 
 	if (rd == NULL || u == NULL) {
-		cf_err_set(&j->err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(&j->err, NULL);
 		goto out;
 	}
 	for (size_t i = 0; i < j->nnames; i++) {
@@ -287,7 +287,7 @@ static int take_units(wk_job *j, PGconn *db, cf_budget_wait *w)
 
 		registered_domain(j->names[i], d, sizeof(d));
 		if ((rd[n] = strdup(d)) == NULL) {
-			cf_err_set(&j->err, CF_ERR_TRANSIENT, "out of memory");
+			cf_err_oom(&j->err, NULL);
 			goto out;
 		}
 		n++;
