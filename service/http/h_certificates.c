@@ -244,9 +244,14 @@ int cf_h_cert_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	return 0;
 }
 
-int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+/* POST .../issue and .../resume: resume first lifts a pause (409 when the
+ * certificate is not paused); issue refuses a paused certificate (409). Both
+ * queue an issue job. */
+static int issue_or_resume(cf_app *app, cf_http_req *req, cf_http_resp *resp, bool resume)
 {
-	const char *id = req->params[0], *k;
+	const char *id = req->params[0], *k, *force;
+	char status[16];
+	cf_dup_check dup;
 	char job_id[CF_JOB_ID_LEN + 1];
 	json_t *body = NULL, *job = NULL, *detail = NULL, *v;
 	cf_verrs errs = { 0 };
@@ -268,11 +273,42 @@ int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	/* no lock on the certificate here: see cf_cert_exists */
-	if ((r = cf_cert_exists(req->db, id, &err)) < 0)
+	if ((r = cf_cert_status(req->db, id, status, &err)) < 0)
 		goto fail;
 	if (r == 0) {
 		not_found(resp, id);
 		goto out;
+	}
+	if (resume && (r = cf_cert_resume(req->db, id, &err)) <= 0) {
+		if (r < 0)
+			goto fail;
+		cf_resp_problem(resp, 409, "not-paused", NULL, "certificate \"%s\" is %s, not "
+				"paused", id, status);
+		goto out;
+	}
+	if (!resume && strcmp(status, "paused") == 0) {
+		cf_resp_problem(resp, 409, "certificate-paused", NULL, "certificate \"%s\" is "
+				"paused after repeated failed validations: POST "
+				"/v1/certificates/%s/resume lifts the pause", id, id);
+		goto out;
+	}
+	/* the CA's "exact same set of names" limit: refused unless ?force=true */
+	force = cf_req_query(req, "force");
+	if (force == NULL || strcmp(force, "true") != 0) {
+		if ((r = cf_issuer_duplicate_check(req->db, id, &dup, &err)) < 0)
+			goto fail;
+		if (r == 1) {
+			cf_resp_problem_ext(resp, 409, "duplicate-set-limit",
+					    json_pack("{s:s, s:s, s:i, s:i, s:i}", "limit",
+						      CF_LIMIT_DUP_SETS, "issuer", dup.issuer,
+						      "count", (int)dup.count, "per_seconds",
+						      (int)dup.per_seconds, "issued", (int)dup.issued),
+					    "duplicate_sets: the names of certificate \"%s\" were "
+					    "issued %ld times in the last %ld s at issuer %s (limit "
+					    "%ld); POST ?force=true to issue anyway",
+					    id, dup.issued, dup.per_seconds, dup.issuer, dup.count);
+			goto out;
+		}
 	}
 	if ((r = cf_job_enqueue(req->db, id, CF_JOB_KIND_ISSUE, job_id, &err)) < 0)
 		goto fail;
@@ -285,7 +321,8 @@ int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	detail = json_pack("{s:s}", "job", job_id);
-	if (cf_api_audit(req, "certificate.issue", id, detail, &err) != 0 ||
+	if (cf_api_audit(req, resume ? "certificate.resume" : "certificate.issue", id, detail,
+			 &err) != 0 ||
 	    cf_job_get_json(req->db, job_id, true, &job, &err) != 0 ||
 	    job == NULL)
 		goto fail;
@@ -298,4 +335,14 @@ out:
 	json_decref(body);
 	cf_err_clear(&err);
 	return 0;
+}
+
+int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	return issue_or_resume(app, req, resp, false);
+}
+
+int cf_h_cert_resume(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	return issue_or_resume(app, req, resp, true);
 }

@@ -190,6 +190,7 @@ int cf_h_cert_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_cert_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_cert_resume(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 /* h_jobs.c */
 int cf_h_jobs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_job_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);

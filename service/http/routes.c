@@ -34,6 +34,7 @@ const cf_route cf_routes[] = {
 	{"PATCH", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_patch, 0},
 	{"DELETE", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_delete, 0},
 	{"POST", "/v1/certificates/{id}/issue", CF_AUTH_ADMIN, cf_h_cert_issue, 0},
+	{"POST", "/v1/certificates/{id}/resume", CF_AUTH_ADMIN, cf_h_cert_resume, 0},
 	{"GET", "/v1/certificates/{id}/bundle", CF_AUTH_HOST_OR_ADMIN, cf_h_fetch_bundle,
 	 CF_ROUTE_CACHED},
 	{"GET", "/v1/certificates/{id}/fullchain.pem", CF_AUTH_HOST_OR_ADMIN,

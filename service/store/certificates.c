@@ -310,3 +310,40 @@ out:
 		cf_cert_fetch_free(f);
 	return rc;
 }
+
+int cf_cert_status(PGconn *conn, const char *id, char status[16], cf_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+	int rc = 0;
+
+	status[0] = '\0';
+	res = cf_db_exec(conn, "reading a certificate's status",
+			 "SELECT status FROM certificates WHERE id = $1", 1, params, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		snprintf(status, 16, "%s", PQgetvalue(res, 0, 0));
+		rc = 1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int cf_cert_resume(PGconn *conn, const char *id, cf_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+	int rc;
+
+	res = cf_db_exec(conn, "resuming a certificate",
+			 "UPDATE certificates SET status = CASE WHEN current_version IS NULL "
+			 "THEN 'pending' ELSE 'valid' END, validation_failures = 0, "
+			 "updated_at = now() WHERE id = $1 AND status = 'paused' RETURNING id",
+			 1, params, err);
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) == 1 ? 1 : 0;
+	PQclear(res);
+	return rc;
+}

@@ -504,3 +504,35 @@ int cf_issuer_check(PGconn *conn, const char *issuer, const json_t *limits, cons
 		return 1;
 	return unit_check(conn, issuer, def, limit, key, false, NULL, w, err);
 }
+
+int cf_issuer_duplicate_check(PGconn *conn, const char *certificate_id, cf_dup_check *out,
+			      cf_err *err)
+{
+	const char *p[1] = {certificate_id};
+	PGresult *res;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	/* the name set as the worker keys it: sorted bytewise, joined by ' ' */
+	res = cf_db_exec(conn, "counting a certificate's name set",
+			 "SELECT i.name, (i.limits #>> '{duplicate_sets,count}')::int, "
+			 "(i.limits #>> '{duplicate_sets,per_seconds}')::int, (SELECT count(*) FROM "
+			 "issuer_usage u WHERE u.issuer = i.name AND u.limit_name = '"
+			 CF_LIMIT_DUP_SETS "' AND u.key = (SELECT string_agg(d, ' ' ORDER BY d "
+			 "COLLATE \"C\") FROM unnest(c.domains) d) AND u.at > now() - "
+			 "make_interval(secs => (i.limits #>> '{duplicate_sets,per_seconds}')::float8))"
+			 " FROM certificates c JOIN issuers i ON i.name = c.issuers[1] "
+			 "WHERE c.id = $1 AND i.limits ? '" CF_LIMIT_DUP_SETS "'",
+			 1, p, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		cf_col_copy(out->issuer, sizeof(out->issuer), res, 0, 0);
+		out->count = (long)cf_col_int(res, 0, 1, 0);
+		out->per_seconds = (long)cf_col_int(res, 0, 2, 0);
+		out->issued = (long)cf_col_int(res, 0, 3, 0);
+		rc = out->issued >= out->count ? 1 : 0;
+	}
+	PQclear(res);
+	return rc;
+}

@@ -74,6 +74,18 @@ int cf_issuer_delete(PGconn *conn, const char *name, json_t **users, cf_err *err
 int cf_issuer_upsert_default(PGconn *conn, const char *directory, const char *ca_pem,
 			     const char *email, cf_err *err);
 
+/* The duplicate_sets limit of a certificate's first issuer, for a manual issue:
+ * how often its exact name set was issued there within the window. */
+typedef struct cf_dup_check {
+	char issuer[64];
+	long count, per_seconds; /* the limit */
+	long issued;             /* issuances of the set within the window */
+} cf_dup_check;
+/* 1 when the set reached the limit (out filled), 0 when not (or no such limit),
+ * -1 on error. */
+int cf_issuer_duplicate_check(PGconn *conn, const char *certificate_id, cf_dup_check *out,
+			      cf_err *err);
+
 /* ---- what a worker reads ---- */
 typedef struct cf_issuer {
 	char name[64];

@@ -416,3 +416,30 @@ void wk_issuer_order_sent(wk_job *j)
 		cf_log(CF_LOG_WARN, "issuer.record", "%s", e.msg);
 	cf_err_clear(&e);
 }
+
+void wk_issuer_validation_failed(wk_job *j, const char *name)
+{
+	const char *p[1] = {j->cl.certificate_id};
+	PGconn *db = wk_db(j);
+	cf_err e = {0};
+	PGresult *r;
+
+	snprintf(j->failed_name, sizeof(j->failed_name), "%s", name);
+	if (db == NULL)
+		return;
+	if (j->iss_loaded &&
+	    cf_issuer_record(db, j->iss.name, CF_LIMIT_FAILED_AUTHZ, name, j->cl.ref.id, &e) != 0)
+		cf_log(CF_LOG_WARN, "issuer.record", "%s", e.msg);
+	cf_err_clear(&e);
+	r = cf_db_exec(db, "counting failed validations",
+		       "UPDATE certificates SET validation_failures = validation_failures + 1 "
+		       "WHERE id = $1 RETURNING validation_failures",
+		       1, p, &e);
+	if (r != NULL && PQntuples(r) == 1 &&
+	    cf_col_int(r, 0, 0, 0) >= j->w->app->cfg->validation_pause_after)
+		j->pause_cert = true;
+	if (r == NULL)
+		cf_log(CF_LOG_WARN, "issuer.record", "%s", e.msg);
+	PQclear(r);
+	cf_err_clear(&e);
+}

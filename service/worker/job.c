@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "dns/alias_check.h"
 #include "log.h"
 #include "metrics.h"
 #include "store/cert_issued.h"
@@ -73,6 +74,31 @@ static double backoff_s(const wk_job *j, int n)
 	return d;
 }
 
+/* A failed validation: the name, the alias check's verdict for it (what the CA
+ * saw at its challenge record), and whether the certificate is now paused. */
+static void failed_name_check(const wk_job *j, json_t *p)
+{
+	const char *names[1] = {j->failed_name};
+	cf_alias_check_req req = {.names = names, .n = 1,
+				  .spec = j->alias.mode != CF_ALIAS_NONE ? &j->alias : NULL,
+				  .resolvers = &j->w->app->resolvers};
+	json_t *out = NULL, *r;
+	cf_err e = {0};
+
+	json_object_set_new(p, "name", json_string(j->failed_name));
+	if (j->pause_cert)
+		json_object_set_new(p, "certificate_paused", json_true());
+	if (cf_alias_check_run(&req, &out, &e) == 0 && (r = json_array_get(out, 0)) != NULL)
+		json_object_set_new(p, "alias_check", json_pack(
+			"{s:O, s:O, s:O}", "verdict", json_object_get(r, "verdict"), "detail",
+			json_object_get(r, "detail"), "target", json_object_get(r, "target")));
+	else
+		json_object_set_new(p, "alias_check", json_pack("{s:s, s:s}", "verdict", "error",
+								"detail", e.msg));
+	json_decref(out);
+	cf_err_clear(&e);
+}
+
 /* jobs.problem of a failed job: an RFC 9457-style summary, with the CA's problem
  * document (when there was one) inside. Caller frees. */
 static char *problem_summary(const wk_job *j)
@@ -89,6 +115,8 @@ static char *problem_summary(const wk_job *j)
 		json_object_set_new(p, "ca_problem", ca);
 	else
 		json_decref(ca);
+	if (p != NULL && j->failed_name[0])
+		failed_name_check(j, p);
 	s = p ? json_dumps(p, JSON_COMPACT) : NULL;
 	json_decref(p);
 	return s;

@@ -108,8 +108,11 @@ wk_rc wk_st_validate(wk_job *j)
 	if ((rc = wk_account_ensure(j)) != WK_NEXT)
 		return rc;
 	json_array_foreach(chs, i, e)
-		if ((rc = poll_authz(j, chal_str(e, "authz"), deadline)) != WK_NEXT)
+		if ((rc = poll_authz(j, chal_str(e, "authz"), deadline)) != WK_NEXT) {
+			if (rc == WK_ERR && j->err.cls == CF_ERR_PERMANENT)
+				wk_issuer_validation_failed(j, chal_str(e, "name"));
 			return rc;
+		}
 	return wk_step_done(j, NULL, "%zu authorizations valid", json_array_size(chs));
 }
 

@@ -88,6 +88,11 @@ int wk_issuer_client_options(wk_job *j, cf_acme_options *o, cf_err *err);
  * answer), pauses the issuer for everyone and writes the job's wait (or sets
  * j->move_to for the runner): true. false: not the CA's doing, retry as usual. */
 bool wk_issuer_fault(wk_job *j);
+/* The validation of name failed: a unit of its failed-authorization budget at
+ * the issuer, and one more failed validation of the certificate in a row (at
+ * CERTFLEET_VALIDATION_PAUSE_AFTER: j->pause_cert, the certificate is paused
+ * with the job's failure). Sets j->failed_name. */
+void wk_issuer_validation_failed(wk_job *j, const char *name);
 /* A newOrder was sent: counted in the issuer's activity; its backoff resets. */
 void wk_issuer_order_sent(wk_job *j);
 

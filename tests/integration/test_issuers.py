@@ -254,3 +254,76 @@ def test_reused_authorizations_skip_dns(fleet, lab):
     assert auth == ["0 to validate, 1 already valid"], fleet.timeline(job2)
     assert not [s for _, s, _, _, _ in ev if s == "present"], fleet.timeline(job2)
     assert version(fleet, "ru", 2)["issuer"] == "reuse"
+
+
+def test_duplicate_set_limit_answers_409_unless_forced(fleet, lab):
+    fleet.start(CERTFLEET_WORKERS=1)
+    fleet.provider()
+    issuer(fleet, "dup", lab["LAB_ACME_DIR"],
+           limits={"duplicate_sets": {"count": 1, "per_seconds": 3600}})
+    job = cert(fleet, "dup1", ["h43.example.test"], ["dup"])
+    assert fleet.wait([job], timeout=60)[job] == "issued", fleet.timeline(job)
+    r = fleet.api.post("/v1/certificates/dup1/issue")
+    assert r.status_code == 409, r.text
+    p = r.json()
+    assert p["type"].endswith("duplicate-set-limit") and p["limit"] == "duplicate_sets"
+    assert p["issuer"] == "dup" and p["issued"] == 1 and p["count"] == 1
+    assert "duplicate_sets" in p["detail"] and "force=true" in p["detail"]
+    r = fleet.api.post("/v1/certificates/dup1/issue?force=true")
+    assert r.status_code == 202, r.text
+    job2 = r.json()["job"]["id"]
+    assert fleet.wait([job2], timeout=60)[job2] == "issued", fleet.timeline(job2)
+
+
+def test_repeated_failed_validations_pause_the_certificate_until_resumed(fleet, lab):
+    from workerlib import LyingResolver
+    target = f"wrong.example.test.{RFC}"
+    with LyingResolver(lab["LAB_RESOLVER"],
+                       {"_acme-challenge.wrong.example.test": target}) as liar:
+        fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_RESOLVERS=liar.address,
+                    CERTFLEET_VALIDATION_PAUSE_AFTER=2,
+                    CERTFLEET_WEBHOOK_URLS="http://127.0.0.1:9/hook",
+                    CERTFLEET_WEBHOOK_SECRET="s3cret-for-the-test-hooks")
+        fleet.provider()
+        issuer(fleet, "val", lab["LAB_ACME_DIR"], limits={
+            "failed_authorizations_per_name": {"count": 2, "per_seconds": 3600}})
+        r = fleet.api.post("/v1/certificates", json={
+            "id": "wrong", "domains": ["wrong.example.test"], "dns_alias": target,
+            "provider": "lab-bind", "issuers": ["val"]})
+        assert r.status_code == 201, r.text
+        job = r.json()["job"]["id"]
+        assert fleet.wait([job])[job] == "failed", fleet.timeline(job)
+        problem = fleet.job(job)["problem"]
+        assert problem["name"] == "wrong.example.test", problem
+        # the service's resolver (the liar) sees the right CNAME: the verdict says so,
+        # which tells the operator the CA's view differs from the service's
+        assert problem["alias_check"]["verdict"] == "ok", problem
+        assert "_acme-challenge.wrong.example.test" in problem["alias_check"]["detail"]
+        assert fleet.api.get("/v1/certificates/wrong").json()["status"] == "failed"
+        r = fleet.api.post("/v1/certificates/wrong/issue")
+        assert r.status_code == 202, r.text
+        job2 = r.json()["job"]["id"]
+        assert fleet.wait([job2])[job2] == "failed", fleet.timeline(job2)
+        assert fleet.job(job2)["problem"]["certificate_paused"] is True
+        assert fleet.api.get("/v1/certificates/wrong").json()["status"] == "paused"
+        events = [e for (e,) in fleet.sql("SELECT event FROM webhook_deliveries "
+                                          "ORDER BY id")]
+        assert events.count("failed") == 2 and events.count("paused") == 1, events
+        r = fleet.api.post("/v1/certificates/wrong/issue")
+        assert r.status_code == 409 and "resume" in r.json()["detail"], r.text
+        # resume lifts it; the name's failed-authorization budget (2 per hour) is
+        # spent, so the new job waits instead of ordering
+        orders = fleet.sql("SELECT count(*) FROM issuer_usage WHERE limit_name = "
+                           "'orders_sent'")[0][0]
+        r = fleet.api.post("/v1/certificates/wrong/resume")
+        assert r.status_code == 202, r.text
+        job3 = r.json()["job"]["id"]
+        assert fleet.api.get("/v1/certificates/wrong").json()["status"] == "pending"
+        e = fleet.wait_event(job3, lambda e: e[1] == "issuer")
+        assert re.match(r'waiting for failed_authorizations_per_name budget at val for '
+                        r'"wrong.example.test": 2 per 1h used, next at ', e[2]), e
+        assert fleet.job(job3)["state"] == "waiting"
+        assert fleet.sql("SELECT count(*) FROM issuer_usage WHERE limit_name = "
+                         "'orders_sent'")[0][0] == orders
+        r = fleet.api.post("/v1/certificates/wrong/resume")
+        assert r.status_code == 409, r.text
