@@ -20,6 +20,7 @@
 #include "cmd/cmd.h"
 #include "http/http.h"
 #include "log.h"
+#include "issue/directory.h"
 #include "store/issuers.h"
 #include "store/migrate.h"
 #include "util/buf.h"
@@ -117,6 +118,7 @@ int cmd_serve(int argc, char **argv)
 	cf_log_level_parse(cfg.log_level, &lvl);
 	cf_log_set_level(lvl);
 	app.cfg = &cfg;
+	app.directory_profiles = cf_issue_directory_profiles;
 	if ((app.schema_expected = expected_schema(cfg.migrations_dir, &err)) < 0)
 		goto out;
 	if (cf_config_master_key(&cfg, app.master_key, &err) != 0 ||

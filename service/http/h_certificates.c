@@ -57,6 +57,10 @@ static int validate(cf_app *app, cf_http_req *req, cf_http_resp *resp, const jso
 
 	if (r == 1)
 		cf_resp_invalid(resp, &errs);
+	if (r == 0 && (r = cf_profile_check(app, req, resp, *doc, err)) != 0) {
+		json_decref(*doc); /* answered (400, 503) or failed */
+		*doc = NULL;
+	}
 	return r;
 }
 

@@ -168,6 +168,13 @@ int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err);
  * the other processes. */
 void cf_req_invalidate(cf_http_req *req, cf_cache_kind kind, const char *id);
 
+/* profiles.c: the profile of a certificate document (cf_cert_validate's output)
+ * checked against the directories of its issuers (cached briefly), and the
+ * profile's name limit. 0 fine, 1 answered (400 naming the field and listing the
+ * profiles offered, or 503 when a directory cannot be read), -1 error (err). */
+int cf_profile_check(const cf_app *app, cf_http_req *req, cf_http_resp *resp,
+		     const json_t *doc, cf_err *err);
+
 /* Handlers (one file per resource). */
 int cf_h_healthz(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_readyz(cf_app *app, cf_http_req *req, cf_http_resp *resp);

@@ -168,7 +168,8 @@ static wk_rc account_forget(wk_job *j)
 }
 
 /* The profile the job orders: the certificate's, else the issuer's; checked
- * against the directory (permanent failure when not offered). NULL: none. */
+ * against the directory (permanent failure when not offered; a directory that
+ * offers no profiles at all gets none). NULL: none. */
 static const char *order_profile(wk_job *j, int *bad)
 {
 	const char *p = j->cert.profile[0] ? j->cert.profile : j->iss.profile;
@@ -177,8 +178,13 @@ static const char *order_profile(wk_job *j, int *bad)
 	*bad = 0;
 	if (p == NULL || p[0] == '\0')
 		return NULL;
-	if (cf_acme_client_directory(j->w->client, &d, &j->err) != 0 ||
-	    cf_acme_directory_check_profile(d, p, &j->err) != 0)
+	if (cf_acme_client_directory(j->w->client, &d, &j->err) != 0) {
+		*bad = 1;
+		return p;
+	}
+	if (d->nprofiles == 0)
+		return NULL; /* a CA without profiles (e.g. a fallback): ordered without */
+	if (cf_acme_directory_check_profile(d, p, &j->err) != 0)
 		*bad = 1;
 	return p;
 }

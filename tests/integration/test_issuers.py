@@ -327,3 +327,65 @@ def test_repeated_failed_validations_pause_the_certificate_until_resumed(fleet, 
                          "'orders_sent'")[0][0] == orders
         r = fleet.api.post("/v1/certificates/wrong/resume")
         assert r.status_code == 409, r.text
+
+
+def test_profiles_are_checked_against_the_directory_and_sent_in_new_order(fleet, lab, proxy):
+    fleet.start(CERTFLEET_WORKERS=1)
+    fleet.provider()
+    issuer(fleet, "prof", lab["LAB_CAPROXY_DIR"])
+    issuer(fleet, "plain", lab["LAB_BACKUP_ACME_DIR"])  # offers no profiles
+    r = fleet.api.post("/v1/certificates", json={
+        "id": "pr", "domains": ["h44.example.test"], "provider": "lab-bind",
+        "dns_alias": f"h44.example.test.{RFC}", "issuers": ["prof"], "profile": "bogus"})
+    assert r.status_code == 400 and r.json()["field"] == "profile", r.text
+    assert "classic, shortlived, tlsserver" in r.json()["detail"], r.text
+    many = [f"h{i}.example.test" for i in range(100, 126)]
+    r = fleet.api.post("/v1/certificates", json={
+        "id": "big", "domains": many, "provider": "lab-bind", "dns_alias": "auto",
+        "issuers": ["prof"], "profile": "tlsserver"})
+    assert r.status_code == 400 and r.json()["field"] == "domains", r.text
+    assert "at most 25 names" in r.json()["detail"]
+    job = cert(fleet, "pr", ["h44.example.test"], ["prof", "plain"], profile="shortlived")
+    assert fleet.wait([job], timeout=60)[job] == "issued", fleet.timeline(job)
+    orders = control(proxy, "GET", "/orders")
+    orders = orders["orders"] if isinstance(orders, dict) else orders
+    assert [o["profile"] for o in orders] == ["shortlived"], orders
+    assert version(fleet, "pr")["profile"] == "shortlived"
+    r = fleet.api.patch("/v1/certificates/pr", json={"profile": "nope"})
+    assert r.status_code == 400 and r.json()["field"] == "profile", r.text
+    r = fleet.api.patch("/v1/certificates/pr", json={"profile": "tlsserver"})
+    assert r.status_code == 200 and r.json()["profile"] == "tlsserver", r.text
+
+
+def test_ari_renewals_take_no_budget_unit(fleet, lab, proxy):
+    from test_ca_proxy import cert_id
+    from cryptography import x509
+    proxy_config(proxy, ari_retry_after=1)
+    # the default issuer is the proxy: the scheduler asks its renewalInfo
+    fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_RENEW_INTERVAL=1,
+                CERTFLEET_ACME_DIRECTORY=lab["LAB_CAPROXY_DIR"])
+    fleet.provider()
+    r = fleet.api.patch("/v1/issuers/default", json={
+        "limits": {"orders": {"count": 1, "per_seconds": 3600}}, "renewals_exempt": True})
+    assert r.status_code == 200, r.text
+    job = cert(fleet, "ari", ["h45.example.test"])
+    assert fleet.wait([job], timeout=60)[job] == "issued", fleet.timeline(job)
+    (pem,), = fleet.sql("SELECT cert_pem FROM certificate_versions WHERE certificate_id = "
+                        "'ari' AND version = 1")
+    cid = cert_id(x509.load_pem_x509_certificate(pem.encode()))
+    control(proxy, "PUT", f"/renewal-info/{cid}", {"now": True})
+    deadline = time.monotonic() + 60
+    while not fleet.sql("SELECT 1 FROM certificate_versions WHERE certificate_id = 'ari' "
+                        "AND version = 2"):
+        assert time.monotonic() < deadline, fleet.logs()
+        time.sleep(0.2)
+    orders = control(proxy, "GET", "/orders")
+    orders = orders["orders"] if isinstance(orders, dict) else orders
+    assert [o["replaces"] for o in orders] == [None, cid], orders
+    assert orders[1]["exempt"] is True
+    budget = fleet.api.get("/v1/issuers/default").json()["state"]["budgets"]["orders"]
+    assert budget["used"] == 1 and budget["left"] == 0, budget
+    assert control(proxy, "GET", "/counters")["rate_limited"] == 0
+    (kind,), = fleet.sql("SELECT kind FROM jobs WHERE certificate_id = 'ari' ORDER BY "
+                         "created_at DESC LIMIT 1")
+    assert kind == "renew"
