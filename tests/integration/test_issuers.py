@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from service import db_url  # noqa: F401 (fixture)
+from test_acme_account import eab_lab  # noqa: F401 (fixture)
 from test_ca_proxy import control, proxy  # noqa: F401 (fixture)
 from workerlib import RFC, fleet, open_sealed  # noqa: F401 (fixture)
 
@@ -389,3 +390,38 @@ def test_ari_renewals_take_no_budget_unit(fleet, lab, proxy):
     (kind,), = fleet.sql("SELECT kind FROM jobs WHERE certificate_id = 'ari' ORDER BY "
                          "created_at DESC LIMIT 1")
     assert kind == "renew"
+
+
+def test_eab_account_is_registered_on_first_use_and_reused(certfleet, eab_lab):
+    """An issuer with External Account Binding (the lab's EAB Pebble): its account is
+    registered with the binding by the first job and reused by the next."""
+    import uuid
+    from service import admin_conn, with_dbname
+    from workerlib import Fleet
+    name = "t_" + uuid.uuid4().hex[:12]
+    c = admin_conn(eab_lab)
+    with c.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    c.close()
+    f = Fleet(certfleet, eab_lab, with_dbname(eab_lab["LAB_PG_URL"], name))
+    try:
+        f.start(CERTFLEET_WORKERS=1)
+        f.provider()
+        issuer(f, "zerossl", eab_lab["LAB_EAB_ACME_DIR"],
+               eab={"kid": eab_lab["LAB_EAB_KID"], "hmac_key": eab_lab["LAB_EAB_HMAC_KEY"]})
+        jobs = []
+        for i in (1, 2):
+            jobs.append(cert(f, f"e{i}", [f"h{50 + i}.example.test"], ["zerossl"]))
+            assert f.wait(jobs[-1:], timeout=60)[jobs[-1]] == "issued", f.timeline(*jobs)
+        rows = f.sql("SELECT account_url FROM acme_accounts WHERE directory_url = %s",
+                     (eab_lab["LAB_EAB_ACME_DIR"],))
+        assert len(rows) == 1 and rows[0][0], rows
+        assert version(f, "e2")["issuer"] == "zerossl"
+        r = f.api.get("/v1/issuers/zerossl")
+        assert eab_lab["LAB_EAB_HMAC_KEY"] not in r.text
+    finally:
+        f.close()
+        c = admin_conn(eab_lab)
+        with c.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        c.close()
