@@ -179,12 +179,16 @@ def test_429_pauses_the_issuer_for_every_replica(fleet, lab, proxy):
     assert set(states.values()) == {"issued"}, fleet.timeline(*jobs)
     log = control(proxy, "GET", "/requests")["requests"] if isinstance(
         control(proxy, "GET", "/requests"), dict) else control(proxy, "GET", "/requests")
-    first = next(r for r in log if r["status"] == 429)
-    # the pause lasts the Retry-After (whole seconds, at most 15): no request before its
-    # end, but those already on the wire when the 429 came (within 1 s)
-    quiet = [r for r in log if first["time"] + 1.0 < r["time"] < first["time"] + 13.0]
-    assert quiet == [], (first, quiet)
-    assert sum(1 for r in log if r["status"] == 429) <= 2, log
+    refused = [r for r in log if r["status"] == 429]
+    assert refused, "the CA never said 429: the test tests nothing"
+    # each 429 pauses the issuer for its Retry-After (whole seconds, the 15 s of the
+    # bucket's refill at most): no request of either replica before its end, but
+    # those already on the wire when the 429 came (within 1 s); so at most one 429
+    # per pause, at most one per job
+    for first in refused:
+        quiet = [r for r in log if first["time"] + 1.0 < r["time"] < first["time"] + 12.0]
+        assert quiet == [], (first, quiet)
+    assert len(refused) <= len(jobs), refused
     paused = [e for j in jobs for e in fleet.events(j)
               if e[1] == "issuer" and "paused until" in e[2]]
     assert paused, fleet.timeline(*jobs)
