@@ -11,11 +11,9 @@
  */
 #include "store/issuers.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "crypto/crypto.h"
 #include "store/db.h"

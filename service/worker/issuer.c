@@ -364,6 +364,27 @@ wk_rc wk_issuer_gate(wk_job *j, bool reads_order)
 
 /* ---- the CA refused or failed ---- */
 
+/* Another worker paused the issuer while this job was at it (a step that stops
+ * polling a paused issuer ends with a transient error): the job waits for that
+ * pause, which is no failure of its own. */
+static bool paused_meanwhile(wk_job *j)
+{
+	cf_err keep = j->err;
+	wk_rc rc = WK_ERR;
+	int r;
+
+	memset(&j->err, 0, sizeof(j->err));
+	j->move_to[0] = '\0';
+	r = pause_check(j, &rc);
+	if (r == 1 && (rc == WK_WAIT || rc == WK_LOST || j->move_to[0])) {
+		cf_err_clear(&keep);
+		return true;
+	}
+	cf_err_clear(&j->err);
+	j->err = keep;
+	return false;
+}
+
 bool wk_issuer_fault(wk_job *j)
 {
 	cf_acme_failure f = {0};
@@ -372,13 +393,13 @@ bool wk_issuer_fault(wk_job *j)
 	PGconn *db;
 	bool rl;
 
-	if (!j->iss_loaded || j->w->client == NULL || j->err.cls != CF_ERR_TRANSIENT ||
-	    !talks_to_ca(j->err_step))
+	if (!j->iss_loaded || j->err.cls != CF_ERR_TRANSIENT || !talks_to_ca(j->err_step))
 		return false;
-	cf_acme_client_last_failure(j->w->client, &f);
+	if (j->w->client != NULL)
+		cf_acme_client_last_failure(j->w->client, &f);
 	rl = f.rate_limited;
 	if (!rl && !f.unavailable && f.http_status < 500 && !j->w->ca_transport_failed)
-		return false;
+		return paused_meanwhile(j);
 	if ((db = wk_db(j)) == NULL)
 		return false;
 	if (rl)
