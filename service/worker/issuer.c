@@ -41,7 +41,7 @@
 #include "util/clock.h"
 #include "util/files.h"
 
-#define WK_REPLACED "replaced" /* pseudo-limit: a certID "replaces"d once */
+#define WK_PRUNE_EVERY 64      /* a thread prunes old usage rows every 64 orders */
 
 /* The issuer named by the job: data.issuer, else the certificate's first. */
 static const char *job_issuer_name(const wk_job *j)
@@ -250,9 +250,9 @@ static int cmp_str(const void *a, const void *b)
 static int take_replaces(wk_job *j, PGconn *db)
 {
 	const char *rep = json_string_value(json_object_get(j->data, "replaces"));
-	json_t *lim = json_pack("{s:{s:i, s:i}}", WK_REPLACED, "count", 1, "per_seconds",
+	json_t *lim = json_pack("{s:{s:i, s:i}}", CF_USAGE_REPLACED, "count", 1, "per_seconds",
 				315360000);
-	cf_unit u = {WK_REPLACED, rep};
+	cf_unit u = {CF_USAGE_REPLACED, rep};
 	cf_budget_wait w;
 	int r;
 
@@ -433,7 +433,8 @@ void wk_issuer_order_sent(wk_job *j)
 	if (db == NULL || !j->iss_loaded)
 		return;
 	if (cf_issuer_record(db, j->iss.name, CF_USAGE_ORDER_SENT, "", j->cl.ref.id, &e) != 0 ||
-	    cf_issuer_recovered(db, j->iss.name, &e) != 0)
+	    cf_issuer_recovered(db, j->iss.name, &e) != 0 ||
+	    (++j->w->orders_sent % WK_PRUNE_EVERY == 0 && cf_issuer_prune(db, j->iss.name, &e) != 0))
 		cf_log(CF_LOG_WARN, "issuer.record", "%s", e.msg);
 	cf_err_clear(&e);
 }
