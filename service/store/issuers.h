@@ -99,8 +99,6 @@ typedef struct cf_issuer {
 	char *profile;     /* the issuer's default profile, NULL when none */
 	json_t *limits;    /* {limit: {"count","per_seconds"}} */
 	bool renewals_exempt;
-	double paused_for_s; /* > 0: paused for that long from when it was read */
-	char pause_reason[512];
 } cf_issuer;
 
 /* Loads issuer name. Returns 1 found, 0 none, -1 on error (a blob that does not
