@@ -17,11 +17,18 @@
 
 extern char **environ;
 
+static char dir[64] = "/tmp/certfleet-fuzz-config.XXXXXX";
 static char path[4096];
+
+/* The scratch file and folder go when libFuzzer exits. */
+static void cleanup(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char dir[] = "/tmp/certfleet-fuzz-config.XXXXXX";
 	size_t i = 0;
 
 	(void)argc;
@@ -42,6 +49,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (mkdtemp(dir) == NULL)
 		abort();
 	snprintf(path, sizeof(path), "%s/certfleet.conf", dir);
+	atexit(cleanup);
 	return 0;
 }
 
