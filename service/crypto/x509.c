@@ -144,7 +144,7 @@ static int dns_sans(const X509 *x, cf_cert_info *out, cf_err *err)
 	n = sk_GENERAL_NAME_num(gens);
 	out->sans = calloc(n > 0 ? (size_t)n : 1, sizeof(char *));
 	if (out->sans == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -159,7 +159,7 @@ static int dns_sans(const X509 *x, cf_cert_info *out, cf_err *err)
 		}
 		name = malloc((size_t)ia5->length + 1);
 		if (name == NULL) {
-			cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+			cf_err_oom(err, NULL);
 			goto out;
 		}
 		for (j = 0; j < ia5->length; j++)
@@ -388,7 +388,7 @@ static int chain_parse(const char *pem, size_t len, pem_block **out, size_t *nou
 		end += sizeof(cert_end) - 1;
 		nb = realloc(blocks, (n + 1) * sizeof(*blocks));
 		if (nb == NULL) {
-			cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+			cf_err_oom(err, NULL);
 			goto out;
 		}
 		blocks = nb;
@@ -446,7 +446,7 @@ static char *blocks_pem(const pem_block *blocks, size_t n, cf_err *err)
 	}
 	text = malloc((size_t)tlen + 1);
 	if (text == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (tlen > 0)

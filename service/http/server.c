@@ -24,7 +24,6 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +33,7 @@
 #include "crypto/crypto.h"
 #include "log.h"
 #include "metrics.h"
+#include "util/buf.h"
 #include "util/cidr.h"
 #include "util/files.h"
 
@@ -64,7 +64,7 @@ static void secret_body_free(void *cls)
 {
 	secret_body *b = cls;
 
-	OPENSSL_cleanse(b->data, b->len);
+	cf_wipe(b->data, b->len);
 	free(b->data);
 	free(b);
 }
@@ -271,7 +271,7 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		return NULL;
 	}
 	s->app = app;

@@ -94,7 +94,10 @@ static wk_rc write_v(wk_job *j, cf_job_change *ch, const char *ev_step, bool tim
 		return WK_LOST;
 	}
 	cf_err_clear(&j->err);
-	cf_err_set(&j->err, CF_ERR_TRANSIENT, "%s", data ? e.msg : "out of memory");
+	if (data != NULL)
+		cf_err_set(&j->err, CF_ERR_TRANSIENT, "%s", e.msg);
+	else
+		cf_err_oom(&j->err, NULL);
 	cf_err_clear(&e);
 	return wk_db_err(j);
 }
