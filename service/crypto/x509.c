@@ -349,8 +349,11 @@ static int chain_parse(const char *pem, size_t len, pem_block **out, size_t *nou
 			pos++;
 		if (pos == len)
 			break;
+		/* a BEGIN line not at the start of a line is no BEGIN line to OpenSSL's
+		 * reader, which would skip that block and read the next one */
 		if (len - pos < sizeof(begin_marker) - 1 ||
-		    memcmp(pem + pos, begin_marker, sizeof(begin_marker) - 1) != 0) {
+		    memcmp(pem + pos, begin_marker, sizeof(begin_marker) - 1) != 0 ||
+		    (pos > 0 && pem[pos - 1] != '\n')) {
 			cf_err_set(
 				err, CF_ERR_PERMANENT,
 				"PEM chain: unexpected text at byte %zu after %zu block(s)",

@@ -481,6 +481,12 @@ static void test_chain_rejects(void **state)
 	p = strchr(leaf_pem, '\n') + 1 + 30;
 	snprintf(text, sizeof(text), "%.*s\r%s", (int)(p - leaf_pem), leaf_pem, p);
 	expect_reject(text, "other than base64");
+	/* a BEGIN line that does not start a line (OpenSSL's reader skips that
+	 * block; found by fuzz_x509) */
+	snprintf(text, sizeof(text), " %s%s", leaf_pem, inter_pem);
+	expect_reject(text, "unexpected text at byte 1");
+	snprintf(text, sizeof(text), "%s\r%s", leaf_pem, inter_pem);
+	expect_reject(text, "unexpected text");
 }
 
 /* A CERTIFICATE block whose DER has bytes after the certificate is no certificate. */
