@@ -60,6 +60,12 @@ TABLE = [
     ("GET", "/v1/audit",                            200, 200, 403, 403, 401),
     ("GET", "/metrics",                             200, 200, 200, 200, 200),
     ("POST", "/v1/aliases/check",                   200, 200, 403, 403, 401),
+    ("POST", "/v1/certificates/{id}/resume",        202, 202, 403, 403, 401),
+    ("GET", "/v1/issuers",                          200, 200, 403, 403, 401),
+    ("POST", "/v1/issuers",                         201, 201, 403, 403, 401),
+    ("GET", "/v1/issuers/{name}",                   200, 200, 403, 403, 401),
+    ("PATCH", "/v1/issuers/{name}",                 200, 200, 403, 403, 401),
+    ("DELETE", "/v1/issuers/{name}",                204, 204, 403, 403, 401),
 ]
 
 ROUTE = re.compile(r'\{"(GET|POST|PATCH|DELETE|PUT)",\s*"([^"]+)",\s*(CF_AUTH_\w+)')
@@ -113,6 +119,13 @@ class World:
         api.sql("UPDATE tokens SET expires_at = now() - interval '1 minute' WHERE id = %s",
                 (expired[3:15],))
         self.tokens["expired"] = expired
+        self.issuer("world-ca")
+
+    def issuer(self, name):
+        r = self.api.post("/v1/issuers", json={"name": name, "directory": self.lab["LAB_ACME_DIR"],
+                                               "email": "ops@example.test"})
+        assert r.status_code == 201, r.text
+        return name
 
     def unique(self, prefix):
         return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -149,12 +162,25 @@ class World:
                 cid = self.disposable_cert(cid)
             elif admin and pattern.endswith("/issue"):
                 cid = self.disposable_cert(cid, end_job=True)
+            elif admin and pattern.endswith("/resume"):
+                cid = self.disposable_cert(cid, end_job=True)
+                self.api.sql("UPDATE certificates SET status = 'paused' WHERE id = %s", (cid,))
             elif admin and pattern.endswith("/revoke"):
                 cid = self.disposable_cert(cid, end_job=True)
                 seed_version(self.api.db_url, cid, self.pki)
             if method == "PATCH":
                 body = {"hosts": HOSTS[cert_of(role, which)]}  # the same: changes nothing
             path = pattern.replace("{id}", cid).replace("{version}", "1")
+        elif pattern == "/v1/issuers" and method == "POST":
+            body = {"name": self.unique("ca"), "directory": self.lab["LAB_ACME_DIR"],
+                    "email": "ops@example.test"}
+        elif pattern == "/v1/issuers/{name}":
+            name = "world-ca"
+            if admin and method in ("PATCH", "DELETE"):
+                name = self.issuer(self.unique("ca"))
+            if method == "PATCH":
+                body = {"email": "ops2@example.test"}
+            path = f"/v1/issuers/{name}"
         elif pattern == "/v1/jobs/{id}":
             path = f"/v1/jobs/{self.jobs[cid]}"
         elif pattern == "/v1/aliases/check":
