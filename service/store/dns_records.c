@@ -33,7 +33,6 @@
 #include "store/db.h"
 #include "store/lifecycle.h"
 #include "store/rows.h"
-#include "util/buf.h"
 
 /* The first key of the advisory locks of TXT targets ("CFTX"). */
 #define CF_TXT_LOCK_CLASS "1128682584"
@@ -47,30 +46,20 @@ static const char *field_of(const cf_txt_value *v, enum field f)
 	return f == F_PROVIDER ? v->provider : f == F_FQDN ? v->fqdn : v->value;
 }
 
-/* A text[] literal of one field of every value: {"a","b"} with " and \ escaped.
- * Caller frees; NULL on OOM. */
+/* A text[] literal of one field of every value (cf_sql_array). Caller frees; NULL
+ * on OOM. */
 static char *text_array(const cf_txt_value *v, size_t n, enum field f)
 {
-	cf_buf b = {0};
-	int bad = cf_buf_append_str(&b, "{");
+	const char **items = calloc(n ? n : 1, sizeof(*items));
+	char *s;
 
-	for (size_t i = 0; i < n && !bad; i++) {
-		const char *s = field_of(&v[i], f);
-
-		bad |= cf_buf_append_str(&b, i ? ",\"" : "\"");
-		for (; *s && !bad; s++) {
-			if (*s == '"' || *s == '\\')
-				bad |= cf_buf_append(&b, "\\", 1);
-			bad |= cf_buf_append(&b, s, 1);
-		}
-		bad |= cf_buf_append_str(&b, "\"");
-	}
-	bad |= cf_buf_append_str(&b, "}");
-	if (bad) {
-		cf_buf_free(&b);
+	if (items == NULL)
 		return NULL;
-	}
-	return cf_buf_steal(&b);
+	for (size_t i = 0; i < n; i++)
+		items[i] = field_of(&v[i], f);
+	s = cf_sql_array(items, n);
+	free(items);
+	return s;
 }
 
 /* Locks the job row if this attempt holds it: 0 held, 2 lost, -1 error. */

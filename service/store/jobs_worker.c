@@ -7,9 +7,13 @@
  * The claim is one statement (a data-modifying CTE): it picks the job with
  * FOR UPDATE SKIP LOCKED, so concurrent workers of every replica skip each
  * other's candidates instead of queueing on them, takes it, and records the
- * claim event, atomically. Every later write is an UPDATE ... WHERE id = $1 AND
- * attempt = $2 AND state = running inside a transaction: a second claim (after a
- * lease expired) raises the attempt, so the first worker's writes match no row.
+ * claim event, atomically. Every later write is one statement too: UPDATE ...
+ * WHERE id = $1 AND attempt = $2 AND state = running RETURNING, with the events
+ * inserted from the updated row (none when no row matched) and the NOTIFY in the
+ * same statement; a second claim (after a lease expired) raises the attempt, so
+ * the first worker's writes match no row. Only a write with a hook (the final one,
+ * which stores the version) opens a transaction, around that statement and the
+ * hook.
  */
 #include "store/jobs_worker.h"
 
@@ -94,9 +98,12 @@ void cf_job_claim_free(cf_job_claim *cl)
 	memset(cl, 0, sizeof(*cl));
 }
 
+/* The fenced write, one statement: the row (u), its events (e, in order, each
+ * dated ago_ms before now) and the NOTIFY (n), all or nothing. $1 id, $2 attempt,
+ * $3-$12 the change, $13-$17 the events as arrays, $18 notify. */
 static const char write_sql[] =
-	"UPDATE jobs SET state = coalesce($3::text, state), step = coalesce($4::text, step),"
-	" data = coalesce($5::jsonb, data),"
+	"WITH u AS (UPDATE jobs SET state = coalesce($3::text, state),"
+	" step = coalesce($4::text, step), data = coalesce($5::jsonb, data),"
 	" order_url = CASE WHEN $6::text = '' THEN NULL ELSE coalesce($6::text, order_url) END,"
 	" account_id = coalesce($7::bigint, account_id),"
 	" run_after = coalesce(now() + make_interval(secs => $8::float8), run_after),"
@@ -108,36 +115,16 @@ static const char write_sql[] =
 	"   THEN NULL"
 	"   WHEN $12::bool THEN now() ELSE lease_expires_at END,"
 	" updated_at = now()"
-	" WHERE id = $1 AND attempt = $2 AND state = " CF_SQL_JOB_RUNNING;
-
-/* The fenced UPDATE. Returns 0 (one row), 1 (lost) or -1. */
-static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch, cf_err *err)
-{
-	char attempt[16], account[24], after[32], failures[16];
-	const char *p[12] = {job->id, attempt};
-	PGresult *r;
-	int rc;
-
-	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
-	snprintf(account, sizeof(account), "%lld", ch->account_id);
-	snprintf(after, sizeof(after), "%.3f", ch->run_after_s);
-	snprintf(failures, sizeof(failures), "%d", ch->failures);
-	p[2] = ch->state < CF_JOB_STATE__MAX ? cf_job_state_name(ch->state) : NULL;
-	p[3] = ch->step < CF_STEP__MAX ? cf_job_step_name(ch->step) : NULL;
-	p[4] = ch->data;
-	p[5] = ch->order_url;
-	p[6] = ch->account_id > 0 ? account : NULL;
-	p[7] = ch->run_after_s >= 0 ? after : NULL;
-	p[8] = ch->problem;
-	p[9] = ch->failures >= 0 ? failures : NULL;
-	p[10] = ch->finished ? "true" : "false";
-	p[11] = ch->expire_lease ? "true" : "false";
-	if ((r = cf_db_exec(c, "update job", write_sql, 12, p, err)) == NULL)
-		return -1;
-	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
-	PQclear(r);
-	return rc;
-}
+	" WHERE id = $1 AND attempt = $2 AND state = " CF_SQL_JOB_RUNNING
+	" RETURNING id, attempt),"
+	" e AS (INSERT INTO job_events (job_id, attempt, step, message, duration_ms, problem, at)"
+	"  SELECT u.id, u.attempt, v.step, v.message, v.ms, v.problem,"
+	"   clock_timestamp() - make_interval(secs => v.ago / 1000.0)"
+	"  FROM u, unnest($13::text[], $14::text[], $15::int[], $16::jsonb[], $17::bigint[])"
+	"   WITH ORDINALITY AS v(step, message, ms, problem, ago, n)"
+	"  ORDER BY v.n),"
+	" n AS (SELECT pg_notify('" CF_JOBS_CHANNEL "', u.id::text) FROM u WHERE $18::bool)"
+	" SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM n)";
 
 /* problem as JSON text for a jsonb column: itself when it parses, else a string. */
 static char *as_json(const char *problem)
@@ -154,21 +141,85 @@ static char *as_json(const char *problem)
 	return s;
 }
 
-static int insert_event(PGconn *c, const cf_job_ref *job, const cf_job_event *ev, cf_err *err)
+/* The events as the five array parameters p[0..5): step, message, duration_ms,
+ * problem and age. 0, or -1 on OOM (whatever was made is freed by the caller). */
+static int event_arrays(const cf_job_event *ev, size_t nev, char *p[5])
 {
-	char attempt[16], dur[24];
-	char *problem = ev->problem ? as_json(ev->problem) : NULL;
-	const char *p[6] = {job->id, attempt, ev->step, ev->message, NULL, problem};
-	int rc;
+	size_t m = nev ? nev : 1;
+	const char **col = calloc(m, sizeof(*col));
+	char **problems = calloc(m, sizeof(*problems));
+	char (*num)[24] = calloc(m, sizeof(*num));
+	int rc = -1;
 
+	if (col == NULL || problems == NULL || num == NULL)
+		goto out;
+	for (size_t i = 0; i < nev; i++)
+		col[i] = ev[i].step;
+	p[0] = cf_sql_array(col, nev);
+	for (size_t i = 0; i < nev; i++)
+		col[i] = ev[i].message;
+	p[1] = cf_sql_array(col, nev);
+	for (size_t i = 0; i < nev; i++) {
+		snprintf(num[i], sizeof(num[i]), "%ld", ev[i].duration_ms);
+		col[i] = ev[i].duration_ms >= 0 ? num[i] : NULL;
+	}
+	p[2] = cf_sql_array(col, nev);
+	for (size_t i = 0; i < nev; i++)
+		col[i] = problems[i] = ev[i].problem ? as_json(ev[i].problem) : NULL;
+	p[3] = cf_sql_array(col, nev);
+	for (size_t i = 0; i < nev; i++) {
+		snprintf(num[i], sizeof(num[i]), "%lld", ev[i].ago_ms > 0 ? ev[i].ago_ms : 0);
+		col[i] = num[i];
+	}
+	p[4] = cf_sql_array(col, nev);
+	rc = p[0] && p[1] && p[2] && p[3] && p[4] ? 0 : -1;
+out:
+	for (size_t i = 0; problems != NULL && i < nev; i++)
+		free(problems[i]);
+	free(problems);
+	free(num);
+	free(col);
+	return rc;
+}
+
+/* The fenced statement. Returns 0 (one row), 1 (lost) or -1. */
+static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
+		     const cf_job_event *ev, size_t nev, cf_err *err)
+{
+	char attempt[16], account[24], after[32], failures[16];
+	char *arr[5] = {0};
+	const char *p[18] = {job->id, attempt};
+	PGresult *r = NULL;
+	int rc = -1;
+
+	if (event_arrays(ev, nev, arr) != 0) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "update job: out of memory");
+		goto out;
+	}
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
-	snprintf(dur, sizeof(dur), "%ld", ev->duration_ms);
-	p[4] = ev->duration_ms >= 0 ? dur : NULL;
-	rc = cf_db_run(c, "record job event",
-		       "INSERT INTO job_events (job_id, attempt, step, message, duration_ms, problem)"
-		       " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-		       6, p, err);
-	free(problem);
+	snprintf(account, sizeof(account), "%lld", ch->account_id);
+	snprintf(after, sizeof(after), "%.3f", ch->run_after_s);
+	snprintf(failures, sizeof(failures), "%d", ch->failures);
+	p[2] = ch->state < CF_JOB_STATE__MAX ? cf_job_state_name(ch->state) : NULL;
+	p[3] = ch->step < CF_STEP__MAX ? cf_job_step_name(ch->step) : NULL;
+	p[4] = ch->data;
+	p[5] = ch->order_url;
+	p[6] = ch->account_id > 0 ? account : NULL;
+	p[7] = ch->run_after_s >= 0 ? after : NULL;
+	p[8] = ch->problem;
+	p[9] = ch->failures >= 0 ? failures : NULL;
+	p[10] = ch->finished ? "true" : "false";
+	p[11] = ch->expire_lease ? "true" : "false";
+	for (int i = 0; i < 5; i++)
+		p[12 + i] = arr[i];
+	p[17] = ch->notify ? "true" : "false";
+	if ((r = cf_db_exec(c, "update job", write_sql, 18, p, err)) == NULL)
+		goto out;
+	rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 1;
+out:
+	PQclear(r);
+	for (int i = 0; i < 5; i++)
+		free(arr[i]);
 	return rc;
 }
 
@@ -178,20 +229,15 @@ int cf_job_write(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
 	cf_job_change keep = CF_JOB_KEEP;
 	int rc = -1, w;
 
+	if (ch == NULL || ch->hook == NULL) /* one autocommit statement */
+		return write_row(c, job, ch ? ch : &keep, ev, nev, err);
 	if (cf_db_begin(c, err) != 0)
 		return -1;
-	if ((w = write_row(c, job, ch ? ch : &keep, err)) != 0) {
+	if ((w = write_row(c, job, ch, ev, nev, err)) != 0) {
 		rc = w;
 		goto out;
 	}
-	for (size_t i = 0; i < nev; i++)
-		if (insert_event(c, job, &ev[i], err) != 0)
-			goto out;
-	if (ch && ch->hook && ch->hook(c, job, ch->hook_arg, err) != 0)
-		goto out;
-	if (ch && ch->notify &&
-	    cf_db_run(c, "notify", "SELECT pg_notify('" CF_JOBS_CHANNEL "', $1)", 1,
-		      (const char *[]){job->id}, err) != 0)
+	if (ch->hook(c, job, ch->hook_arg, err) != 0)
 		goto out;
 	if (cf_db_commit(c, err) != 0)
 		return -1;

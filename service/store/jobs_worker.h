@@ -7,9 +7,10 @@
  *    attempt = attempt + 1, and records a "claim" event, in one transaction.
  *  - cf_job_write() is THE writer of a claimed job's state: every later change
  *    (step, data, order URL, state, problem, run_after...) and every event goes
- *    through it, in one transaction, fenced by (id, attempt): a worker whose job was
- *    claimed again (its lease expired) updates 0 rows and is told it lost the job.
- *    A hook runs more statements in the same transaction (the issued certificate).
+ *    through it, as one statement (several events in one INSERT), fenced by (id,
+ *    attempt): a worker whose job was claimed again (its lease expired) updates 0
+ *    rows and is told it lost the job. A hook runs more statements in the same
+ *    transaction (the issued certificate): only then is there a BEGIN / COMMIT.
  *  - cf_job_renew() only extends the lease of a job still held (same fence).
  *
  * Functions return -1 with err on database errors; cf_db_lost(c) then tells
@@ -59,6 +60,7 @@ typedef struct cf_job_event {
 	const char *message;
 	long duration_ms; /* < 0: none */
 	const char *problem;
+	long long ago_ms; /* it happened this long before the write (0: now) */
 } cf_job_event;
 
 /* More statements inside cf_job_write()'s transaction, after the fenced update. */
@@ -86,8 +88,9 @@ typedef struct cf_job_change {
 	((cf_job_change){.state = CF_JOB_STATE__MAX, .step = CF_STEP__MAX, .run_after_s = -1, \
 			 .failures = -1})
 
-/* Applies ch (may be NULL: events only) and records nev events, fenced by
- * (job->id, job->attempt, state running), in one transaction. Returns 0 when
+/* Applies ch (may be NULL: events only) and records nev events in order, fenced by
+ * (job->id, job->attempt, state running), atomically (one statement; a
+ * transaction when ch has a hook). Returns 0 when
  * written, 1 when the job is no longer held by this attempt (nothing written), -1 on
  * error (nothing written). Leaving state running clears the lease. */
 int cf_job_write(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,

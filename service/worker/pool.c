@@ -283,7 +283,7 @@ static void abandon(cf_workers *p, wk_thread *w, PGconn **c)
 	cf_job_change ch = CF_JOB_KEEP;
 	cf_job_event ev = {"shutdown", "the process stopped before the step finished; the "
 				       "lease expires now so another worker resumes the job", -1,
-			   NULL};
+			   NULL, 0};
 	cf_err err = {0};
 	cf_job_ref ref;
 

@@ -280,9 +280,8 @@ wk_rc wk_st_download(wk_job *j)
 			     j->order.cert_url);
 		goto out;
 	}
-	if ((rc = wk_write(j, NULL, WK_EV(DOWNLOAD), true, NULL,
-			   "chain issued by %s (%zu alternates)",
-			   cert.top_issuer ? cert.top_issuer : "?", cert.nalternates)) == WK_NEXT)
+	if ((rc = wk_note(j, WK_EV(DOWNLOAD), true, "chain issued by %s (%zu alternates)",
+			  cert.top_issuer ? cert.top_issuer : "?", cert.nalternates)) == WK_NEXT)
 		rc = store(j, &cert);
 out:
 	cf_acme_cert_free(&cert);
@@ -303,7 +302,7 @@ void wk_deactivate(wk_job *j)
 		cf_err_clear(&e1);
 	}
 	if (json_array_size(chs) > 0)
-		wk_write(j, NULL, "deactivate", true, NULL, "%zu of %zu authorizations deactivated",
-			 n, json_array_size(chs));
+		wk_note(j, "deactivate", true, "%zu of %zu authorizations deactivated", n,
+			json_array_size(chs)); /* written with the failure */
 	j->t0 = t0;
 }

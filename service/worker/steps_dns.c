@@ -221,8 +221,9 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 		return WK_LOST;
 	if (st < 0 || j->err.cls != CF_ERR_NONE)
 		return st < 0 ? wk_db_err(j) : wk_err(j);
-	return wk_write(j, NULL, WK_EV(PRESENT), false, NULL, "%s TXT \"%s\" via %s (%lld ms)",
-			v->fqdn, v->value, v->provider, cf_clock_mono_ms() - t);
+	/* written with the step's end, which follows at once */
+	return wk_note(j, WK_EV(PRESENT), false, "%s TXT \"%s\" via %s (%lld ms)", v->fqdn,
+		       v->value, v->provider, cf_clock_mono_ms() - t);
 }
 
 wk_rc wk_st_present(wk_job *j)
@@ -356,8 +357,9 @@ wk_rc wk_cleanup_values(wk_job *j, bool as_step)
 		long long t0 = j->t0;
 
 		j->t0 = t;
-		rc = wk_write(j, NULL, WK_EV(CLEANUP), true, NULL, "%zu values removed, %zu failed",
-			      removed, n - removed);
+		/* the caller's write (failed, new order) follows */
+		rc = wk_note(j, WK_EV(CLEANUP), true, "%zu values removed, %zu failed", removed,
+			     n - removed);
 		j->t0 = t0;
 	}
 	cf_txt_rows_free(rows, n);
