@@ -48,38 +48,38 @@ static int describe(cf_issued *in, cf_err *err)
 	return 0;
 }
 
-/* Locks the certificate and returns its next version number (> 0), or -1. */
+/* Locks the certificate and returns its next version number (> 0), or -1: one
+ * statement, the lock (FOR UPDATE of the certificate row) taken before the
+ * max(version) under it is read. */
 static int next_version(PGconn *c, const char *cert_id, cf_err *err)
 {
 	const char *p[1] = {cert_id};
 	PGresult *r;
 	int v = -1;
 
-	r = cf_db_exec(c, "lock certificate", "SELECT 1 FROM certificates WHERE id = $1 FOR UPDATE",
+	r = cf_db_exec(c, "next version",
+		       "SELECT coalesce((SELECT max(v.version) FROM certificate_versions v"
+		       " WHERE v.certificate_id = c.id), 0) + 1"
+		       " FROM certificates c WHERE c.id = $1 FOR UPDATE OF c",
 		       1, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) != 1)
 		cf_err_set(err, CF_ERR_PERMANENT, "certificate %s no longer exists", cert_id);
-	PQclear(r);
-	if (err && err->cls != CF_ERR_NONE)
-		return -1;
-	r = cf_db_exec(c, "next version",
-		       "SELECT coalesce(max(version), 0) + 1 FROM certificate_versions"
-		       " WHERE certificate_id = $1",
-		       1, p, err);
-	if (r == NULL)
-		return -1;
-	v = atoi(PQgetvalue(r, 0, 0));
+	else
+		v = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return v;
 }
 
+/* The version row and the certificate's pointer to it, one statement. */
 static const char insert_sql[] =
-	"INSERT INTO certificate_versions (certificate_id, version, serial, not_before,"
-	" not_after, cert_pem, chain_pem, key_sealed, etag, job_id, issuer_cn)"
+	"WITH i AS (INSERT INTO certificate_versions (certificate_id, version, serial,"
+	" not_before, not_after, cert_pem, chain_pem, key_sealed, etag, job_id, issuer_cn)"
 	" VALUES ($1, $2, $3, to_timestamp($4::float8), to_timestamp($5::float8), $6, $7,"
-	" $8, $9, $10, nullif($11, ''))";
+	" $8, $9, $10, nullif($11, '')) RETURNING certificate_id, version)"
+	" UPDATE certificates c SET status = 'valid', current_version = i.version,"
+	" updated_at = now() FROM i WHERE c.id = i.certificate_id";
 
 static int insert_version(PGconn *c, const cf_job_ref *job, const cf_issued *in,
 			  const cf_buf *sealed, cf_err *err)
@@ -100,10 +100,7 @@ static int insert_version(PGconn *c, const cf_job_ref *job, const cf_issued *in,
 	if (r == NULL)
 		return -1;
 	PQclear(r);
-	return cf_db_run(c, "mark certificate valid",
-			 "UPDATE certificates SET status = 'valid', current_version = $2,"
-			 " updated_at = now() WHERE id = $1",
-			 2, p, err);
+	return 0;
 }
 
 int cf_issued_version_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)

@@ -15,9 +15,11 @@
  * max_values_per_name of the provider type writing there when that is smaller.
  *
  * The provider calls themselves are serialised per target with a second class of
- * advisory locks (CF_TXT_WRITE_LOCK_CLASS), taken by cf_txt_write_lock in a
- * transaction of its own around the call: a separate class, so a budget check
- * never waits for a provider call in progress at one of its targets.
+ * advisory locks (CF_TXT_WRITE_LOCK_CLASS), session-level, taken by
+ * cf_txt_write_lock around the call (one statement when free, no transaction held
+ * open across the call) and released by cf_txt_write_unlock: a separate class, so
+ * a budget check never waits for a provider call in progress at one of its
+ * targets.
  *
  * The janitor's outcome (cf_txt_orphan_done) is one statement: the row, and an
  * event of the value's job when the job still exists, so the job's timeline shows
@@ -269,6 +271,16 @@ int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, cf_err *err)
 	PGresult *r;
 	int rc = -1;
 
+	r = cf_db_exec(c, "lock TXT target", "SELECT pg_try_advisory_lock("
+		       CF_TXT_WRITE_LOCK_CLASS ", hashtext($1))", 1, q, err);
+	if (r == NULL)
+		return -1;
+	rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : 1;
+	PQclear(r);
+	if (rc == 0)
+		return 0;
+	/* taken: wait for it, at most wait_ms; the session lock outlives the COMMIT */
+	rc = -1;
 	snprintf(ms, sizeof(ms), "%ldms", wait_ms > 0 ? wait_ms : 1);
 	if (cf_db_begin(c, err) != 0)
 		return -1;
@@ -276,11 +288,11 @@ int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, cf_err *err)
 		      err) != 0)
 		goto out;
 	/* libpq directly: a lock timeout (55P03) is an answer here, not a failure */
-	r = PQexecParams(c, "SELECT pg_advisory_xact_lock(" CF_TXT_WRITE_LOCK_CLASS
+	r = PQexecParams(c, "SELECT pg_advisory_lock(" CF_TXT_WRITE_LOCK_CLASS
 			 ", hashtext($1))", 1, NULL, q, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		PQclear(r);
-		return 0;
+		return cf_db_commit(c, err);
 	}
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (state != NULL && strcmp(state, "55P03") == 0)
@@ -294,9 +306,21 @@ out:
 	return rc;
 }
 
-int cf_txt_write_unlock(PGconn *c, cf_err *err)
+int cf_txt_write_unlock(PGconn *c, const char *fqdn, cf_err *err)
 {
-	return cf_db_commit(c, err);
+	const char *q[1] = {fqdn};
+	PGresult *r = cf_db_exec(c, "unlock TXT target", "SELECT pg_advisory_unlock("
+				 CF_TXT_WRITE_LOCK_CLASS ", hashtext($1))", 1, q, err);
+	int rc = -1;
+
+	if (r == NULL)
+		return -1;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+		rc = 0;
+	else
+		cf_err_set(err, CF_ERR_TRANSIENT, "unlock TXT target %s: not held", fqdn);
+	PQclear(r);
+	return rc;
 }
 
 static const char orphan_sql[] =

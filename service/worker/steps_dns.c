@@ -16,7 +16,7 @@
  * when smaller (acme-dns keeps two values per name), enforced in the same
  * reservation across replicas. Every provider call that changes a target (present,
  * cleanup, the janitor's cleanup) runs under that target's write lock, a PostgreSQL
- * advisory lock taken on the thread's connection (cf_txt_write_lock): writers of
+ * session-level advisory lock taken on the thread's connection (cf_txt_write_lock): writers of
  * one name never overlap, on any replica, so providers that read, modify and write
  * a whole rrset (powerdns, route53) cannot drop each other's values. The lock is
  * waited for in chunks, so a stopping process or a lost job lets go.
@@ -66,13 +66,16 @@ static int write_lock(wk_thread *w, const char *fqdn, bool job, cf_err *err)
 			  "another worker for %d s", fqdn, WK_TXT_LOCK_WAIT_S);
 }
 
-/* Releases write_lock's lock (a lost connection released it already). */
-static void write_unlock(wk_thread *w)
+/* Releases write_lock's lock of fqdn (a lost connection released it already; a
+ * failed release drops the connection, which releases it). */
+static void write_unlock(wk_thread *w, const char *fqdn)
 {
 	cf_err e = {0};
 
-	if (w->db != NULL && cf_txt_write_unlock(w->db, &e) != 0)
+	if (w->db != NULL && cf_txt_write_unlock(w->db, fqdn, &e) != 0) {
 		cf_log(CF_LOG_WARN, "txt.unlock", "%s", e.msg);
+		wk_thread_db_drop(w);
+	}
 	cf_err_clear(&e);
 }
 
@@ -210,7 +213,7 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 		cf_metrics_dns_error(v->provider);
 		cf_err_wrap(&j->err, "present TXT at %s (%s)", v->fqdn, v->provider);
 	}
-	write_unlock(j->w);
+	write_unlock(j->w, v->fqdn);
 	if ((db = wk_db(j)) == NULL)
 		return wk_db_err(j);
 	st = cf_txt_set_state(db, &j->cl.ref, v,
@@ -310,7 +313,7 @@ static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 	    write_lock(j->w, row->fqdn, true, &e) == 0) {
 		ctx = provider_ctx(j, p);
 		p->ops->cleanup(&ctx, row->fqdn, row->value, &e);
-		write_unlock(j->w);
+		write_unlock(j->w, row->fqdn);
 	}
 	*ok = e.cls == CF_ERR_NONE;
 	if (!*ok && p != NULL)
@@ -395,7 +398,7 @@ static void orphan_clean(wk_thread *w, PGconn *db, const cf_txt_row *row, cf_err
 	else if (write_lock(w, row->fqdn, false, e) == 0) {
 		ctx.settings = settings;
 		ops->cleanup(&ctx, row->fqdn, row->value, e);
-		write_unlock(w);
+		write_unlock(w, row->fqdn);
 	}
 	free(type);
 	cf_provider_settings_free(settings);
