@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The claim, with the certificate row the job issues (its names, alias, providers,
+ * key type: what the worker would otherwise read next) and whether another job is
+ * runnable now (more: the caller wakes another worker). */
 static const char claim_sql[] =
 	"WITH c AS ("
 	"  SELECT id, state AS prev_state, coalesce(lease_owner, '') AS prev_owner"
@@ -47,8 +50,52 @@ static const char claim_sql[] =
 	"      ' after the lease of %s expired; resuming at step %s', prev_owner, step)"
 	"    WHEN attempt > 1 THEN format('; continuing at step %s', step) ELSE '' END)"
 	"  FROM u)"
-	"SELECT id, certificate_id, attempt, step, order_url, account_id, data, failures,"
-	" prev_state, prev_owner, kind, created FROM u";
+	"SELECT u.id, u.certificate_id, u.attempt, u.step, u.order_url, u.account_id, u.data,"
+	" u.failures, u.prev_state, u.prev_owner, u.kind, u.created,"
+	" array_to_json(ce.domains)::text, ce.dns_alias::text, ce.provider::text, ce.key_type,"
+	" EXISTS (SELECT 1 FROM jobs m WHERE m.id <> u.id AND"
+	"  ((m.state IN " CF_SQL_JOB_DUE " AND m.run_after <= now())"
+	"   OR (m.state = " CF_SQL_JOB_RUNNING " AND m.lease_expires_at < now())))"
+	" FROM u LEFT JOIN certificates ce ON ce.id = u.certificate_id";
+
+static int domains_from_json(const char *text, cf_job_cert *out)
+{
+	json_t *a = json_loads(text, 0, NULL), *v;
+	size_t i;
+	int rc = -1;
+
+	if (!json_is_array(a))
+		goto out;
+	if ((out->domains = calloc(json_array_size(a) + 1, sizeof(char *))) == NULL)
+		goto out;
+	json_array_foreach(a, i, v) {
+		if (!json_is_string(v) || (out->domains[i] = strdup(json_string_value(v))) == NULL)
+			goto out;
+		out->ndomains++;
+	}
+	rc = 0;
+out:
+	json_decref(a);
+	return rc;
+}
+
+/* The certificate columns of row 0 from column c on (domains, dns_alias, provider,
+ * key_type). 1 found, 0 gone (NULL: the row was deleted), -1 unreadable. */
+static int cert_from_row(const PGresult *r, int c, cf_job_cert *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (PQgetisnull(r, 0, c))
+		return 0;
+	snprintf(out->key_type, sizeof(out->key_type), "%s", PQgetvalue(r, 0, c + 3));
+	out->dns_alias = cf_row_json(r, 0, c + 1);
+	out->provider = cf_row_json(r, 0, c + 2);
+	if (domains_from_json(PQgetvalue(r, 0, c), out) != 0 || out->dns_alias == NULL ||
+	    out->provider == NULL) {
+		cf_job_cert_free(out);
+		return -1;
+	}
+	return 1;
+}
 
 int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, cf_err *err)
 {
@@ -79,6 +126,8 @@ int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, 
 	k = cf_job_kind_parse(PQgetvalue(r, 0, 10));
 	out->kind = k < 0 ? CF_JOB_KIND__MAX : (cf_job_kind)k;
 	out->created_at = cf_col_double(r, 0, 11, 0);
+	out->cert_found = cert_from_row(r, 12, &out->cert);
+	out->more = cf_col_bool(r, 0, 16);
 	if (cf_col_dup(r, 0, 4, &out->order_url) != 0 || cf_col_dup(r, 0, 6, &out->data) != 0 ||
 	    out->data == NULL) {
 		cf_job_claim_free(out);
@@ -95,6 +144,7 @@ void cf_job_claim_free(cf_job_claim *cl)
 {
 	free(cl->order_url);
 	free(cl->data);
+	cf_job_cert_free(&cl->cert);
 	memset(cl, 0, sizeof(*cl));
 }
 
@@ -287,59 +337,6 @@ double cf_jobs_next_due(PGconn *c, double max_s, cf_err *err)
 	v = cf_col_double(r, 0, 0, max_s);
 	PQclear(r);
 	return v;
-}
-
-static int domains_from_json(const char *text, cf_job_cert *out)
-{
-	json_t *a = json_loads(text, 0, NULL), *v;
-	size_t i;
-	int rc = -1;
-
-	if (!json_is_array(a))
-		goto out;
-	if ((out->domains = calloc(json_array_size(a) + 1, sizeof(char *))) == NULL)
-		goto out;
-	json_array_foreach(a, i, v) {
-		if (!json_is_string(v) || (out->domains[i] = strdup(json_string_value(v))) == NULL)
-			goto out;
-		out->ndomains++;
-	}
-	rc = 0;
-out:
-	json_decref(a);
-	return rc;
-}
-
-int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, cf_err *err)
-{
-	const char *p[1] = {certificate_id};
-	PGresult *r;
-	int rc = -1;
-
-	memset(out, 0, sizeof(*out));
-	r = cf_db_exec(c, "load certificate",
-		       "SELECT array_to_json(domains)::text, dns_alias::text, provider::text,"
-		       " key_type FROM certificates WHERE id = $1",
-		       1, p, err);
-	if (r == NULL)
-		return -1;
-	if (PQntuples(r) == 0) {
-		rc = 0;
-		goto out;
-	}
-	snprintf(out->key_type, sizeof(out->key_type), "%s", PQgetvalue(r, 0, 3));
-	out->dns_alias = cf_row_json(r, 0, 1);
-	out->provider = cf_row_json(r, 0, 2);
-	if (domains_from_json(PQgetvalue(r, 0, 0), out) != 0 || out->dns_alias == NULL ||
-	    out->provider == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "certificate %s: unreadable row", certificate_id);
-		cf_job_cert_free(out);
-		goto out;
-	}
-	rc = 1;
-out:
-	PQclear(r);
-	return rc;
 }
 
 void cf_job_cert_free(cf_job_cert *jc)

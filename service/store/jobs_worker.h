@@ -4,7 +4,9 @@
  *  - cf_jobs_claim() takes one runnable job with FOR UPDATE SKIP LOCKED: queued or
  *    waiting with run_after <= now(), or running with an expired lease (its worker
  *    died). It sets state running, the lease (owner, now() + lease) and
- *    attempt = attempt + 1, and records a "claim" event, in one transaction.
+ *    attempt = attempt + 1, and records a "claim" event, in one statement, which
+ *    also returns the certificate row the job issues and whether more jobs are
+ *    runnable.
  *  - cf_job_write() is THE writer of a claimed job's state: every later change
  *    (step, data, order URL, state, problem, run_after...) and every event goes
  *    through it, as one statement (several events in one INSERT), fenced by (id,
@@ -26,6 +28,15 @@
 #include "store/lifecycle.h"
 #include "util/err.h"
 
+/* The managed certificate a job issues. */
+typedef struct cf_job_cert {
+	char **domains;    /* as stored */
+	size_t ndomains;
+	json_t *dns_alias; /* null | "auto" | "fqdn" | {name: fqdn} */
+	json_t *provider;  /* "name" | {name: provider} */
+	char key_type[16];
+} cf_job_cert;
+
 /* A claimed job: the fence of every write. */
 typedef struct cf_job_ref {
 	char id[40];
@@ -45,6 +56,9 @@ typedef struct cf_job_claim {
 	int failures;         /* transient failures so far */
 	cf_job_kind kind;     /* CF_JOB_KIND__MAX when the row names no kind */
 	double created_at;    /* when the job was queued, epoch seconds */
+	cf_job_cert cert;     /* the certificate the job issues, read with the claim */
+	int cert_found;       /* 1 read, 0 deleted, -1 unreadable row */
+	bool more;            /* another job was runnable at the claim */
 } cf_job_claim;
 
 /* Claims the most overdue runnable job for owner with a lease of lease_s seconds.
@@ -103,17 +117,7 @@ int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, cf_err *err);
  * (0 when that is now), at most max_s; max_s when there is none; -1 on error. */
 double cf_jobs_next_due(PGconn *c, double max_s, cf_err *err);
 
-/* The managed certificate a job issues. */
-typedef struct cf_job_cert {
-	char **domains;    /* as stored */
-	size_t ndomains;
-	json_t *dns_alias; /* null | "auto" | "fqdn" | {name: fqdn} */
-	json_t *provider;  /* "name" | {name: provider} */
-	char key_type[16];
-} cf_job_cert;
-
-/* Loads the certificate row. Returns 1 found, 0 gone, -1 on error. */
-int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, cf_err *err);
+/* Frees a certificate row read by the claim (and zeroes it). */
 void cf_job_cert_free(cf_job_cert *jc);
 
 #endif

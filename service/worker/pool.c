@@ -94,7 +94,8 @@ static void *worker_main(void *arg)
 			    : -1;
 
 		if (rc == 1) {
-			cf_waiter_wake_one(&p->work); /* there may be more */
+			if (cl.more) /* another idle worker takes the next */
+				cf_waiter_wake_one(&p->work);
 			wk_job_run(w, &cl);
 		} else if (rc == 0) {
 			worker_idle(w, db);
@@ -115,10 +116,10 @@ static void *worker_main(void *arg)
 }
 
 /* A NOTIFY on the jobs channel (one job is runnable): one idle worker looks; a
- * worker that claims a job wakes the next (worker_main), so a burst of jobs
- * spreads over the idle workers without each NOTIFY waking all of them. A
- * (re)connection or a lost connection of the listener (notifications may have
- * been missed): all the idle workers look. */
+ * worker that claims a job while more are runnable wakes the next (worker_main),
+ * so a burst of jobs spreads over the idle workers without each NOTIFY waking all
+ * of them. A (re)connection or a lost connection of the listener (notifications
+ * may have been missed): all the idle workers look. */
 static void on_notify(const char *payload, void *arg)
 {
 	(void)payload;

@@ -34,7 +34,8 @@
 #include "worker/step_kit.h"
 
 /* ---- spec.c ---- */
-/* Loads the certificate of the job into names, alias spec, providers, key type. */
+/* Takes the certificate row the claim read (j->cl.cert) into j->cert, and reads it
+ * as names, alias spec, providers, key type. */
 wk_rc wk_spec_load(wk_job *j);
 void wk_spec_free(wk_job *j);
 /* The plan of data.targets with indexes into j->names; -1 when it does not fit. */
