@@ -17,24 +17,28 @@
 #include "store/db.h"
 #include "util/buf.h"
 
-/* Parses the leaf and computes the ETag over leaf || chain (the full chain as it
- * is served). */
+/* The leaf's fields (parsed here unless the caller read them with the chain) and
+ * the ETag over leaf || chain (the full chain as it is served). */
 static int describe(cf_issued *in, cf_err *err)
 {
-	cf_cert_info info = {0};
+	cf_cert_info own = {0};
+	const cf_cert_info *info = in->info;
 	cf_buf full = {0};
 	uint8_t sum[32];
 	char *hex = in->etag;
 
-	if (cf_cert_info_from_pem(in->leaf_pem, strlen(in->leaf_pem), &info, err) != 0)
+	if (info == NULL && cf_cert_info_from_pem(in->leaf_pem, strlen(in->leaf_pem), &own,
+						  err) != 0)
 		return -1;
-	snprintf(in->serial, sizeof(in->serial), "%s", info.serial);
-	snprintf(in->issuer_cn, sizeof(in->issuer_cn), "%s", info.issuer_cn);
-	in->not_before = info.not_before;
-	in->not_after = info.not_after;
+	if (info == NULL)
+		info = &own;
+	snprintf(in->serial, sizeof(in->serial), "%s", info->serial);
+	snprintf(in->issuer_cn, sizeof(in->issuer_cn), "%s", info->issuer_cn);
+	in->not_before = info->not_before;
+	in->not_after = info->not_after;
 	if (cf_buf_append_str(&full, in->leaf_pem) != 0 ||
 	    cf_buf_append_str(&full, in->chain_pem) != 0) {
-		cf_cert_info_free(&info);
+		cf_cert_info_free(&own);
 		cf_buf_free(&full);
 		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
 	}
@@ -44,7 +48,7 @@ static int describe(cf_issued *in, cf_err *err)
 		snprintf(hex, 3, "%02x", sum[i]);
 	snprintf(hex, 2, "\"");
 	cf_buf_free(&full);
-	cf_cert_info_free(&info);
+	cf_cert_info_free(&own);
 	return 0;
 }
 
@@ -57,11 +61,11 @@ static int next_version(PGconn *c, const char *cert_id, cf_err *err)
 	PGresult *r;
 	int v = -1;
 
-	r = cf_db_exec(c, "next version",
-		       "SELECT coalesce((SELECT max(v.version) FROM certificate_versions v"
-		       " WHERE v.certificate_id = c.id), 0) + 1"
-		       " FROM certificates c WHERE c.id = $1 FOR UPDATE OF c",
-		       1, p, err);
+	r = cf_db_execp(c, "next version",
+			"SELECT coalesce((SELECT max(v.version) FROM certificate_versions v"
+			" WHERE v.certificate_id = c.id), 0) + 1"
+			" FROM certificates c WHERE c.id = $1 FOR UPDATE OF c",
+			1, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) != 1)
@@ -96,7 +100,7 @@ static int insert_version(PGconn *c, const cf_job_ref *job, const cf_issued *in,
 	snprintf(na, sizeof(na), "%lld", (long long)in->not_after);
 	lens[7] = (int)sealed->len;
 	fmts[7] = 1;
-	r = cf_db_execb(c, "store certificate version", insert_sql, 11, p, lens, fmts, err);
+	r = cf_db_execbp(c, "store certificate version", insert_sql, 11, p, lens, fmts, err);
 	if (r == NULL)
 		return -1;
 	PQclear(r);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "crypto/crypto.h"
 #include "store/jobs_worker.h"
 #include "util/err.h"
 
@@ -29,6 +30,7 @@ typedef struct cf_issued {
 	const char *leaf_pem;
 	const char *chain_pem;  /* "" when none */
 	const char *key_pem;    /* the certificate's private key: sealed, never stored plain */
+	const cf_cert_info *info; /* the leaf's fields when already read, else NULL */
 	/* out, for the job's event */
 	int version;
 	char serial[128];

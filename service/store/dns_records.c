@@ -7,12 +7,13 @@
  * only the attempt holding the job records values for it) and takes one
  * transaction-level advisory lock per target FQDN, keyed by (CF_TXT_LOCK_CLASS,
  * hashtext(fqdn)), in ascending key order so two jobs that share targets cannot
- * deadlock; the second, whose snapshot is taken once the locks are held, counts
- * and inserts only when every target is within its limit. The locks are released
- * by the COMMIT that makes the new rows visible, so the next counter sees them. Lists travel as PostgreSQL array literals (text[] parameters), still
- * parameterised. created_at and removed_at take clock_timestamp(), the moment of the
- * statement rather than of the transaction's start, so the rows' intervals show
- * exactly how many values were live at once. A target's limit is the budget, or the
+ * deadlock; the second, whose snapshot is taken once the locks are held, counts and
+ * inserts only when every target is within its limit. The locks are released by the
+ * COMMIT that makes the new rows visible, so the next counter sees them. Lists
+ * travel as PostgreSQL array literals (text[] parameters), still parameterised.
+ * created_at and removed_at take clock_timestamp(), the moment of the statement
+ * rather than of the transaction's start, so the rows' intervals show exactly how
+ * many values were live at once. A target's limit is the budget, or the
  * max_values_per_name of the provider type writing there when that is smaller.
  *
  * The provider calls themselves are serialised per target with a second class of
@@ -82,8 +83,8 @@ static int fence_and_lock(PGconn *c, const cf_job_ref *job, const char *fqdns, c
 	int rc;
 
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
-	if ((r = cf_db_exec(c, "lock TXT targets", lock_sql, 3, p, err)) == NULL)
-		return -1;
+	if ((r = cf_db_execp(c, "lock TXT targets", lock_sql, 3, p, err)) == NULL)
+			     return -1;
 	rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 2;
 	PQclear(r);
 	return rc;
@@ -149,7 +150,7 @@ static char *limits_array(const cf_txt_value *v, size_t n, int budget)
 static int count_and_record(PGconn *c, const char *const p[5], cf_txt_over *over,
 			    cf_err *err)
 {
-	PGresult *r = cf_db_exec(c, "record TXT values", reserve_sql, 5, p, err);
+	PGresult *r = cf_db_execp(c, "record TXT values", reserve_sql, 5, p, err);
 	int rc;
 
 	if (r == NULL)
@@ -218,8 +219,8 @@ int cf_txt_set_state(PGconn *c, const cf_job_ref *job, const cf_txt_value *v,
 	int rc;
 
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
-	if ((r = cf_db_exec(c, "set TXT value state", set_state_sql, 6, p, err)) == NULL)
-		return -1;
+	if ((r = cf_db_execp(c, "set TXT value state", set_state_sql, 6, p, err)) == NULL)
+			     return -1;
 	rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 1;
 	PQclear(r);
 	return rc;
@@ -255,10 +256,10 @@ int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row **rows, size_t 
 
 	*rows = NULL;
 	*n = 0;
-	r = cf_db_exec(c, "live TXT values of job",
-		       "SELECT id, provider, fqdn, value FROM dns_records WHERE job_id = $1"
-		       " AND state IN ('pending','present') ORDER BY id",
-		       1, p, err);
+	r = cf_db_execp(c, "live TXT values of job",
+			"SELECT id, provider, fqdn, value FROM dns_records WHERE job_id = $1"
+			" AND state IN ('pending','present') ORDER BY id",
+			1, p, err);
 	if (r == NULL)
 		return -1;
 	rc = rows_from(r, rows, n, err);
@@ -290,8 +291,8 @@ int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, cf_err *err)
 	PGresult *r;
 	int rc = -1;
 
-	r = cf_db_exec(c, "lock TXT target", "SELECT pg_try_advisory_lock("
-		       CF_TXT_WRITE_LOCK_CLASS ", hashtext($1))", 1, q, err);
+	r = cf_db_execp(c, "lock TXT target", "SELECT pg_try_advisory_lock("
+			CF_TXT_WRITE_LOCK_CLASS ", hashtext($1))", 1, q, err);
 	if (r == NULL)
 		return -1;
 	rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : 1;
@@ -328,8 +329,8 @@ out:
 int cf_txt_write_unlock(PGconn *c, const char *fqdn, cf_err *err)
 {
 	const char *q[1] = {fqdn};
-	PGresult *r = cf_db_exec(c, "unlock TXT target", "SELECT pg_advisory_unlock("
-				 CF_TXT_WRITE_LOCK_CLASS ", hashtext($1))", 1, q, err);
+	PGresult *r = cf_db_execp(c, "unlock TXT target", "SELECT pg_advisory_unlock("
+				  CF_TXT_WRITE_LOCK_CLASS ", hashtext($1))", 1, q, err);
 	int rc = -1;
 
 	if (r == NULL)

@@ -106,8 +106,8 @@ int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, 
 
 	memset(out, 0, sizeof(*out));
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	if ((r = cf_db_exec(c, "claim a job", claim_sql, 2, p, err)) == NULL)
-		return -1;
+	if ((r = cf_db_execp(c, "claim a job", claim_sql, 2, p, err)) == NULL)
+			     return -1;
 	if (PQntuples(r) == 0) {
 		rc = 0;
 		goto out;
@@ -263,8 +263,8 @@ static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
 	for (int i = 0; i < 5; i++)
 		p[12 + i] = arr[i];
 	p[17] = ch->notify ? "true" : "false";
-	if ((r = cf_db_exec(c, "update job", write_sql, 18, p, err)) == NULL)
-		goto out;
+	if ((r = cf_db_execp(c, "update job", write_sql, 18, p, err)) == NULL)
+			     goto out;
 	rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 1;
 out:
 	PQclear(r);
@@ -306,10 +306,10 @@ int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, cf_err *err)
 
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
 	snprintf(lease, sizeof(lease), "%d", lease_s);
-	r = cf_db_exec(c, "renew lease",
-		       "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::int)"
-		       " WHERE id = $1 AND attempt = $2 AND state = " CF_SQL_JOB_RUNNING,
-		       3, p, err);
+	r = cf_db_execp(c, "renew lease",
+			"UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3::int)"
+			" WHERE id = $1 AND attempt = $2 AND state = " CF_SQL_JOB_RUNNING,
+			3, p, err);
 	if (r == NULL)
 		return -1;
 	rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : 1;
@@ -325,13 +325,13 @@ double cf_jobs_next_due(PGconn *c, double max_s, cf_err *err)
 	double v;
 
 	snprintf(max, sizeof(max), "%.3f", max_s);
-	r = cf_db_exec(c, "next due job",
-		       "SELECT least($1::float8, greatest(0, coalesce(extract(epoch FROM least("
-		       " min(run_after) FILTER (WHERE state IN " CF_SQL_JOB_DUE "),"
-		       " min(lease_expires_at) FILTER (WHERE state = " CF_SQL_JOB_RUNNING "))"
-		       " - now()), $1::float8)))::float8"
-		       " FROM jobs WHERE state IN " CF_SQL_JOB_ACTIVE,
-		       1, p, err);
+	r = cf_db_execp(c, "next due job",
+			"SELECT least($1::float8, greatest(0, coalesce(extract(epoch FROM least("
+			" min(run_after) FILTER (WHERE state IN " CF_SQL_JOB_DUE "),"
+			" min(lease_expires_at) FILTER (WHERE state = " CF_SQL_JOB_RUNNING "))"
+			" - now()), $1::float8)))::float8"
+			" FROM jobs WHERE state IN " CF_SQL_JOB_ACTIVE,
+			1, p, err);
 	if (r == NULL)
 		return -1;
 	v = cf_col_double(r, 0, 0, max_s);

@@ -3,10 +3,11 @@
  * condition variable (CLOCK_MONOTONIC), so that a stop or a wake-up ends the
  * sleep at once instead of at the next poll.
  *
- * One waiter can be shared by many threads (the worker pool's idle workers wait
- * on one; a NOTIFY wakes one of them, a lost LISTEN connection all of them). A wake-up is a generation count: a wait
- * ends when the count moves after the wait began, so a wake-up is never lost to
- * a spurious return and never remembered for a later wait. Stopping is final.
+ * One waiter can be shared by many threads (the worker pool's idle workers wait on
+ * one; a NOTIFY wakes one of them, a lost LISTEN connection all of them). A wake-up
+ * is a generation count: a wait ends when the count moves after the wait began, so
+ * a wake-up is never lost to a spurious return and never remembered for a later
+ * wait. Stopping is final.
  *
  * Thread safety: every function but init and destroy may be called from any
  * thread; destroy only when no thread uses the waiter any more.

@@ -320,6 +320,7 @@ static void job_free(wk_job *j)
 	wk_notes_free(j);
 	cf_acme_order_free(&j->order);
 	cf_key_free(j->cert_key);
+	cf_secret_free(j->cert_key_pem);
 	json_decref(j->data);
 	cf_job_claim_free(&j->cl);
 	cf_err_clear(&j->err);

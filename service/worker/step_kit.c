@@ -4,9 +4,9 @@
  * wk_write() is the worker's only way to change a job: it calls cf_job_write(),
  * which updates the row fenced by (id, attempt) and records the event in the same
  * statement, with the events held since the last write (wk_note) and the step the
- * runner moved to without a write (step_unsaved). When it reports the job lost (another worker claimed it after our
- * lease expired), the job is dropped at once: no provider, CA or database call is
- * made for it any more.
+ * runner moved to without a write (step_unsaved). When it reports the job lost
+ * (another worker claimed it after our lease expired), the job is dropped at once:
+ * no provider, CA or database call is made for it any more.
  */
 #include "worker/step_kit.h"
 

@@ -82,6 +82,7 @@ typedef struct wk_job {
 				* it than was saved): true from a claim that resumes
 				* until the claim saves a step's end */
 	cf_key *cert_key;
+	char *cert_key_pem;    /* its PEM when made in this claim (secret, wiped) */
 	long long t0;          /* start of the current step, ms */
 	wk_step_end end;       /* set by wk_step_done */
 	wk_held_event held[WK_NOTES_MAX]; /* events for the next write, in order */

@@ -162,7 +162,8 @@ static wk_rc key_and_csr(wk_job *j, cf_buf *csr)
 				      "new %s key sealed in the job", cf_key_type_name(j->key_type));
 	}
 	cf_key_free(saved);
-	cf_secret_free(pem);
+	cf_secret_free(j->cert_key_pem);
+	j->cert_key_pem = pem; /* the final write stores it sealed again: encoded once */
 	cf_buf_free(&sealed);
 	free(b64);
 	return rc;
@@ -228,16 +229,16 @@ static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 	cf_job_change ch = CF_JOB_KEEP;
 	cf_issued in = {.master_key = j->w->app->master_key,
 			.certificate_id = j->cl.certificate_id, .leaf_pem = cert->leaf,
-			.chain_pem = cert->chain ? cert->chain : ""};
+			.chain_pem = cert->chain ? cert->chain : "", .info = &cert->leaf_info};
 	wk_issued_arg hook = {j, &in};
-	char *pem = cf_key_to_pem(j->cert_key, &j->err);
+	char *pem = j->cert_key_pem ? NULL : cf_key_to_pem(j->cert_key, &j->err);
 	struct tm tm;
 	char until[32];
 	wk_rc rc;
 
-	if (pem == NULL)
+	if (pem == NULL && j->cert_key_pem == NULL)
 		return wk_err(j);
-	in.key_pem = pem;
+	in.key_pem = pem ? pem : j->cert_key_pem;
 	json_object_del(j->data, "key");
 	ch.state = CF_JOB_ISSUED;
 	ch.step = CF_STEP_DOWNLOAD;
@@ -275,7 +276,7 @@ wk_rc wk_st_download(wk_job *j)
 		rc = wk_err(j);
 		goto out;
 	}
-	if (!cf_cert_matches_key(cert.leaf, strlen(cert.leaf), j->cert_key)) {
+	if (!cf_key_same_public(cert.leaf_key, j->cert_key)) {
 		rc = wk_fail(j, CF_ERR_PERMANENT, "the certificate from %s does not match the key",
 			     j->order.cert_url);
 		goto out;

@@ -16,10 +16,10 @@
  * when smaller (acme-dns keeps two values per name), enforced in the same
  * reservation across replicas. Every provider call that changes a target (present,
  * cleanup, the janitor's cleanup) runs under that target's write lock, a PostgreSQL
- * session-level advisory lock taken on the thread's connection (cf_txt_write_lock): writers of
- * one name never overlap, on any replica, so providers that read, modify and write
- * a whole rrset (powerdns, route53) cannot drop each other's values. The lock is
- * waited for in chunks, so a stopping process or a lost job lets go.
+ * session-level advisory lock taken on the thread's connection (cf_txt_write_lock):
+ * writers of one name never overlap, on any replica, so providers that read, modify
+ * and write a whole rrset (powerdns, route53) cannot drop each other's values. The
+ * lock is waited for in chunks, so a stopping process or a lost job lets go.
  *
  * The janitor removes orphan values (live, but their job ended or is gone) with
  * retries after a doubling backoff; each outcome is an event of the value's job
