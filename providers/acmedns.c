@@ -45,7 +45,6 @@
 #include "providers/provider.h"
 #include "providers/acmedns.h"
 
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +53,7 @@
 #include <time.h>
 
 #include "providers/api_http.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/http_client.h"
 
@@ -143,7 +143,7 @@ int cf_acmedns_slot_take(const char *account_key, const char *value, long now_s,
 	pthread_mutex_lock(&accounts_lock);
 	a = account_get(account_key, now_s, true);
 	if (a == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		cf_err_oom(err, WHO);
 		goto out;
 	}
 	for (i = 0; i < a->n; i++)
@@ -328,7 +328,7 @@ static int post_update(const acmedns_conf *c, long timeout_ms, const char *value
 	snprintf(key, sizeof(key), "X-Api-Key: %s", c->pass);
 	doc = json_pack("{s:s,s:s}", "subdomain", c->subdomain, "txt", value);
 	if (doc == NULL || (body = json_dumps(doc, JSON_COMPACT)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		cf_err_oom(err, WHO);
 		goto out;
 	}
 	req.body = body;
@@ -342,7 +342,7 @@ static int post_update(const acmedns_conf *c, long timeout_ms, const char *value
 	}
 	rc = 0;
 out:
-	OPENSSL_cleanse(key, sizeof(key));
+	cf_wipe(key, sizeof(key));
 	cf_api_resp_free(&r);
 	free(body);
 	json_decref(doc);

@@ -24,11 +24,11 @@ bool cf_acmedns_txt_ok(const char *value);
  * now_s on. *fresh is true when it was not live yet (the caller must write it)
  * and false when it already was (nothing to write). -1 with a permanent error
  * when CF_ACMEDNS_MAX_VALUES other values are live there. */
-int cf_acmedns_slot_take(const char *account, const char *value, long now_s, bool *fresh,
+CF_MUST_CHECK int cf_acmedns_slot_take(const char *account, const char *value, long now_s, bool *fresh,
 			 cf_err *err);
 /* Stops counting value at account (nothing when it is not counted). */
 void cf_acmedns_slot_drop(const char *account, const char *value);
 /* How many values are live at account at now_s. */
-int cf_acmedns_slot_count(const char *account, long now_s);
+CF_MUST_CHECK int cf_acmedns_slot_count(const char *account, long now_s);
 
 #endif

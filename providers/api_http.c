@@ -62,7 +62,7 @@ int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err)
 				cf_http_maybe_delivered((CURLcode)code);
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "%s: out of memory", who);
+	cf_err_oom(err, who);
 out:
 	cf_http_headers_free(hdrs);
 	if (c != NULL)

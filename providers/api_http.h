@@ -47,14 +47,14 @@ typedef struct cf_api_resp {
 /* Sends req. 0 when any HTTP response arrived (whatever its status), -1 with a
  * transient error naming who, the method and the URL when none did (or a
  * permanent one for a malformed request or an unusable ca_file). */
-int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err);
+CF_MUST_CHECK int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err);
 void cf_api_resp_free(cf_api_resp *resp);
 
 /* Checks an api_url setting: "http://" or "https://", a host, an optional port
  * and path; no user:password@, query, fragment, blanks or control characters;
  * at most CF_API_URL_MAX - 128 characters. Writes it without trailing slashes
  * to out. The error names the setting `key` of provider who. */
-int cf_api_url_check(const char *who, const char *key, const char *url,
+CF_MUST_CHECK int cf_api_url_check(const char *who, const char *key, const char *url,
 		     char out[CF_API_URL_MAX], cf_err *err);
 
 /* The text of an API error body, for messages: the string member "error" (or
@@ -64,16 +64,16 @@ void cf_api_error_text(const cf_api_resp *resp, char *out, size_t outlen);
 
 /* The string setting key of a settings object: 0 with *out NULL when absent,
  * -1 naming who and key when it is present but not a string. */
-int cf_api_setting_str(const char *who, const json_t *settings, const char *key,
+CF_MUST_CHECK int cf_api_setting_str(const char *who, const json_t *settings, const char *key,
 		       const char **out, cf_err *err);
 
 /* Refuses any key of settings not in known (NULL-terminated), naming it. */
-int cf_api_settings_known(const char *who, const json_t *settings, const char *const *known,
+CF_MUST_CHECK int cf_api_settings_known(const char *who, const json_t *settings, const char *const *known,
 			  cf_err *err);
 
 /* A whole number setting (JSON integer or decimal string) in [min, max], or def
  * when absent. */
-int cf_api_setting_long(const char *who, const json_t *settings, const char *key, long min,
+CF_MUST_CHECK int cf_api_setting_long(const char *who, const json_t *settings, const char *key, long min,
 			long max, long def, long *out, cf_err *err);
 
 #endif

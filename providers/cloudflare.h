@@ -21,7 +21,7 @@
  * 5xx transient; other statuses permanent). *root is the parsed envelope whenever
  * the body is one, also on failure so the caller can look at the codes; the caller
  * decrefs it. */
-int cf_cloudflare_envelope(long status, const char *body, size_t len, const char *what,
+CF_MUST_CHECK int cf_cloudflare_envelope(long status, const char *body, size_t len, const char *what,
 			   json_t **root, cf_err *err);
 /* true when errors[] of an envelope holds code. */
 bool cf_cloudflare_has_code(const json_t *root, long long code);

@@ -38,7 +38,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -51,6 +50,7 @@
 #include <unistd.h>
 
 #include "providers/api_http.h"
+#include "util/buf.h"
 #include "util/clock.h"
 
 #define WHO "exec"
@@ -217,7 +217,7 @@ static void env_free(char **env)
 	if (env == NULL)
 		return;
 	for (i = 0; env[i] != NULL; i++) {
-		OPENSSL_cleanse(env[i], strlen(env[i]));
+		cf_wipe(env[i], strlen(env[i]));
 		free(env[i]);
 	}
 	free(env);
@@ -396,7 +396,7 @@ static void output_tail(const json_t *s, const cf_exec_tail tails[2], char *out,
 		out[o++] = ch < 0x20 || ch == 0x7f ? (ch == '\n' ? '|' : ' ') : (char)ch;
 	}
 	out[o] = '\0';
-	OPENSSL_cleanse(raw, sizeof(raw));
+	cf_wipe(raw, sizeof(raw));
 }
 
 static int run(const cf_provider_ctx *ctx, const char *action, const char *fqdn,
@@ -426,7 +426,7 @@ static int run(const cf_provider_ctx *ctx, const char *action, const char *fqdn,
 	tails = calloc(2, sizeof(*tails));
 	env = env_build(ctx->settings);
 	if (tails == NULL || env == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		cf_err_oom(err, WHO);
 		goto out;
 	}
 	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
@@ -469,7 +469,7 @@ out:
 			close(errp[i]);
 	}
 	if (tails != NULL) {
-		OPENSSL_cleanse(tails, 2 * sizeof(*tails));
+		cf_wipe(tails, 2 * sizeof(*tails));
 		free(tails);
 	}
 	env_free(env);

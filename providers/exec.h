@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "util/err.h"
+
 #define CF_EXEC_TAIL_MAX 4096
 
 /* The last CF_EXEC_TAIL_MAX bytes written to one of the child's pipes. */
@@ -21,7 +23,7 @@ typedef struct cf_exec_tail {
 
 /* "CERTFLEET_SETTING_" + key upper-cased, '-' and '.' as '_'. -1 when key is not
  * [A-Za-z0-9_.-], 1-64 characters, or does not fit in outlen. */
-int cf_exec_env_name(const char *key, char *out, size_t outlen);
+CF_MUST_CHECK int cf_exec_env_name(const char *key, char *out, size_t outlen);
 
 void cf_exec_tail_append(cf_exec_tail *t, const char *p, size_t n);
 /* The held bytes in order, NUL-terminated in out (cut to outlen - 1 from the

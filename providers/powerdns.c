@@ -45,7 +45,6 @@
 #include "providers/provider.h"
 #include "providers/powerdns.h"
 
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +54,7 @@
 
 #include "providers/api_http.h"
 #include "providers/txt.h"
+#include "util/buf.h"
 #include "util/http_client.h"
 
 #define WHO "powerdns"
@@ -293,7 +293,7 @@ int cf_pdns_patch_body(const json_t *records, const char *name, long ttl, const 
 	rc = 0;
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+	cf_err_oom(err, WHO);
 out:
 	cf_buf_free(&quoted);
 	json_decref(doc);
@@ -342,7 +342,7 @@ static int call(const pdns_call *k, const char *method, const char *url, const c
 		return cf_err_set(err, CF_ERR_PERMANENT, WHO " setting api_key: too long");
 	snprintf(hdr, sizeof(hdr), "X-API-Key: %s", k->c->key);
 	rc = cf_api_http(&req, resp, err);
-	OPENSSL_cleanse(hdr, sizeof(hdr));
+	cf_wipe(hdr, sizeof(hdr));
 	return rc;
 }
 
@@ -502,7 +502,7 @@ static int change(const cf_provider_ctx *ctx, const char *fqdn, const char *valu
 		free(body);
 		body = NULL;
 		if ((recs = cf_pdns_txt_records(doc, name)) == NULL) {
-			cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+			cf_err_oom(err, WHO);
 			goto out;
 		}
 		if (cf_pdns_patch_body(recs, name, c.ttl, value, add, &body, err) != 0)

@@ -18,13 +18,13 @@
 /* PowerDNS's id of a zone (apiZoneNameToId): the name with a trailing dot, every
  * character other than [A-Za-z0-9.-] written as "=XX" (upper-case hex). -1 when
  * it does not fit in outlen. */
-int cf_pdns_zone_id(const char *zone, char *out, size_t outlen);
+CF_MUST_CHECK int cf_pdns_zone_id(const char *zone, char *out, size_t outlen);
 
 /* "{base}/api/v1/servers/{server_id}/zones/{zone id}", plus
  * "?rrset_name={name}.&rrset_type=TXT" when name is not NULL (PowerDNS 4.7+
  * filters on it; older servers send the whole zone, which the caller filters
  * anyway). -1 when it does not fit. */
-int cf_pdns_zone_url(const char *base, const char *server_id, const char *zone,
+CF_MUST_CHECK int cf_pdns_zone_url(const char *base, const char *server_id, const char *zone,
 		     const char *name, char *out, size_t outlen);
 
 /* The TXT records at name (dots optional, case ignored) in a zone document as
@@ -40,7 +40,7 @@ bool cf_pdns_records_have(const json_t *records, const char *value);
  * list becomes empty. *body is NULL (and 0 returned) when nothing needs to
  * change: the value is already there (add), or already gone (remove). The
  * caller frees *body. */
-int cf_pdns_patch_body(const json_t *records, const char *name, long ttl, const char *value,
+CF_MUST_CHECK int cf_pdns_patch_body(const json_t *records, const char *name, long ttl, const char *value,
 		       bool add, char **body, cf_err *err);
 
 #endif

@@ -34,10 +34,10 @@ typedef struct cf_provider_ctx {
 typedef struct cf_provider_ops {
 	const char *name;
 	const char *const *secret_keys; /* NULL-terminated */
-	int (*validate)(const json_t *settings, cf_err *err);
-	int (*present)(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+	CF_MUST_CHECK int (*validate)(const json_t *settings, cf_err *err);
+	CF_MUST_CHECK int (*present)(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
 		       cf_err *err);
-	int (*cleanup)(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
+	CF_MUST_CHECK int (*cleanup)(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
 		       cf_err *err);
 	/* At most this many TXT values may be live at one name through this provider
 	 * at once (acme-dns keeps only the two newest per account); 0 = unlimited.
@@ -55,25 +55,25 @@ typedef struct cf_provider_ops {
 	 * (the zone holding fqdn exists for these credentials, and the server accepts
 	 * them). 1 yes; 0 no, with err (permanent) saying why; -1 when it cannot tell
 	 * now (err, transient: no answer). Used by the alias check, never by issuance. */
-	int (*can_write)(const cf_provider_ctx *ctx, const char *fqdn, cf_err *err);
+	CF_MUST_CHECK int (*can_write)(const cf_provider_ctx *ctx, const char *fqdn, cf_err *err);
 } cf_provider_ops;
 
 /* Registers the built-in providers (idempotent, thread-safe via pthread_once). */
 void cf_providers_init(void);
 /* Adds ops to the registry; -1 when the name is taken or the registry is full. */
-int cf_provider_register(const cf_provider_ops *ops, cf_err *err);
+CF_MUST_CHECK int cf_provider_register(const cf_provider_ops *ops, cf_err *err);
 /* The provider named exactly name, or NULL. Initialises the registry if needed. */
 const cf_provider_ops *cf_provider_find(const char *name);
 /* Fills names[0..max) with the registered names (static strings, registration
  * order) and returns how many are registered (may exceed max). */
 size_t cf_provider_names(const char **names, size_t max);
 /* true when key is one of ops' secret settings. */
-int cf_provider_is_secret(const cf_provider_ops *ops, const char *key);
+CF_MUST_CHECK int cf_provider_is_secret(const cf_provider_ops *ops, const char *key);
 
 /* A target for name that this provider could write, from its settings: the
  * acme-dns account's "fulldomain", or "<name>.<zone>" when a "zone" setting names
  * the zone it writes. 0 and out filled, or -1 when the settings do not tell. */
-int cf_provider_suggest_target(const json_t *settings, const char *name, char *out,
+CF_MUST_CHECK int cf_provider_suggest_target(const json_t *settings, const char *name, char *out,
 			       size_t outlen);
 
 /* Built-ins (one file each). */

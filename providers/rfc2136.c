@@ -30,13 +30,13 @@
 #include "providers/provider.h"
 
 #include <ldns/ldns.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "util/b64.h"
+#include "util/buf.h"
 
 #define DEFAULT_TTL 60
 #define DEFAULT_TIMEOUT_MS 5000
@@ -167,7 +167,7 @@ static int check_tsig(rfc_conf *c, const char *alg, cf_err *err)
 				  "rfc2136 setting tsig_secret: required when tsig_name is set");
 	raw = cf_b64_decode(c->secret, &rawlen);
 	if (raw != NULL) {
-		OPENSSL_cleanse(raw, rawlen);
+		cf_wipe(raw, rawlen);
 		free(raw);
 	}
 	if (raw == NULL || rawlen == 0)
@@ -263,7 +263,7 @@ static int find_zone(const cf_provider_ctx *ctx, const rfc_conf *c, const cf_dns
 	if (c->zone[0] != '\0') {
 		*zone = strdup(c->zone);
 		if (*zone == NULL)
-			return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			return cf_err_oom(err, NULL);
 		return 0;
 	}
 	if (ctx->resolvers != NULL && ctx->resolvers->n > 0 &&
@@ -366,7 +366,7 @@ static void update_resolver_free(ldns_resolver *r)
 		return;
 	kd = ldns_resolver_tsig_keydata(r);
 	if (kd != NULL)
-		OPENSSL_cleanse((char *)kd, strlen(kd));
+		cf_wipe((char *)kd, strlen(kd));
 	ldns_resolver_deep_free(r);
 }
 

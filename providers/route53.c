@@ -240,7 +240,7 @@ static int send_signed(r53_op *op, const char *method, const char *path, const c
 	    (c->token && cf_http_header_add(&hdrs, "X-Amz-Security-Token", c->token) != 0) ||
 	    (body && cf_http_header_add(&hdrs, "Content-Type", "application/xml") != 0) ||
 	    cf_http_header_add(&hdrs, "Expect", "") != 0) {
-		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		cf_err_oom(err, WHO);
 		goto out;
 	}
 	hreq.url = (const char *)url.data;
@@ -380,7 +380,7 @@ static int change(r53_op *op, const char *action, long ttl, const char *const *v
 
 	*conflict = false;
 	if (body == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		return cf_err_oom(err, WHO);
 	snprintf(path, sizeof(path), API "/hostedzone/%s/rrset/", op->zone_id);
 	if (call(op, "POST", path, NULL, 0, body, &doc, code, err) != 0) {
 		if (strcmp(code, "InvalidChangeBatch") == 0 && strcmp(action, "DELETE") == 0) {
@@ -429,7 +429,7 @@ static int step(r53_op *op, const char *value, const char *quoted, bool add, boo
 		goto out;
 	}
 	if ((vals = calloc(rr.n + 1, sizeof(*vals))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": out of memory");
+		cf_err_oom(err, WHO);
 		goto out;
 	}
 	for (i = 0; i < rr.n; i++) { /* the others, verbatim */

@@ -46,7 +46,7 @@ const char *cf_xml_text(const cf_xml *x, const char *path);
 /* The next sibling of x (or x itself when self) named name, or NULL. */
 const cf_xml *cf_xml_next(const cf_xml *x, const char *name, bool self);
 /* Appends s with & < > " ' escaped. Returns 0 / -1. */
-int cf_xml_escape(cf_buf *b, const char *s);
+CF_MUST_CHECK int cf_xml_escape(cf_buf *b, const char *s);
 
 /* ---- requests and answers ---- */
 
@@ -71,19 +71,19 @@ char *cf_r53_change_body(const char *action, const char *name, long ttl,
 /* From a ListResourceRecordSets answer: the TXT rrset at exactly name, or
  * found = false when the first rrset listed is another one. -1 (permanent) when
  * the answer is malformed or the rrset uses a routing policy (SetIdentifier). */
-int cf_r53_parse_rrset(const cf_xml *doc, const char *name, cf_r53_rrset *out, cf_err *err);
+CF_MUST_CHECK int cf_r53_parse_rrset(const cf_xml *doc, const char *name, cf_r53_rrset *out, cf_err *err);
 /* From a ListHostedZonesByName answer: the id (without "/hostedzone/") of the one
  * public zone named exactly name. 1 found, 0 none, -1 when there are several
  * (the error asks for hosted_zone_id) or the answer is malformed. */
-int cf_r53_parse_zone(const cf_xml *doc, const char *name, char id[CF_R53_ID_MAX + 1],
+CF_MUST_CHECK int cf_r53_parse_zone(const cf_xml *doc, const char *name, char id[CF_R53_ID_MAX + 1],
 		      cf_err *err);
 /* From a ChangeResourceRecordSets or GetChange answer: the change id (without
  * "/change/") and its status ("PENDING", "INSYNC"). -1 when malformed. */
-int cf_r53_parse_change(const cf_xml *doc, char id[CF_R53_ID_MAX + 1], char *status,
+CF_MUST_CHECK int cf_r53_parse_change(const cf_xml *doc, char id[CF_R53_ID_MAX + 1], char *status,
 			size_t status_len, cf_err *err);
 /* A Route 53 id ("Z1D633PJN98FT9", "/hostedzone/Z1..." or "/change/C2...") with
  * its prefix dropped, checked to be [A-Za-z0-9]{1,64}. -1 when it is not. */
-int cf_r53_id(const char *text, char out[CF_R53_ID_MAX + 1]);
+CF_MUST_CHECK int cf_r53_id(const char *text, char out[CF_R53_ID_MAX + 1]);
 
 /* Fills err from an error answer: "route53: <what>: HTTP <status> <Code>:
  * <Message>" (an <ErrorResponse>, or an <InvalidChangeBatch> with its

@@ -195,7 +195,7 @@ static int canonical_headers(const cf_sigv4_request *req, cf_buf *creq, cf_buf *
 	if (req->nheaders == 0)
 		return cf_err_set(err, CF_ERR_PERMANENT, "sigv4: no headers to sign (host needed)");
 	if ((h = calloc(req->nheaders, sizeof(*h))) == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	for (; made < req->nheaders; made++) {
 		const cf_sigv4_kv *kv = &req->headers[made];
 
@@ -232,7 +232,7 @@ static int canonical_headers(const cf_sigv4_request *req, cf_buf *creq, cf_buf *
 	rc = 0;
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	cf_err_oom(err, NULL);
 out:
 	for (i = 0; i < made; i++) {
 		free(h[i].name);
@@ -336,7 +336,7 @@ int cf_sigv4_sign(const cf_sigv4_request *req, const cf_sigv4_scope *scope,
 	if (query == NULL || cf_buf_printf(&creq, "%s\n", req->method) != 0 ||
 	    cf_sigv4_uri_encode(&creq, req->path && req->path[0] ? req->path : "/", 1) != 0 ||
 	    cf_buf_printf(&creq, "\n%s\n", query) != 0) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (canonical_headers(req, &creq, &signed_h, err) != 0)
@@ -374,7 +374,7 @@ int cf_sigv4_sign(const cf_sigv4_request *req, const cf_sigv4_scope *scope,
 	rc = 0;
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	cf_err_oom(err, NULL);
 out:
 	if (rc != 0)
 		memset(out->signature, 0, sizeof(out->signature));

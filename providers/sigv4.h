@@ -71,13 +71,13 @@ typedef struct cf_sigv4_result {
 /* Signs req for scope. Returns 0 and fills out, or -1 (permanent error naming the
  * bad input: a malformed date, a header name with a blank, ...) and leaves out
  * empty. */
-int cf_sigv4_sign(const cf_sigv4_request *req, const cf_sigv4_scope *scope,
+CF_MUST_CHECK int cf_sigv4_sign(const cf_sigv4_request *req, const cf_sigv4_scope *scope,
 		  cf_sigv4_result *out, cf_err *err);
 void cf_sigv4_result_free(cf_sigv4_result *r);
 
 /* Appends s percent-encoded as SigV4 wants (unreserved A-Z a-z 0-9 - . _ ~ kept,
  * '/' kept when keep_slash). Returns 0 / -1 (out of memory). */
-int cf_sigv4_uri_encode(cf_buf *b, const char *s, int keep_slash);
+CF_MUST_CHECK int cf_sigv4_uri_encode(cf_buf *b, const char *s, int keep_slash);
 /* The canonical query string of q[0..n), which is also a valid wire query (no
  * leading '?'); "" when n is 0. Caller frees; NULL when out of memory. */
 char *cf_sigv4_canonical_query(const cf_sigv4_kv *q, size_t n);

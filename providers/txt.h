@@ -19,6 +19,7 @@
 #include <pthread.h>
 
 #include "util/buf.h"
+#include "util/err.h"
 
 /* The base of the three-digit escapes. */
 typedef enum cf_txt_escape {
@@ -28,7 +29,7 @@ typedef enum cf_txt_escape {
 
 /* Appends value, quoted as above, to out (an empty value gives ""). -1 when
  * memory runs out. */
-int cf_txt_quote(const char *value, cf_txt_escape esc, cf_buf *out);
+CF_MUST_CHECK int cf_txt_quote(const char *value, cf_txt_escape esc, cf_buf *out);
 
 /* Appends the value that text stands for (its strings joined, escapes undone,
  * blanks between strings dropped, unquoted words taken as they are) to out, which
@@ -36,7 +37,7 @@ int cf_txt_quote(const char *value, cf_txt_escape esc, cf_buf *out);
  * followed by three digits of the base escapes the next character as it is. -1
  * when text is malformed (an unterminated string, a trailing backslash, a decimal
  * escape over 255) or memory runs out. */
-int cf_txt_unquote(const char *text, cf_txt_escape esc, cf_buf *out);
+CF_MUST_CHECK int cf_txt_unquote(const char *text, cf_txt_escape esc, cf_buf *out);
 
 /* The mutex that serialises changes to name within the process (the same for
  * "A.example." and "a.example"). The caller locks and unlocks it; it lives as

@@ -17,10 +17,10 @@
 
 #include "log.h"
 #include "util/b64.h"
+#include "util/buf.h"
 #include "util/cidr.h"
 #include "util/files.h"
 
-#include <openssl/crypto.h>
 
 typedef enum kind {
 	K_STRING,
@@ -369,7 +369,7 @@ void cf_config_free(cf_config *cfg)
 			char **p = (char **)(void *)((char *)cfg + settings[i].offset);
 			/* some settings are secrets (master key, webhook secret): wipe all */
 			if (*p != NULL)
-				OPENSSL_cleanse(*p, strlen(*p));
+				cf_wipe(*p, strlen(*p));
 			free(*p);
 			*p = NULL;
 		}
@@ -432,11 +432,11 @@ int cf_config_master_key(const cf_config *cfg, uint8_t out[32], cf_err *err)
 	rc = 0;
 out:
 	if (raw) {
-		OPENSSL_cleanse(raw, n);
+		cf_wipe(raw, n);
 		free(raw);
 	}
 	if (text) {
-		OPENSSL_cleanse(text, strlen(text));
+		cf_wipe(text, strlen(text));
 		free(text);
 	}
 	return rc;

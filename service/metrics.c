@@ -86,6 +86,23 @@ void cf_metrics_http_foreach(cf_metrics_http_fn fn, void *arg)
 	}
 }
 
+static _Atomic(cf_metrics_route_name_fn) route_name_fn;
+
+void cf_metrics_http_set_route_names(cf_metrics_route_name_fn fn)
+{
+	atomic_store(&route_name_fn, fn);
+}
+
+const char *cf_metrics_http_route_name(int route)
+{
+	cf_metrics_route_name_fn fn = atomic_load(&route_name_fn);
+	const char *name = route >= 0 && fn ? fn(route) : NULL;
+
+	if (route < 0)
+		return "unmatched";
+	return name ? name : "unknown";
+}
+
 /* ---- issuance duration ---- */
 
 const double cf_metrics_issue_bounds[CF_METRICS_ISSUE_BUCKETS] = {

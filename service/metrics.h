@@ -27,6 +27,13 @@ void cf_metrics_http(int route, const char *method, int status);
 typedef void (*cf_metrics_http_fn)(int route, const char *method, int status,
 				   unsigned long long count, void *arg);
 void cf_metrics_http_foreach(cf_metrics_http_fn fn, void *arg);
+/* The label of a route index. The route table lives in http/routes.c, a layer
+ * above this one, so the HTTP server registers the lookup once at start; the
+ * metrics page (also http/) then names routes without calling back into the table.
+ * -1 is "unmatched"; an index without a registered lookup is "unknown". */
+typedef const char *(*cf_metrics_route_name_fn)(int route);
+void cf_metrics_http_set_route_names(cf_metrics_route_name_fn fn);
+const char *cf_metrics_http_route_name(int route);
 
 /* ---- issuance duration: job created -> certificate stored ---- */
 #define CF_METRICS_ISSUE_BUCKETS 12

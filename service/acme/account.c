@@ -73,7 +73,7 @@ static json_t *account_payload(cf_acme_client *c, const cf_acme_account_req *req
 					   err)) == NULL)
 			goto fail;
 		if (json_object_set_new(p, "externalAccountBinding", eab) != 0) {
-			cf_err_set(err, CF_ERR_PERMANENT, "newAccount: out of memory");
+			cf_err_oom(err, "newAccount");
 			goto fail;
 		}
 	}
@@ -119,7 +119,7 @@ static int parse_account(const acme_resp *r, const json_t *j, cf_acme_account *o
 	out->orders_url = acme_json_strdup(j, "orders");
 	out->json = json_dumps(j, JSON_COMPACT);
 	if (out->url == NULL || out->json == NULL)
-		return cf_err_set(err, CF_ERR_PERMANENT, "newAccount: out of memory");
+		return cf_err_oom(err, "newAccount");
 	return 0;
 }
 
@@ -138,7 +138,7 @@ static int do_register(cf_acme_client *c, const cf_acme_account_req *req,
 	if ((payload = account_payload(c, req, lookup_only, err)) == NULL)
 		goto out;
 	if ((text = json_dumps(payload, JSON_COMPACT)) == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "newAccount: out of memory");
+		cf_err_oom(err, "newAccount");
 		goto out;
 	}
 	if (acme_post_json(c, "newAccount", c->dir.new_account, text, c->key, &r, &j, err) != 0) {

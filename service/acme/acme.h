@@ -51,7 +51,7 @@
 
 /* ---- library setup ---- */
 /* Calls curl_global_init() once; call from main() before threads start. */
-int cf_acme_global_init(cf_err *err);
+CF_MUST_CHECK int cf_acme_global_init(cf_err *err);
 void cf_acme_global_cleanup(void);
 
 /* ---- status of ACME objects (RFC 8555 section 7.1.6) ---- */
@@ -141,7 +141,7 @@ void cf_acme_client_free(cf_acme_client *c);
 void cf_acme_client_set_key(cf_acme_client *c, const cf_key *account_key);
 /* Sets the account URL ("kid") used to sign every request except newAccount;
  * copied. cf_acme_account_register() sets it too. */
-int cf_acme_client_set_account(cf_acme_client *c, const char *kid, cf_err *err);
+CF_MUST_CHECK int cf_acme_client_set_account(cf_acme_client *c, const char *kid, cf_err *err);
 /* The current account URL, or NULL; owned by the client. */
 const char *cf_acme_client_account(const cf_acme_client *c);
 /* The Retry-After (ms, capped) of the last failed request, 0 when it had none:
@@ -178,7 +178,7 @@ typedef struct cf_acme_directory {
 
 /* Fetches the directory if not yet done. *out points into the client (valid until
  * cf_acme_client_free()). */
-int cf_acme_client_directory(cf_acme_client *c, const cf_acme_directory **out, cf_err *err);
+CF_MUST_CHECK int cf_acme_client_directory(cf_acme_client *c, const cf_acme_directory **out, cf_err *err);
 /* The description of the profile `name` the directory offers (owned by d), or
  * NULL when it offers no such profile. */
 const char *cf_acme_directory_profile(const cf_acme_directory *d, const char *name);
@@ -186,7 +186,7 @@ const char *cf_acme_directory_profile(const cf_acme_directory *d, const char *na
  * is NULL or "" (no profile asked for); otherwise -1 with a permanent error that
  * lists the profiles offered ("profile \"x\" is not offered by the CA (offered:
  * classic, tlsserver)"), or says the CA offers none. */
-int cf_acme_directory_check_profile(const cf_acme_directory *d, const char *name, cf_err *err);
+CF_MUST_CHECK int cf_acme_directory_check_profile(const cf_acme_directory *d, const char *name, cf_err *err);
 
 /* ---- accounts (RFC 8555 section 7.3) ---- */
 typedef struct cf_acme_account_req {
@@ -210,12 +210,12 @@ typedef struct cf_acme_account {
  * client's account URL is set. At a CA whose directory says externalAccountRequired,
  * a request without EAB is sent as a look-up (onlyReturnExisting): it returns the
  * key's account (made earlier with EAB), else fails saying EAB is required. */
-int cf_acme_account_register(cf_acme_client *c, const cf_acme_account_req *req,
+CF_MUST_CHECK int cf_acme_account_register(cf_acme_client *c, const cf_acme_account_req *req,
 			     cf_acme_account *out, cf_err *err);
 /* Key rollover (section 7.3.5): the inner JWS is signed by new_key, the outer by
  * the current key. On success the client switches to new_key (borrowed, as in
  * cf_acme_client_set_key()); on failure it keeps the old key. Needs an account URL. */
-int cf_acme_account_key_change(cf_acme_client *c, const cf_key *new_key, cf_err *err);
+CF_MUST_CHECK int cf_acme_account_key_change(cf_acme_client *c, const cf_key *new_key, cf_err *err);
 void cf_acme_account_free(cf_acme_account *a);
 
 /* ---- orders (section 7.4) ---- */
@@ -246,18 +246,18 @@ typedef struct cf_acme_order_opts {
 } cf_acme_order_opts;
 
 /* newOrder for dns identifiers (wildcards as "*.example.com"). */
-int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
+CF_MUST_CHECK int cf_acme_order_new(cf_acme_client *c, const char *const *names, size_t n,
 		      cf_acme_order *out, cf_err *err);
 /* The same, naming the certificate this order replaces (RFC 9773 section 5: the
  * ARI certID of the old certificate, see cf_cert_ari_id()); NULL or "" sends no
  * "replaces". Send it only to a CA whose directory has renewalInfo. */
-int cf_acme_order_new_replacing(cf_acme_client *c, const char *const *names, size_t n,
+CF_MUST_CHECK int cf_acme_order_new_replacing(cf_acme_client *c, const char *const *names, size_t n,
 				const char *replaces, cf_acme_order *out, cf_err *err);
 /* The same with every option: opts may be NULL (as a zeroed struct). */
-int cf_acme_order_new_opts(cf_acme_client *c, const char *const *names, size_t n,
+CF_MUST_CHECK int cf_acme_order_new_opts(cf_acme_client *c, const char *const *names, size_t n,
 			   const cf_acme_order_opts *opts, cf_acme_order *out, cf_err *err);
 /* Re-reads an order (POST-as-GET). */
-int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err);
+CF_MUST_CHECK int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf_err *err);
 /* Polls the order until it leaves pending/processing or the wall-clock deadline
  * passes, waiting per Retry-After or poll_initial_ms (50 ms) doubling to 5 s. The
  * first read is immediate; there is none when out already holds this order (same
@@ -267,11 +267,11 @@ int cf_acme_order_get(cf_acme_client *c, const char *url, cf_acme_order *out, cf
  * with Retry-After leaves it, that wait comes before the first read. Returns 0 for
  * ready or valid; -1 for invalid (permanent, the order's problem in err) or deadline
  * (transient). out holds the last state read, also on -1. */
-int cf_acme_order_poll(cf_acme_client *c, const char *url, time_t deadline,
+CF_MUST_CHECK int cf_acme_order_poll(cf_acme_client *c, const char *url, time_t deadline,
 		       cf_acme_order *out, cf_err *err);
 /* Sends the CSR (DER) to order->finalize_url; out gets the order as returned
  * (usually processing or valid). out may be the same struct as order. */
-int cf_acme_order_finalize(cf_acme_client *c, const cf_acme_order *order,
+CF_MUST_CHECK int cf_acme_order_finalize(cf_acme_client *c, const cf_acme_order *order,
 			   const void *csr_der, size_t len, cf_acme_order *out,
 			   cf_err *err);
 void cf_acme_order_free(cf_acme_order *o);
@@ -292,29 +292,29 @@ typedef struct cf_acme_authz {
 	long retry_after_ms;     /* from the response, 0 when none */
 } cf_acme_authz;
 
-int cf_acme_authz_get(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err);
+CF_MUST_CHECK int cf_acme_authz_get(cf_acme_client *c, const char *url, cf_acme_authz *out, cf_err *err);
 /* Polls until the authorization leaves pending or the deadline passes, waiting as
  * cf_acme_order_poll() does (no read when out already holds it as valid or
  * invalid). Returns 0
  * for valid; -1 for any other final status (permanent; the challenge's problem in
  * err) or the deadline (transient). out holds the last state read, also on -1. */
-int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,
+CF_MUST_CHECK int cf_acme_authz_poll(cf_acme_client *c, const char *url, time_t deadline,
 		       cf_acme_authz *out, cf_err *err);
 /* Releases an authorization of a failed or abandoned order: reads it first and
  * POSTs {"status":"deactivated"} only when it is pending or valid (a CA such as
  * Let's Encrypt refuses to deactivate the others). Returns 0 when it was
  * deactivated or needed nothing (already invalid, deactivated, expired...), -1
  * on error. Same as cf_acme_authz_release(c, url, CF_ACME_UNKNOWN, NULL, err). */
-int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err);
+CF_MUST_CHECK int cf_acme_authz_deactivate(cf_acme_client *c, const char *url, cf_err *err);
 /* The same with what the caller knows: known is the authorization's status when
  * the caller just read it (then it is not read again), CF_ACME_UNKNOWN to read
  * it. *deactivated (may be NULL) says whether a deactivation was sent and
  * accepted. */
-int cf_acme_authz_release(cf_acme_client *c, const char *url, cf_acme_status known,
+CF_MUST_CHECK int cf_acme_authz_release(cf_acme_client *c, const char *url, cf_acme_status known,
 			  bool *deactivated, cf_err *err);
 /* Tells the CA to validate: POST {} to the challenge URL. *status (may be NULL)
  * gets the challenge's status from the response. */
-int cf_acme_challenge_respond(cf_acme_client *c, const char *url, cf_acme_status *status,
+CF_MUST_CHECK int cf_acme_challenge_respond(cf_acme_client *c, const char *url, cf_acme_status *status,
 			      cf_err *err);
 void cf_acme_authz_free(cf_acme_authz *a);
 
@@ -341,7 +341,7 @@ typedef struct cf_acme_cert {
  * default chain and then each alternate (Link rel="alternate") is checked and the
  * first whose top issuer CN equals it is returned; when none does, the default.
  * Every download must be CERTIFICATE blocks only (section 11.4). */
-int cf_acme_cert_download(cf_acme_client *c, const char *url, const char *preferred_issuer,
+CF_MUST_CHECK int cf_acme_cert_download(cf_acme_client *c, const char *url, const char *preferred_issuer,
 			  cf_acme_cert *out, cf_err *err);
 void cf_acme_cert_free(cf_acme_cert *cert);
 
@@ -353,24 +353,24 @@ typedef struct cf_acme_renewal_info {
 } cf_acme_renewal_info;
 
 /* 1 when the CA's directory offers renewalInfo, 0 when not, -1 on error. */
-int cf_acme_ari_offered(cf_acme_client *c, cf_err *err);
+CF_MUST_CHECK int cf_acme_ari_offered(cf_acme_client *c, cf_err *err);
 /* GET <renewalInfo>/<cert_id> (a plain GET, not signed). out is freed first. */
-int cf_acme_renewal_info_get(cf_acme_client *c, const char *cert_id,
+CF_MUST_CHECK int cf_acme_renewal_info_get(cf_acme_client *c, const char *cert_id,
 			     cf_acme_renewal_info *out, cf_err *err);
 /* Parses a renewalInfo body: {"suggestedWindow": {"start","end"}, "explanationURL"?}
  * with RFC 3339 times; the window must be non-empty (start < end). Pure; for tests. */
-int cf_acme_renewal_info_parse(const char *body, size_t len, cf_acme_renewal_info *out,
+CF_MUST_CHECK int cf_acme_renewal_info_parse(const char *body, size_t len, cf_acme_renewal_info *out,
 			       cf_err *err);
 void cf_acme_renewal_info_free(cf_acme_renewal_info *ri);
 /* RFC 3339 date-time ("2025-01-02T04:00:00Z", fractions and offsets allowed) ->
  * seconds since the epoch. Returns 0 / -1. */
-int cf_acme_rfc3339_parse(const char *s, time_t *out);
+CF_MUST_CHECK int cf_acme_rfc3339_parse(const char *s, time_t *out);
 
 /* RFC 5280 reason codes accepted by revokeCert; -1 omits the reason. */
 #define CF_ACME_REASON_NONE (-1)
 /* Revokes the first certificate of cert_pem. cert_key NULL: signed by the account
  * key with kid; otherwise signed by the certificate's own key with its jwk. */
-int cf_acme_cert_revoke(cf_acme_client *c, const char *cert_pem, size_t len, int reason,
+CF_MUST_CHECK int cf_acme_cert_revoke(cf_acme_client *c, const char *cert_pem, size_t len, int reason,
 			const cf_key *cert_key, cf_err *err);
 
 #endif

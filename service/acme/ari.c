@@ -165,7 +165,7 @@ int cf_acme_renewal_info_get(cf_acme_client *c, const char *cert_id,
 	}
 	n = strlen(d->renewal_info);
 	if ((url = malloc(n + strlen(cert_id) + 2)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	snprintf(url, n + strlen(cert_id) + 2, "%s%s%s", d->renewal_info,

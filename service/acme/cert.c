@@ -58,7 +58,8 @@ static int fetch_chain(cf_acme_client *c, const char *url, chain *ch, char **alt
 	if (alts != NULL)
 		acme_resp_links(&r, "alternate", alts, ACME_MAX_LINKS, nalt); /* best effort */
 	if ((ch->pem = cf_buf_steal(&r.body)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "certificate %s: out of memory", url);
+		cf_err_oom(err, NULL);
+		cf_err_wrap(err, "certificate %s", url);
 		goto out;
 	}
 	rc = 0;
@@ -105,7 +106,7 @@ static int fill_cert(chain *ch, const char *url, size_t nalt, cf_acme_cert *out,
 	out->url = strdup(url);
 	out->nalternates = nalt;
 	if (out->top_issuer == NULL || out->url == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "certificate: out of memory");
+		return cf_err_oom(err, "certificate");
 	return 0;
 }
 
@@ -141,7 +142,7 @@ int cf_acme_cert_download(cf_acme_client *c, const char *url, const char *prefer
 
 	cf_acme_cert_free(out);
 	if (u == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 	else
 		rc = do_download(c, u, preferred_issuer, out, err);
 	if (rc != 0)
@@ -190,7 +191,7 @@ static char *revoke_payload(const char *pem, size_t len, int reason, cf_err *err
 	    (j = reason < 0 ? json_pack("{s:s}", "certificate", cert)
 			    : json_pack("{s:s, s:i}", "certificate", cert, "reason", reason)) == NULL ||
 	    (text = json_dumps(j, JSON_COMPACT)) == NULL)
-		cf_err_set(err, CF_ERR_PERMANENT, "revokeCert: out of memory");
+		cf_err_oom(err, "revokeCert");
 out:
 	free(der);
 	free(cert);

@@ -37,7 +37,7 @@ char *cf_acme_key_authorization(const cf_key *key, const char *token, cf_err *er
 	if ((thumb = cf_jwk_thumbprint(key, err)) == NULL)
 		goto out;
 	if (cf_buf_printf(&b, "%s.%s", token, thumb) != 0) {
-		cf_err_set(err, CF_ERR_PERMANENT, "key authorization: out of memory");
+		cf_err_oom(err, "key authorization");
 		goto out;
 	}
 	out = cf_buf_steal(&b);

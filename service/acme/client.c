@@ -63,7 +63,7 @@ cf_acme_client *cf_acme_client_new(const cf_acme_options *o, const cf_key *accou
 		return NULL;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL || (c->dir_url = strdup(o->directory_url)) == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "ACME client: out of memory");
+		cf_err_oom(err, "ACME client");
 		goto fail;
 	}
 	if (acme_http_init(&c->http, o->ca_file, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000,
@@ -126,7 +126,7 @@ int cf_acme_client_set_account(cf_acme_client *c, const char *kid, cf_err *err)
 	char *k = kid ? strdup(kid) : NULL;
 
 	if (kid && k == NULL)
-		return cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	free(c->kid);
 	c->kid = k;
 	return 0;
@@ -195,7 +195,7 @@ static int parse_profiles(cf_acme_directory *d, const json_t *profiles, cf_err *
 	}
 	return 0;
 oom:
-	return cf_err_set(err, CF_ERR_PERMANENT, "directory: out of memory reading profiles");
+	return cf_err_oom(err, "directory: reading profiles");
 }
 
 static int parse_directory(cf_acme_directory *d, const json_t *j, cf_err *err)

@@ -92,7 +92,7 @@ int acme_http_init(acme_http *h, const char *ca_file, long connect_timeout_ms,
 		return cf_err_set(err, CF_ERR_PERMANENT, "curl_easy_init failed");
 	if (ca_file != NULL && (h->ca_file = strdup(ca_file)) == NULL) {
 		acme_http_cleanup(h);
-		return cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	}
 	h->connect_timeout_ms = connect_timeout_ms;
 	h->timeout_ms = timeout_ms;

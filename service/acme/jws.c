@@ -91,7 +91,7 @@ static char *eab_mac(const char *hmac_key_b64url, const char *h, const char *p, 
 		goto out;
 	}
 	if ((out = cf_b64url_encode(mac, sizeof(mac))) == NULL)
-		cf_err_set(err, CF_ERR_PERMANENT, "EAB: out of memory");
+		cf_err_oom(err, "EAB");
 out:
 	if (key != NULL)
 		explicit_bzero(key, klen);
@@ -116,7 +116,7 @@ json_t *cf_acme_eab_jws(const char *eab_kid, const char *hmac_key_b64url, const 
 		goto out;
 	out = json_pack("{s:s, s:s, s:s}", "protected", h, "payload", p, "signature", sig);
 	if (out == NULL)
-		cf_err_set(err, CF_ERR_PERMANENT, "EAB: out of memory");
+		cf_err_oom(err, "EAB");
 out:
 	json_decref(hdr);
 	free(h);

@@ -219,7 +219,7 @@ static int do_finalize(cf_acme_client *c, const char *url, const char *finalize_
 	if ((csr = cf_b64url_encode(csr_der, len)) == NULL ||
 	    (j = json_pack("{s:s}", "csr", csr)) == NULL ||
 	    (text = json_dumps(j, JSON_COMPACT)) == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "finalize: out of memory");
+		cf_err_oom(err, "finalize");
 		goto out;
 	}
 	json_decref(j);

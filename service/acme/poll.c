@@ -128,7 +128,7 @@ static int object_call(cf_acme_client *c, const acme_object_kind *k, const char 
 	int rc = -1;
 
 	if (u == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 	else if (poll && already_final(k, obj, u))
 		rc = k->settled(obj, err);
 	else if (poll)

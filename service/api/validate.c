@@ -476,7 +476,7 @@ int cf_cert_validate(const json_t *in, const cf_cert_rules *rules, json_t **out,
 		doc = NULL;
 	}
 	if (doc == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		rc = -1;
 		goto out;
 	}

@@ -22,7 +22,6 @@
  * error), 2 for usage errors. Setting values are never printed and are wiped.
  */
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include "cmd/cmd.h"
 #include "dns/alias_check.h"
 #include "providers/provider.h"
+#include "util/buf.h"
 
 #define DEFAULT_TIMEOUT_MS 10000L
 
@@ -138,14 +138,14 @@ static int build_alias(const alias_opts *o, cf_alias_spec *spec, cf_err *err)
 	if (o->naliases == 1 && strchr(o->aliases[0], '=') == NULL) {
 		spec->mode = strcmp(o->aliases[0], "auto") == 0 ? CF_ALIAS_AUTO : CF_ALIAS_ONE;
 		if (spec->mode == CF_ALIAS_ONE && (spec->one = strdup(o->aliases[0])) == NULL)
-			return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			return cf_err_oom(err, NULL);
 		return 0;
 	}
 	spec->mode = CF_ALIAS_MAP;
 	spec->map_names = calloc(o->naliases, sizeof(char *));
 	spec->map_targets = calloc(o->naliases, sizeof(char *));
 	if (spec->map_names == NULL || spec->map_targets == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	for (size_t i = 0; i < o->naliases; i++) {
 		const char *eq = strchr(o->aliases[i], '=');
 
@@ -157,7 +157,7 @@ static int build_alias(const alias_opts *o, cf_alias_spec *spec, cf_err *err)
 		spec->map_targets[spec->nmap] = strdup(eq + 1);
 		spec->nmap++;
 		if (spec->map_names[spec->nmap - 1] == NULL || spec->map_targets[spec->nmap - 1] == NULL)
-			return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			return cf_err_oom(err, NULL);
 	}
 	return 0;
 }
@@ -280,7 +280,7 @@ static void settings_free(json_t *settings)
 
 	json_object_foreach(settings, key, v)
 		if (json_is_string(v))
-			OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+			cf_wipe((char *)json_string_value(v), json_string_length(v));
 	json_decref(settings);
 }
 

@@ -86,7 +86,7 @@ int cf_cli_settings_add(json_t *obj, const char *kv, cf_err *err)
 	}
 	if (json_object_set_new(obj, key, v) != 0) {
 		v = NULL; /* set_new consumed it */
-		cf_err_set(err, CF_ERR_TRANSIENT, "--provider-setting: out of memory");
+		cf_err_oom(err, "--provider-setting");
 		goto out;
 	}
 	v = NULL;
@@ -275,7 +275,7 @@ char *cf_cli_secret_arg(const char *opt, const char *arg, cf_err *err)
 	}
 	if (arg[0] != '@') {
 		if ((text = strdup(arg)) == NULL)
-			cf_err_set(err, CF_ERR_TRANSIENT, "%s: out of memory", opt);
+			cf_err_oom(err, opt);
 		return text;
 	}
 	if ((text = cf_read_file(arg + 1, 65536, &len, err)) == NULL) {

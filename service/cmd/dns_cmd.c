@@ -11,7 +11,6 @@
 #include "cmd/dns_cmd.h"
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "cmd/cli_util.h"
 #include "dns/dns.h"
 #include "providers/provider.h"
+#include "util/buf.h"
 
 #define DEFAULT_WAIT_MS 60000L
 #define MAX_WANTS 32
@@ -230,7 +230,7 @@ static void settings_free(json_t *settings)
 
 	json_object_foreach(settings, key, v)
 		if (json_is_string(v))
-			OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+			cf_wipe((char *)json_string_value(v), json_string_length(v));
 	json_decref(settings);
 }
 

@@ -39,7 +39,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <openssl/crypto.h>
 #include <pwd.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -54,6 +53,7 @@
 #include "api/validate.h"
 #include "cmd/cmd.h"
 #include "crypto/crypto.h"
+#include "util/buf.h"
 #include "util/files.h"
 #include "util/http_client.h"
 
@@ -125,7 +125,7 @@ static void wipe_free(void *q)
 	if (q == NULL)
 		return;
 	p = (char *)q - 16;
-	OPENSSL_cleanse(p, *(size_t *)(void *)p + 16);
+	cf_wipe(p, *(size_t *)(void *)p + 16);
 	free(p);
 }
 
@@ -368,7 +368,7 @@ static int state_write(const fetch_args *a, const state *s, cf_err *err)
 	int rc = -1;
 
 	if (text == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 	else
 		rc = cf_write_file_atomic(a->out, STATE_FILE, text, strlen(text), 0644, err);
 	wipe_free(text); /* json_dumps allocates through the allocator set in cmd_fetch */
@@ -412,7 +412,7 @@ static int request(const fetch_args *a, const char *token, const char *etag, ans
 	snprintf(url, sizeof(url), "%.*s/v1/certificates/%s/bundle", (int)n, a->server, a->id);
 	if (c == NULL || cf_http_header_bearer(&h, token) != 0 ||
 	    (etag != NULL && cf_http_header_add(&h, "If-None-Match", etag) != 0)) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	req.headers = h;

@@ -209,7 +209,7 @@ static int build_alias(const opts *o, cf_alias_spec *spec, cf_err *err)
 	spec->map_names = calloc(o->naliases, sizeof(char *));
 	spec->map_targets = calloc(o->naliases, sizeof(char *));
 	if (spec->map_names == NULL || spec->map_targets == NULL)
-		return cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	for (size_t i = 0; i < o->naliases; i++) {
 		const char *eq = strchr(o->aliases[i], '=');
 		if (eq == NULL)

@@ -10,7 +10,6 @@
  * CERTFLEET_SHUTDOWN_GRACE to finish or release their jobs, and exits 0. SIGPIPE
  * is ignored (a client that hangs up is not fatal).
  */
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "http/http.h"
 #include "log.h"
 #include "store/migrate.h"
+#include "util/buf.h"
 #include "worker/fleet.h"
 #include "worker/worker.h"
 
@@ -91,7 +91,7 @@ int cmd_serve(int argc, char **argv)
 	    load_dns_settings(&cfg, &app, &err) != 0)
 		goto out;
 	if ((app.pool = cf_db_pool_new(cfg.database_url, cfg.db_pool)) == NULL) {
-		cf_err_set(&err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(&err, NULL);
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -132,7 +132,7 @@ out:
 	cf_db_pool_free(app.pool);
 	if (rc == 0)
 		cf_log(CF_LOG_INFO, "serve.stopped", "stopped cleanly");
-	OPENSSL_cleanse(app.master_key, sizeof(app.master_key));
+	cf_wipe(app.master_key, sizeof(app.master_key));
 	cf_config_free(&cfg);
 	cf_err_clear(&err);
 	return rc;

@@ -79,7 +79,7 @@ char *cf_cert_ari_id(const char *pem, size_t len, cf_err *err)
 	ser_b64 = cf_b64url_encode(serial, n);
 	if (kid_b64 == NULL || ser_b64 == NULL ||
 	    (out = malloc(strlen(kid_b64) + strlen(ser_b64) + 2)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	sprintf(out, "%s.%s", kid_b64, ser_b64);

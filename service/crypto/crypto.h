@@ -1,7 +1,11 @@
 /*
- * crypto.h: the one OpenSSL facade of certfleet. Nothing outside service/crypto/
- * includes an OpenSSL header (util/ uses only OPENSSL_cleanse and the base64 block
- * codec); OpenSSL version differences live here alone.
+ * crypto.h: the one OpenSSL facade of certfleet. Besides service/crypto/, only two
+ * leaf files of util/ include an OpenSSL header, because every layer uses them and
+ * util/ may not depend on crypto/: util/buf.c (OPENSSL_cleanse, behind cf_wipe()
+ * and cf_buf_free_secret()) and util/b64.c (the base64 block codec). Every other
+ * layer wipes secrets with cf_wipe() and reaches OpenSSL through this file; the
+ * unit tests may include OpenSSL directly, to build fixtures and check this
+ * facade's output independently of it. OpenSSL version differences live here alone.
  *
  * What lives here: key generation and PEM (de)serialisation for certificate keys and
  * ACME account keys; JWS signatures (ES256/ES384 as fixed-width r||s, RS256) and the
@@ -38,7 +42,7 @@ typedef enum cf_key_type {
 typedef struct cf_key cf_key; /* opaque; wraps an EVP_PKEY */
 
 /* "ec256" "ec384" "rsa2048" "rsa3072" "rsa4096" <-> enum. Returns -1 on unknown. */
-int cf_key_type_parse(const char *s, cf_key_type *out);
+CF_MUST_CHECK int cf_key_type_parse(const char *s, cf_key_type *out);
 const char *cf_key_type_name(cf_key_type t);
 
 cf_key *cf_key_generate(cf_key_type t, cf_err *err);
@@ -66,10 +70,10 @@ json_t *cf_jwk_public(const cf_key *key, cf_err *err);
 char *cf_jwk_thumbprint(const cf_key *key, cf_err *err);
 /* Signs data for JWS with the key's alg: for EC the fixed-width r||s (64 or 96
  * bytes), not DER; for RSA PKCS#1 v1.5 with SHA-256. Appends to sig. */
-int cf_jws_sign(const cf_key *key, const void *data, size_t len, cf_buf *sig, cf_err *err);
+CF_MUST_CHECK int cf_jws_sign(const cf_key *key, const void *data, size_t len, cf_buf *sig, cf_err *err);
 /* Verifies a JWS-form signature (as cf_jws_sign makes it) over data. Returns 0 when
  * it verifies, -1 otherwise (bad signature, wrong length or error). */
-int cf_jws_verify(const cf_key *key, const void *data, size_t len, const void *sig,
+CF_MUST_CHECK int cf_jws_verify(const cf_key *key, const void *data, size_t len, const void *sig,
 		  size_t siglen, cf_err *err);
 /* Builds a flattened JWS JSON serialisation {"protected","payload","signature"}.
  * protected_hdr is consumed neither way (the caller keeps ownership); payload may be
@@ -77,14 +81,14 @@ int cf_jws_verify(const cf_key *key, const void *data, size_t len, const void *s
 char *cf_jws_flatten(const cf_key *key, const json_t *protected_hdr, const char *payload,
 		     cf_err *err);
 /* HMAC-SHA256 (EAB, webhooks). out must hold 32 bytes. Returns 0 / -1. */
-int cf_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+CF_MUST_CHECK int cf_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 		   uint8_t out[32]);
 void cf_sha256(const void *data, size_t len, uint8_t out[32]);
 
 /* ---- CSR and certificates ---- */
 /* DER CSR for exactly these names (SAN dNSNames; CN = first name that fits 64
  * chars, else none), signed by key. Appends to der. */
-int cf_csr_der(const cf_key *key, const char *const *names, size_t n, cf_buf *der,
+CF_MUST_CHECK int cf_csr_der(const cf_key *key, const char *const *names, size_t n, cf_buf *der,
 	       cf_err *err);
 
 typedef struct cf_cert_info {
@@ -99,7 +103,7 @@ typedef struct cf_cert_info {
 } cf_cert_info;
 
 /* Parses the first CERTIFICATE block of a PEM text. */
-int cf_cert_info_from_pem(const char *pem, size_t len, cf_cert_info *out, cf_err *err);
+CF_MUST_CHECK int cf_cert_info_from_pem(const char *pem, size_t len, cf_cert_info *out, cf_err *err);
 void cf_cert_info_free(cf_cert_info *info);
 /* The RFC 9773 (ARI) certificate identifier of the first certificate of pem:
  * base64url(keyIdentifier of its Authority Key Identifier) "." base64url(the
@@ -113,10 +117,10 @@ bool cf_cert_matches_key(const char *pem, size_t len, const cf_key *key);
  * "CERTIFICATE", each decodes to an X.509 certificate; anything else is rejected. On
  * success the leaf (first block) and the rest are returned as separate malloc'd PEM
  * texts (*chain is "" when there is no intermediate). Either out pointer may be NULL. */
-int cf_pem_chain_split(const char *pem, size_t len, char **leaf, char **chain, cf_err *err);
+CF_MUST_CHECK int cf_pem_chain_split(const char *pem, size_t len, char **leaf, char **chain, cf_err *err);
 /* Issuer CN of the last certificate in a chain (the one closest to the root), used
  * to pick a preferred chain among alternates. Returns 0 and fills out. */
-int cf_pem_chain_top_issuer(const char *pem, size_t len, char *out, size_t outlen,
+CF_MUST_CHECK int cf_pem_chain_top_issuer(const char *pem, size_t len, char *out, size_t outlen,
 			    cf_err *err);
 
 /* A chain download read once (cf_pem_chain_read): what cf_pem_chain_split,
@@ -131,7 +135,7 @@ typedef struct cf_pem_chain {
 } cf_pem_chain;
 /* Validates pem as cf_pem_chain_split does and fills out (free with
  * cf_pem_chain_free; zeroed on failure). */
-int cf_pem_chain_read(const char *pem, size_t len, cf_pem_chain *out, cf_err *err);
+CF_MUST_CHECK int cf_pem_chain_read(const char *pem, size_t len, cf_pem_chain *out, cf_err *err);
 void cf_pem_chain_free(cf_pem_chain *ch);
 /* true when a and b hold the same public key (either may hold nothing more). */
 bool cf_key_same_public(const cf_key *a, const cf_key *b);
@@ -141,15 +145,15 @@ bool cf_key_same_public(const cf_key *a, const cf_key *b);
 /* aad must not be NULL (use "" deliberately if there is nothing to bind).
  * Output blob: version byte 0x01 || 12-byte nonce || ciphertext || 16-byte tag.
  * aad binds the blob to its row (e.g. "certificate_versions:web:3:private_key"). */
-int cf_seal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *plain,
+CF_MUST_CHECK int cf_seal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *plain,
 	    size_t len, cf_buf *out, cf_err *err);
 /* Opens a blob; fails (without output) when the tag, the key or the aad do not
  * match. Plaintext goes to out; release with cf_buf_free_secret(). */
-int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *blob,
+CF_MUST_CHECK int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *blob,
 	      size_t len, cf_buf *out, cf_err *err);
 
 /* ---- random and compare ---- */
-int cf_random_bytes(void *out, size_t n);
+CF_MUST_CHECK int cf_random_bytes(void *out, size_t n);
 /* A random string of nbytes (1..1024) of entropy, base64url, caller frees; NULL on
  * failure. */
 char *cf_random_token(size_t nbytes);

@@ -155,7 +155,7 @@ int cf_csr_der(const cf_key *key, const char *const *names, size_t n, cf_buf *de
 		goto out;
 	}
 	if (cf_buf_append(der, out, (size_t)outlen) != 0) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	rc = 0;

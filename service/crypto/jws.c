@@ -61,7 +61,7 @@ static char *bn_param_b64url(const cf_key *key, const char *param, size_t width,
 	n = width ? (int)width : BN_num_bytes(bn);
 	bytes = malloc(n > 0 ? (size_t)n : 1);
 	if (bytes == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (BN_bn2binpad(bn, bytes, n) != n) {
@@ -70,7 +70,7 @@ static char *bn_param_b64url(const cf_key *key, const char *param, size_t width,
 	}
 	out = cf_b64url_encode(bytes, (size_t)n);
 	if (out == NULL)
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 out:
 	BN_free(bn);
 	free(bytes);
@@ -154,13 +154,13 @@ char *cf_jwk_thumbprint(const cf_key *key, cf_err *err)
 		rc = cf_buf_printf(&canon, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", b,
 				   a);
 	if (rc != 0) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	cf_sha256(canon.data, canon.len, md);
 	out = cf_b64url_encode(md, sizeof(md));
 	if (out == NULL)
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 out:
 	cf_buf_free(&canon);
 	free(a);
@@ -190,7 +190,7 @@ static int ecdsa_der_to_jws(const uint8_t *der, size_t derlen, size_t width, cf_
 		goto out;
 	}
 	if (cf_buf_append(sig, rs, 2 * width) != 0) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	rc = 0;
@@ -226,7 +226,7 @@ int cf_jws_sign(const cf_key *key, const void *data, size_t len, cf_buf *sig, cf
 	}
 	der = malloc(derlen);
 	if (der == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (EVP_DigestSign(mctx, der, &derlen, data, len) != 1) {
@@ -239,7 +239,7 @@ int cf_jws_sign(const cf_key *key, const void *data, size_t len, cf_buf *sig, cf
 	} else { /* RS256: the PKCS#1 v1.5 signature already is the JWS form */
 		rc = cf_buf_append(sig, der, derlen);
 		if (rc != 0)
-			cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+			cf_err_oom(err, NULL);
 	}
 out:
 	free(der);
@@ -337,14 +337,14 @@ char *cf_jws_flatten(const cf_key *key, const json_t *protected_hdr, const char 
 	prot = cf_b64url_encode(hdr, strlen(hdr));
 	pay = cf_b64url_encode(payload, strlen(payload)); /* "" stays "" */
 	if (prot == NULL || pay == NULL || cf_buf_printf(&input, "%s.%s", prot, pay) != 0) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (cf_jws_sign(key, input.data, input.len, &sig, err) != 0)
 		goto out;
 	sigb64 = cf_b64url_encode(sig.data, sig.len);
 	if (sigb64 == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	jws = json_pack("{s:s, s:s, s:s}", "protected", prot, "payload", pay, "signature",

@@ -129,7 +129,7 @@ cf_key *cf_key_wrap(EVP_PKEY *pkey, bool has_private, cf_err *err)
 	}
 	key = calloc(1, sizeof(*key));
 	if (key == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	key->pkey = pkey;
@@ -251,7 +251,7 @@ char *cf_key_to_pem(const cf_key *key, cf_err *err)
 	}
 	pem = malloc((size_t)n + 1);
 	if (pem == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	memcpy(pem, data, (size_t)n);

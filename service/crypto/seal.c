@@ -34,7 +34,7 @@ int cf_seal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *pla
 	bloblen = SEAL_OVERHEAD + len;
 	blob = malloc(bloblen);
 	if (blob == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	blob[0] = SEAL_VERSION;
@@ -71,7 +71,7 @@ int cf_seal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *pla
 		goto out;
 	}
 	if (cf_buf_append(out, blob, bloblen) != 0) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	rc = 0;
@@ -110,7 +110,7 @@ int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *b
 	tag = ct + ctlen;
 	plain = malloc(ctlen + 1);
 	if (plain == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	ctx = EVP_CIPHER_CTX_new();
@@ -143,7 +143,7 @@ int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *b
 		goto out;
 	}
 	if (cf_buf_append(out, plain, ctlen) != 0) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	rc = 0;

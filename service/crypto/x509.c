@@ -145,7 +145,7 @@ static int dns_sans(const X509 *x, cf_cert_info *out, cf_err *err)
 	n = sk_GENERAL_NAME_num(gens);
 	out->sans = calloc(n > 0 ? (size_t)n : 1, sizeof(char *));
 	if (out->sans == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -160,7 +160,7 @@ static int dns_sans(const X509 *x, cf_cert_info *out, cf_err *err)
 		}
 		name = malloc((size_t)ia5->length + 1);
 		if (name == NULL) {
-			cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+			cf_err_oom(err, NULL);
 			goto out;
 		}
 		for (j = 0; j < ia5->length; j++)
@@ -378,7 +378,7 @@ static int chain_parse(const char *pem, size_t len, pem_block **out, size_t *nou
 		end += sizeof(cert_end) - 1;
 		nb = realloc(blocks, (n + 1) * sizeof(*blocks));
 		if (nb == NULL) {
-			cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+			cf_err_oom(err, NULL);
 			goto out;
 		}
 		blocks = nb;
@@ -429,7 +429,7 @@ static char *blocks_pem(const pem_block *blocks, size_t n, cf_err *err)
 	}
 	text = malloc((size_t)tlen + 1);
 	if (text == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (tlen > 0)
@@ -497,7 +497,7 @@ int cf_pem_chain_read(const char *pem, size_t len, cf_pem_chain *out, cf_err *er
 	    info_of(blocks[0].x509, &out->leaf_info, err) != 0)
 		goto out;
 	if ((out->leaf_key = calloc(1, sizeof(*out->leaf_key))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if ((out->leaf_key->pkey = X509_get_pubkey(blocks[0].x509)) == NULL) {

@@ -60,7 +60,7 @@ static int apply_map(const cf_alias_spec *spec, char (*norm)[CF_NAME_MAX + 1], s
 	tgt = calloc(n, sizeof(*tgt));
 	seen = calloc(n, sizeof(*seen));
 	if (tgt == NULL || seen == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	for (k = 0; k < spec->nmap; k++) {
@@ -162,7 +162,7 @@ int cf_alias_plan_build(const char *const *names, size_t n, const cf_alias_spec 
 	norm = calloc(n, sizeof(*norm));
 	plan->t = calloc(n, sizeof(*plan->t));
 	if (norm == NULL || plan->t == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (group_names(names, n, norm, plan, err) != 0)
@@ -287,7 +287,7 @@ int cf_alias_preflight(const cf_alias_plan *plan, const cf_dns_servers *servers,
 		if (one.cls == CF_ERR_PERMANENT || cls == CF_ERR_NONE)
 			cls = one.cls;
 		if (cf_buf_printf(&msg, "%s(%zu) %s", bad > 1 ? "; " : "", bad, one.msg) != 0) {
-			cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			cf_err_oom(err, NULL);
 			goto out;
 		}
 	}

@@ -497,7 +497,7 @@ int cf_alias_check_run(const cf_alias_check_req *req, json_t **out, cf_err *err)
 				NULL, &plan, err) != 0)
 		goto out;
 	if ((results = calloc(req->n, sizeof(*results))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	for (k = 0; k < plan.n; k++)
@@ -506,7 +506,7 @@ int cf_alias_check_run(const cf_alias_check_req *req, json_t **out, cf_err *err)
 	for (k = 0; k < req->n; k++) {
 		if (results[k] == NULL || json_array_append_new(*out, results[k]) != 0) {
 			results[k] = NULL;
-			cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			cf_err_oom(err, NULL);
 			goto out;
 		}
 		results[k] = NULL;

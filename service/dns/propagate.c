@@ -135,7 +135,7 @@ static int build_probes(cf_propagation mode, const cf_dns_servers *resolvers,
 	rc = 0;
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	cf_err_oom(err, NULL);
 out:
 	free(zone);
 	return rc;

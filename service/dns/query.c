@@ -271,7 +271,7 @@ int cf_dns_cname_chain(const cf_dns_servers *servers, const char *name, cf_cname
 	rc = 0;
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	cf_err_oom(err, NULL);
 out:
 	free(next);
 	if (pkt != NULL)
@@ -333,12 +333,12 @@ static int txt_query(const cf_dns_servers *servers, bool rd, const char *name, c
 	if (ask(servers, rd, name, LDNS_RR_TYPE_TXT, &pkt, &qname, err) != 0)
 		goto out;
 	if (collect_txt(pkt, qname, values, n) != 0) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	/* An empty set is still a vector, so callers can always iterate. */
 	if (*values == NULL && (*values = calloc(1, sizeof(char *))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	rc = 0;
@@ -387,7 +387,7 @@ int cf_dns_types_at(const cf_dns_servers *servers, const char *name, char ***typ
 			goto out;
 		if (find_rr(ldns_pkt_answer(pkt), qname, probe[i]) != NULL &&
 		    strv_push(types, n, type_name(probe[i]), strlen(type_name(probe[i]))) != 0) {
-			cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			cf_err_oom(err, NULL);
 			goto out;
 		}
 		ldns_pkt_free(pkt);
@@ -396,7 +396,7 @@ int cf_dns_types_at(const cf_dns_servers *servers, const char *name, char ***typ
 		qname = NULL;
 	}
 	if (*types == NULL && (*types = calloc(1, sizeof(char *))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	rc = 0;
@@ -437,7 +437,7 @@ int cf_dns_find_zone(const cf_dns_servers *servers, const char *name, char **zon
 			if (soa != NULL) {
 				*zone = dname_text(ldns_rr_owner(soa));
 				if (*zone == NULL) {
-					cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+					cf_err_oom(err, NULL);
 					goto out;
 				}
 				if (cf_name_is_under(name, *zone)) {
@@ -527,7 +527,7 @@ static int node_records(const cf_dns_server *srv, bool rd, const ldns_rdf *qname
 	rc = 0;
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	cf_err_oom(err, NULL);
 out:
 	free(line);
 	if (pkt != NULL)
@@ -567,7 +567,7 @@ int cf_dns_node_at(const cf_dns_servers *servers, bool recursive, const char *na
 	out->aa = ldns_pkt_aa(pkt);
 	cname = find_rr(ldns_pkt_answer(pkt), qname, LDNS_RR_TYPE_CNAME);
 	if (cname != NULL && (out->cname = dname_text(ldns_rr_rdf(cname, 0))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (cname == NULL && want_records &&
@@ -662,7 +662,7 @@ int cf_dns_zone_nameservers(const cf_dns_servers *servers, const char *zone,
 		nhosts++;
 		host = dname_text(ldns_rr_rdf(rr, 0));
 		if (host == NULL) {
-			cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			cf_err_oom(err, NULL);
 			goto out;
 		}
 		/* One unresolvable NS host should not hide the others. */

@@ -162,7 +162,7 @@ int cf_dns_servers_parse(cf_dns_servers *l, const char *list, cf_err *err)
 	}
 	copy = strdup(list);
 	if (copy == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	for (tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {

@@ -108,7 +108,10 @@ static int touch(cf_app *app, cf_http_req *req, cf_err *err)
 	if (req->db != NULL)
 		return cf_token_touch(req->db, req->who.token_id, err);
 	if ((db = cf_db_acquire(app->pool, &e)) != NULL) {
-		cf_token_touch(db, req->who.token_id, &e);
+		if (cf_token_touch(db, req->who.token_id, &e) != 0) {
+			/* best effort: logged below from e; a missed touch only leaves
+			 * the token's last-use time behind */
+		}
 		cf_db_release(app->pool, db, cf_db_lost(db));
 	}
 	if (e.cls != CF_ERR_NONE)

@@ -18,7 +18,6 @@
  */
 #include "http/cache.h"
 
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 
 #include "log.h"
 #include "store/listen.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/waiter.h"
 
@@ -169,7 +169,7 @@ typedef struct token_entry {
 static void token_entry_free(void *p)
 {
 	if (p != NULL)
-		OPENSSL_cleanse(p, sizeof(token_entry));
+		cf_wipe(p, sizeof(token_entry));
 	free(p);
 }
 
@@ -308,7 +308,7 @@ int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_st
 	cf_token_check(e.exists ? &e.row : NULL, token, time(NULL), who, status);
 	rc = 0;
 out:
-	OPENSSL_cleanse(&e, sizeof(e));
+	cf_wipe(&e, sizeof(e));
 	return rc;
 }
 
@@ -342,7 +342,7 @@ static cf_cached_cert *load_cert(cf_cache *c, const char *id, cf_err *err)
 	int rc;
 
 	if (e == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		return NULL;
 	}
 	if ((db = cf_db_acquire(c->pool, err)) == NULL) {
@@ -486,7 +486,7 @@ cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, int offline_grace_s,
 	}
 	return c;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+	cf_err_oom(err, NULL);
 fail:
 	if (c != NULL) {
 		map_free(&c->tokens);

@@ -156,7 +156,7 @@ static int load_providers(cf_app *app, cf_http_req *req, const json_t *p, const 
 			  size_t n, check_provs *cp, cf_verrs *errs, cf_err *err)
 {
 	if ((cp->of = calloc(n, sizeof(int))) == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = p == NULL || json_is_null(p) ? NULL : provider_of(p, names[i]);
 		char *type = NULL;
@@ -255,7 +255,7 @@ int cf_h_aliases_check(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		rc = load_providers(app, req, json_object_get(b, "provider"), names, n, &cp, &errs,
 				    &err);
 	if (rc < 0 && err.cls == CF_ERR_NONE)
-		cf_err_set(&err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(&err, NULL);
 	if (rc < 0) {
 		failed = true;
 		goto done;

@@ -190,7 +190,7 @@ static int audit_key(cf_app *app, const cf_http_req *req, const char *id, const 
 	int rc = -1;
 
 	if (detail == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if ((db = cf_db_acquire(app->pool, err)) == NULL)

@@ -128,8 +128,7 @@ static void http_line(int route, const char *method, int status, unsigned long l
 		      void *arg)
 {
 	cf_buf *b = arg;
-	const char *pattern = route >= 0 && (size_t)route < cf_nroutes ? cf_routes[route].pattern
-									 : "unmatched";
+	const char *pattern = cf_metrics_http_route_name(route);
 
 	cf_buf_append_str(b, "certfleet_http_requests_total{route=\"");
 	cf_metrics_escape(b, pattern);

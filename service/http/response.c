@@ -7,8 +7,8 @@
 #include "http/http.h"
 
 #include "api/validate.h"
+#include "util/buf.h"
 
-#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +36,7 @@ static const char *status_title(int status)
 static void body_free(cf_http_resp *resp)
 {
 	if (resp->secret && resp->body != NULL)
-		OPENSSL_cleanse(resp->body, resp->len);
+		cf_wipe(resp->body, resp->len);
 	free(resp->body);
 	resp->body = NULL;
 	resp->len = 0;

@@ -24,7 +24,6 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +33,7 @@
 #include "crypto/crypto.h"
 #include "log.h"
 #include "metrics.h"
+#include "util/buf.h"
 #include "util/cidr.h"
 #include "util/files.h"
 
@@ -64,7 +64,7 @@ static void secret_body_free(void *cls)
 {
 	secret_body *b = cls;
 
-	OPENSSL_cleanse(b->data, b->len);
+	cf_wipe(b->data, b->len);
 	free(b->data);
 	free(b);
 }
@@ -202,6 +202,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* The metrics' label of a route index (see cf_metrics_http_set_route_names). */
+static const char *route_pattern(int route)
+{
+	return route >= 0 && (size_t)route < cf_nroutes ? cf_routes[route].pattern : NULL;
+}
+
 static int make_addr(const char *listen, struct sockaddr_storage *ss, cf_err *err)
 {
 	char host[256];
@@ -265,10 +271,11 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		return NULL;
 	}
 	s->app = app;
+	cf_metrics_http_set_route_names(route_pattern);
 	if (cf_cidr_list_parse(app->cfg->local_addresses, &s->local, err) != 0) {
 		cf_err_wrap(err, "CERTFLEET_LOCAL_ADDRESSES");
 		goto fail;

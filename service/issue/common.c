@@ -21,7 +21,7 @@ int cf_issue_names_normalize(const char *const *in, size_t n, cf_issue_name **ou
 	if (n == 0)
 		return cf_err_set(err, CF_ERR_PERMANENT, "no names to issue for");
 	if ((names = calloc(n, sizeof(*names))) == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	for (size_t i = 0; i < n; i++) {
 		if (cf_name_normalize(in[i], true, names[i], err) != 0)
 			goto out;
@@ -77,7 +77,7 @@ int cf_issue_plan_build(const cf_issue_name *names, size_t n, const cf_alias_spe
 
 	memset(plan, 0, sizeof(*plan));
 	if (ptrs == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (cf_alias_plan_build(ptrs, n, spec, resolvers, plan, err) != 0)
@@ -115,7 +115,7 @@ char *cf_issue_txt_value(const cf_key *account_key, const char *token, cf_err *e
 	if (ka == NULL)
 		return NULL;
 	if ((v = cf_acme_dns01_txt(ka)) == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 	free(ka);
 	return v;
 }
@@ -147,7 +147,7 @@ int cf_issue_key_and_csr(cf_key_type t, const cf_key *reuse, const cf_key *accou
 		goto out;
 	}
 	if ((ptrs = cf_issue_name_ptrs(names, n)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	if (cf_csr_der(k, ptrs, n, csr, err) != 0)

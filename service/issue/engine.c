@@ -211,7 +211,7 @@ fail_one:
 	rc = 0;
 out:
 	if (rc != 0 && err->cls == CF_ERR_NONE)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 	return rc;
 }
 
@@ -247,7 +247,7 @@ static int propagate(run *r, cf_err *err)
 	if (r->ntxt == 0 || r->p->propagation == CF_PROP_NONE)
 		return 0;
 	if ((w = calloc(r->ntxt, sizeof(*w))) == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	for (size_t i = 0; i < r->ntxt; i++) {
 		w[i].fqdn = r->txt[i].fqdn;
 		w[i].value = r->txt[i].value;

@@ -55,7 +55,7 @@ static int read_row(PGconn *c, const uint8_t mk[32], const char *dir, const char
 	if ((out->key = cf_key_from_pem((const char *)pem.data, pem.len, err)) == NULL)
 		goto out;
 	if (cf_col_dup(r, 0, 2, &out->url) != 0) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	rc = 1;
@@ -107,7 +107,7 @@ int cf_accounts_get_or_create(PGconn *c, const uint8_t master_key[32], const cha
 
 	memset(out, 0, sizeof(*out));
 	if (aad == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		return -1;
 	}
 	found = read_row(c, master_key, directory, email, aad, out, err);

@@ -28,10 +28,10 @@ typedef struct cf_account_row {
 /* The account of (directory, email), created with a new sealed key when there is
  * none. Returns 0 with out filled (release with cf_account_row_free), -1 on error
  * (a blob that does not open with this master key is a permanent error). */
-int cf_accounts_get_or_create(PGconn *c, const uint8_t master_key[32], const char *directory,
+CF_MUST_CHECK int cf_accounts_get_or_create(PGconn *c, const uint8_t master_key[32], const char *directory,
 			      const char *email, cf_account_row *out, cf_err *err);
 /* Stores the account URL of row id (NULL clears it: the CA forgot the account). */
-int cf_accounts_set_url(PGconn *c, long long id, const char *url, cf_err *err);
+CF_MUST_CHECK int cf_accounts_set_url(PGconn *c, long long id, const char *url, cf_err *err);
 void cf_account_row_free(cf_account_row *r);
 
 #endif

@@ -25,7 +25,7 @@ int cf_audit_write(PGconn *conn, const char *actor, const char *action, const ch
 	int rc;
 
 	if (detail != NULL && d == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "audit: out of memory");
+		return cf_err_oom(err, "audit");
 	rc = cf_db_run(conn, "writing an audit event",
 		       "INSERT INTO audit_events (actor, action, target, address, detail) "
 		       "VALUES ($1, $2, $3, $4, $5::jsonb)",
@@ -57,7 +57,7 @@ int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const
 	if (res == NULL)
 		return -1;
 	if ((*out = cf_row_json(res, 0, 0)) == NULL)
-		rc = cf_err_set(err, CF_ERR_TRANSIENT, "listing audit events: out of memory");
+		rc = cf_err_oom(err, "listing audit events");
 	PQclear(res);
 	return rc;
 }
@@ -128,7 +128,7 @@ int cf_idem_begin(PGconn *conn, const char *token_id, const char *key,
 	}
 	*body = strdup(PQgetvalue(res, 0, 2));
 	if (*body == NULL) {
-		rc = cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		rc = cf_err_oom(err, NULL);
 		goto out;
 	}
 	*status = atoi(PQgetvalue(res, 0, 1));

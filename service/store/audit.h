@@ -21,7 +21,7 @@
  * action e.g. "certificate.create", target the object's id (may be NULL), address
  * the client's (may be NULL), detail an object or NULL (borrowed). The caller
  * guarantees detail holds no secret. */
-int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
+CF_MUST_CHECK int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
 		   const char *address, const json_t *detail, cf_err *err);
 
 /* Audit events in the order they happened (at, then id), at most limit:
@@ -29,7 +29,7 @@ int cf_audit_write(PGconn *conn, const char *actor, const char *action, const ch
  * target, address and detail are null when unset. since (RFC 3339, may be NULL)
  * keeps events at or after that time; actor and action (may be NULL) keep events
  * with exactly that actor or action. The caller has checked since's syntax. */
-int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const char *action,
+CF_MUST_CHECK int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const char *action,
 		       int limit, json_t **out, cf_err *err);
 
 /* ---- Idempotency-Key ---- */
@@ -50,12 +50,12 @@ typedef enum cf_idem_state {
 /* Inside a transaction: serialises requests with the same (token, key) with a
  * transaction-level advisory lock, forgets a record older than 24 hours, then
  * looks the key up. *body (REPLAY only) is malloc'd; the caller frees it. */
-int cf_idem_begin(PGconn *conn, const char *token_id, const char *key,
+CF_MUST_CHECK int cf_idem_begin(PGconn *conn, const char *token_id, const char *key,
 		  const uint8_t fingerprint[32], cf_idem_state *state, int *status, char **body,
 		  cf_err *err);
 
 /* Records the answer to a CF_IDEM_NEW request, in the same transaction. */
-int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const char *method,
+CF_MUST_CHECK int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const char *method,
 		  const char *path, const uint8_t fingerprint[32], int status, const char *body,
 		  cf_err *err);
 

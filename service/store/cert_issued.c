@@ -40,7 +40,7 @@ static int describe(cf_issued *in, cf_err *err)
 	    cf_buf_append_str(&full, in->chain_pem) != 0) {
 		cf_cert_info_free(&own);
 		cf_buf_free(&full);
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	}
 	cf_sha256(full.data, full.len, sum);
 	*hex++ = '"';

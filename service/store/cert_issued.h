@@ -40,8 +40,8 @@ typedef struct cf_issued {
 } cf_issued;
 
 /* arg: cf_issued *. */
-int cf_issued_version_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
+CF_MUST_CHECK int cf_issued_version_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
 /* arg: the certificate id (const char *). */
-int cf_issued_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
+CF_MUST_CHECK int cf_issued_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
 
 #endif

@@ -38,7 +38,7 @@ static int doc_exec(PGconn *conn, const char *what, const char *sql, const json_
 	int rc = -1;
 
 	if (text == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	res = cf_db_exec(conn, what, sql, 1, params, err);
 	if (res != NULL)
 		rc = PQntuples(res) == 1 ? 1 : 0;
@@ -83,7 +83,7 @@ static int json_query(PGconn *conn, const char *what, const char *sql, const cha
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) > 0 && (*out = cf_row_json(res, 0, 0)) == NULL)
-		rc = cf_err_set(err, CF_ERR_TRANSIENT, "%s: out of memory", what);
+		rc = cf_err_oom(err, what);
 	PQclear(res);
 	return rc;
 }
@@ -291,7 +291,8 @@ int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, cf_err *e
 	f->admin_keys = cf_col_bool(res, 0, 1);
 	if (fetch_hosts(res, 0, f) != 0 ||
 	    (!PQgetisnull(res, 0, 2) && fetch_version(res, f) != 0)) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "reading certificate %s: out of memory", id);
+		cf_err_oom(err, NULL);
+		cf_err_wrap(err, "reading certificate %s", id);
 		goto out;
 	}
 	rc = 0;

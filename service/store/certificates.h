@@ -28,40 +28,40 @@
 #define CF_JOB_ID_LEN 36 /* a UUID in text form */
 
 /* Inserts doc. Returns 1 inserted, 0 when the id is taken, -1 on error. */
-int cf_cert_insert(PGconn *conn, const json_t *doc, cf_err *err);
+CF_MUST_CHECK int cf_cert_insert(PGconn *conn, const json_t *doc, cf_err *err);
 
 /* Replaces the definition of doc's id. Returns 1, 0 when there is no such
  * certificate, -1 on error. */
-int cf_cert_update(PGconn *conn, const json_t *doc, cf_err *err);
+CF_MUST_CHECK int cf_cert_update(PGconn *conn, const json_t *doc, cf_err *err);
 
 /* The definition of certificate id, its row locked (FOR NO KEY UPDATE) until the
  * transaction ends. *doc is NULL when there is no such certificate. */
-int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, cf_err *err);
+CF_MUST_CHECK int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, cf_err *err);
 
 /* 1 when certificate id exists, 0 when not, -1 on error. Takes no lock: a job
  * is queued after this without holding the certificate row, because a worker
  * finishing the active job locks the job and then the certificate, and the
  * queueing INSERT may have to wait for that worker. */
-int cf_cert_exists(PGconn *conn, const char *id, cf_err *err);
+CF_MUST_CHECK int cf_cert_exists(PGconn *conn, const char *id, cf_err *err);
 
 /* The API representation {"id","domains","dns_alias","provider","key_type","hosts",
  * "admin_keys","status","current_version":{"version","serial","not_before","not_after"}|null,
  * "created_at","updated_at"}; *out NULL when there is no such certificate. */
-int cf_cert_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_cert_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err);
 
 /* {"certificates":[...]} sorted by id. */
-int cf_cert_list_json(PGconn *conn, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_cert_list_json(PGconn *conn, json_t **out, cf_err *err);
 
 /* The same list restricted to the certificates at risk: those whose current
  * version expires within within_s seconds (or has expired), soonest first. */
-int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out, cf_err *err);
 
 /* Deletes certificate id with its versions and jobs, unless one of its jobs is
  * running or waiting (a worker may hold an order and TXT values for it); a queued
  * job is deleted with it (it is locked first, so no worker claims it meanwhile).
  * Returns 1 deleted, 0 no such certificate, 2 busy (busy_job and busy_state name
  * the job), -1 on error. */
-int cf_cert_delete(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1],
+CF_MUST_CHECK int cf_cert_delete(PGconn *conn, const char *id, char busy_job[CF_JOB_ID_LEN + 1],
 		   char busy_state[16], cf_err *err);
 
 /* What a fetch of certificate id needs: who may fetch it and its current
@@ -82,7 +82,7 @@ typedef struct cf_cert_fetch {
 
 /* Reads certificate id into *f (zeroed first; f->exists false when there is no
  * such certificate). Returns 0, or -1 (nothing to free). */
-int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, cf_err *err);
+CF_MUST_CHECK int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, cf_err *err);
 void cf_cert_fetch_free(cf_cert_fetch *f);
 
 #endif

@@ -28,7 +28,7 @@ PGconn *cf_db_connect(const char *url, cf_err *err)
 	/* expand_dbname=1: the URL's own settings win over these defaults */
 	c = PQconnectdbParams(keys, vals, 1);
 	if (c == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "database: out of memory");
+		cf_err_oom(err, "database");
 		return NULL;
 	}
 	if (PQstatus(c) != CONNECTION_OK) {

@@ -65,7 +65,7 @@ PGresult *cf_db_execbp(PGconn *conn, const char *what, const char *sql, int npar
 		       const char *const *params, const int *lengths, const int *formats,
 		       cf_err *err);
 /* exec + PQclear for statements without results. */
-int cf_db_run(PGconn *conn, const char *what, const char *sql, int nparams,
+CF_MUST_CHECK int cf_db_run(PGconn *conn, const char *what, const char *sql, int nparams,
 	      const char *const *params, cf_err *err);
 
 /* Transactions, one spelling for every store file and caller:
@@ -75,8 +75,8 @@ int cf_db_run(PGconn *conn, const char *what, const char *sql, int nparams,
  * failed), ignores its outcome and never touches an err, so the caller's first
  * error is the one reported; on a lost connection it does nothing (the server
  * rolled back when the session ended, and cf_db_lost still says so). */
-int cf_db_begin(PGconn *conn, cf_err *err);
-int cf_db_commit(PGconn *conn, cf_err *err);
+CF_MUST_CHECK int cf_db_begin(PGconn *conn, cf_err *err);
+CF_MUST_CHECK int cf_db_commit(PGconn *conn, cf_err *err);
 void cf_db_rollback(PGconn *conn);
 
 #endif

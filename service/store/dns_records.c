@@ -177,7 +177,7 @@ int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size
 	int rc = -1, st;
 
 	if (provs == NULL || fqdns == NULL || values == NULL || limits == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto done;
 	}
 	if (cf_db_begin(c, err) != 0)
@@ -233,7 +233,7 @@ static int rows_from(const PGresult *r, cf_txt_row **rows, size_t *n, cf_err *er
 	*rows = calloc(m ? m : 1, sizeof(**rows));
 	*n = 0;
 	if (*rows == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	for (size_t i = 0; i < m; i++) {
 		cf_txt_row *x = &(*rows)[i];
 
@@ -243,7 +243,7 @@ static int rows_from(const PGresult *r, cf_txt_row **rows, size_t *n, cf_err *er
 		    cf_col_dup(r, (int)i, 2, &x->fqdn) != 0 ||
 		    cf_col_dup(r, (int)i, 3, &x->value) != 0 || !x->provider || !x->fqdn ||
 		    !x->value)
-			return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			return cf_err_oom(err, NULL);
 	}
 	return 0;
 }

@@ -46,13 +46,13 @@ typedef struct cf_txt_over {
  * transaction-level advisory lock per target FQDN (hashtext, taken in a fixed
  * order) covers the count and the insert. Returns 0 recorded, 1 over the limit
  * (over filled), 2 job lost, -1 on error. */
-int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size_t n,
+CF_MUST_CHECK int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size_t n,
 		   int budget, cf_txt_over *over, cf_err *err);
 
 /* Sets the state (present, removed, failed; NULL keeps it) and the last error (may
  * be NULL; an error also counts an attempt) of one of the job's values, fenced.
  * Returns 0, 1 when the job is lost, -1 on error. */
-int cf_txt_set_state(PGconn *c, const cf_job_ref *job, const cf_txt_value *v,
+CF_MUST_CHECK int cf_txt_set_state(PGconn *c, const cf_job_ref *job, const cf_txt_value *v,
 		     const char *state, const char *error, cf_err *err);
 
 typedef struct cf_txt_row {
@@ -61,7 +61,7 @@ typedef struct cf_txt_row {
 } cf_txt_row;
 
 /* The live values of a job. *rows is owned by the caller (cf_txt_rows_free). */
-int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row **rows, size_t *n, cf_err *err);
+CF_MUST_CHECK int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row **rows, size_t *n, cf_err *err);
 void cf_txt_rows_free(cf_txt_row *rows, size_t n);
 
 /* Serialises the provider calls that change the TXT values at one target FQDN,
@@ -72,21 +72,21 @@ void cf_txt_rows_free(cf_txt_row *rows, size_t n);
  * route53) would otherwise drop each other's values. Returns 0 held (until
  * cf_txt_write_unlock, or until c is closed), 1 not within wait_ms (nothing
  * held), -1 on error (nothing held). c is never left inside a transaction. */
-int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, cf_err *err);
+CF_MUST_CHECK int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, cf_err *err);
 /* Releases cf_txt_write_lock's lock of fqdn. On an error close c (which releases
  * it): a lock left held would block every other writer of fqdn. */
-int cf_txt_write_unlock(PGconn *c, const char *fqdn, cf_err *err);
+CF_MUST_CHECK int cf_txt_write_unlock(PGconn *c, const char *fqdn, cf_err *err);
 
 /* Orphans: live values whose job is finished or deleted (a cleanup that failed, a
  * job deleted mid-way). Takes one that is due (attempts < max_attempts, and its
  * next_attempt_at passed; oldest try first) and counts the try. Returns 1 with out
  * filled, 0 when none, -1 on error. */
-int cf_txt_orphan_take(PGconn *c, int max_attempts, cf_txt_row *out, cf_err *err);
+CF_MUST_CHECK int cf_txt_orphan_take(PGconn *c, int max_attempts, cf_txt_row *out, cf_err *err);
 /* Records the outcome of cleaning an orphan: removed, or the error (counted in
  * janitor_failures, the next try due after backoff_s * 2^(failures before), at most
  * an hour; failed once it reached max_attempts). When the value's job still exists,
  * the outcome is also an event ("janitor") of that job, in the same statement. */
-int cf_txt_orphan_done(PGconn *c, long long id, const char *error, int max_attempts,
+CF_MUST_CHECK int cf_txt_orphan_done(PGconn *c, long long id, const char *error, int max_attempts,
 		       double backoff_s, cf_err *err);
 
 #endif

@@ -35,7 +35,7 @@ int cf_gauges_read(PGconn *c, json_t **out, cf_err *err)
 	if (PQntuples(r) == 1 && (*out = cf_row_json(r, 0, 0)) != NULL)
 		rc = 0;
 	else
-		cf_err_set(err, CF_ERR_TRANSIENT, "reading the gauges: out of memory");
+		cf_err_oom(err, "reading the gauges");
 	PQclear(r);
 	return rc;
 }

@@ -17,6 +17,6 @@
 
 /* *out = {"jobs": {state: n}, "expiry": {certificate: seconds}, "txt": {fqdn: n},
  *         "webhooks": {state: n}, "at": epoch seconds}; the caller owns it. */
-int cf_gauges_read(PGconn *c, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_gauges_read(PGconn *c, json_t **out, cf_err *err);
 
 #endif

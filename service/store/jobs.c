@@ -130,7 +130,7 @@ static json_t *events_json(PGconn *conn, const char *id, cf_err *err)
 	}
 	PQclear(res);
 	if (list == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "reading a job's events: out of memory");
+		cf_err_oom(err, "reading a job's events");
 	return list;
 }
 
@@ -151,7 +151,7 @@ int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out
 		goto out;
 	}
 	if ((job = job_json(res, 0)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "reading a job: out of memory");
+		cf_err_oom(err, "reading a job");
 		goto out;
 	}
 	if (with_events) {
@@ -193,6 +193,6 @@ int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, 
 		}
 	PQclear(res);
 	if (list == NULL || (*out = json_pack("{s:o}", "jobs", list)) == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "listing jobs: out of memory");
+		return cf_err_oom(err, "listing jobs");
 	return 0;
 }

@@ -35,28 +35,28 @@ typedef struct cf_job_new {
  * CF_JOBS_CHANNEL with its id, in one statement (in the caller's transaction when
  * one is open). Returns 1 with job_id set, 0 when another job is active (job_id
  * ""), -1 on error. */
-int cf_job_insert(PGconn *conn, const cf_job_new *nj, char job_id[CF_JOB_ID_LEN + 1],
+CF_MUST_CHECK int cf_job_insert(PGconn *conn, const cf_job_new *nj, char job_id[CF_JOB_ID_LEN + 1],
 		  cf_err *err);
 
 /* The id of the certificate's active job: 1 with job_id set, 0 none, -1 error. */
-int cf_job_active_id(PGconn *conn, const char *cert_id, char job_id[CF_JOB_ID_LEN + 1],
+CF_MUST_CHECK int cf_job_active_id(PGconn *conn, const char *cert_id, char job_id[CF_JOB_ID_LEN + 1],
 		     cf_err *err);
 
 /* Queues a job of kind (issue or renew) for certificate cert_id and notifies
  * the workers. Returns 1 with job_id set, 0 when another job of the certificate
  * is active (job_id names it), -1 on error. */
-int cf_job_enqueue(PGconn *conn, const char *cert_id, cf_job_kind kind,
+CF_MUST_CHECK int cf_job_enqueue(PGconn *conn, const char *cert_id, cf_job_kind kind,
 		   char job_id[CF_JOB_ID_LEN + 1], cf_err *err);
 
 /* A job as {"id","certificate","kind","state","step","attempt","created_at",
  * "updated_at","events"?:[{"at","attempt","step","message","duration_ms"?,
  * "problem"?}],"problem"?}; events are included when with_events. *out is NULL
  * when there is no such job (id must be a UUID: see cf_is_uuid). */
-int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out, cf_err *err);
 
 /* {"jobs":[...]} without events, newest first, at most limit, filtered by
  * certificate and state when those are not NULL. */
-int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, int limit,
+CF_MUST_CHECK int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, int limit,
 		      json_t **out, cf_err *err);
 
 #endif

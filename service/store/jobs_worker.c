@@ -131,7 +131,7 @@ int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, 
 	if (cf_col_dup(r, 0, 4, &out->order_url) != 0 || cf_col_dup(r, 0, 6, &out->data) != 0 ||
 	    out->data == NULL) {
 		cf_job_claim_free(out);
-		cf_err_set(err, CF_ERR_TRANSIENT, "claim: out of memory");
+		cf_err_oom(err, "claim");
 		goto out;
 	}
 	rc = 1;
@@ -243,7 +243,7 @@ static int write_row(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
 	int rc = -1;
 
 	if (event_arrays(ev, nev, arr) != 0) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "update job: out of memory");
+		cf_err_oom(err, "update job");
 		goto out;
 	}
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);

@@ -64,7 +64,7 @@ typedef struct cf_job_claim {
 /* Claims the most overdue runnable job for owner with a lease of lease_s seconds.
  * Returns 1 with out filled (free with cf_job_claim_free), 0 when none is runnable,
  * -1 on error. */
-int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, cf_err *err);
+CF_MUST_CHECK int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, cf_err *err);
 void cf_job_claim_free(cf_job_claim *cl);
 
 /* One entry of the job's timeline. problem is a JSON text kept as is (a CA problem
@@ -107,11 +107,11 @@ typedef struct cf_job_change {
  * transaction when ch has a hook). Returns 0 when
  * written, 1 when the job is no longer held by this attempt (nothing written), -1 on
  * error (nothing written). Leaving state running clears the lease. */
-int cf_job_write(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
+CF_MUST_CHECK int cf_job_write(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
 		 const cf_job_event *ev, size_t nev, cf_err *err);
 
 /* Extends the lease to now() + lease_s. Returns 0, 1 when lost, -1 on error. */
-int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, cf_err *err);
+CF_MUST_CHECK int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, cf_err *err);
 
 /* Seconds until the next queued or waiting job is due, or the next lease expires
  * (0 when that is now), at most max_s; max_s when there is none; -1 on error. */

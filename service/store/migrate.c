@@ -97,7 +97,7 @@ int cf_migrations_list(const char *dir, cf_migration **out, size_t *n, cf_err *e
 	rc = 0;
 out:
 	if (rc != 0 && err && err->cls == CF_ERR_NONE)
-		cf_err_set(err, CF_ERR_PERMANENT, "migrations: out of memory");
+		cf_err_oom(err, "migrations");
 	cf_migrations_free(m, cnt);
 	closedir(d);
 	return rc;

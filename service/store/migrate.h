@@ -24,14 +24,14 @@ typedef struct cf_migration {
 
 /* Lists the migrations of dir sorted by version; rejects files that look like
  * migrations but are misnamed, and duplicate versions. Free with cf_migrations_free. */
-int cf_migrations_list(const char *dir, cf_migration **out, size_t *n, cf_err *err);
+CF_MUST_CHECK int cf_migrations_list(const char *dir, cf_migration **out, size_t *n, cf_err *err);
 void cf_migrations_free(cf_migration *m, size_t n);
 
 /* Applies what is missing. Progress lines go to log (may be NULL). Returns the
  * number applied (0 when the schema was current) or -1. */
-int cf_migrate(PGconn *conn, const char *dir, FILE *log, cf_err *err);
+CF_MUST_CHECK int cf_migrate(PGconn *conn, const char *dir, FILE *log, cf_err *err);
 
 /* The highest applied version (0 when none; -1 on error, e.g. database down). */
-int cf_migrate_current(PGconn *conn, cf_err *err);
+CF_MUST_CHECK int cf_migrate_current(PGconn *conn, cf_err *err);
 
 #endif

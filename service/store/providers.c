@@ -10,7 +10,6 @@
  */
 #include "store/providers.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "crypto/crypto.h"
 #include "store/db.h"
 #include "store/rows.h"
+#include "util/buf.h"
 
 int cf_provider_aad(const char *name, char out[CF_PROVIDER_AAD_MAX])
 {
@@ -40,7 +40,7 @@ static void wipe_strings(json_t *j)
 	if (j->refcount > 1)
 		return;
 	if (json_is_string(j)) {
-		OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
+		cf_wipe((char *)json_string_value(j), json_string_length(j));
 	} else if (json_is_object(j)) {
 		json_object_foreach(j, k, v)
 			wipe_strings(v);
@@ -96,7 +96,7 @@ int cf_provider_settings_seal(const cf_provider_ops *ops, const uint8_t key[32],
 	rc = 0;
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "provider settings: out of memory");
+	cf_err_oom(err, "provider settings");
 out:
 	cf_secret_free(text);
 	cf_provider_settings_free(sec);
@@ -155,7 +155,7 @@ static int unseal_column(const PGresult *res, int r, int c, const uint8_t key[32
 
 	if (PQgetisnull(res, r, c)) {
 		*secrets = json_object();
-		return *secrets ? 0 : cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return *secrets ? 0 : cf_err_oom(err, NULL);
 	}
 	blob = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, c), &len);
 	if (blob == NULL)
@@ -196,7 +196,8 @@ int cf_provider_settings_load(PGconn *conn, const uint8_t key[32], const char *n
 		goto out;
 	if (json_object_update(merged, secrets) != 0 ||
 	    (*type = strdup(PQgetvalue(res, 0, 0))) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "DNS provider %s: out of memory", name);
+		cf_err_oom(err, NULL);
+		cf_err_wrap(err, "DNS provider %s", name);
 		goto out;
 	}
 	*merged_settings = merged;
@@ -220,7 +221,7 @@ int cf_provider_insert(PGconn *conn, const char *name, const char *type,
 	int rc = -1;
 
 	if (settings == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	res = cf_db_execb(conn, "inserting a DNS provider",
 			  "INSERT INTO dns_providers (name, type, settings, secrets_sealed) "
 			  "VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (name) DO NOTHING "
@@ -277,7 +278,7 @@ int cf_provider_get_json(PGconn *conn, const uint8_t key[32], const char *name, 
 	} else if ((*out = provider_json(res, 0, key)) != NULL) {
 		rc = 0;
 	} else {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 	}
 	PQclear(res);
 	return rc;
@@ -302,7 +303,7 @@ int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, cf_
 			list = NULL;
 		}
 	if (list == NULL || (*out = json_pack("{s:o}", "providers", list)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 		goto out;
 	}
 	rc = 0;

@@ -30,20 +30,20 @@
 #define CF_PROVIDER_AAD_MAX 80
 
 /* "dns_providers:<name>" into out. Returns 0, or -1 when it does not fit. */
-int cf_provider_aad(const char *name, char out[CF_PROVIDER_AAD_MAX]);
+CF_MUST_CHECK int cf_provider_aad(const char *name, char out[CF_PROVIDER_AAD_MAX]);
 
 /* Splits settings (an object of strings, already validated by ops->validate) into
  * *public_out (a new object of the non-secret settings) and, appended to sealed,
  * the sealed JSON object of the secret ones ("{}" when there are none). The
  * plaintext is wiped before return. On failure nothing is returned. */
-int cf_provider_settings_seal(const cf_provider_ops *ops, const uint8_t key[32],
+CF_MUST_CHECK int cf_provider_settings_seal(const cf_provider_ops *ops, const uint8_t key[32],
 			      const char *name, const json_t *settings, json_t **public_out,
 			      cf_buf *sealed, cf_err *err);
 
 /* Opens a sealed blob of provider name into *secrets (a new object; free it with
  * cf_provider_settings_free). Fails, without output, when the key or the AAD (the
  * name) do not match, or when the plaintext is not a JSON object of strings. */
-int cf_provider_secrets_unseal(const uint8_t key[32], const char *name, const void *blob,
+CF_MUST_CHECK int cf_provider_secrets_unseal(const uint8_t key[32], const char *name, const void *blob,
 			       size_t len, json_t **secrets, cf_err *err);
 
 /* The worker's entry point: reads the row of provider name and returns its type
@@ -52,7 +52,7 @@ int cf_provider_secrets_unseal(const uint8_t key[32], const char *name, const vo
  * A missing row, a blob that does not open and a database error all fail with a
  * message naming the provider; a missing row or a bad blob is permanent, a lost
  * connection transient. */
-int cf_provider_settings_load(PGconn *conn, const uint8_t key[32], const char *name,
+CF_MUST_CHECK int cf_provider_settings_load(PGconn *conn, const uint8_t key[32], const char *name,
 			      char **type, json_t **merged_settings, cf_err *err);
 
 /* Wipes every string value of settings (recursively), then releases the caller's
@@ -64,7 +64,7 @@ void cf_provider_settings_free(json_t *settings);
 /* Inserts a provider row. Returns 1 when inserted, 0 when the name is taken, -1 on
  * error. public_settings is borrowed; sealed is the blob from
  * cf_provider_settings_seal. */
-int cf_provider_insert(PGconn *conn, const char *name, const char *type,
+CF_MUST_CHECK int cf_provider_insert(PGconn *conn, const char *name, const char *type,
 		       const json_t *public_settings, const cf_buf *sealed, cf_err *err);
 
 /* The API representation of one provider:
@@ -73,17 +73,17 @@ int cf_provider_insert(PGconn *conn, const char *name, const char *type,
  * opening the blob), never their values; "secrets_valid" is false when the blob
  * does not open with this key (wrong master key, or a blob moved from another
  * row). *out is NULL when there is no such provider. */
-int cf_provider_get_json(PGconn *conn, const uint8_t key[32], const char *name, json_t **out,
+CF_MUST_CHECK int cf_provider_get_json(PGconn *conn, const uint8_t key[32], const char *name, json_t **out,
 			 cf_err *err);
 /* {"providers":[...]} sorted by name. */
-int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, cf_err *err);
 /* 1 when a provider row called name exists, 0 when not, -1 on error. The row is
  * locked FOR SHARE until the caller's transaction ends, so a concurrent DELETE
  * waits (and then sees the certificate that uses it). */
-int cf_provider_exists_locked(PGconn *conn, const char *name, cf_err *err);
+CF_MUST_CHECK int cf_provider_exists_locked(PGconn *conn, const char *name, cf_err *err);
 /* Deletes provider name unless a certificate uses it. Returns 1 deleted, 0 no such
  * provider, 2 in use (then *users is a new array of up to 10 certificate ids), -1
  * on error. */
-int cf_provider_delete(PGconn *conn, const char *name, json_t **users, cf_err *err);
+CF_MUST_CHECK int cf_provider_delete(PGconn *conn, const char *name, json_t **users, cf_err *err);
 
 #endif

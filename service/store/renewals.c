@@ -110,7 +110,7 @@ oom:
 	cf_renew_cands_free(*out, *n);
 	*out = NULL;
 	*n = 0;
-	cf_err_set(err, CF_ERR_TRANSIENT, "finding certificates to renew: out of memory");
+	cf_err_oom(err, "finding certificates to renew");
 out:
 	PQclear(r);
 	return rc;

@@ -57,21 +57,21 @@ typedef struct cf_renew_cand {
 /* Up to limit certificates that need attention (see above), soonest expiry
  * first; expiring_soon_s is the expiring_soon horizon. *out is owned by the
  * caller (cf_renew_cands_free). */
-int cf_renew_candidates(PGconn *c, int expiring_soon_s, int limit, cf_renew_cand **out,
+CF_MUST_CHECK int cf_renew_candidates(PGconn *c, int expiring_soon_s, int limit, cf_renew_cand **out,
 			size_t *n, cf_err *err);
 void cf_renew_cands_free(cf_renew_cand *v, size_t n);
 
 /* Inserts or replaces the plan of certificate id. */
-int cf_renew_plan_save(PGconn *c, const char *id, const cf_renew_plan *p, cf_err *err);
+CF_MUST_CHECK int cf_renew_plan_save(PGconn *c, const char *id, const cf_renew_plan *p, cf_err *err);
 
 /* Queues a renewal job (kind renew, data a JSON object text) with a first event
  * (step "schedule", message), and notifies the workers. Returns 1 with job_id set,
  * 0 when the certificate has an active job already (nothing written), -1. */
-int cf_renew_enqueue(PGconn *c, const char *id, const char *data, const char *message,
+CF_MUST_CHECK int cf_renew_enqueue(PGconn *c, const char *id, const char *data, const char *message,
 		     char job_id[40], cf_err *err);
 
 /* Marks version as announced expiring_soon. Returns 1 when this call marked it,
  * 0 when it was marked already, -1. */
-int cf_renew_mark_expiring(PGconn *c, const char *id, int version, cf_err *err);
+CF_MUST_CHECK int cf_renew_mark_expiring(PGconn *c, const char *id, int version, cf_err *err);
 
 #endif

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/err.h"
+
 /* An SQL expression giving column col as RFC 3339 UTC with milliseconds,
  * e.g. "2025-01-31T12:00:00.000Z", whatever the session's TimeZone. */
 #define CF_SQL_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -34,7 +36,7 @@ json_t *cf_row_bool(const PGresult *res, int r, int c);
 void cf_col_copy(char *dst, size_t len, const PGresult *res, int r, int c);
 /* Column c of row r as a new string in *out, owned by the caller (free()); *out
  * is NULL for SQL NULL. Returns 0, or -1 when memory runs out (*out NULL). */
-int cf_col_dup(const PGresult *res, int r, int c, char **out);
+CF_MUST_CHECK int cf_col_dup(const PGresult *res, int r, int c, char **out);
 /* Column c of row r as an integer (int, bigint, epoch seconds); dflt for SQL NULL. */
 long long cf_col_int(const PGresult *res, int r, int c, long long dflt);
 /* Column c of row r as a float8; dflt for SQL NULL. */
@@ -44,7 +46,7 @@ bool cf_col_bool(const PGresult *res, int r, int c);
 
 /* Sets key in obj to value (stolen) unless value is json null, which is dropped:
  * for the optional members of a representation. Returns 0 / -1. */
-int cf_json_set_optional(json_t *obj, const char *key, json_t *value);
+CF_MUST_CHECK int cf_json_set_optional(json_t *obj, const char *key, json_t *value);
 
 /* items[0..n) as the text of an SQL array literal, {"a",NULL,"b"}: every item
  * double-quoted with " and \ escaped, a NULL item as NULL; the literal travels as

@@ -11,7 +11,6 @@
 #include "store/tokens.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "crypto/crypto.h"
 #include "store/db.h"
 #include "store/rows.h"
+#include "util/buf.h"
 
 #define SECRET_BYTES 32
 
@@ -115,7 +115,7 @@ int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s
 		snprintf(id + 2 * i, 3, "%02x", rid[i]);
 	flen = 3 + CF_TOKEN_ID_LEN + 1 + strlen(secret) + 1;
 	if ((full = malloc(flen)) == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "token: out of memory");
+		cf_err_oom(err, "token");
 		goto out;
 	}
 	snprintf(full, flen, "cf_%s_%s", id, secret);
@@ -138,7 +138,7 @@ int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s
 	rc = 0;
 out:
 	PQclear(res);
-	OPENSSL_cleanse(hash, sizeof(hash));
+	cf_wipe(hash, sizeof(hash));
 	cf_secret_free(secret);
 	cf_secret_free(full);
 	return rc;
@@ -201,7 +201,7 @@ void cf_token_check(const cf_token_row *row, const char *token, time_t now,
 	cf_sha256(secret, strlen(secret), got);
 	match = cf_ct_equal(got, sizeof(got), row ? row->secret_sha256 : none, sizeof(got)) &&
 		shaped && row != NULL && strcmp(row->id, id) == 0;
-	OPENSSL_cleanse(got, sizeof(got));
+	cf_wipe(got, sizeof(got));
 	if (!match)
 		return;
 	if (row->revoked) {
@@ -230,7 +230,7 @@ int cf_token_verify(PGconn *conn, const char *token, cf_principal *who,
 	    cf_token_lookup(conn, id, &row, &found, err) != 0)
 		return -1;
 	cf_token_check(found ? &row : NULL, token, time(NULL), who, status);
-	OPENSSL_cleanse(&row, sizeof(row));
+	cf_wipe(&row, sizeof(row));
 	return 0;
 }
 
@@ -297,7 +297,7 @@ int cf_token_list(PGconn *conn, json_t **out, cf_err *err)
 		json_array_append_new(list, token_json(res, r));
 	PQclear(res);
 	if (list == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	*out = list;
 	return 0;
 }
@@ -314,7 +314,7 @@ int cf_token_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err)
 	if (res == NULL)
 		return -1;
 	if (PQntuples(res) == 1 && (*out = token_json(res, 0)) == NULL)
-		rc = cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		rc = cf_err_oom(err, NULL);
 	PQclear(res);
 	return rc;
 }

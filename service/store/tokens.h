@@ -53,15 +53,15 @@ const char *cf_role_name(cf_role r);
 
 /* Splits "cf_<id>_<secret>": id gets the 12 hex digits, *secret points into token.
  * Returns 0, or -1 when the token does not have that shape. */
-int cf_token_split(const char *token, char id[CF_TOKEN_ID_LEN + 1], const char **secret);
+CF_MUST_CHECK int cf_token_split(const char *token, char id[CF_TOKEN_ID_LEN + 1], const char **secret);
 
 /* "90d", "12h", "30m", "45s" or plain seconds -> seconds (1 s .. 100 years). */
-int cf_parse_duration(const char *s, long *seconds);
+CF_MUST_CHECK int cf_parse_duration(const char *s, long *seconds);
 
 /* Creates a token (in the caller's transaction, if any). expires_s 0 = never.
  * *token is the full "cf_<id>_<secret>" (caller releases it with
  * cf_secret_free); id gets the public id. */
-int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s,
+CF_MUST_CHECK int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s,
 		    char **token, char id[CF_TOKEN_ID_LEN + 1], cf_err *err);
 
 /* What the service keeps of one token row (never the secret). */
@@ -75,7 +75,7 @@ typedef struct cf_token_row {
 } cf_token_row;
 
 /* Reads token id. Returns 0 with *found (and *row when found), or -1. */
-int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found, cf_err *err);
+CF_MUST_CHECK int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found, cf_err *err);
 
 /* Checks a bearer token against the row of its id (row NULL: no such id, or the
  * token is malformed) at time now: *status, and *who when CF_TOKEN_OK. Does the
@@ -88,26 +88,26 @@ void cf_token_check(const cf_token_row *row, const char *token, time_t now,
 /* Checks a bearer token against the database (cf_token_lookup + cf_token_check).
  * Returns 0 with *status (and *who when CF_TOKEN_OK), or -1 when the database
  * fails. Does not record the use: see cf_token_touch. */
-int cf_token_verify(PGconn *conn, const char *token, cf_principal *who,
+CF_MUST_CHECK int cf_token_verify(PGconn *conn, const char *token, cf_principal *who,
 		    cf_token_status *status, cf_err *err);
 
 /* Records a use of token id (last_used_at), unless one was recorded in the last
  * 60 seconds (by any replica). The callers also throttle it in memory
  * (http/cache.c), so the write happens at most once a minute per token and
  * process. Writes no NOTIFY (migrations/0004_hosts.sql). */
-int cf_token_touch(PGconn *conn, const char *id, cf_err *err);
+CF_MUST_CHECK int cf_token_touch(PGconn *conn, const char *id, cf_err *err);
 
 /* Revokes the live tokens called name (id NULL), the one token id (name NULL),
  * or token id only if it is called name (both given). Returns how many were
  * revoked (0: none matched), or -1. *ids (may be NULL) gets a new array of the
  * revoked ids. */
-int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids, cf_err *err);
+CF_MUST_CHECK int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids, cf_err *err);
 
 /* Every token as {"id","name","role","created_at","expires_at","revoked_at",
  * "last_used_at"} (null where unset), oldest first. Never a secret or hash. */
-int cf_token_list(PGconn *conn, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_token_list(PGconn *conn, json_t **out, cf_err *err);
 
 /* The representation of token id (as in cf_token_list); *out NULL when none. */
-int cf_token_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_token_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err);
 
 #endif

@@ -58,7 +58,7 @@ int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, cf_err *err)
 	rc = 0;
 	goto out;
 oom:
-	cf_err_set(err, CF_ERR_TRANSIENT, "listing versions: out of memory");
+	cf_err_oom(err, "listing versions");
 out:
 	PQclear(r);
 	return rc;
@@ -117,7 +117,7 @@ char *cf_version_pem(PGconn *c, const char *cert_id, int version, bool *revoked,
 		cf_err_set(err, CF_ERR_PERMANENT, "certificate %s has no version %d", cert_id,
 			   version);
 	else if ((pem = strdup(PQgetvalue(r, 0, 0))) == NULL)
-		cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(err, NULL);
 	else
 		*revoked = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
 	PQclear(r);

@@ -22,15 +22,15 @@
 /* {"versions": [{"version","serial","not_before","not_after","issuer_cn"?,
  * "created_at","revoked_at"?,"revocation_reason"?,"current"}]}, newest first;
  * *out NULL when there is no such certificate. */
-int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, cf_err *err);
 
 /* What the API must know before queueing a revocation: 1 with *revoked set when
  * the version exists, 0 when it (or the certificate) does not, -1. */
-int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked, cf_err *err);
+CF_MUST_CHECK int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked, cf_err *err);
 
 /* Queues the revocation job and notifies the workers. Returns 1 with job_id set,
  * 0 when another job of the certificate is active (job_id names it), -1. */
-int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, bool replace,
+CF_MUST_CHECK int cf_revoke_enqueue(PGconn *c, const char *cert_id, int version, int reason, bool replace,
 		      char job_id[40], cf_err *err);
 
 /* The leaf PEM of a version (caller frees) and whether it is revoked already;
@@ -48,6 +48,6 @@ typedef struct cf_revoked {
 } cf_revoked;
 
 /* arg: cf_revoked *. */
-int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
+CF_MUST_CHECK int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
 
 #endif

@@ -72,7 +72,7 @@ int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, cf_err *e
 	if (cf_col_dup(r, 0, 4, &out->url) != 0 || cf_col_dup(r, 0, 5, &out->body) != 0 ||
 	    out->url == NULL || out->body == NULL) {
 		cf_webhook_delivery_free(out);
-		cf_err_set(err, CF_ERR_TRANSIENT, "claiming a webhook delivery: out of memory");
+		cf_err_oom(err, "claiming a webhook delivery");
 		goto out;
 	}
 	rc = 1;

@@ -28,7 +28,7 @@
  * none, nothing is written). data is a JSON object text merged into the body
  * {"id": event uuid, "event", "at", "certificate", ...data}. Returns the number of
  * deliveries recorded, or -1. */
-int cf_webhook_enqueue(PGconn *c, const char *urls, const char *event,
+CF_MUST_CHECK int cf_webhook_enqueue(PGconn *c, const char *urls, const char *event,
 		       const char *certificate_id, const char *data, cf_err *err);
 
 typedef struct cf_webhook_delivery {
@@ -42,14 +42,14 @@ typedef struct cf_webhook_delivery {
 
 /* Claims the most overdue pending delivery for lease_s seconds. Returns 1 with out
  * filled (cf_webhook_delivery_free), 0 when none is due, -1 on error. */
-int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, cf_err *err);
+CF_MUST_CHECK int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, cf_err *err);
 void cf_webhook_delivery_free(cf_webhook_delivery *d);
 
 /* Records an attempt's outcome: status is the HTTP status (0: no response), error
  * a short text or NULL. delivered: done; otherwise give_up: failed for good, else
  * pending again in retry_s seconds. Returns 0, 1 when the delivery was claimed
  * again meanwhile (nothing written), -1 on error. */
-int cf_webhook_finish(PGconn *c, const cf_webhook_delivery *d, int status, const char *error,
+CF_MUST_CHECK int cf_webhook_finish(PGconn *c, const cf_webhook_delivery *d, int status, const char *error,
 		      bool delivered, bool give_up, double retry_s, cf_err *err);
 
 /* Seconds until the next pending delivery is due (0 when one is), at most max_s;

@@ -91,9 +91,15 @@ void cf_buf_free(cf_buf *b)
 	b->len = b->cap = 0;
 }
 
+void cf_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		OPENSSL_cleanse(p, n);
+}
+
 void cf_buf_free_secret(cf_buf *b)
 {
 	if (b->data)
-		OPENSSL_cleanse(b->data, b->cap);
+		cf_wipe(b->data, b->cap);
 	cf_buf_free(b);
 }

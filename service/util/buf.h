@@ -4,7 +4,9 @@
  * Used for HTTP response bodies (the cap bounds what a peer can make us hold),
  * DER/PEM blobs and string building. The data is always NUL-terminated (the NUL is
  * not counted in len), so text can be used as a C string. cf_buf_free_secret()
- * wipes the bytes before freeing, for keys and credentials.
+ * wipes the bytes before freeing, for keys and credentials; cf_wipe() wipes any
+ * other memory that held a secret (OPENSSL_cleanse, which the compiler cannot
+ * drop, so that no layer above util/ and crypto/ needs an OpenSSL header).
  */
 #ifndef CERTFLEET_UTIL_BUF_H
 #define CERTFLEET_UTIL_BUF_H
@@ -28,5 +30,8 @@ char *cf_buf_steal(cf_buf *b);
 void cf_buf_reset(cf_buf *b);
 void cf_buf_free(cf_buf *b);
 void cf_buf_free_secret(cf_buf *b);
+/* Overwrites n bytes at p with zeros in a way the compiler cannot optimise away.
+ * p may be NULL when n is 0. */
+void cf_wipe(void *p, size_t n);
 
 #endif

@@ -83,7 +83,7 @@ int cf_cidr_list_parse(const char *text, cf_cidr_list *out, cf_err *err)
 	if (text == NULL)
 		return 0;
 	if ((copy = strdup(text)) == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	for (tok = strtok_r(copy, ", \t", &save); tok != NULL && rc == 0;
 	     tok = strtok_r(NULL, ", \t", &save)) {
 		if (out->n >= CF_CIDR_MAX)

@@ -39,6 +39,13 @@ int cf_err_wrap(cf_err *e, const char *fmt, ...)
 	return -1;
 }
 
+int cf_err_oom(cf_err *e, const char *what)
+{
+	if (what == NULL)
+		return cf_err_set(e, CF_ERR_TRANSIENT, "out of memory");
+	return cf_err_set(e, CF_ERR_TRANSIENT, "%s: out of memory", what);
+}
+
 void cf_err_set_problem(cf_err *e, const char *json_text)
 {
 	if (e == NULL)

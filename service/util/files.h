@@ -14,7 +14,7 @@
 
 /* Creates dir/name atomically with the given mode (the mode is set before any
  * byte is written, so a key file is never readable by others, not even briefly). */
-int cf_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
+CF_MUST_CHECK int cf_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
 			 mode_t mode, cf_err *err);
 /* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd buffer.
  * Returns NULL with err; *len (may be NULL) gets the size. */

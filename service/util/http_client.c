@@ -298,9 +298,10 @@ static int transfer_error(CURL *c, const cf_outreq *req, CURLcode code, const xf
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  "%s%s%s %s: response body larger than %zu bytes", who, sep,
 				  req->method, req->url, x->body->max);
-	if (x->oom)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "%s%s%s %s: out of memory", who, sep,
-				  req->method, req->url);
+	if (x->oom) {
+		cf_err_oom(err, NULL);
+		return cf_err_wrap(err, "%s%s%s %s", who, sep, req->method, req->url);
+	}
 	if (code == CURLE_OPERATION_TIMEDOUT) {
 		/* the connect timeout fired when it is the shorter one and the total
 		 * one had not run out yet */

@@ -77,7 +77,7 @@ typedef struct cf_outreq {
  * or a handle that cannot be set up (permanent), or a failed transfer (class and
  * message by the mapper). *curl_code (may be NULL) gets the transfer's CURLcode,
  * CURLE_OK when none ran. */
-int cf_http_perform(CURL *c, const cf_outreq *req, cf_buf *body, long *status,
+CF_MUST_CHECK int cf_http_perform(CURL *c, const cf_outreq *req, cf_buf *body, long *status,
 		    int *curl_code, cf_err *err);
 
 /* The scheme rule: true for https://, and for http:// when flags has
@@ -100,10 +100,10 @@ bool cf_http_maybe_delivered(CURLcode code);
  * curl from sending a header of its own by that name) or, with value NULL, the
  * line name as it is. Temporary copies are wiped. -1 (list unchanged) when
  * memory runs out. */
-int cf_http_header_add(struct curl_slist **h, const char *name, const char *value);
+CF_MUST_CHECK int cf_http_header_add(struct curl_slist **h, const char *name, const char *value);
 /* Appends "Authorization: Bearer <token>". Temporary copies are wiped. -1 (list
  * unchanged) when memory runs out. */
-int cf_http_header_bearer(struct curl_slist **h, const char *token);
+CF_MUST_CHECK int cf_http_header_bearer(struct curl_slist **h, const char *token);
 /* Wipes every line of h, then frees it. NULL is fine. */
 void cf_http_headers_free(struct curl_slist *h);
 

@@ -71,7 +71,8 @@ static double backoff_s(const wk_job *j, int n)
 		d *= 2;
 	if (d > cap)
 		d = cap;
-	cf_random_bytes(&r, sizeof(r));
+	if (cf_random_bytes(&r, sizeof(r)) != 0)
+		r = 0; /* jitter is best effort: without random bytes, none */
 	d = d / 2 + (d / 2) * ((double)r / 4294967295.0);
 	if (j->w->client != NULL)
 		ra = cf_acme_client_retry_after_ms(j->w->client) / 1000.0;

@@ -203,7 +203,8 @@ static void make_proc_id(cf_workers *p)
 
 	gethostname(host, sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
-	cf_random_bytes(&r, sizeof(r));
+	if (cf_random_bytes(&r, sizeof(r)) != 0)
+		r = 0; /* best effort: host and pid already tell processes apart */
 	snprintf(p->proc_id, sizeof(p->proc_id), "%s:%ld:%04x", host, (long)getpid(), r);
 }
 
@@ -248,7 +249,7 @@ cf_workers *cf_workers_start(cf_app *app, cf_err *err)
 	cf_workers *p = pool_new(app);
 
 	if (p == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "workers: out of memory");
+		cf_err_oom(err, "workers");
 		return NULL;
 	}
 	cf_providers_init();

@@ -71,7 +71,8 @@ static double uniform01(void)
 {
 	uint32_t r = 0;
 
-	cf_random_bytes(&r, sizeof(r));
+	if (cf_random_bytes(&r, sizeof(r)) != 0)
+		r = 0; /* jitter is best effort: without random bytes, none */
 	return r / 4294967296.0;
 }
 
@@ -380,7 +381,7 @@ cf_scheduler *cf_scheduler_start(cf_app *app, cf_err *err)
 	if (app->cfg->renew_interval <= 0 || app->cfg->acme_directory[0] == '\0')
 		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "scheduler: out of memory");
+		cf_err_oom(err, "scheduler");
 		return NULL;
 	}
 	s->app = app;

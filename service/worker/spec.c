@@ -24,7 +24,7 @@ static int alias_map(const json_t *a, cf_alias_spec *spec, cf_err *err)
 	spec->map_names = calloc(n ? n : 1, sizeof(char *));
 	spec->map_targets = calloc(n ? n : 1, sizeof(char *));
 	if (spec->map_names == NULL || spec->map_targets == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	json_object_foreach((json_t *)a, k, v) {
 		if (!json_is_string(v))
 			return cf_err_set(err, CF_ERR_PERMANENT, "dns_alias: %s is not a string", k);
@@ -32,7 +32,7 @@ static int alias_map(const json_t *a, cf_alias_spec *spec, cf_err *err)
 		spec->map_targets[spec->nmap] = strdup(json_string_value(v));
 		spec->nmap++;
 		if (!spec->map_names[spec->nmap - 1] || !spec->map_targets[spec->nmap - 1])
-			return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+			return cf_err_oom(err, NULL);
 	}
 	return 0;
 }
@@ -49,7 +49,7 @@ static int alias_from_json(const json_t *a, cf_alias_spec *spec, cf_err *err)
 	if (json_is_string(a)) {
 		spec->mode = CF_ALIAS_ONE;
 		spec->one = strdup(json_string_value(a));
-		return spec->one ? 0 : cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return spec->one ? 0 : cf_err_oom(err, NULL);
 	}
 	if (json_is_object(a))
 		return alias_map(a, spec, err);
@@ -64,7 +64,7 @@ static int providers_from_json(wk_job *j, cf_err *err)
 	json_t *v;
 
 	if ((j->prov_of = calloc(j->nnames, sizeof(*j->prov_of))) == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "out of memory");
+		return cf_err_oom(err, NULL);
 	for (size_t i = 0; i < j->nnames; i++) {
 		if (json_is_string(p))
 			j->prov_of[i] = json_string_value(p);

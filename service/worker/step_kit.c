@@ -131,7 +131,10 @@ static wk_rc write_events(wk_job *j, cf_job_change *c, const cf_job_event *own)
 	if (!cf_db_lost(j->w->db))
 		wk_notes_free(j);
 	cf_err_clear(&j->err);
-	cf_err_set(&j->err, CF_ERR_TRANSIENT, "%s", data && ev ? e.msg : "out of memory");
+	if (data != NULL && ev != NULL)
+		cf_err_set(&j->err, CF_ERR_TRANSIENT, "%s", e.msg);
+	else
+		cf_err_oom(&j->err, NULL);
 	cf_err_clear(&e);
 	return wk_db_err(j);
 }
@@ -187,7 +190,8 @@ wk_rc wk_note(wk_job *j, const char *ev_step, bool timed, const char *fmt, ...)
 		free(h->step);
 		free(h->msg);
 		memset(h, 0, sizeof(*h));
-		return wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(&j->err, NULL);
+		return wk_err(j);
 	}
 	j->nheld++;
 	return WK_NEXT;

@@ -114,8 +114,10 @@ const wk_provider *wk_provider_get(wk_job *j, const char *name, cf_err *err)
 	p->settings = settings;
 	free(type);
 	if (p->ops == NULL || p->name == NULL) {
-		cf_err_set(err, p->ops ? CF_ERR_TRANSIENT : CF_ERR_PERMANENT,
-			   p->ops ? "out of memory" : "provider %s: unknown type", name);
+		if (p->ops != NULL)
+			cf_err_oom(err, NULL);
+		else
+			cf_err_set(err, CF_ERR_PERMANENT, "provider %s: unknown type", name);
 		free(p->name);
 		cf_provider_settings_free(p->settings);
 		memset(p, 0, sizeof(*p));
@@ -192,7 +194,8 @@ static wk_rc reserve(wk_job *j, const cf_txt_value *v, size_t n)
 		return WK_LOST;
 	if (rc == 0)
 		return WK_NEXT;
-	cf_random_bytes(&r, 1);
+	if (cf_random_bytes(&r, 1) != 0)
+		r = 0; /* jitter is best effort: without random bytes, none */
 	ch.state = CF_JOB_WAITING;
 	ch.run_after_s = WK_BUDGET_WAIT_S + r / 255.0;
 	rc = wk_write(j, &ch, WK_EV(PRESENT), false, NULL,
@@ -319,7 +322,9 @@ static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 	if ((p = wk_provider_get(j, row->provider, &e)) != NULL &&
 	    write_lock(j->w, p->ops, row->fqdn, true, &e) == 0) {
 		ctx = provider_ctx(j, p);
-		p->ops->cleanup(&ctx, row->fqdn, row->value, &e);
+		if (p->ops->cleanup(&ctx, row->fqdn, row->value, &e) != 0 &&
+		    e.cls == CF_ERR_NONE)
+			cf_err_set(&e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", row->provider);
 		write_unlock(j->w, p->ops, row->fqdn);
 	}
 	*ok = e.cls == CF_ERR_NONE;
@@ -404,7 +409,8 @@ static void orphan_clean(wk_thread *w, PGconn *db, const cf_txt_row *row, cf_err
 		cf_err_set(e, CF_ERR_PERMANENT, "provider %s: unknown type", row->provider);
 	else if (write_lock(w, ops, row->fqdn, false, e) == 0) {
 		ctx.settings = settings;
-		ops->cleanup(&ctx, row->fqdn, row->value, e);
+		if (ops->cleanup(&ctx, row->fqdn, row->value, e) != 0 && e->cls == CF_ERR_NONE)
+			cf_err_set(e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", row->provider);
 		write_unlock(w, ops, row->fqdn);
 	}
 	free(type);

@@ -222,7 +222,7 @@ static json_t *challenge_json(wk_job *j, const cf_alias_plan *plan, const cf_acm
 		      wk_target_provider(j, t));
 	free(value);
 	if (e == NULL)
-		cf_err_set(&j->err, CF_ERR_TRANSIENT, "out of memory");
+		cf_err_oom(&j->err, NULL);
 	return e;
 }
 

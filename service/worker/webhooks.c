@@ -87,7 +87,7 @@ int wk_issued_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 			 a->in->serial, "issuer_cn", a->in->issuer_cn, "not_before", nb, "not_after",
 			 na);
 	if (data == NULL || (text = json_dumps(data, JSON_COMPACT)) == NULL)
-		rc = cf_err_set(err, CF_ERR_TRANSIENT, "issued event: out of memory");
+		rc = cf_err_oom(err, "issued event");
 	else
 		rc = cf_webhook_enqueue(c, urls, "issued", a->in->certificate_id, text,
 					err) < 0 ? -1 : 0;
@@ -112,7 +112,7 @@ int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 			 cf_job_kind_name(j->cl.kind), "step", wk_step_name(j, j->err_step),
 			 "detail", j->err.msg, "attempt", job->attempt);
 	if (data == NULL || (text = json_dumps(data, JSON_COMPACT)) == NULL)
-		rc = cf_err_set(err, CF_ERR_TRANSIENT, "failed event: out of memory");
+		rc = cf_err_oom(err, "failed event");
 	else
 		rc = cf_webhook_enqueue(c, urls, "failed", j->cl.certificate_id, text,
 					err) < 0 ? -1 : 0;
@@ -185,7 +185,8 @@ static double retry_after_s(int attempts)
 		d *= 2;
 	if (d > WH_RETRY_CAP_S)
 		d = WH_RETRY_CAP_S;
-	cf_random_bytes(&r, sizeof(r));
+	if (cf_random_bytes(&r, sizeof(r)) != 0)
+		r = 0; /* jitter is best effort: without random bytes, none */
 	return d * (0.75 + 0.5 * r / 65535.0);
 }
 
@@ -309,7 +310,7 @@ static int load_secret(cf_webhooks *w, const cf_config *cfg, cf_err *err)
 		cf_secret_free(text);
 	}
 	if (rc != 0)
-		return cf_err_set(err, CF_ERR_PERMANENT, "CERTFLEET_WEBHOOK_SECRET: out of memory");
+		return cf_err_oom(err, "CERTFLEET_WEBHOOK_SECRET");
 	if (w->secret.len == 0)
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  "CERTFLEET_WEBHOOK_SECRET: required when CERTFLEET_WEBHOOK_URLS "
@@ -336,7 +337,7 @@ cf_webhooks *cf_webhooks_start(cf_app *app, cf_err *err)
 	if (check_urls(cfg->webhook_urls, err) != 0)
 		return NULL;
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		cf_err_set(err, CF_ERR_PERMANENT, "webhooks: out of memory");
+		cf_err_oom(err, "webhooks");
 		return NULL;
 	}
 	if (cf_waiter_init(&w->waiter) != 0) {

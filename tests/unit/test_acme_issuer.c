@@ -28,7 +28,7 @@ static void test_bad_nonce_time_budget(void **state)
 	c = cf_acme_client_new(&o, fx->key, &e);
 	assert_non_null(c);
 	assert_int_equal(c->bad_nonce_retries, 0); /* no count cap by default */
-	cf_acme_client_set_account(c, "http://127.0.0.1/acct/1", &e);
+	assert_int_equal(cf_acme_client_set_account(c, "http://127.0.0.1/acct/1", &e), 0);
 	/* 15 rejections, then an answer: all within the time budget */
 	for (int i = 0; i < 15; i++)
 		script(fx->f, 400, "Content-Type: application/problem+json\r\n", bad_nonce);

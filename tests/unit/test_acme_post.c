@@ -186,7 +186,7 @@ static void test_jwk_and_missing_kid(void **state)
 	assert_int_equal(fx->f->nreq, 3); /* dir, nonce, post */
 	acme_resp_free(&r);
 	/* without an account URL, a kid request is refused before anything is sent */
-	cf_acme_client_set_account(fx->c, NULL, &e);
+	assert_int_equal(cf_acme_client_set_account(fx->c, NULL, &e), 0);
 	assert_int_equal(acme_post(fx->c, "newOrder", fx->url, "{}", NULL, NULL, &r, &e), -1);
 	assert_int_equal(e.cls, CF_ERR_PERMANENT);
 	assert_int_equal(count(fx->f, "POST"), 1);
@@ -239,7 +239,7 @@ static void test_timeout(void **state)
 	o.directory_url = dir;
 	o.timeout_ms = 300;
 	c = cf_acme_client_new(&o, fx->key, &e);
-	cf_acme_client_set_account(c, "http://127.0.0.1/acct/1", &e);
+	assert_int_equal(cf_acme_client_set_account(c, "http://127.0.0.1/acct/1", &e), 0);
 	script(fx->f, 0, NULL, NULL);
 	script(fx->f, 0, NULL, NULL);
 	script(fx->f, 200, NULL, "{}");

@@ -173,6 +173,24 @@ static void test_http_counters(void **state)
 	assert_int_equal(count_of(s, 2, "GET", 0), 1);
 }
 
+static const char *two_routes(int route)
+{
+	return route == 0 ? "/v1/a" : route == 1 ? "/v1/b/{id}" : NULL;
+}
+
+static void test_http_route_names(void **state)
+{
+	(void)state;
+	assert_string_equal(cf_metrics_http_route_name(-1), "unmatched");
+	cf_metrics_http_set_route_names(NULL);
+	assert_string_equal(cf_metrics_http_route_name(1), "unknown");
+	cf_metrics_http_set_route_names(two_routes);
+	assert_string_equal(cf_metrics_http_route_name(1), "/v1/b/{id}");
+	assert_string_equal(cf_metrics_http_route_name(5), "unknown");
+	assert_string_equal(cf_metrics_http_route_name(-1), "unmatched");
+	cf_metrics_http_set_route_names(NULL);
+}
+
 static void test_histogram_and_escape(void **state)
 {
 	cf_metrics_hist h;
@@ -202,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_renewal_info_parse),
 		cmocka_unit_test(test_http_counters),
+		cmocka_unit_test(test_http_route_names),
 		cmocka_unit_test(test_histogram_and_escape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,9 @@
 /*
  * test_util.c: unit tests of the util layer: base64 and base64url (RFC 4648
  * vectors, round trips of every length, rejection of bad input), the growable
- * buffer (caps, printf, steal, secret free) and cf_err (set, wrap, problem
- * documents, NULL errors), and the waiter's wake-ups (one, all, and a wake-up of
- * one that finds nobody waiting).
+ * buffer (caps, printf, steal, secret free, cf_wipe), cf_err (set, wrap, oom,
+ * problem documents, NULL errors), and the waiter's wake-ups (one, all, and a
+ * wake-up of one that finds nobody waiting).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -223,8 +223,33 @@ static void test_err(void **state)
 	/* NULL means "don't care" everywhere */
 	assert_int_equal(cf_err_set(NULL, CF_ERR_PERMANENT, "x"), -1);
 	assert_int_equal(cf_err_wrap(NULL, "x"), -1);
+	assert_int_equal(cf_err_oom(NULL, "x"), -1);
 	cf_err_set_problem(NULL, "{}");
 	cf_err_clear(NULL);
+}
+
+/* Out of memory is one class, transient, and one spelling. */
+static void test_err_oom(void **state)
+{
+	cf_err e = {0};
+
+	assert_int_equal(cf_err_oom(&e, "listing jobs"), -1);
+	assert_int_equal(e.cls, CF_ERR_TRANSIENT);
+	assert_string_equal(e.msg, "listing jobs: out of memory");
+	assert_int_equal(cf_err_oom(&e, NULL), -1);
+	assert_int_equal(e.cls, CF_ERR_TRANSIENT);
+	assert_string_equal(e.msg, "out of memory");
+	cf_err_clear(&e);
+}
+
+static void test_wipe(void **state)
+{
+	char secret[8] = "hunter2";
+
+	cf_wipe(secret, sizeof(secret));
+	for (size_t i = 0; i < sizeof(secret); i++)
+		assert_int_equal(secret[i], 0);
+	cf_wipe(NULL, 0);
 }
 
 /* ---- the waiter ---- */
@@ -333,6 +358,8 @@ int main(void)
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_buf_max),
 		cmocka_unit_test(test_err),
+		cmocka_unit_test(test_err_oom),
+		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_waiter_wake_one),
 	};
 
