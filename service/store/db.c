@@ -170,6 +170,21 @@ static const char *prepared(PGconn *conn, const char *sql, int nparams)
 	return s->name;
 }
 
+/* The session no longer has the statement (26000: DISCARD ALL, a pooler between us
+ * and the server): forget every statement of the connection. true when the
+ * statement can run again unprepared (outside a transaction). */
+static bool prepared_gone(PGconn *conn, const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (state == NULL || strcmp(state, "26000") != 0)
+		return false;
+	for (int i = 0; i < CF_DB_PREP_MAX; i++)
+		if (prep_cache[i].conn == conn)
+			memset(&prep_cache[i], 0, sizeof(prep_cache[i]));
+	return PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
 static PGresult *exec_any(PGconn *conn, const char *what, const char *sql, bool cached,
 			  int nparams, const char *const *params, const int *lengths,
 			  const int *formats, cf_err *err)
@@ -179,6 +194,12 @@ static PGresult *exec_any(PGconn *conn, const char *what, const char *sql, bool 
 			   : PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	char msg[512];
+
+	if (name != NULL && st == PGRES_FATAL_ERROR && prepared_gone(conn, r)) {
+		PQclear(r);
+		r = PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
+		st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	}
 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;

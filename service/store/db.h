@@ -58,7 +58,9 @@ PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int npara
  * the names in a small table of its own keyed by connection and SQL pointer) and
  * then only executed, which spares PostgreSQL the parsing and planning. sql must
  * be a string with static storage (its address is the key): never text built at
- * run time. */
+ * run time. A session that lost its prepared statements (DISCARD ALL, a pooler in
+ * transaction mode) has them prepared again; the statement that found one gone
+ * runs unprepared, or inside a transaction fails (a retry prepares it again). */
 PGresult *cf_db_execp(PGconn *conn, const char *what, const char *sql, int nparams,
 		      const char *const *params, cf_err *err);
 PGresult *cf_db_execbp(PGconn *conn, const char *what, const char *sql, int nparams,
