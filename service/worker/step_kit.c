@@ -76,7 +76,7 @@ void wk_notes_free(wk_job *j)
 	j->nheld = 0;
 }
 
-/* The held events then own (when not NULL) as one array for cf_job_write. */
+/* The held events, then own (when not NULL), as one array for cf_job_write. */
 static cf_job_event *events_of(const wk_job *j, const cf_job_event *own, size_t *n)
 {
 	long long now = cf_clock_mono_ms();
@@ -127,8 +127,9 @@ static wk_rc write_events(wk_job *j, cf_job_change *c, const cf_job_event *own)
 		       j->cl.ref.attempt);
 		return WK_LOST;
 	}
-	/* a refused statement would refuse them again; a lost connection keeps them */
-	if (!cf_db_lost(j->w->db))
+	/* a refused statement would refuse them again; a connection that is lost (or
+	 * could not be made) keeps them for the next write */
+	if (j->w->db != NULL && !cf_db_lost(j->w->db))
 		wk_notes_free(j);
 	cf_err_clear(&j->err);
 	if (data != NULL && ev != NULL)
