@@ -21,6 +21,10 @@ typedef struct cf_app {
 	uint8_t master_key[32]; /* seals secrets at rest; wiped at exit */
 	cf_dns_servers resolvers; /* CERTFLEET_RESOLVERS, or /etc/resolv.conf */
 	cf_propagation propagation;
+	/* the profiles a CA's directory offers (issue/directory.c; NULL in a process
+	 * without it): for the API's check of a certificate's profile */
+	int (*directory_profiles)(const char *url, const char *ca_pem, char **out,
+				  cf_err *err);
 } cf_app;
 
 #endif

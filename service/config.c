@@ -97,6 +97,12 @@ static const setting settings[] = {
 	 "cap of the exponential backoff between retries of a job"},
 	{"CERTFLEET_MAX_ATTEMPTS", K_INT, "20", OFF(max_attempts), 1, 1000,
 	 "transient failures after which a job fails"},
+	{"CERTFLEET_FALLBACK_AFTER", K_INT, "900", OFF(fallback_after), 0, 31536000,
+	 "seconds a new certificate waits for a paused or exhausted issuer before its next"},
+	{"CERTFLEET_VALIDATION_PAUSE_AFTER", K_INT, "5", OFF(validation_pause_after), 1, 10000,
+	 "consecutive failed validations after which a certificate is paused"},
+	{"CERTFLEET_ISSUER_BACKOFF_MAX", K_INT, "300", OFF(issuer_backoff_max), 1, 86400,
+	 "cap of an issuer's pause after 503s, 5xx or connection failures, seconds"},
 	{"CERTFLEET_RENEW_INTERVAL", K_INT, "60", OFF(renew_interval), 0, 86400,
 	 "seconds between renewal scheduler passes (one replica schedules at a time; "
 	 "0 = never in this process)"},
@@ -192,6 +198,7 @@ static int check_value(const setting *st, const char *v, cf_err *err)
 				   "%s: not a PostgreSQL URL or conninfo (%s)", st->name,
 				   pqerr ? pqerr : "empty");
 			PQfreemem(pqerr);
+			PQconninfoFree(opts); /* "" parses: its options must go too */
 			return -1;
 		}
 		PQconninfoFree(opts);

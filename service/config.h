@@ -42,6 +42,9 @@ typedef struct cf_config {
 	int max_names;         /* names per certificate */
 	int retry_max_seconds; /* cap of the retry backoff */
 	int max_attempts;      /* transient failures before a job fails */
+	int fallback_after;    /* s a new certificate waits for its issuer before the next */
+	int validation_pause_after; /* failed validations in a row: certificate paused */
+	int issuer_backoff_max;     /* cap of an issuer's pause after 5xx/connection failures */
 	/* fleet operations: renewal scheduler, metrics, webhooks */
 	int renew_interval;    /* seconds between scheduler passes; 0 = no scheduler here */
 	int renew_backoff;     /* first wait after a failed renewal, doubling */

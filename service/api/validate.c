@@ -19,7 +19,9 @@
 #include "dns/dns.h"
 
 #define KNOWN_KEY_TYPES "ec256, ec384, rsa2048, rsa3072, rsa4096"
-#define CERT_FIELDS "id, domains, dns_alias, provider, key_type, hosts, admin_keys, renew_fraction"
+#define CERT_FIELDS \
+	"id, domains, dns_alias, provider, key_type, hosts, admin_keys, renew_fraction, issuers, " \
+	"profile"
 
 typedef char name_t[CF_NAME_MAX + 1];
 
@@ -107,6 +109,19 @@ bool cf_valid_key_type(const char *s)
 	return false;
 }
 
+bool cf_valid_profile_name(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
+
 /* ---- certificates ---- */
 
 /* What the checks of one document share. */
@@ -121,7 +136,8 @@ typedef struct cert_ctx {
 static bool known_cert_field(const char *k)
 {
 	static const char *const fields[] = { "id", "domains", "dns_alias", "provider",
-					      "key_type", "hosts", "admin_keys", "renew_fraction" };
+					      "key_type", "hosts", "admin_keys", "renew_fraction",
+					      "issuers", "profile" };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (strcmp(k, fields[i]) == 0)
@@ -427,12 +443,57 @@ static json_t *check_provider(cert_ctx *c, const json_t *p)
 	return NULL;
 }
 
+/* issuers: an ordered list of 1-8 distinct issuer names that exist (default
+ * ["default"]); a copy in *out. 0, or -1 when the callback failed (err). */
+static int check_issuers(cert_ctx *c, const json_t *a, json_t **out, cf_err *err)
+{
+	char field[32];
+	json_t *v;
+	size_t i, k;
+
+	*out = NULL;
+	if (a == NULL) {
+		*out = json_pack("[s]", "default");
+		return 0;
+	}
+	if (!json_is_array(a) || json_array_size(a) < 1 || json_array_size(a) > 8) {
+		cf_verrs_add(c->errs, "issuers", "must be a list of 1 to 8 issuer names, in the "
+			     "order they are tried (e.g. [\"le\", \"backup\"])");
+		return 0;
+	}
+	json_array_foreach(a, i, v) {
+		const char *s = json_string_value(v);
+		int r;
+
+		snprintf(field, sizeof(field), "issuers[%zu]", i);
+		if (!cf_valid_slug(s)) {
+			cf_verrs_add(c->errs, field, "must be an issuer name (a slug)");
+			continue;
+		}
+		for (k = 0; k < i; k++)
+			if (json_equal(v, json_array_get(a, k)))
+				break;
+		if (k < i) {
+			cf_verrs_add(c->errs, field, "\"%s\" is named twice", s);
+			continue;
+		}
+		if (c->rules->issuer_exists == NULL)
+			continue;
+		if ((r = c->rules->issuer_exists(c->rules->arg, s, err)) < 0)
+			return -1;
+		if (r == 0)
+			cf_verrs_add(c->errs, field, "no issuer called \"%s\" (GET /v1/issuers)", s);
+	}
+	*out = json_deep_copy(a);
+	return 0;
+}
+
 int cf_cert_validate(const json_t *in, const cf_cert_rules *rules, json_t **out,
 		     cf_verrs *errs, cf_err *err)
 {
 	cert_ctx c = { .rules = rules, .errs = errs };
 	json_t *doc = NULL, *domains = NULL, *key_type = NULL, *hosts = NULL, *alias = NULL,
-	       *provider = NULL, *admin_keys, *renew;
+	       *provider = NULL, *admin_keys, *renew, *issuers = NULL, *profile;
 	const char *k;
 	const json_t *v;
 	int rc = 1;
@@ -464,12 +525,22 @@ int cf_cert_validate(const json_t *in, const cf_cert_rules *rules, json_t **out,
 		rc = -1;
 		goto out;
 	}
+	if (check_issuers(&c, json_object_get(in, "issuers"), &issuers, err) != 0) {
+		rc = -1;
+		goto out;
+	}
+	profile = json_object_get(in, "profile");
+	if (profile != NULL && !json_is_null(profile) &&
+	    !cf_valid_profile_name(json_string_value(profile)))
+		cf_verrs_add(errs, "profile", "must be a profile name the issuers offer (such as "
+			     "\"tlsserver\") or null (the issuer's default)");
 	if (errs->n > 0)
 		goto out;
-	doc = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:b}", "id", json_object_get(in, "id"),
-			"domains", domains, "dns_alias", alias, "provider", provider,
-			"key_type", key_type, "hosts", hosts, "admin_keys",
-			json_is_true(admin_keys));
+	doc = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:b, s:O, s:O}", "id",
+			json_object_get(in, "id"), "domains", domains, "dns_alias", alias,
+			"provider", provider, "key_type", key_type, "hosts", hosts, "admin_keys",
+			json_is_true(admin_keys), "issuers", issuers, "profile",
+			profile ? profile : json_null());
 	if (doc != NULL && renew != NULL &&
 	    json_object_set_new(doc, "renew_fraction", json_real(json_number_value(renew))) != 0) {
 		json_decref(doc);
@@ -489,6 +560,7 @@ out:
 	json_decref(hosts);
 	json_decref(alias);
 	json_decref(provider);
+	json_decref(issuers);
 	return rc;
 }
 
@@ -496,7 +568,8 @@ int cf_cert_patch_merge(const json_t *current, const json_t *patch, json_t **mer
 			cf_verrs *errs)
 {
 	static const char *const patchable[] = { "domains", "dns_alias", "provider", "key_type",
-						 "hosts", "admin_keys", "renew_fraction" };
+						 "hosts", "admin_keys", "renew_fraction",
+						 "issuers", "profile" };
 	const json_t *id, *v;
 	const char *k;
 	json_t *m;
@@ -516,8 +589,8 @@ int cf_cert_patch_merge(const json_t *current, const json_t *patch, json_t **mer
 				break;
 		if (i == sizeof(patchable) / sizeof(patchable[0]) && strcmp(k, "id") != 0)
 			cf_verrs_add(errs, k, "unknown field (a PATCH may change domains, "
-				     "dns_alias, provider, key_type, hosts, admin_keys and "
-				     "renew_fraction)");
+				     "dns_alias, provider, key_type, hosts, admin_keys, "
+				     "renew_fraction, issuers and profile)");
 	}
 	if (errs->n > 0)
 		return 1;

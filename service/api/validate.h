@@ -46,6 +46,8 @@ bool cf_valid_slug(const char *s);
 bool cf_valid_host(const char *s);
 /* A token's name: [A-Za-z0-9], then up to 127 of [A-Za-z0-9._@-]. */
 bool cf_valid_token_name(const char *s);
+/* A profile name as directories spell them: 1-64 of a-z, 0-9, '-', '_', '.'. */
+bool cf_valid_profile_name(const char *s);
 /* true for ec256 ec384 rsa2048 rsa3072 rsa4096. */
 bool cf_valid_key_type(const char *s);
 
@@ -55,17 +57,20 @@ typedef int (*cf_provider_exists_fn)(void *arg, const char *name, cf_err *err);
 typedef struct cf_cert_rules {
 	int max_names;                         /* CERTFLEET_MAX_NAMES */
 	cf_provider_exists_fn provider_exists; /* NULL: every provider exists */
+	cf_provider_exists_fn issuer_exists;   /* the same for issuers */
 	void *arg;
 } cf_cert_rules;
 
 /* Checks a whole certificate document
  *   {"id", "domains", "dns_alias"?, "provider", "key_type"?, "hosts"?, "admin_keys"?,
- *    "renew_fraction"?}
+ *    "renew_fraction"?, "issuers"?, "profile"?}
  * and, when it is valid, returns in *out a new normalised copy: names lower-case
  * without trailing dots, map keys normalised, "dns_alias" null when absent,
  * "key_type" "ec256" when absent, "hosts" [] when absent, "admin_keys" false when
  * absent (true: admin tokens may fetch the private key), "renew_fraction" (0.05 to
- * 0.95) only when given (the store keeps its default of 2/3 otherwise).
+ * 0.95) only when given (the store keeps its default of 2/3 otherwise),
+ * "issuers" (ordered, each existing) ["default"] when absent, "profile" null when
+ * absent.
  * Returns 0 (valid), 1 (invalid: errs says why; *out NULL) or -1 (the callback
  * failed: err). */
 int cf_cert_validate(const json_t *in, const cf_cert_rules *rules, json_t **out,

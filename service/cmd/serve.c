@@ -20,8 +20,11 @@
 #include "cmd/cmd.h"
 #include "http/http.h"
 #include "log.h"
+#include "issue/directory.h"
+#include "store/issuers.h"
 #include "store/migrate.h"
 #include "util/buf.h"
+#include "util/files.h"
 #include "worker/fleet.h"
 #include "worker/worker.h"
 
@@ -58,6 +61,36 @@ static int load_dns_settings(const cf_config *cfg, cf_app *app, cf_err *err)
 	return rc;
 }
 
+/* CERTFLEET_ACME_DIRECTORY (+ _CA_FILE, _EMAIL) as the issuer "default", created
+ * or updated now, so setups from before issuers keep working. A database not yet
+ * migrated is only a warning (the workers see the issuer missing later). */
+static int default_issuer(cf_app *app, cf_err *err)
+{
+	const cf_config *cfg = app->cfg;
+	char *pem = NULL;
+	PGconn *db = NULL;
+	int rc = -1;
+
+	if (cfg->acme_directory[0] == '\0')
+		return 0;
+	if (cfg->acme_ca_file[0] &&
+	    (pem = cf_read_file(cfg->acme_ca_file, 262144, NULL, err)) == NULL)
+		return cf_err_wrap(err, "CERTFLEET_ACME_CA_FILE");
+	if ((db = cf_db_acquire(app->pool, err)) == NULL)
+		goto out;
+	if (cf_issuer_upsert_default(db, cfg->acme_directory, pem, cfg->acme_email, err) != 0) {
+		cf_log(CF_LOG_WARN, "serve.default_issuer", "the issuer \"default\" could not be "
+		       "written (is the database migrated?): %s", err->msg);
+		cf_err_clear(err);
+	}
+	rc = 0;
+out:
+	if (db != NULL)
+		cf_db_release(app->pool, db, cf_db_lost(db));
+	free(pem);
+	return rc;
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	cf_config cfg = {0};
@@ -85,6 +118,7 @@ int cmd_serve(int argc, char **argv)
 	cf_log_level_parse(cfg.log_level, &lvl);
 	cf_log_set_level(lvl);
 	app.cfg = &cfg;
+	app.directory_profiles = cf_issue_directory_profiles;
 	if ((app.schema_expected = expected_schema(cfg.migrations_dir, &err)) < 0)
 		goto out;
 	if (cf_config_master_key(&cfg, app.master_key, &err) != 0 ||
@@ -94,6 +128,8 @@ int cmd_serve(int argc, char **argv)
 		cf_err_oom(&err, NULL);
 		goto out;
 	}
+	if (default_issuer(&app, &err) != 0)
+		goto out;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

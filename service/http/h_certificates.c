@@ -21,6 +21,7 @@
 
 #include "api/validate.h"
 #include "store/certificates.h"
+#include "store/issuers.h"
 #include "store/jobs.h"
 #include "store/providers.h"
 
@@ -32,18 +33,34 @@ static int provider_exists(void *arg, const char *name, cf_err *err)
 	return cf_provider_exists_locked(req->db, name, err);
 }
 
+/* The cf_cert_rules callback: does issuer name exist (and lock it)? The issuer
+ * "default" always does: CERTFLEET_ACME_DIRECTORY defines it, written when a
+ * serve with workers starts (one without a CA configured has none yet). */
+static int issuer_exists(void *arg, const char *name, cf_err *err)
+{
+	cf_http_req *req = arg;
+	int r = cf_issuer_exists_locked(req->db, name, err);
+
+	return r == 0 && strcmp(name, CF_ISSUER_DEFAULT) == 0 ? 1 : r;
+}
+
 /* cf_cert_validate with the service's rules; 0 valid, 1 answered 400, -1 error. */
 static int validate(cf_app *app, cf_http_req *req, cf_http_resp *resp, const json_t *in,
 		    json_t **doc, cf_err *err)
 {
 	cf_cert_rules rules = { .max_names = app->cfg->max_names,
 				.provider_exists = provider_exists,
+				.issuer_exists = issuer_exists,
 				.arg = req };
 	cf_verrs errs = { 0 };
 	int r = cf_cert_validate(in, &rules, doc, &errs, err);
 
 	if (r == 1)
 		cf_resp_invalid(resp, &errs);
+	if (r == 0 && (r = cf_profile_check(app, req, resp, *doc, err)) != 0) {
+		json_decref(*doc); /* answered (400, 503) or failed */
+		*doc = NULL;
+	}
 	return r;
 }
 
@@ -231,9 +248,14 @@ int cf_h_cert_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	return 0;
 }
 
-int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+/* POST .../issue and .../resume: resume first lifts a pause (409 when the
+ * certificate is not paused); issue refuses a paused certificate (409). Both
+ * queue an issue job. */
+static int issue_or_resume(cf_app *app, cf_http_req *req, cf_http_resp *resp, bool resume)
 {
-	const char *id = req->params[0], *k;
+	const char *id = req->params[0], *k, *force;
+	char status[16];
+	cf_dup_check dup;
 	char job_id[CF_JOB_ID_LEN + 1];
 	json_t *body = NULL, *job = NULL, *detail = NULL, *v;
 	cf_verrs errs = { 0 };
@@ -255,11 +277,42 @@ int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	/* no lock on the certificate here: see cf_cert_exists */
-	if ((r = cf_cert_exists(req->db, id, &err)) < 0)
+	if ((r = cf_cert_status(req->db, id, status, &err)) < 0)
 		goto fail;
 	if (r == 0) {
 		not_found(resp, id);
 		goto out;
+	}
+	if (resume && (r = cf_cert_resume(req->db, id, &err)) <= 0) {
+		if (r < 0)
+			goto fail;
+		cf_resp_problem(resp, 409, "not-paused", NULL, "certificate \"%s\" is %s, not "
+				"paused", id, status);
+		goto out;
+	}
+	if (!resume && strcmp(status, "paused") == 0) {
+		cf_resp_problem(resp, 409, "certificate-paused", NULL, "certificate \"%s\" is "
+				"paused after repeated failed validations: POST "
+				"/v1/certificates/%s/resume lifts the pause", id, id);
+		goto out;
+	}
+	/* the CA's "exact same set of names" limit: refused unless ?force=true */
+	force = cf_req_query(req, "force");
+	if (force == NULL || strcmp(force, "true") != 0) {
+		if ((r = cf_issuer_duplicate_check(req->db, id, &dup, &err)) < 0)
+			goto fail;
+		if (r == 1) {
+			cf_resp_problem_ext(resp, 409, "duplicate-set-limit",
+					    json_pack("{s:s, s:s, s:i, s:i, s:i}", "limit",
+						      CF_LIMIT_DUP_SETS, "issuer", dup.issuer,
+						      "count", (int)dup.count, "per_seconds",
+						      (int)dup.per_seconds, "issued", (int)dup.issued),
+					    "duplicate_sets: the names of certificate \"%s\" were "
+					    "issued %ld times in the last %ld s at issuer %s (limit "
+					    "%ld); POST ?force=true to issue anyway",
+					    id, dup.issued, dup.per_seconds, dup.issuer, dup.count);
+			goto out;
+		}
 	}
 	if ((r = cf_job_enqueue(req->db, id, CF_JOB_KIND_ISSUE, job_id, &err)) < 0)
 		goto fail;
@@ -272,7 +325,8 @@ int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	detail = json_pack("{s:s}", "job", job_id);
-	if (cf_api_audit(req, "certificate.issue", id, detail, &err) != 0 ||
+	if (cf_api_audit(req, resume ? "certificate.resume" : "certificate.issue", id, detail,
+			 &err) != 0 ||
 	    cf_job_get_json(req->db, job_id, true, &job, &err) != 0 ||
 	    job == NULL)
 		goto fail;
@@ -285,4 +339,14 @@ out:
 	json_decref(body);
 	cf_err_clear(&err);
 	return 0;
+}
+
+int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	return issue_or_resume(app, req, resp, false);
+}
+
+int cf_h_cert_resume(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	return issue_or_resume(app, req, resp, true);
 }

@@ -132,6 +132,10 @@ const char *cf_req_header(const cf_http_req *req, const char *name);
 const char *cf_req_query(const cf_http_req *req, const char *name);
 /* The token of "Authorization: Bearer <token>", or NULL. */
 const char *cf_req_bearer(const cf_http_req *req);
+/* The same from the header's value h (NULL: no header): a pointer into h after
+ * "Bearer " (any case) and any further spaces, or NULL when h is not of that form
+ * or the token is empty. Pure, for cf_req_bearer and tests/fuzz. */
+const char *cf_bearer_parse(const char *h);
 /* The request body as a JSON value (NULL with a 400 problem in resp when it is not
  * JSON; the detail names the position). An empty body gives NULL and 400 too,
  * unless allow_empty, where it gives an empty object. */
@@ -168,6 +172,13 @@ int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err);
  * the other processes. */
 void cf_req_invalidate(cf_http_req *req, cf_cache_kind kind, const char *id);
 
+/* profiles.c: the profile of a certificate document (cf_cert_validate's output)
+ * checked against the directories of its issuers (cached briefly), and the
+ * profile's name limit. 0 fine, 1 answered (400 naming the field and listing the
+ * profiles offered, or 503 when a directory cannot be read), -1 error (err). */
+int cf_profile_check(const cf_app *app, cf_http_req *req, cf_http_resp *resp,
+		     const json_t *doc, cf_err *err);
+
 /* Handlers (one file per resource). */
 int cf_h_healthz(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_readyz(cf_app *app, cf_http_req *req, cf_http_resp *resp);
@@ -177,6 +188,12 @@ int cf_h_providers_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_providers_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_provider_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_provider_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_issuers.c */
+int cf_h_issuers_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_issuers_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_issuer_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_issuer_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_issuer_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 /* h_certificates.c */
 int cf_h_certs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
@@ -184,6 +201,7 @@ int cf_h_cert_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_cert_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_cert_issue(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_cert_resume(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 /* h_jobs.c */
 int cf_h_jobs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_job_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);

@@ -76,23 +76,27 @@ static int next_version(PGconn *c, const char *cert_id, cf_err *err)
 	return v;
 }
 
-/* The version row and the certificate's pointer to it, one statement. */
+/* The version, (with an issuer) the duplicate_sets unit of its name set, and the
+ * certificate's pointer to the version, one statement. */
 static const char insert_sql[] =
-	"WITH i AS (INSERT INTO certificate_versions (certificate_id, version, serial,"
-	" not_before, not_after, cert_pem, chain_pem, key_sealed, etag, job_id, issuer_cn)"
+	"WITH u AS (INSERT INTO issuer_usage (issuer, limit_name, key, job_id)"
+	" SELECT name, 'duplicate_sets', $14::text, $10::uuid FROM issuers"
+	" WHERE name = $12::text AND $14::text IS NOT NULL),"
+	" i AS (INSERT INTO certificate_versions (certificate_id, version, serial, not_before,"
+	" not_after, cert_pem, chain_pem, key_sealed, etag, job_id, issuer_cn, issuer, profile)"
 	" VALUES ($1, $2, $3, to_timestamp($4::float8), to_timestamp($5::float8), $6, $7,"
-	" $8, $9, $10, nullif($11, '')) RETURNING certificate_id, version)"
+	" $8, $9, $10, nullif($11, ''), $12, $13) RETURNING certificate_id, version)"
 	" UPDATE certificates c SET status = 'valid', current_version = i.version,"
-	" updated_at = now() FROM i WHERE c.id = i.certificate_id";
+	" validation_failures = 0, updated_at = now() FROM i WHERE c.id = i.certificate_id";
 
 static int insert_version(PGconn *c, const cf_job_ref *job, const cf_issued *in,
 			  const cf_buf *sealed, cf_err *err)
 {
 	char ver[16], nb[32], na[32];
-	const char *p[11] = {in->certificate_id, ver, in->serial, nb, na, in->leaf_pem,
+	const char *p[14] = {in->certificate_id, ver, in->serial, nb, na, in->leaf_pem,
 			     in->chain_pem, (const char *)sealed->data, in->etag, job->id,
-			     in->issuer_cn};
-	int lens[11] = {0}, fmts[11] = {0};
+			     in->issuer_cn, in->issuer, in->profile, in->name_set};
+	int lens[14] = {0}, fmts[14] = {0};
 	PGresult *r;
 
 	snprintf(ver, sizeof(ver), "%d", in->version);
@@ -100,7 +104,7 @@ static int insert_version(PGconn *c, const cf_job_ref *job, const cf_issued *in,
 	snprintf(na, sizeof(na), "%lld", (long long)in->not_after);
 	lens[7] = (int)sealed->len;
 	fmts[7] = 1;
-	r = cf_db_execbp(c, "store certificate version", insert_sql, 11, p, lens, fmts, err);
+	r = cf_db_execbp(c, "store certificate version", insert_sql, 14, p, lens, fmts, err);
 	if (r == NULL)
 		return -1;
 	PQclear(r);

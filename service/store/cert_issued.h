@@ -6,7 +6,8 @@
  *  - cf_issued_version_hook: the new certificate_versions row (version = max + 1,
  *    serial, validity, issuer CN, cert_pem + chain_pem, the private key sealed with
  *    aad "certificate_versions:<certificate_id>:<version>", a strong ETag over the
- *    full chain, the job id) and certificates.status = 'valid' with
+ *    full chain, the job id, the issuer and profile; with the issuer's
+ *    duplicate_sets unit of the name set) and certificates.status = 'valid' with
  *    current_version pointing at it;
  *  - cf_issued_failed_hook: certificates.status = 'failed' when the certificate has
  *    no valid version (a failed renewal leaves a valid certificate valid).
@@ -31,6 +32,9 @@ typedef struct cf_issued {
 	const char *chain_pem;  /* "" when none */
 	const char *key_pem;    /* the certificate's private key: sealed, never stored plain */
 	const cf_cert_info *info; /* the leaf's fields when already read, else NULL */
+	const char *issuer;     /* the issuer's name, or NULL */
+	const char *profile;    /* the profile ordered, or NULL */
+	const char *name_set;   /* the names sorted, joined by ' ' (duplicate_sets), or NULL */
 	/* out, for the job's event */
 	int version;
 	char serial[128];

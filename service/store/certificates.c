@@ -30,6 +30,11 @@
 /* The renew_fraction member (absent: the default of 0001_core, 2/3). */
 #define RENEW_FRACTION_OF "COALESCE(($1::jsonb ->> 'renew_fraction')::real, 0.6667)"
 
+/* The issuers member (absent: the issuer "default") and the profile (or NULL). */
+#define ISSUERS_OF                                                                         \
+	"COALESCE(NULLIF(" ARRAY_OF("issuers") ", '{}'), '{default}')"
+#define PROFILE_OF "$1::jsonb ->> 'profile'"
+
 static int doc_exec(PGconn *conn, const char *what, const char *sql, const json_t *doc, cf_err *err)
 {
 	char *text = json_dumps(doc, JSON_COMPACT);
@@ -51,10 +56,10 @@ int cf_cert_insert(PGconn *conn, const json_t *doc, cf_err *err)
 {
 	return doc_exec(conn, "creating a certificate",
 			"INSERT INTO certificates (id, domains, dns_alias, provider, key_type, "
-			"hosts, admin_keys, renew_fraction) SELECT $1::jsonb ->> 'id', "
+			"hosts, admin_keys, renew_fraction, issuers, profile) SELECT $1::jsonb ->> 'id', "
 			ARRAY_OF("domains") ", " ALIAS_OF ", $1::jsonb -> 'provider', "
 			"$1::jsonb ->> 'key_type', " ARRAY_OF("hosts") ", " ADMIN_KEYS_OF ", "
-			RENEW_FRACTION_OF " ON CONFLICT (id) DO NOTHING RETURNING id",
+			RENEW_FRACTION_OF ", " ISSUERS_OF ", " PROFILE_OF " ON CONFLICT (id) DO NOTHING RETURNING id",
 			doc, err);
 }
 
@@ -64,7 +69,8 @@ int cf_cert_update(PGconn *conn, const json_t *doc, cf_err *err)
 			"UPDATE certificates SET domains = " ARRAY_OF("domains") ", dns_alias = "
 			ALIAS_OF ", provider = $1::jsonb -> 'provider', key_type = $1::jsonb ->> "
 			"'key_type', hosts = " ARRAY_OF("hosts") ", admin_keys = " ADMIN_KEYS_OF
-			", renew_fraction = " RENEW_FRACTION_OF ", updated_at = now() "
+			", renew_fraction = " RENEW_FRACTION_OF ", issuers = " ISSUERS_OF ", "
+			"profile = " PROFILE_OF ", updated_at = now() "
 			"WHERE id = $1::jsonb ->> 'id' RETURNING id",
 			doc, err);
 }
@@ -94,7 +100,8 @@ int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, cf_err *e
 			  "SELECT json_build_object('id', id, 'domains', to_json(domains), "
 			  "'dns_alias', dns_alias, 'provider', provider, 'key_type', key_type, "
 			  "'hosts', to_json(hosts), 'admin_keys', admin_keys, "
-			  "'renew_fraction', renew_fraction)::text "
+			  "'renew_fraction', renew_fraction, 'issuers', to_json(issuers), "
+			  "'profile', profile)::text "
 			  "FROM certificates WHERE id = $1 "
 			  "FOR NO KEY UPDATE",
 			  id, doc, err);
@@ -104,7 +111,8 @@ int cf_cert_get_doc_locked(PGconn *conn, const char *id, json_t **doc, cf_err *e
 	"json_build_object('id', c.id, 'domains', to_json(c.domains), 'dns_alias', "       \
 	"c.dns_alias, 'provider', c.provider, 'key_type', c.key_type, 'hosts', "           \
 	"to_json(c.hosts), 'admin_keys', c.admin_keys, 'renew_fraction', "                \
-	"c.renew_fraction, 'status', c.status, "                                           \
+	"c.renew_fraction, 'issuers', to_json(c.issuers), 'profile', c.profile, "          \
+	"'status', c.status, "                                                             \
 	"'current_version', (SELECT json_strip_nulls("                                     \
 	"json_build_object('version', v.version, 'serial', v.serial, 'not_before', "       \
 	CF_SQL_TS("v.not_before") ", 'not_after', " CF_SQL_TS("v.not_after") ", "          \
@@ -300,5 +308,42 @@ out:
 	PQclear(res);
 	if (rc != 0)
 		cf_cert_fetch_free(f);
+	return rc;
+}
+
+int cf_cert_status(PGconn *conn, const char *id, char status[16], cf_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+	int rc = 0;
+
+	status[0] = '\0';
+	res = cf_db_exec(conn, "reading a certificate's status",
+			 "SELECT status FROM certificates WHERE id = $1", 1, params, err);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		snprintf(status, 16, "%s", PQgetvalue(res, 0, 0));
+		rc = 1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int cf_cert_resume(PGconn *conn, const char *id, cf_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res;
+	int rc;
+
+	res = cf_db_exec(conn, "resuming a certificate",
+			 "UPDATE certificates SET status = CASE WHEN current_version IS NULL "
+			 "THEN 'pending' ELSE 'valid' END, validation_failures = 0, "
+			 "updated_at = now() WHERE id = $1 AND status = 'paused' RETURNING id",
+			 1, params, err);
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) == 1 ? 1 : 0;
+	PQclear(res);
 	return rc;
 }

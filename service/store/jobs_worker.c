@@ -53,6 +53,7 @@ static const char claim_sql[] =
 	"SELECT u.id, u.certificate_id, u.attempt, u.step, u.order_url, u.account_id, u.data,"
 	" u.failures, u.prev_state, u.prev_owner, u.kind, u.created,"
 	" array_to_json(ce.domains)::text, ce.dns_alias::text, ce.provider::text, ce.key_type,"
+	" array_to_json(ce.issuers)::text, ce.profile,"
 	" EXISTS (SELECT 1 FROM jobs m WHERE m.id <> u.id AND"
 	"  ((m.state IN " CF_SQL_JOB_DUE " AND m.run_after <= now())"
 	"   OR (m.state = " CF_SQL_JOB_RUNNING " AND m.lease_expires_at < now())))"
@@ -80,7 +81,8 @@ out:
 }
 
 /* The certificate columns of row 0 from column c on (domains, dns_alias, provider,
- * key_type). 1 found, 0 gone (NULL: the row was deleted), -1 unreadable. */
+ * key_type, issuers, profile). 1 found, 0 gone (NULL: the row was deleted), -1
+ * unreadable. */
 static int cert_from_row(const PGresult *r, int c, cf_job_cert *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -89,8 +91,11 @@ static int cert_from_row(const PGresult *r, int c, cf_job_cert *out)
 	snprintf(out->key_type, sizeof(out->key_type), "%s", PQgetvalue(r, 0, c + 3));
 	out->dns_alias = cf_row_json(r, 0, c + 1);
 	out->provider = cf_row_json(r, 0, c + 2);
+	out->issuers = cf_row_json(r, 0, c + 4);
+	if (!PQgetisnull(r, 0, c + 5))
+		snprintf(out->profile, sizeof(out->profile), "%s", PQgetvalue(r, 0, c + 5));
 	if (domains_from_json(PQgetvalue(r, 0, c), out) != 0 || out->dns_alias == NULL ||
-	    out->provider == NULL) {
+	    out->provider == NULL || !json_is_array(out->issuers)) {
 		cf_job_cert_free(out);
 		return -1;
 	}
@@ -127,7 +132,7 @@ int cf_jobs_claim(PGconn *c, const char *owner, int lease_s, cf_job_claim *out, 
 	out->kind = k < 0 ? CF_JOB_KIND__MAX : (cf_job_kind)k;
 	out->created_at = cf_col_double(r, 0, 11, 0);
 	out->cert_found = cert_from_row(r, 12, &out->cert);
-	out->more = cf_col_bool(r, 0, 16);
+	out->more = cf_col_bool(r, 0, 18);
 	if (cf_col_dup(r, 0, 4, &out->order_url) != 0 || cf_col_dup(r, 0, 6, &out->data) != 0 ||
 	    out->data == NULL) {
 		cf_job_claim_free(out);
@@ -346,5 +351,6 @@ void cf_job_cert_free(cf_job_cert *jc)
 	free(jc->domains);
 	json_decref(jc->dns_alias);
 	json_decref(jc->provider);
+	json_decref(jc->issuers);
 	memset(jc, 0, sizeof(*jc));
 }

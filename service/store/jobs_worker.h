@@ -35,6 +35,8 @@ typedef struct cf_job_cert {
 	json_t *dns_alias; /* null | "auto" | "fqdn" | {name: fqdn} */
 	json_t *provider;  /* "name" | {name: provider} */
 	char key_type[16];
+	json_t *issuers;   /* ["name", ...]: in the order they are tried */
+	char profile[72];  /* "" when none (the issuer's default) */
 } cf_job_cert;
 
 /* A claimed job: the fence of every write. */

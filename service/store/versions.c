@@ -20,7 +20,7 @@
 #define VERSION_JSON                                                                       \
 	"json_build_object('version', v.version, 'serial', v.serial, 'not_before', "      \
 	CF_SQL_TS("v.not_before") ", 'not_after', " CF_SQL_TS("v.not_after") ", "         \
-	"'issuer_cn', v.issuer_cn, 'created_at', " CF_SQL_TS("v.created_at") ", "         \
+	"'issuer_cn', v.issuer_cn, 'issuer', v.issuer, 'profile', v.profile, 'created_at', " CF_SQL_TS("v.created_at") ", "         \
 	"'revoked_at', " CF_SQL_TS("v.revoked_at") ", 'revocation_reason', "              \
 	"v.revocation_reason, 'current', v.version IS NOT DISTINCT FROM c.current_version)"
 

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "dns/alias_check.h"
 #include "log.h"
 #include "metrics.h"
 #include "store/cert_issued.h"
@@ -81,6 +82,31 @@ static double backoff_s(const wk_job *j, int n)
 	return d;
 }
 
+/* A failed validation: the name, the alias check's verdict for it (what the CA
+ * saw at its challenge record), and whether the certificate is now paused. */
+static void failed_name_check(const wk_job *j, json_t *p)
+{
+	const char *names[1] = {j->failed_name};
+	cf_alias_check_req req = {.names = names, .n = 1,
+				  .spec = j->alias.mode != CF_ALIAS_NONE ? &j->alias : NULL,
+				  .resolvers = &j->w->app->resolvers};
+	json_t *out = NULL, *r;
+	cf_err e = {0};
+
+	json_object_set_new(p, "name", json_string(j->failed_name));
+	if (j->pause_cert)
+		json_object_set_new(p, "certificate_paused", json_true());
+	if (cf_alias_check_run(&req, &out, &e) == 0 && (r = json_array_get(out, 0)) != NULL)
+		json_object_set_new(p, "alias_check", json_pack(
+			"{s:O, s:O, s:O}", "verdict", json_object_get(r, "verdict"), "detail",
+			json_object_get(r, "detail"), "target", json_object_get(r, "target")));
+	else
+		json_object_set_new(p, "alias_check", json_pack("{s:s, s:s}", "verdict", "error",
+								"detail", e.msg));
+	json_decref(out);
+	cf_err_clear(&e);
+}
+
 /* jobs.problem of a failed job: an RFC 9457-style summary, with the CA's problem
  * document (when there was one) inside. Caller frees. */
 static char *problem_summary(const wk_job *j)
@@ -97,6 +123,8 @@ static char *problem_summary(const wk_job *j)
 		json_object_set_new(p, "ca_problem", ca);
 	else
 		json_decref(ca);
+	if (p != NULL && j->failed_name[0])
+		failed_name_check(j, p);
 	s = p ? json_dumps(p, JSON_COMPACT) : NULL;
 	json_decref(p);
 	return s;
@@ -113,7 +141,9 @@ static void job_fail(wk_job *j)
 	wk_rc rc;
 
 	memset(&j->err, 0, sizeof(j->err));
-	if (j->cl.order_url != NULL && wk_check(j) != WK_LOST && wk_account_ensure(j) == WK_NEXT)
+	/* no request to a paused issuer: its authorizations then expire on their own */
+	if (j->cl.order_url != NULL && wk_check(j) != WK_LOST && !wk_issuer_is_paused(j) &&
+	    wk_account_ensure(j) == WK_NEXT)
 		wk_deactivate(j);
 	rc = wk_cleanup_values(j, false);
 	cf_err_clear(&j->err);
@@ -135,12 +165,70 @@ static void job_fail(wk_job *j)
 	free(problem);
 }
 
+/* Leaves the current issuer for j->move_to (issuer.c found the wait too long):
+ * the old order's authorizations released (unless that issuer is paused: no
+ * request goes to it), its TXT values removed; the job goes on at step account
+ * with the new issuer and makes a new order there. */
+static wk_rc job_move(wk_job *j)
+{
+	cf_job_change ch = CF_JOB_KEEP;
+	char from[64], to[64], left[48] = "";
+	double paused_s = 0;
+	PGconn *db;
+	wk_rc rc;
+
+	snprintf(from, sizeof(from), "%s", j->iss.name);
+	snprintf(to, sizeof(to), "%s", j->move_to);
+	j->move_to[0] = '\0';
+	if ((db = wk_db(j)) == NULL)
+		return wk_db_err(j);
+	if (j->cl.order_url != NULL) {
+		if (cf_issuer_paused(db, from, &paused_s, NULL, 0, &j->err) < 0)
+			return wk_db_err(j);
+		if (paused_s > 0)
+			snprintf(left, sizeof(left), "; its authorizations left to expire");
+		else if (wk_account_ensure(j) == WK_NEXT)
+			wk_deactivate(j); /* cf_acme_authz_release of each authorization */
+		cf_err_clear(&j->err);
+	}
+	if ((rc = wk_cleanup_values(j, false)) != WK_NEXT)
+		return rc;
+	json_object_del(j->data, "challenges");
+	json_object_del(j->data, "key");
+	json_object_del(j->data, "replaces"); /* a certID of the old CA */
+	json_object_del(j->data, "wait_since");
+	json_object_set_new(j->data, "issuer", json_string(to));
+	ch.step = CF_STEP_ACCOUNT;
+	ch.order_url = "";
+	if ((rc = wk_write(j, &ch, "fallback", false, NULL, "%s; moving from issuer %s to %s%s",
+			   j->move_why, from, to, left)) != WK_NEXT)
+		return rc;
+	free(j->cl.order_url);
+	j->cl.order_url = NULL;
+	cf_acme_order_free(&j->order);
+	cf_log(CF_LOG_WARN, "issuer.fallback", "certificate %s: moving from %s to %s",
+	       j->cl.certificate_id, from, to);
+	return wk_issuer_select(j);
+}
+
 static void job_retry(wk_job *j)
 {
 	cf_job_change ch = CF_JOB_KEEP;
 	int n = j->cl.failures + 1, max = j->w->app->cfg->max_attempts;
 	double d;
 
+	if (wk_issuer_fault(j)) {
+		/* the CA refused or failed: its issuer is paused, the job waits, or moves
+		 * to its next issuer and is queued for it at once */
+		if (j->move_to[0] && job_move(j) == WK_NEXT) {
+			ch.state = CF_JOB_QUEUED;
+			ch.run_after_s = 0;
+			ch.notify = true;
+			wk_write(j, &ch, "fallback", false, NULL, "queued for issuer %s",
+				 j->iss.name);
+		}
+		return;
+	}
 	if (n >= max) {
 		char msg[sizeof(j->err.msg)];
 
@@ -257,8 +345,14 @@ static wk_rc job_prepare(wk_job *j)
 		return rc;
 	if (j->step >= CF_STEP__MAX || steps[j->step].fn == NULL)
 		return wk_fail(j, CF_ERR_PERMANENT, "unknown step '%s'", wk_step_name(j, j->step));
-	if (wk_resume_reads_order(j->step, j->cl.order_url != NULL))
+	if (wk_resume_reads_order(j->step, j->cl.order_url != NULL)) {
+		/* no request to a paused issuer; a move to the next drops the order */
+		if ((rc = wk_issuer_gate(j, true)) != WK_NEXT)
+			return rc;
+		if (j->move_to[0])
+			return job_move(j);
 		return resume_order(j);
+	}
 	return WK_NEXT;
 }
 
@@ -299,6 +393,13 @@ static wk_rc job_steps(wk_job *j)
 				       wk_step_name(j, j->step));
 		if ((rc = wk_check(j)) != WK_NEXT)
 			return rc;
+		if ((rc = wk_issuer_gate(j, false)) != WK_NEXT)
+			return rc;
+		if (j->move_to[0]) {
+			if ((rc = job_move(j)) != WK_NEXT)
+				return rc;
+			continue; /* at step account of the next issuer */
+		}
 		j->t0 = cf_clock_mono_ms();
 		memset(&j->end, 0, sizeof(j->end));
 		cf_log(CF_LOG_DEBUG, "job.step", "step %s", cf_job_step_name(j->step));
@@ -320,6 +421,7 @@ static void job_free(wk_job *j)
 	wk_spec_free(j);
 	wk_notes_free(j);
 	cf_acme_order_free(&j->order);
+	cf_issuer_free(&j->iss);
 	cf_key_free(j->cert_key);
 	cf_secret_free(j->cert_key_pem);
 	json_decref(j->data);

@@ -107,10 +107,8 @@ static void *worker_main(void *arg)
 		}
 		cf_err_clear(&err);
 	}
-	cf_acme_client_free(w->client);
-	cf_account_row_free(&w->acct);
+	wk_thread_acme_drop(w);
 	wk_thread_db_drop(w);
-	w->client = NULL;
 	atomic_store(&w->exited, true);
 	return NULL;
 }

@@ -28,6 +28,27 @@ static bool already_revoked(const cf_err *e)
 	return e->problem != NULL && strstr(e->problem, "alreadyRevoked") != NULL;
 }
 
+/* The issuer that issued the version (revokeCert goes to its CA), into
+ * data.issuer; versions from before issuers keep the issuer "default". */
+static wk_rc version_issuer(wk_job *j, PGconn *db, int version)
+{
+	char ver[16];
+	const char *p[2] = {j->cl.certificate_id, ver};
+	PGresult *r;
+
+	snprintf(ver, sizeof(ver), "%d", version);
+	r = cf_db_exec(db, "a version's issuer",
+		       "SELECT issuer FROM certificate_versions WHERE certificate_id = $1 AND "
+		       "version = $2::int AND issuer IS NOT NULL",
+		       2, p, &j->err);
+	if (r == NULL)
+		return wk_db_err(j);
+	if (PQntuples(r) == 1)
+		json_object_set_new(j->data, "issuer", json_string(PQgetvalue(r, 0, 0)));
+	PQclear(r);
+	return WK_NEXT;
+}
+
 /* Asks the CA; *note says what happened when it is not a plain success. */
 static wk_rc revoke_at_ca(wk_job *j, const char *pem, int reason, const char **note)
 {
@@ -94,7 +115,8 @@ wk_rc wk_revoke_run(wk_job *j)
 		return j->err.cls == CF_ERR_PERMANENT && !cf_db_lost(db) ? wk_err(j) : wk_db_err(j);
 	if (revoked)
 		note = " (it was marked revoked already)";
-	else if ((rc = revoke_at_ca(j, pem, rv.reason, &note)) != WK_NEXT)
+	else if ((rc = version_issuer(j, db, rv.version)) != WK_NEXT ||
+		 (rc = revoke_at_ca(j, pem, rv.reason, &note)) != WK_NEXT)
 		goto out;
 	rc = finish(j, &rv, note);
 out:

@@ -12,7 +12,8 @@
  * A pass reads the certificates that need attention (store/renewals.h) and for
  * each one:
  *  1. plans: the plan (renewal_plans) is kept per version. Without ARI, renew_at =
- *     not_before + renew_fraction x lifetime - jitter, the jitter drawn once, up
+ *     not_before + renew_fraction x lifetime - jitter (at most 1/2 for a
+ *     short-lived certificate, a lifetime of 7 days or less), the jitter drawn once, up
  *     to 1/50 of the lifetime. Where the CA's directory has renewalInfo (RFC
  *     9773), the suggested window of the version's certID is fetched when the
  *     plan is new or its Retry-After has passed (clamped to [interval, 1 day]; 6
@@ -86,15 +87,23 @@ static void iso(time_t t, char out[32])
 
 /* ---- planning ---- */
 
+/* Short-lived certificates (about 6 days, Let's Encrypt's "shortlived" profile)
+ * renew at half their lifetime, not later: a failed renewal then still has days
+ * to be retried or to fall back to another issuer. */
+#define SHORT_LIVED_S (7 * 86400.0)
+#define SHORT_LIVED_FRACTION 0.5
+
 static void plan_fraction(const cf_renew_cand *k, cf_renew_plan *p)
 {
-	double life = difftime(k->not_after, k->not_before);
+	double life = difftime(k->not_after, k->not_before), f = k->fraction;
 
 	if (life < 0)
 		life = 0;
+	if (life <= SHORT_LIVED_S && f > SHORT_LIVED_FRACTION)
+		f = SHORT_LIVED_FRACTION;
 	snprintf(p->source, sizeof(p->source), "fraction");
-	p->fraction = k->fraction;
-	p->renew_at = k->not_before + (time_t)llround(k->fraction * life - uniform01() * life / 50);
+	p->fraction = k->fraction; /* the certificate's setting, so a pass does not re-plan */
+	p->renew_at = k->not_before + (time_t)llround(f * life - uniform01() * life / 50);
 	p->window_start = p->window_end = 0;
 	p->explanation_url[0] = '\0';
 }

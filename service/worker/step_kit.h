@@ -20,6 +20,7 @@
 #include "acme/acme.h"
 #include "issue/common.h"
 #include "providers/provider.h"
+#include "store/issuers.h"
 #include "store/jobs_worker.h"
 #include "store/lifecycle.h"
 #include "worker/thread.h"
@@ -78,6 +79,12 @@ typedef struct wk_job {
 	wk_provider provs[WK_MAX_PROVIDERS];
 	size_t nprovs;
 	cf_acme_order order;   /* when read in this claim */
+	cf_issuer iss;         /* the issuer the job orders from (worker/issuer.c) */
+	bool iss_loaded;
+	char move_to[64];      /* set by issuer.c: the runner moves the job to this issuer */
+	char move_why[700];
+	char failed_name[256]; /* the name whose validation failed, "" when none */
+	bool pause_cert;       /* its failures reached CERTFLEET_VALIDATION_PAUSE_AFTER */
 	bool resumed;          /* an earlier attempt may have done this step (or more of
 				* it than was saved): true from a claim that resumes
 				* until the claim saves a step's end */

@@ -85,6 +85,10 @@ static wk_rc poll_authz(wk_job *j, const char *url, time_t deadline)
 
 		if ((rc = wk_check(j)) != WK_NEXT)
 			break;
+		if (wk_issuer_is_paused(j)) { /* paused by another worker: stop asking */
+			rc = wk_fail(j, CF_ERR_TRANSIENT, "issuer %s is paused", j->iss.name);
+			break;
+		}
 		r = cf_acme_authz_poll(j->w->client, url, chunk < deadline ? chunk : deadline, &a,
 				       &j->err);
 		if (r == 0 || j->err.cls == CF_ERR_PERMANENT || a.status != CF_ACME_PENDING ||
@@ -108,8 +112,11 @@ wk_rc wk_st_validate(wk_job *j)
 	if ((rc = wk_account_ensure(j)) != WK_NEXT)
 		return rc;
 	json_array_foreach(chs, i, e)
-		if ((rc = poll_authz(j, chal_str(e, "authz"), deadline)) != WK_NEXT)
+		if ((rc = poll_authz(j, chal_str(e, "authz"), deadline)) != WK_NEXT) {
+			if (rc == WK_ERR && j->err.cls == CF_ERR_PERMANENT)
+				wk_issuer_validation_failed(j, chal_str(e, "name"));
 			return rc;
+		}
 	return wk_step_done(j, NULL, "%zu authorizations valid", json_array_size(chs));
 }
 
@@ -180,6 +187,8 @@ static wk_rc poll_order(wk_job *j, time_t deadline)
 
 		if ((rc = wk_check(j)) != WK_NEXT)
 			return rc;
+		if (wk_issuer_is_paused(j))
+			return wk_fail(j, CF_ERR_TRANSIENT, "issuer %s is paused", j->iss.name);
 		r = cf_acme_order_poll(j->w->client, j->order.url, chunk < deadline ? chunk : deadline,
 				       &j->order, &j->err);
 		if (r != 0 && (j->err.cls == CF_ERR_PERMANENT || time(NULL) >= deadline))
@@ -223,6 +232,35 @@ out:
 	return rc;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The job's names sorted and joined by ' ': the duplicate_sets key. Caller
+ * frees; NULL when out of memory. */
+char *wk_name_set(const wk_job *j)
+{
+	const char **v = cf_issue_name_ptrs(j->names, j->nnames);
+	size_t len = 1;
+	char *out = NULL;
+
+	if (v == NULL)
+		return NULL;
+	qsort(v, j->nnames, sizeof(char *), cmp_name);
+	for (size_t i = 0; i < j->nnames; i++)
+		len += strlen(v[i]) + 1;
+	if ((out = calloc(1, len)) != NULL)
+		for (size_t i = 0; i < j->nnames; i++) {
+			if (i > 0)
+				strcat(out, " ");
+			strcat(out, v[i]);
+		}
+	free(v);
+	return out;
+}
+
+
 /* The version row and the job's completion, in one fenced transaction. */
 static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 {
@@ -232,21 +270,32 @@ static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 			.chain_pem = cert->chain ? cert->chain : "", .info = &cert->leaf_info};
 	wk_issued_arg hook = {j, &in};
 	char *pem = j->cert_key_pem ? NULL : cf_key_to_pem(j->cert_key, &j->err);
+	char *set = wk_name_set(j);
 	struct tm tm;
 	char until[32];
 	wk_rc rc;
 
-	if (pem == NULL && j->cert_key_pem == NULL)
-		return wk_err(j);
+	if ((pem == NULL && j->cert_key_pem == NULL) || set == NULL) {
+		bool no_key = pem == NULL && j->cert_key_pem == NULL;
+
+		free(set);
+		cf_secret_free(pem);
+		return no_key ? wk_err(j) : wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
+	}
 	in.key_pem = pem ? pem : j->cert_key_pem;
+	in.issuer = j->iss_loaded ? j->iss.name : NULL;
+	in.profile = json_string_value(json_object_get(j->data, "profile"));
+	in.name_set = set;
 	json_object_del(j->data, "key");
 	ch.state = CF_JOB_ISSUED;
 	ch.step = CF_STEP_DOWNLOAD;
 	ch.finished = true;
 	ch.hook = wk_issued_hook; /* cf_issued_version_hook + the "issued" webhook event */
 	ch.hook_arg = &hook;
-	rc = wk_write(j, &ch, "store", false, NULL, "certificate stored as a new version");
+	rc = wk_write(j, &ch, "store", false, NULL, "certificate stored as a new version "
+		      "(issuer %s)", in.issuer ? in.issuer : "?");
 	cf_secret_free(pem);
+	free(set);
 	if (rc != WK_NEXT)
 		return rc;
 	gmtime_r(&in.not_after, &tm);

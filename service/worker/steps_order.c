@@ -64,20 +64,22 @@ wk_rc wk_st_preflight(wk_job *j)
 	return rc;
 }
 
-/* Registers the account key with the CA (newAccount finds an existing account of
- * the key) and stores its URL. */
+/* Registers the account key with the issuer's CA (newAccount finds an existing
+ * account of the key), with External Account Binding when the issuer has it,
+ * and stores its URL. */
 static wk_rc account_register(wk_job *j, PGconn *db)
 {
-	const cf_config *cfg = j->w->app->cfg;
 	char contact[400];
 	const char *contacts[1] = {contact};
 	cf_acme_account_req req = {.terms_agreed = true};
 	cf_acme_account a = {0};
 	wk_rc rc = WK_ERR;
 
-	snprintf(contact, sizeof(contact), "mailto:%s", cfg->acme_email);
+	snprintf(contact, sizeof(contact), "mailto:%s", j->iss.email);
 	req.contacts = contacts;
-	req.ncontacts = cfg->acme_email[0] ? 1 : 0;
+	req.ncontacts = j->iss.email[0] ? 1 : 0;
+	req.eab_kid = j->iss.eab_kid;
+	req.eab_hmac_key = j->iss.eab_hmac;
 	if (cf_acme_account_register(j->w->client, &req, &a, &j->err) != 0) {
 		rc = wk_err(j);
 		goto out;
@@ -94,22 +96,27 @@ out:
 	return rc;
 }
 
+/* The thread's client and account for the job's issuer (one account per
+ * directory and contact, registered on first use and reused). */
 wk_rc wk_account_ensure(wk_job *j)
 {
 	wk_thread *w = j->w;
-	const cf_config *cfg = w->app->cfg;
-	cf_acme_options o = {.directory_url = cfg->acme_directory};
+	cf_acme_options o = {0};
 	PGconn *db;
+	wk_rc rc;
 
+	if ((rc = wk_issuer_select(j)) != WK_NEXT)
+		return rc;
 	if (w->client != NULL && w->acct.url != NULL)
 		return WK_NEXT;
 	if ((db = wk_db(j)) == NULL)
 		return wk_db_err(j);
 	if (w->acct.key == NULL &&
-	    cf_accounts_get_or_create(db, w->app->master_key, cfg->acme_directory,
-				      cfg->acme_email, &w->acct, &j->err) != 0)
+	    cf_accounts_get_or_create(db, w->app->master_key, j->iss.directory, j->iss.email,
+				      &w->acct, &j->err) != 0)
 		return j->err.cls == CF_ERR_PERMANENT && !cf_db_lost(db) ? wk_err(j) : wk_db_err(j);
-	o.ca_file = cfg->acme_ca_file[0] ? cfg->acme_ca_file : NULL;
+	if (wk_issuer_client_options(j, &o, &j->err) != 0)
+		return wk_err(j);
 	if (w->client == NULL && (w->client = cf_acme_client_new(&o, w->acct.key, &j->err)) == NULL)
 		return wk_err(j);
 	if (w->acct.url == NULL)
@@ -160,37 +167,71 @@ static wk_rc account_forget(wk_job *j)
 	return wk_account_ensure(j);
 }
 
+/* The profile the job orders: the certificate's, else the issuer's; checked
+ * against the directory (permanent failure when not offered; a directory that
+ * offers no profiles at all gets none). NULL: none. */
+static const char *order_profile(wk_job *j, int *bad)
+{
+	const char *p = j->cert.profile[0] ? j->cert.profile : j->iss.profile;
+	const cf_acme_directory *d = NULL;
+
+	*bad = 0;
+	if (p == NULL || p[0] == '\0')
+		return NULL;
+	if (cf_acme_client_directory(j->w->client, &d, &j->err) != 0) {
+		*bad = 1;
+		return p;
+	}
+	if (d->nprofiles == 0)
+		return NULL; /* a CA without profiles (e.g. a fallback): ordered without */
+	if (cf_acme_directory_check_profile(d, p, &j->err) != 0)
+		*bad = 1;
+	return p;
+}
+
 /* newOrder, then saves the order URL at once (fenced). */
 static wk_rc new_order(wk_job *j)
 {
 	cf_job_change ch = CF_JOB_KEEP;
 	const char **names = cf_issue_name_ptrs(j->names, j->nnames);
 	/* a renewal at a CA with ARI names the certificate it replaces (scheduler.c) */
-	const char *replaces = json_string_value(json_object_get(j->data, "replaces"));
-	int rc = -1;
+	cf_acme_order_opts opts = {
+		.replaces = json_string_value(json_object_get(j->data, "replaces"))};
+	int rc = -1, bad = 0;
 	wk_rc r;
 
 	if (names == NULL)
 		return wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
-	rc = cf_acme_order_new_replacing(j->w->client, names, j->nnames, replaces, &j->order,
-					 &j->err);
-	if (rc != 0 && account_gone(&j->err) && account_forget(j) == WK_NEXT)
-		rc = cf_acme_order_new_replacing(j->w->client, names, j->nnames, replaces,
-						 &j->order, &j->err);
-	if (rc != 0 && replaces != NULL && j->err.cls == CF_ERR_PERMANENT) {
-		/* e.g. alreadyReplaced: the renewal goes on as a plain order */
-		cf_log(CF_LOG_WARN, "acme.replaces_refused", "newOrder replacing %s: %s; "
-		       "ordering without \"replaces\"", replaces, j->err.msg);
-		cf_err_clear(&j->err);
-		replaces = NULL;
-		rc = cf_acme_order_new(j->w->client, names, j->nnames, &j->order, &j->err);
+	opts.profile = order_profile(j, &bad);
+	if (bad) {
+		free(names);
+		return wk_err(j);
 	}
+	rc = cf_acme_order_new_opts(j->w->client, names, j->nnames, &opts, &j->order, &j->err);
+	if (rc != 0 && account_gone(&j->err) && account_forget(j) == WK_NEXT)
+		rc = cf_acme_order_new_opts(j->w->client, names, j->nnames, &opts, &j->order,
+					    &j->err);
 	free(names);
+	if (rc != 0 && opts.replaces != NULL && j->err.cls == CF_ERR_PERMANENT) {
+		/* e.g. alreadyReplaced: the renewal goes on as a plain order, which takes
+		 * its budget units first: the next attempt passes the issuer's gate */
+		cf_log(CF_LOG_WARN, "acme.replaces_refused", "newOrder replacing %s: %s; "
+		       "ordering without \"replaces\"", opts.replaces, j->err.msg);
+		json_object_del(j->data, "replaces");
+		cf_err_clear(&j->err);
+		return wk_fail(j, CF_ERR_TRANSIENT, "the CA refused \"replaces\"; ordering again "
+			       "without it");
+	}
 	if (rc != 0)
 		return wk_err(j);
+	wk_issuer_order_sent(j);
+	if (opts.profile != NULL)
+		json_object_set_new(j->data, "profile", json_string(opts.profile));
 	ch.order_url = j->order.url;
-	if ((r = wk_write(j, &ch, WK_EV(ORDER), true, NULL, "newOrder %s%s%s", j->order.url,
-			  replaces ? " replacing " : "", replaces ? replaces : "")) != WK_NEXT)
+	if ((r = wk_write(j, &ch, WK_EV(ORDER), true, NULL, "newOrder %s at %s%s%s%s%s",
+			  j->order.url, j->iss.name, opts.profile ? ", profile " : "",
+			  opts.profile ? opts.profile : "", opts.replaces ? " replacing " : "",
+			  opts.replaces ? opts.replaces : "")) != WK_NEXT)
 		return r;
 	if ((j->cl.order_url = strdup(j->order.url)) == NULL)
 		return wk_fail(j, CF_ERR_TRANSIENT, "out of memory");

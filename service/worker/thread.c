@@ -5,6 +5,9 @@
  */
 #include "worker/thread.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "store/db.h"
 
 PGconn *wk_thread_db(wk_thread *w, cf_err *err)
@@ -22,6 +25,18 @@ void wk_thread_db_drop(wk_thread *w)
 	if (w->db != NULL)
 		PQfinish(w->db);
 	w->db = NULL;
+}
+
+void wk_thread_acme_drop(wk_thread *w)
+{
+	cf_acme_client_free(w->client);
+	w->client = NULL;
+	cf_account_row_free(&w->acct);
+	if (w->ca_path != NULL)
+		unlink(w->ca_path);
+	free(w->ca_path);
+	w->ca_path = NULL;
+	w->issuer[0] = '\0';
 }
 
 void wk_hold(wk_thread *w, const cf_job_ref *ref)

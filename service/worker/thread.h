@@ -35,9 +35,14 @@ typedef struct wk_thread {
 	bool started;
 	atomic_bool exited;
 	PGconn *db;      /* the worker's own connection; NULL until needed */
-	/* the ACME account and client, kept across jobs */
+	/* the ACME account and client, kept across jobs of the same issuer (named
+	 * here; a job of another issuer drops them: wk_thread_acme_drop) */
 	cf_account_row acct;
 	cf_acme_client *client;
+	char issuer[64];
+	char *ca_path;          /* the issuer's CA PEM written to a file, or NULL */
+	bool ca_transport_failed; /* the client's last HTTP exchange got no answer */
+	unsigned orders_sent;     /* by this thread: every WK_PRUNE_EVERY, a prune */
 	/* the job held, for the lease keeper */
 	pthread_mutex_t mu;
 	cf_job_ref held;
@@ -50,6 +55,9 @@ typedef struct wk_thread {
 PGconn *wk_thread_db(wk_thread *w, cf_err *err);
 /* Drops the thread's connection (after it broke). */
 void wk_thread_db_drop(wk_thread *w);
+/* Drops the thread's ACME client, account and issuer (another issuer's job, or
+ * the thread ends). */
+void wk_thread_acme_drop(wk_thread *w);
 /* Publishes the job held by the thread to the lease keeper (clearing `lost`), or
  * none. */
 void wk_hold(wk_thread *w, const cf_job_ref *ref);

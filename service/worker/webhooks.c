@@ -6,7 +6,7 @@
  * Wire format: POST <url> with the event's JSON body ({"id", "event", "at",
  * "certificate", ...}) and the headers
  *   Content-Type: application/json
- *   X-Certfleet-Event: issued | failed | expiring_soon | revoked
+ *   X-Certfleet-Event: issued | failed | paused | expiring_soon | revoked
  *   X-Certfleet-Delivery: <event id> (the same for every URL and every attempt:
  *     receivers deduplicate on it)
  *   X-Certfleet-Timestamp: <unix seconds of this attempt>
@@ -106,15 +106,25 @@ int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 
 	if (cf_issued_failed_hook(c, job, j->cl.certificate_id, err) != 0)
 		return -1;
+	/* failed validations in a row reached the setting: the certificate pauses
+	 * until POST /v1/certificates/{id}/resume */
+	if (j->pause_cert && cf_db_run(c, "pausing a certificate",
+				       "UPDATE certificates SET status = 'paused', updated_at = now() "
+				       "WHERE id = $1", 1, (const char *[]){j->cl.certificate_id},
+				       err) != 0)
+		return -1;
 	if (urls[0] == '\0')
 		return 0;
 	data = json_pack("{s:s, s:s, s:s, s:s, s:i}", "job", job->id, "kind",
 			 cf_job_kind_name(j->cl.kind), "step", wk_step_name(j, j->err_step),
 			 "detail", j->err.msg, "attempt", job->attempt);
+	if (data != NULL && j->failed_name[0])
+		json_object_set_new(data, "name", json_string(j->failed_name));
 	if (data == NULL || (text = json_dumps(data, JSON_COMPACT)) == NULL)
 		rc = cf_err_oom(err, "failed event");
-	else
-		rc = cf_webhook_enqueue(c, urls, "failed", j->cl.certificate_id, text,
+	else if ((rc = cf_webhook_enqueue(c, urls, "failed", j->cl.certificate_id, text,
+					  err) < 0 ? -1 : 0) == 0 && j->pause_cert)
+		rc = cf_webhook_enqueue(c, urls, "paused", j->cl.certificate_id, text,
 					err) < 0 ? -1 : 0;
 	json_decref(data);
 	free(text);

@@ -72,6 +72,34 @@ const wk_provider *wk_provider_get(wk_job *j, const char *name, cf_err *err);
 /* steps_cert.c: deactivates the authorizations listed in data.challenges
  * (releasing a failed order's pending authorizations). */
 void wk_deactivate(wk_job *j);
+/* The job's names sorted and joined by ' ' (the duplicate_sets key); caller frees. */
+char *wk_name_set(const wk_job *j);
+
+/* ---- issuer.c: the job's issuer: pauses, budgets, fallback ---- */
+/* Loads the job's issuer into j->iss (data.issuer, else the certificate's
+ * first); drops the thread's client when it belongs to another issuer. */
+wk_rc wk_issuer_select(wk_job *j);
+/* Before a step that talks to the CA (or, reads_order, before a claim re-reads
+ * its order): a paused issuer, or before newOrder an empty budget, makes the job
+ * wait (WK_WAIT, written) or move to its next issuer (WK_NEXT with j->move_to
+ * set: the runner moves it). WK_NEXT to go on. */
+wk_rc wk_issuer_gate(wk_job *j, bool reads_order);
+/* The client options of the job's issuer (directory, CA file, events). */
+int wk_issuer_client_options(wk_job *j, cf_acme_options *o, cf_err *err);
+/* The runner's retry path: when the CA refused (429) or failed (503, 5xx, no
+ * answer), pauses the issuer for everyone and writes the job's wait (or sets
+ * j->move_to for the runner): true; the same when another worker paused the
+ * issuer meanwhile. false: not the CA's doing, retry as usual. */
+bool wk_issuer_fault(wk_job *j);
+/* The validation of name failed: a unit of its failed-authorization budget at
+ * the issuer, and one more failed validation of the certificate in a row (at
+ * CERTFLEET_VALIDATION_PAUSE_AFTER: j->pause_cert, the certificate is paused
+ * with the job's failure). Sets j->failed_name. */
+void wk_issuer_validation_failed(wk_job *j, const char *name);
+/* Whether the job's issuer is paused now (no request may go to it). */
+bool wk_issuer_is_paused(wk_job *j);
+/* A newOrder was sent: counted in the issuer's activity; its backoff resets. */
+void wk_issuer_order_sent(wk_job *j);
 
 /* ---- the janitor, run by idle workers (pool.c) ---- */
 /* steps_dns.c: cleans up to a few orphan TXT values (live, but their job is

@@ -64,13 +64,14 @@ static const good_case good[] = {
 	{ "{\"id\":\"web\",\"domains\":[\"*.Example.TEST.\",\"example.test\"],"
 	  "\"provider\":\"p-one\"}",
 	  "{\"id\":\"web\",\"domains\":[\"*.example.test\",\"example.test\"],\"dns_alias\":null,"
-	  "\"provider\":\"p-one\",\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false}" },
+	  "\"provider\":\"p-one\",\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false,"
+	  "\"issuers\":[\"default\"],\"profile\":null}" },
 	{ "{\"id\":\"a-1\",\"domains\":[\"x.example.test\"],\"dns_alias\":\"auto\","
 	  "\"provider\":\"p-two\",\"key_type\":\"rsa4096\",\"hosts\":[\"web-01\",\"db.example\"],"
 	  "\"admin_keys\":true}",
 	  "{\"id\":\"a-1\",\"domains\":[\"x.example.test\"],\"dns_alias\":\"auto\","
 	  "\"provider\":\"p-two\",\"key_type\":\"rsa4096\",\"hosts\":[\"web-01\",\"db.example\"],"
-	  "\"admin_keys\":true}" },
+	  "\"admin_keys\":true,\"issuers\":[\"default\"],\"profile\":null}" },
 	{ "{\"id\":\"m\",\"domains\":[\"*.x.test\",\"x.test\",\"www.x.test\"],"
 	  "\"dns_alias\":{\"*.X.test\":\"X.alias.test.\",\"x.test\":\"x.alias.test\","
 	  "\"www.x.test\":\"_acme-challenge.www.other.test\"},"
@@ -79,11 +80,18 @@ static const good_case good[] = {
 	  "\"dns_alias\":{\"*.x.test\":\"x.alias.test\",\"x.test\":\"x.alias.test\","
 	  "\"www.x.test\":\"_acme-challenge.www.other.test\"},"
 	  "\"provider\":{\"*.x.test\":\"p-one\",\"x.test\":\"p-one\",\"www.x.test\":\"p-two\"},"
-	  "\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false}" },
+	  "\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false,"
+	  "\"issuers\":[\"default\"],\"profile\":null}" },
 	{ "{\"id\":\"n\",\"domains\":[\"xn--bcher-kva.example\"],\"dns_alias\":null,"
 	  "\"provider\":\"p-one\"}",
 	  "{\"id\":\"n\",\"domains\":[\"xn--bcher-kva.example\"],\"dns_alias\":null,"
-	  "\"provider\":\"p-one\",\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false}" },
+	  "\"provider\":\"p-one\",\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false,"
+	  "\"issuers\":[\"default\"],\"profile\":null}" },
+	{ "{\"id\":\"i\",\"domains\":[\"x.test\"],\"provider\":\"p-one\","
+	  "\"issuers\":[\"p-two\",\"p-one\"],\"profile\":\"tlsserver\"}",
+	  "{\"id\":\"i\",\"domains\":[\"x.test\"],\"dns_alias\":null,"
+	  "\"provider\":\"p-one\",\"key_type\":\"ec256\",\"hosts\":[],\"admin_keys\":false,"
+	  "\"issuers\":[\"p-two\",\"p-one\"],\"profile\":\"tlsserver\"}" },
 };
 
 static void test_good_documents(void **state)
