@@ -20,6 +20,7 @@
 #define CERTFLEET_PROVIDER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "dns/dns.h"
 #include "util/err.h"
@@ -43,6 +44,12 @@ typedef struct cf_provider_ops {
 	 * The provider refuses more within its process; the service enforces it
 	 * across replicas. */
 	int max_values_per_name;
+	/* present and cleanup each change exactly one record, atomically at the
+	 * server (an RFC 2136 add or delete of one RR), so concurrent writers at one
+	 * name cannot lose each other's values: the service then takes no write lock
+	 * around the call. false (the default): a read-modify-write of the whole set
+	 * (powerdns, route53), or not known (exec). */
+	bool atomic_writes;
 	/* Optional (NULL: the provider cannot tell): whether it can write TXT values
 	 * at fqdn with ctx's settings, as far as a probe that changes nothing shows
 	 * (the zone holding fqdn exists for these credentials, and the server accepts

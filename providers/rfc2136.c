@@ -562,4 +562,5 @@ const cf_provider_ops cf_provider_rfc2136 = {
 	.present = rfc2136_present,
 	.cleanup = rfc2136_cleanup,
 	.can_write = rfc2136_can_write,
+	.atomic_writes = true, /* one RR added or deleted per UPDATE */
 };

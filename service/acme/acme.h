@@ -333,6 +333,8 @@ typedef struct cf_acme_cert {
 	char *top_issuer;  /* issuer CN of the chain's last certificate */
 	char *url;         /* the URL the chosen chain came from */
 	size_t nalternates; /* alternate chains the CA offered */
+	cf_cert_info leaf_info; /* the leaf's fields, read with the chain */
+	cf_key *leaf_key;   /* the leaf's public key (cf_key_same_public) */
 } cf_acme_cert;
 
 /* Downloads the certificate chain. With preferred_issuer (may be NULL or ""), the

@@ -17,15 +17,14 @@
 #include "util/b64.h"
 
 typedef struct chain {
-	char *pem, *leaf, *rest;
-	char top[256];
+	char *pem;       /* as downloaded */
+	cf_pem_chain c;  /* read once: leaf, rest, top issuer, the leaf's fields and key */
 } chain;
 
 static void chain_free(chain *ch)
 {
 	free(ch->pem);
-	free(ch->leaf);
-	free(ch->rest);
+	cf_pem_chain_free(&ch->c);
 	memset(ch, 0, sizeof(*ch));
 }
 
@@ -38,6 +37,8 @@ void cf_acme_cert_free(cf_acme_cert *cert)
 	free(cert->chain);
 	free(cert->top_issuer);
 	free(cert->url);
+	cf_cert_info_free(&cert->leaf_info);
+	cf_key_free(cert->leaf_key);
 	memset(cert, 0, sizeof(*cert));
 }
 
@@ -50,9 +51,7 @@ static int fetch_chain(cf_acme_client *c, const char *url, chain *ch, char **alt
 
 	if (acme_post(c, "cert", url, NULL, NULL, "application/pem-certificate-chain", &r, err) != 0)
 		goto out;
-	if (cf_pem_chain_split((char *)r.body.data, r.body.len, &ch->leaf, &ch->rest, err) != 0 ||
-	    cf_pem_chain_top_issuer((char *)r.body.data, r.body.len, ch->top, sizeof(ch->top),
-				    err) != 0) {
+	if (cf_pem_chain_read((char *)r.body.data, r.body.len, &ch->c, err) != 0) {
 		cf_err_wrap(err, "certificate %s", url);
 		goto out;
 	}
@@ -85,7 +84,7 @@ static int find_alternate(cf_acme_client *c, char **alts, size_t nalt, const cha
 			cf_err_clear(&e);
 			continue;
 		}
-		if (strcmp(found->top, preferred) == 0) {
+		if (strcmp(found->c.top_issuer, preferred) == 0) {
 			*which = i;
 			return 0;
 		}
@@ -97,10 +96,13 @@ static int find_alternate(cf_acme_client *c, char **alts, size_t nalt, const cha
 static int fill_cert(chain *ch, const char *url, size_t nalt, cf_acme_cert *out, cf_err *err)
 {
 	out->fullchain = ch->pem;
-	out->leaf = ch->leaf;
-	out->chain = ch->rest;
-	ch->pem = ch->leaf = ch->rest = NULL;
-	out->top_issuer = strdup(ch->top);
+	out->leaf = ch->c.leaf;
+	out->chain = ch->c.rest;
+	out->leaf_info = ch->c.leaf_info;
+	out->leaf_key = ch->c.leaf_key;
+	out->top_issuer = strdup(ch->c.top_issuer);
+	ch->pem = NULL;
+	memset(&ch->c, 0, sizeof(ch->c));
 	out->url = strdup(url);
 	out->nalternates = nalt;
 	if (out->top_issuer == NULL || out->url == NULL)
@@ -118,7 +120,7 @@ static int do_download(cf_acme_client *c, const char *url, const char *preferred
 
 	if (fetch_chain(c, url, &def, alts, &nalt, err) != 0)
 		goto out;
-	if (preferred != NULL && preferred[0] != '\0' && strcmp(def.top, preferred) != 0 &&
+	if (preferred != NULL && preferred[0] != '\0' && strcmp(def.c.top_issuer, preferred) != 0 &&
 	    find_alternate(c, alts, nalt, preferred, &alt, &which) == 0)
 		rc = fill_cert(&alt, alts[which], nalt, out, err);
 	else

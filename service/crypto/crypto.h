@@ -123,6 +123,23 @@ CF_MUST_CHECK int cf_pem_chain_split(const char *pem, size_t len, char **leaf, c
 CF_MUST_CHECK int cf_pem_chain_top_issuer(const char *pem, size_t len, char *out, size_t outlen,
 			    cf_err *err);
 
+/* A chain download read once (cf_pem_chain_read): what cf_pem_chain_split,
+ * cf_pem_chain_top_issuer, cf_cert_info_from_pem and cf_cert_matches_key give,
+ * from one parse of each block (the worker's download needed six). */
+typedef struct cf_pem_chain {
+	char *leaf;             /* the first block, PEM (owned) */
+	char *rest;             /* the other blocks, PEM; "" when none (owned) */
+	char top_issuer[256];   /* issuer CN of the last block */
+	cf_cert_info leaf_info; /* the leaf's fields */
+	cf_key *leaf_key;       /* the leaf's public key (owned; cf_key_same_public) */
+} cf_pem_chain;
+/* Validates pem as cf_pem_chain_split does and fills out (free with
+ * cf_pem_chain_free; zeroed on failure). */
+CF_MUST_CHECK int cf_pem_chain_read(const char *pem, size_t len, cf_pem_chain *out, cf_err *err);
+void cf_pem_chain_free(cf_pem_chain *ch);
+/* true when a and b hold the same public key (either may hold nothing more). */
+bool cf_key_same_public(const cf_key *a, const cf_key *b);
+
 /* ---- sealing secrets at rest: AES-256-GCM ---- */
 #define CF_SEAL_KEY_LEN 32
 /* aad must not be NULL (use "" deliberately if there is nothing to bind).

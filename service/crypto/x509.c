@@ -4,7 +4,8 @@
  * fingerprint); cf_cert_matches_key checks a certificate against its key; the PEM
  * chain functions validate an RFC 8555 section 11.4 download strictly (only
  * CERTIFICATE blocks that decode as X.509, separated by nothing but whitespace) and
- * split it into leaf and chain or report the issuer at its top.
+ * split it into leaf and chain or report the issuer at its top; cf_pem_chain_read
+ * does all of that, and reads the leaf's fields and key, from one parse.
  */
 #include "crypto/crypto_int.h"
 
@@ -173,17 +174,14 @@ out:
 	return rc;
 }
 
-int cf_cert_info_from_pem(const char *pem, size_t len, cf_cert_info *out, cf_err *err)
+/* The fields of x into out (zeroed first; freed again on failure). */
+static int info_of(X509 *x, cf_cert_info *out, cf_err *err)
 {
-	X509 *x = NULL;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, i;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	x = first_cert(pem, len, err);
-	if (x == NULL)
-		goto out;
 	if (serial_hex(x, out->serial, sizeof(out->serial), err) != 0 ||
 	    name_cn(X509_get_subject_name(x), out->subject_cn, sizeof(out->subject_cn),
 		    err) != 0 ||
@@ -203,6 +201,17 @@ int cf_cert_info_from_pem(const char *pem, size_t len, cf_cert_info *out, cf_err
 out:
 	if (rc != 0)
 		cf_cert_info_free(out);
+	return rc;
+}
+
+int cf_cert_info_from_pem(const char *pem, size_t len, cf_cert_info *out, cf_err *err)
+{
+	X509 *x = first_cert(pem, len, err);
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (x != NULL)
+		rc = info_of(x, out, err);
 	X509_free(x);
 	return rc;
 }
@@ -218,6 +227,14 @@ void cf_cert_info_free(cf_cert_info *info)
 	free(info->sans);
 	info->sans = NULL;
 	info->nsans = 0;
+}
+
+bool cf_key_same_public(const cf_key *a, const cf_key *b)
+{
+	bool same = a != NULL && b != NULL && EVP_PKEY_eq(a->pkey, b->pkey) == 1;
+
+	ERR_clear_error();
+	return same;
 }
 
 bool cf_cert_matches_key(const char *pem, size_t len, const cf_key *key)
@@ -486,6 +503,48 @@ int cf_pem_chain_split(const char *pem, size_t len, char **leaf, char **chain, c
 out:
 	free(l);
 	free(c);
+	blocks_free(blocks, n);
+	return rc;
+}
+
+void cf_pem_chain_free(cf_pem_chain *ch)
+{
+	if (ch == NULL)
+		return;
+	free(ch->leaf);
+	free(ch->rest);
+	cf_cert_info_free(&ch->leaf_info);
+	cf_key_free(ch->leaf_key);
+	memset(ch, 0, sizeof(*ch));
+}
+
+int cf_pem_chain_read(const char *pem, size_t len, cf_pem_chain *out, cf_err *err)
+{
+	pem_block *blocks = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (chain_parse(pem, len, &blocks, &n, err) != 0)
+		goto out;
+	if ((out->leaf = blocks_pem(blocks, 1, err)) == NULL ||
+	    (out->rest = blocks_pem(blocks + 1, n - 1, err)) == NULL ||
+	    name_cn(X509_get_issuer_name(blocks[n - 1].x509), out->top_issuer,
+		    sizeof(out->top_issuer), err) != 0 ||
+	    info_of(blocks[0].x509, &out->leaf_info, err) != 0)
+		goto out;
+	if ((out->leaf_key = calloc(1, sizeof(*out->leaf_key))) == NULL) {
+		cf_err_oom(err, NULL);
+		goto out;
+	}
+	if ((out->leaf_key->pkey = X509_get_pubkey(blocks[0].x509)) == NULL) {
+		cf_crypto_fail(err, "X509_get_pubkey");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc != 0)
+		cf_pem_chain_free(out);
 	blocks_free(blocks, n);
 	return rc;
 }

@@ -17,24 +17,28 @@
 #include "store/db.h"
 #include "util/buf.h"
 
-/* Parses the leaf and computes the ETag over leaf || chain (the full chain as it
- * is served). */
+/* The leaf's fields (parsed here unless the caller read them with the chain) and
+ * the ETag over leaf || chain (the full chain as it is served). */
 static int describe(cf_issued *in, cf_err *err)
 {
-	cf_cert_info info = {0};
+	cf_cert_info own = {0};
+	const cf_cert_info *info = in->info;
 	cf_buf full = {0};
 	uint8_t sum[32];
 	char *hex = in->etag;
 
-	if (cf_cert_info_from_pem(in->leaf_pem, strlen(in->leaf_pem), &info, err) != 0)
+	if (info == NULL && cf_cert_info_from_pem(in->leaf_pem, strlen(in->leaf_pem), &own,
+						  err) != 0)
 		return -1;
-	snprintf(in->serial, sizeof(in->serial), "%s", info.serial);
-	snprintf(in->issuer_cn, sizeof(in->issuer_cn), "%s", info.issuer_cn);
-	in->not_before = info.not_before;
-	in->not_after = info.not_after;
+	if (info == NULL)
+		info = &own;
+	snprintf(in->serial, sizeof(in->serial), "%s", info->serial);
+	snprintf(in->issuer_cn, sizeof(in->issuer_cn), "%s", info->issuer_cn);
+	in->not_before = info->not_before;
+	in->not_after = info->not_after;
 	if (cf_buf_append_str(&full, in->leaf_pem) != 0 ||
 	    cf_buf_append_str(&full, in->chain_pem) != 0) {
-		cf_cert_info_free(&info);
+		cf_cert_info_free(&own);
 		cf_buf_free(&full);
 		return cf_err_oom(err, NULL);
 	}
@@ -44,46 +48,46 @@ static int describe(cf_issued *in, cf_err *err)
 		snprintf(hex, 3, "%02x", sum[i]);
 	snprintf(hex, 2, "\"");
 	cf_buf_free(&full);
-	cf_cert_info_free(&info);
+	cf_cert_info_free(&own);
 	return 0;
 }
 
-/* Locks the certificate and returns its next version number (> 0), or -1. */
+/* Locks the certificate and returns its next version number (> 0), or -1: one
+ * statement, the lock (FOR UPDATE of the certificate row) taken before the
+ * max(version) under it is read. */
 static int next_version(PGconn *c, const char *cert_id, cf_err *err)
 {
 	const char *p[1] = {cert_id};
 	PGresult *r;
 	int v = -1;
 
-	r = cf_db_exec(c, "lock certificate", "SELECT 1 FROM certificates WHERE id = $1 FOR UPDATE",
-		       1, p, err);
+	r = cf_db_execp(c, "next version",
+			"SELECT coalesce((SELECT max(v.version) FROM certificate_versions v"
+			" WHERE v.certificate_id = c.id), 0) + 1"
+			" FROM certificates c WHERE c.id = $1 FOR UPDATE OF c",
+			1, p, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) != 1)
 		cf_err_set(err, CF_ERR_PERMANENT, "certificate %s no longer exists", cert_id);
-	PQclear(r);
-	if (err && err->cls != CF_ERR_NONE)
-		return -1;
-	r = cf_db_exec(c, "next version",
-		       "SELECT coalesce(max(version), 0) + 1 FROM certificate_versions"
-		       " WHERE certificate_id = $1",
-		       1, p, err);
-	if (r == NULL)
-		return -1;
-	v = atoi(PQgetvalue(r, 0, 0));
+	else
+		v = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return v;
 }
 
-/* The version, and (with an issuer) the duplicate_sets unit of its name set. */
+/* The version, (with an issuer) the duplicate_sets unit of its name set, and the
+ * certificate's pointer to the version, one statement. */
 static const char insert_sql[] =
 	"WITH u AS (INSERT INTO issuer_usage (issuer, limit_name, key, job_id)"
 	" SELECT name, 'duplicate_sets', $14::text, $10::uuid FROM issuers"
-	" WHERE name = $12::text AND $14::text IS NOT NULL)"
-	" INSERT INTO certificate_versions (certificate_id, version, serial, not_before,"
+	" WHERE name = $12::text AND $14::text IS NOT NULL),"
+	" i AS (INSERT INTO certificate_versions (certificate_id, version, serial, not_before,"
 	" not_after, cert_pem, chain_pem, key_sealed, etag, job_id, issuer_cn, issuer, profile)"
 	" VALUES ($1, $2, $3, to_timestamp($4::float8), to_timestamp($5::float8), $6, $7,"
-	" $8, $9, $10, nullif($11, ''), $12, $13)";
+	" $8, $9, $10, nullif($11, ''), $12, $13) RETURNING certificate_id, version)"
+	" UPDATE certificates c SET status = 'valid', current_version = i.version,"
+	" validation_failures = 0, updated_at = now() FROM i WHERE c.id = i.certificate_id";
 
 static int insert_version(PGconn *c, const cf_job_ref *job, const cf_issued *in,
 			  const cf_buf *sealed, cf_err *err)
@@ -100,14 +104,11 @@ static int insert_version(PGconn *c, const cf_job_ref *job, const cf_issued *in,
 	snprintf(na, sizeof(na), "%lld", (long long)in->not_after);
 	lens[7] = (int)sealed->len;
 	fmts[7] = 1;
-	r = cf_db_execb(c, "store certificate version", insert_sql, 14, p, lens, fmts, err);
+	r = cf_db_execbp(c, "store certificate version", insert_sql, 14, p, lens, fmts, err);
 	if (r == NULL)
 		return -1;
 	PQclear(r);
-	return cf_db_run(c, "mark certificate valid",
-			 "UPDATE certificates SET status = 'valid', current_version = $2,"
-			 " validation_failures = 0, updated_at = now() WHERE id = $1",
-			 2, p, err);
+	return 0;
 }
 
 int cf_issued_version_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "crypto/crypto.h"
 #include "store/jobs_worker.h"
 #include "util/err.h"
 
@@ -30,6 +31,7 @@ typedef struct cf_issued {
 	const char *leaf_pem;
 	const char *chain_pem;  /* "" when none */
 	const char *key_pem;    /* the certificate's private key: sealed, never stored plain */
+	const cf_cert_info *info; /* the leaf's fields when already read, else NULL */
 	const char *issuer;     /* the issuer's name, or NULL */
 	const char *profile;    /* the profile ordered, or NULL */
 	const char *name_set;   /* the names sorted, joined by ' ' (duplicate_sets), or NULL */

@@ -4,6 +4,7 @@
 #include "store/db.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,13 +125,81 @@ bool cf_db_lost(const PGconn *conn)
 	return conn != NULL && PQstatus(conn) != CONNECTION_OK;
 }
 
-PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int nparams,
-		      const char *const *params, const int *lengths, const int *formats,
-		      cf_err *err)
+/* The statements prepared by this thread, keyed by (connection, its backend PID,
+ * SQL text pointer): a thread-local table, so no lock; the PID tells a new
+ * connection at a reused address from the old one. A full table reuses its slots
+ * in turn (the statement then stays prepared on its connection, unused). */
+#define CF_DB_PREP_MAX 32
+
+typedef struct prep_slot {
+	const PGconn *conn;
+	int pid;
+	const char *sql;
+	char name[24];
+} prep_slot;
+
+static _Thread_local prep_slot prep_cache[CF_DB_PREP_MAX];
+static _Thread_local unsigned prep_next;
+static atomic_ulong prep_seq; /* statement names, unique in the process */
+
+/* The name of sql prepared on conn (prepared now when it is not yet), or NULL
+ * when it cannot be prepared (the caller runs it unprepared, which reports why). */
+static const char *prepared(PGconn *conn, const char *sql, int nparams)
 {
-	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
+	int pid = PQbackendPID(conn);
+	prep_slot *s;
+	PGresult *r;
+
+	for (int i = 0; i < CF_DB_PREP_MAX; i++)
+		if (prep_cache[i].sql == sql && prep_cache[i].conn == conn &&
+		    prep_cache[i].pid == pid)
+			return prep_cache[i].name;
+	s = &prep_cache[prep_next++ % CF_DB_PREP_MAX];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "cf_%lu", atomic_fetch_add(&prep_seq, 1));
+	r = PQprepare(conn, s->name, sql, nparams, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		memset(s, 0, sizeof(*s));
+		return NULL;
+	}
+	PQclear(r);
+	s->conn = conn;
+	s->pid = pid;
+	s->sql = sql;
+	return s->name;
+}
+
+/* The session no longer has the statement (26000: DISCARD ALL, a pooler between us
+ * and the server): forget every statement of the connection. true when the
+ * statement can run again unprepared (outside a transaction). */
+static bool prepared_gone(PGconn *conn, const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	if (state == NULL || strcmp(state, "26000") != 0)
+		return false;
+	for (int i = 0; i < CF_DB_PREP_MAX; i++)
+		if (prep_cache[i].conn == conn)
+			memset(&prep_cache[i], 0, sizeof(prep_cache[i]));
+	return PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
+static PGresult *exec_any(PGconn *conn, const char *what, const char *sql, bool cached,
+			  int nparams, const char *const *params, const int *lengths,
+			  const int *formats, cf_err *err)
+{
+	const char *name = cached ? prepared(conn, sql, nparams) : NULL;
+	PGresult *r = name ? PQexecPrepared(conn, name, nparams, params, lengths, formats, 0)
+			   : PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	char msg[512];
+
+	if (name != NULL && st == PGRES_FATAL_ERROR && prepared_gone(conn, r)) {
+		PQclear(r);
+		r = PQexecParams(conn, sql, nparams, NULL, params, lengths, formats, 0);
+		st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	}
 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
@@ -147,10 +216,30 @@ PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int npara
 	return NULL;
 }
 
+PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, const int *lengths, const int *formats,
+		      cf_err *err)
+{
+	return exec_any(conn, what, sql, false, nparams, params, lengths, formats, err);
+}
+
 PGresult *cf_db_exec(PGconn *conn, const char *what, const char *sql, int nparams,
 		     const char *const *params, cf_err *err)
 {
-	return cf_db_execb(conn, what, sql, nparams, params, NULL, NULL, err);
+	return exec_any(conn, what, sql, false, nparams, params, NULL, NULL, err);
+}
+
+PGresult *cf_db_execp(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, cf_err *err)
+{
+	return exec_any(conn, what, sql, true, nparams, params, NULL, NULL, err);
+}
+
+PGresult *cf_db_execbp(PGconn *conn, const char *what, const char *sql, int nparams,
+		       const char *const *params, const int *lengths, const int *formats,
+		       cf_err *err)
+{
+	return exec_any(conn, what, sql, true, nparams, params, lengths, formats, err);
 }
 
 int cf_db_run(PGconn *conn, const char *what, const char *sql, int nparams,

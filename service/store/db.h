@@ -53,6 +53,19 @@ PGresult *cf_db_exec(PGconn *conn, const char *what, const char *sql, int nparam
 PGresult *cf_db_execb(PGconn *conn, const char *what, const char *sql, int nparams,
 		      const char *const *params, const int *lengths, const int *formats,
 		      cf_err *err);
+/* The same as cf_db_exec / cf_db_execb for the hot statements of the workers: sql
+ * is prepared once per connection (PQprepare; by the calling thread, which keeps
+ * the names in a small table of its own keyed by connection and SQL pointer) and
+ * then only executed, which spares PostgreSQL the parsing and planning. sql must
+ * be a string with static storage (its address is the key): never text built at
+ * run time. A session that lost its prepared statements (DISCARD ALL, a pooler in
+ * transaction mode) has them prepared again; the statement that found one gone
+ * runs unprepared, or inside a transaction fails (a retry prepares it again). */
+PGresult *cf_db_execp(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, cf_err *err);
+PGresult *cf_db_execbp(PGconn *conn, const char *what, const char *sql, int nparams,
+		       const char *const *params, const int *lengths, const int *formats,
+		       cf_err *err);
 /* exec + PQclear for statements without results. */
 CF_MUST_CHECK int cf_db_run(PGconn *conn, const char *what, const char *sql, int nparams,
 	      const char *const *params, cf_err *err);

@@ -3,21 +3,25 @@
  * dns_records.h.
  *
  * The budget check is count-then-insert, which two replicas could interleave. It
- * runs in a transaction that first locks the job row (the fence: only the attempt
- * holding the job records values for it), then takes one transaction-level
- * advisory lock per target FQDN, keyed by (CF_TXT_LOCK_CLASS, hashtext(fqdn)), in
- * ascending key order so two jobs that share targets cannot deadlock. The locks are
- * released by the COMMIT that makes the new rows visible, so the next counter sees
- * them. Lists travel as PostgreSQL array literals (text[] parameters), still
- * parameterised. created_at and removed_at take clock_timestamp(), the moment of the
- * statement rather than of the transaction's start, so the rows' intervals show
- * exactly how many values were live at once. A target's limit is the budget, or the
+ * runs in a transaction of two statements: the first locks the job row (the fence:
+ * only the attempt holding the job records values for it) and takes one
+ * transaction-level advisory lock per target FQDN, keyed by (CF_TXT_LOCK_CLASS,
+ * hashtext(fqdn)), in ascending key order so two jobs that share targets cannot
+ * deadlock; the second, whose snapshot is taken once the locks are held, counts and
+ * inserts only when every target is within its limit. The locks are released by the
+ * COMMIT that makes the new rows visible, so the next counter sees them. Lists
+ * travel as PostgreSQL array literals (text[] parameters), still parameterised.
+ * created_at and removed_at take clock_timestamp(), the moment of the statement
+ * rather than of the transaction's start, so the rows' intervals show exactly how
+ * many values were live at once. A target's limit is the budget, or the
  * max_values_per_name of the provider type writing there when that is smaller.
  *
  * The provider calls themselves are serialised per target with a second class of
- * advisory locks (CF_TXT_WRITE_LOCK_CLASS), taken by cf_txt_write_lock in a
- * transaction of its own around the call: a separate class, so a budget check
- * never waits for a provider call in progress at one of its targets.
+ * advisory locks (CF_TXT_WRITE_LOCK_CLASS), session-level, taken by
+ * cf_txt_write_lock around the call (one statement when free, no transaction held
+ * open across the call) and released by cf_txt_write_unlock: a separate class, so
+ * a budget check never waits for a provider call in progress at one of its
+ * targets.
  *
  * The janitor's outcome (cf_txt_orphan_done) is one statement: the row, and an
  * event of the value's job when the job still exists, so the job's timeline shows
@@ -33,7 +37,6 @@
 #include "store/db.h"
 #include "store/lifecycle.h"
 #include "store/rows.h"
-#include "util/buf.h"
 
 /* The first key of the advisory locks of TXT targets ("CFTX"). */
 #define CF_TXT_LOCK_CLASS "1128682584"
@@ -47,60 +50,71 @@ static const char *field_of(const cf_txt_value *v, enum field f)
 	return f == F_PROVIDER ? v->provider : f == F_FQDN ? v->fqdn : v->value;
 }
 
-/* A text[] literal of one field of every value: {"a","b"} with " and \ escaped.
- * Caller frees; NULL on OOM. */
+/* A text[] literal of one field of every value (cf_sql_array). Caller frees; NULL
+ * on OOM. */
 static char *text_array(const cf_txt_value *v, size_t n, enum field f)
 {
-	cf_buf b = {0};
-	int bad = cf_buf_append_str(&b, "{");
+	const char **items = calloc(n ? n : 1, sizeof(*items));
+	char *s;
 
-	for (size_t i = 0; i < n && !bad; i++) {
-		const char *s = field_of(&v[i], f);
-
-		bad |= cf_buf_append_str(&b, i ? ",\"" : "\"");
-		for (; *s && !bad; s++) {
-			if (*s == '"' || *s == '\\')
-				bad |= cf_buf_append(&b, "\\", 1);
-			bad |= cf_buf_append(&b, s, 1);
-		}
-		bad |= cf_buf_append_str(&b, "\"");
-	}
-	bad |= cf_buf_append_str(&b, "}");
-	if (bad) {
-		cf_buf_free(&b);
+	if (items == NULL)
 		return NULL;
-	}
-	return cf_buf_steal(&b);
+	for (size_t i = 0; i < n; i++)
+		items[i] = field_of(&v[i], f);
+	s = cf_sql_array(items, n);
+	free(items);
+	return s;
 }
 
-/* Locks the job row if this attempt holds it: 0 held, 2 lost, -1 error. */
-static int fence(PGconn *c, const cf_job_ref *job, cf_err *err)
+/* The fence and the locks, one statement: the job row locked if this attempt
+ * holds it (f), then one transaction-level lock per target, in key order (l). */
+static const char lock_sql[] =
+	"SELECT (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2"
+	"   AND state = " CF_SQL_JOB_RUNNING " FOR UPDATE) AS f),"
+	" (SELECT count(pg_advisory_xact_lock(" CF_TXT_LOCK_CLASS ", h)) FROM (SELECT DISTINCT"
+	"   hashtext(x) AS h FROM unnest($3::text[]) AS x ORDER BY 1) AS l)";
+
+/* Fences the job and locks every target: 0 held, 2 lost, -1 error. */
+static int fence_and_lock(PGconn *c, const cf_job_ref *job, const char *fqdns, cf_err *err)
 {
 	char attempt[16];
-	const char *p[2] = {job->id, attempt};
+	const char *p[3] = {job->id, attempt, fqdns};
 	PGresult *r;
 	int rc;
 
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
-	r = cf_db_exec(c, "fence job",
-		       "SELECT 1 FROM jobs WHERE id = $1 AND attempt = $2 AND state = "
-		       CF_SQL_JOB_RUNNING " FOR UPDATE",
-		       2, p, err);
-	if (r == NULL)
-		return -1;
-	rc = PQntuples(r) == 1 ? 0 : 2;
+	if ((r = cf_db_execp(c, "lock TXT targets", lock_sql, 3, p, err)) == NULL)
+			     return -1;
+	rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 2;
 	PQclear(r);
 	return rc;
 }
 
-static const char budget_sql[] =
-	"SELECT t.fqdn,"
-	" (SELECT count(*) FROM dns_records d WHERE d.fqdn = t.fqdn"
-	"   AND d.state IN ('pending','present')) AS live,"
-	" count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM dns_records d"
-	"   WHERE d.fqdn = t.fqdn AND d.value = t.value AND d.job_id = $3"
-	"   AND d.state IN ('pending','present'))) AS need"
-	" FROM unnest($1::text[], $2::text[]) AS t(fqdn, value) GROUP BY t.fqdn";
+/* Under the locks (a statement of its own, so its snapshot sees every value
+ * committed before they were granted): the first target over its limit (o), and
+ * the values recorded as pending only when there is none (i). $5: each value's
+ * limit (the budget, or a smaller max_live there). */
+static const char reserve_sql[] =
+	"WITH t AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[])"
+	"   AS t(p, f, v, lim)),"
+	" b AS (SELECT t.f AS fqdn, min(t.lim) AS lim,"
+	"   (SELECT count(*) FROM dns_records d WHERE d.fqdn = t.f"
+	"     AND d.state IN ('pending','present')) AS live,"
+	"   count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM dns_records d"
+	"     WHERE d.fqdn = t.f AND d.value = t.v AND d.job_id = $1"
+	"     AND d.state IN ('pending','present'))) AS need"
+	"   FROM t GROUP BY t.f),"
+	" o AS (SELECT fqdn, live, need, lim FROM b WHERE need > 0 AND live + need > lim"
+	"   ORDER BY fqdn LIMIT 1),"
+	" i AS (INSERT INTO dns_records (job_id, provider, fqdn, value, state, created_at)"
+	"   SELECT $1, t.p, t.f, t.v, 'pending', clock_timestamp() FROM t"
+	"   WHERE NOT EXISTS (SELECT 1 FROM o)"
+	"   ON CONFLICT (fqdn, value) DO UPDATE SET job_id = EXCLUDED.job_id,"
+	"     provider = EXCLUDED.provider, state = 'pending', attempts = 0,"
+	"     last_error = NULL, removed_at = NULL, created_at = EXCLUDED.created_at"
+	"   WHERE dns_records.state IN ('removed','failed')"
+	"     OR dns_records.job_id = EXCLUDED.job_id)"
+	" SELECT fqdn, live, need, lim FROM o";
 
 /* The limit at fqdn: the budget, or the smallest max_live of the values there. */
 static long limit_at(const cf_txt_value *v, size_t n, const char *fqdn, int budget)
@@ -113,47 +127,44 @@ static long limit_at(const cf_txt_value *v, size_t n, const char *fqdn, int budg
 	return limit;
 }
 
-/* Locks every target, then checks the limits: 0 within, 1 over, -1 error. */
-static int check_budget(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size_t n,
-			const char *fqdns, const char *values, int budget, cf_txt_over *over,
-			cf_err *err)
+/* The int[] literal of each value's limit. Caller frees; NULL on OOM. */
+static char *limits_array(const cf_txt_value *v, size_t n, int budget)
 {
-	const char *p[3] = {fqdns, values, job->id};
-	PGresult *r;
-	int rc = 0;
+	const char **items = calloc(n ? n : 1, sizeof(*items));
+	char (*num)[24] = calloc(n ? n : 1, sizeof(*num));
+	char *s = NULL;
 
-	if (cf_db_run(c, "lock TXT targets",
-		      "SELECT pg_advisory_xact_lock(" CF_TXT_LOCK_CLASS ", h) FROM (SELECT DISTINCT"
-		      " hashtext(f) AS h FROM unnest($1::text[]) AS f ORDER BY 1) AS s",
-		      1, p, err) != 0)
-		return -1;
-	if ((r = cf_db_exec(c, "count live TXT values", budget_sql, 3, p, err)) == NULL)
-		return -1;
-	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-		long live = atol(PQgetvalue(r, i, 1)), need = atol(PQgetvalue(r, i, 2));
-		long limit = limit_at(v, n, PQgetvalue(r, i, 0), budget);
-
-		if (need > 0 && live + need > limit) {
-			snprintf(over->fqdn, sizeof(over->fqdn), "%s", PQgetvalue(r, i, 0));
-			over->live = live;
-			over->need = need;
-			over->limit = limit;
-			rc = 1;
+	if (items != NULL && num != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			snprintf(num[i], sizeof(num[i]), "%ld", limit_at(v, n, v[i].fqdn, budget));
+			items[i] = num[i];
 		}
+		s = cf_sql_array(items, n);
+	}
+	free(items);
+	free(num);
+	return s;
+}
+
+/* Counts and records: 0 recorded, 1 over (over filled, nothing recorded), -1. */
+static int count_and_record(PGconn *c, const char *const p[5], cf_txt_over *over,
+			    cf_err *err)
+{
+	PGresult *r = cf_db_execp(c, "record TXT values", reserve_sql, 5, p, err);
+	int rc;
+
+	if (r == NULL)
+		return -1;
+	rc = PQntuples(r) > 0;
+	if (rc == 1) {
+		snprintf(over->fqdn, sizeof(over->fqdn), "%s", PQgetvalue(r, 0, 0));
+		over->live = atol(PQgetvalue(r, 0, 1));
+		over->need = atol(PQgetvalue(r, 0, 2));
+		over->limit = atol(PQgetvalue(r, 0, 3));
 	}
 	PQclear(r);
 	return rc;
 }
-
-static const char insert_sql[] =
-	"INSERT INTO dns_records (job_id, provider, fqdn, value, state, created_at)"
-	" SELECT $1, p, f, v, 'pending', clock_timestamp()"
-	"   FROM unnest($2::text[], $3::text[], $4::text[]) AS t(p, f, v)"
-	" ON CONFLICT (fqdn, value) DO UPDATE SET job_id = EXCLUDED.job_id,"
-	"   provider = EXCLUDED.provider, state = 'pending', attempts = 0,"
-	"   last_error = NULL, removed_at = NULL, created_at = EXCLUDED.created_at"
-	" WHERE dns_records.state IN ('removed','failed')"
-	"   OR dns_records.job_id = EXCLUDED.job_id";
 
 int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size_t n,
 		   int budget, cf_txt_over *over, cf_err *err)
@@ -161,22 +172,21 @@ int cf_txt_reserve(PGconn *c, const cf_job_ref *job, const cf_txt_value *v, size
 	char *provs = text_array(v, n, F_PROVIDER);
 	char *fqdns = text_array(v, n, F_FQDN);
 	char *values = text_array(v, n, F_VALUE);
-	const char *p[4] = {job->id, provs, fqdns, values};
+	char *limits = limits_array(v, n, budget);
+	const char *p[5] = {job->id, provs, fqdns, values, limits};
 	int rc = -1, st;
 
-	if (provs == NULL || fqdns == NULL || values == NULL) {
+	if (provs == NULL || fqdns == NULL || values == NULL || limits == NULL) {
 		cf_err_oom(err, NULL);
 		goto done;
 	}
 	if (cf_db_begin(c, err) != 0)
 		goto done;
-	if ((st = fence(c, job, err)) != 0 ||
-	    (st = check_budget(c, job, v, n, fqdns, values, budget, over, err)) != 0) {
+	if ((st = fence_and_lock(c, job, fqdns, err)) != 0 ||
+	    (st = count_and_record(c, p, over, err)) != 0) {
 		rc = st;
 		goto out;
 	}
-	if (cf_db_run(c, "record TXT values", insert_sql, 4, p, err) != 0)
-		goto out;
 	if (cf_db_commit(c, err) == 0)
 		rc = 0;
 	goto done;
@@ -186,6 +196,7 @@ done:
 	free(provs);
 	free(fqdns);
 	free(values);
+	free(limits);
 	return rc;
 }
 
@@ -208,8 +219,8 @@ int cf_txt_set_state(PGconn *c, const cf_job_ref *job, const cf_txt_value *v,
 	int rc;
 
 	snprintf(attempt, sizeof(attempt), "%d", job->attempt);
-	if ((r = cf_db_exec(c, "set TXT value state", set_state_sql, 6, p, err)) == NULL)
-		return -1;
+	if ((r = cf_db_execp(c, "set TXT value state", set_state_sql, 6, p, err)) == NULL)
+			     return -1;
 	rc = strcmp(PQgetvalue(r, 0, 0), "1") == 0 ? 0 : 1;
 	PQclear(r);
 	return rc;
@@ -245,10 +256,10 @@ int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row **rows, size_t 
 
 	*rows = NULL;
 	*n = 0;
-	r = cf_db_exec(c, "live TXT values of job",
-		       "SELECT id, provider, fqdn, value FROM dns_records WHERE job_id = $1"
-		       " AND state IN ('pending','present') ORDER BY id",
-		       1, p, err);
+	r = cf_db_execp(c, "live TXT values of job",
+			"SELECT id, provider, fqdn, value FROM dns_records WHERE job_id = $1"
+			" AND state IN ('pending','present') ORDER BY id",
+			1, p, err);
 	if (r == NULL)
 		return -1;
 	rc = rows_from(r, rows, n, err);
@@ -280,6 +291,16 @@ int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, cf_err *err)
 	PGresult *r;
 	int rc = -1;
 
+	r = cf_db_execp(c, "lock TXT target", "SELECT pg_try_advisory_lock("
+			CF_TXT_WRITE_LOCK_CLASS ", hashtext($1))", 1, q, err);
+	if (r == NULL)
+		return -1;
+	rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : 1;
+	PQclear(r);
+	if (rc == 0)
+		return 0;
+	/* taken: wait for it, at most wait_ms; the session lock outlives the COMMIT */
+	rc = -1;
 	snprintf(ms, sizeof(ms), "%ldms", wait_ms > 0 ? wait_ms : 1);
 	if (cf_db_begin(c, err) != 0)
 		return -1;
@@ -287,11 +308,11 @@ int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, cf_err *err)
 		      err) != 0)
 		goto out;
 	/* libpq directly: a lock timeout (55P03) is an answer here, not a failure */
-	r = PQexecParams(c, "SELECT pg_advisory_xact_lock(" CF_TXT_WRITE_LOCK_CLASS
+	r = PQexecParams(c, "SELECT pg_advisory_lock(" CF_TXT_WRITE_LOCK_CLASS
 			 ", hashtext($1))", 1, NULL, q, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		PQclear(r);
-		return 0;
+		return cf_db_commit(c, err);
 	}
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (state != NULL && strcmp(state, "55P03") == 0)
@@ -305,9 +326,21 @@ out:
 	return rc;
 }
 
-int cf_txt_write_unlock(PGconn *c, cf_err *err)
+int cf_txt_write_unlock(PGconn *c, const char *fqdn, cf_err *err)
 {
-	return cf_db_commit(c, err);
+	const char *q[1] = {fqdn};
+	PGresult *r = cf_db_execp(c, "unlock TXT target", "SELECT pg_advisory_unlock("
+				  CF_TXT_WRITE_LOCK_CLASS ", hashtext($1))", 1, q, err);
+	int rc = -1;
+
+	if (r == NULL)
+		return -1;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+		rc = 0;
+	else
+		cf_err_set(err, CF_ERR_TRANSIENT, "unlock TXT target %s: not held", fqdn);
+	PQclear(r);
+	return rc;
 }
 
 static const char orphan_sql[] =

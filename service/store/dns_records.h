@@ -65,15 +65,17 @@ CF_MUST_CHECK int cf_txt_live_of_job(PGconn *c, const char *job_id, cf_txt_row *
 void cf_txt_rows_free(cf_txt_row *rows, size_t n);
 
 /* Serialises the provider calls that change the TXT values at one target FQDN,
- * across workers and replicas: BEGIN, then a transaction-level advisory lock
- * (CF_TXT_WRITE_LOCK_CLASS, hashtext(fqdn)) on c, waiting at most wait_ms
- * (lock_timeout). Providers that read, modify and write a whole rrset (powerdns,
- * route53) would otherwise drop each other's values. Returns 0 held (c is then
- * inside the transaction: run nothing else on it until cf_txt_write_unlock), 1 not
- * within wait_ms (nothing held), -1 on error (nothing held). */
+ * across workers and replicas: a session-level advisory lock
+ * (CF_TXT_WRITE_LOCK_CLASS, hashtext(fqdn)) on c, taken at once when free (one
+ * statement), else waited for at most wait_ms (lock_timeout, in a transaction of
+ * its own). Providers that read, modify and write a whole rrset (powerdns,
+ * route53) would otherwise drop each other's values. Returns 0 held (until
+ * cf_txt_write_unlock, or until c is closed), 1 not within wait_ms (nothing
+ * held), -1 on error (nothing held). c is never left inside a transaction. */
 CF_MUST_CHECK int cf_txt_write_lock(PGconn *c, const char *fqdn, long wait_ms, cf_err *err);
-/* Ends cf_txt_write_lock's transaction, which releases the lock. */
-CF_MUST_CHECK int cf_txt_write_unlock(PGconn *c, cf_err *err);
+/* Releases cf_txt_write_lock's lock of fqdn. On an error close c (which releases
+ * it): a lock left held would block every other writer of fqdn. */
+CF_MUST_CHECK int cf_txt_write_unlock(PGconn *c, const char *fqdn, cf_err *err);
 
 /* Orphans: live values whose job is finished or deleted (a cleanup that failed, a
  * job deleted mid-way). Takes one that is due (attempts < max_attempts, and its

@@ -4,12 +4,15 @@
  *  - cf_jobs_claim() takes one runnable job with FOR UPDATE SKIP LOCKED: queued or
  *    waiting with run_after <= now(), or running with an expired lease (its worker
  *    died). It sets state running, the lease (owner, now() + lease) and
- *    attempt = attempt + 1, and records a "claim" event, in one transaction.
+ *    attempt = attempt + 1, and records a "claim" event, in one statement, which
+ *    also returns the certificate row the job issues and whether more jobs are
+ *    runnable.
  *  - cf_job_write() is THE writer of a claimed job's state: every later change
  *    (step, data, order URL, state, problem, run_after...) and every event goes
- *    through it, in one transaction, fenced by (id, attempt): a worker whose job was
- *    claimed again (its lease expired) updates 0 rows and is told it lost the job.
- *    A hook runs more statements in the same transaction (the issued certificate).
+ *    through it, as one statement (several events in one INSERT), fenced by (id,
+ *    attempt): a worker whose job was claimed again (its lease expired) updates 0
+ *    rows and is told it lost the job. A hook runs more statements in the same
+ *    transaction (the issued certificate): only then is there a BEGIN / COMMIT.
  *  - cf_job_renew() only extends the lease of a job still held (same fence).
  *
  * Functions return -1 with err on database errors; cf_db_lost(c) then tells
@@ -24,6 +27,17 @@
 
 #include "store/lifecycle.h"
 #include "util/err.h"
+
+/* The managed certificate a job issues. */
+typedef struct cf_job_cert {
+	char **domains;    /* as stored */
+	size_t ndomains;
+	json_t *dns_alias; /* null | "auto" | "fqdn" | {name: fqdn} */
+	json_t *provider;  /* "name" | {name: provider} */
+	char key_type[16];
+	json_t *issuers;   /* ["name", ...]: in the order they are tried */
+	char profile[72];  /* "" when none (the issuer's default) */
+} cf_job_cert;
 
 /* A claimed job: the fence of every write. */
 typedef struct cf_job_ref {
@@ -44,6 +58,9 @@ typedef struct cf_job_claim {
 	int failures;         /* transient failures so far */
 	cf_job_kind kind;     /* CF_JOB_KIND__MAX when the row names no kind */
 	double created_at;    /* when the job was queued, epoch seconds */
+	cf_job_cert cert;     /* the certificate the job issues, read with the claim */
+	int cert_found;       /* 1 read, 0 deleted, -1 unreadable row */
+	bool more;            /* another job was runnable at the claim */
 } cf_job_claim;
 
 /* Claims the most overdue runnable job for owner with a lease of lease_s seconds.
@@ -59,6 +76,7 @@ typedef struct cf_job_event {
 	const char *message;
 	long duration_ms; /* < 0: none */
 	const char *problem;
+	long long ago_ms; /* it happened this long before the write (0: now) */
 } cf_job_event;
 
 /* More statements inside cf_job_write()'s transaction, after the fenced update. */
@@ -86,8 +104,9 @@ typedef struct cf_job_change {
 	((cf_job_change){.state = CF_JOB_STATE__MAX, .step = CF_STEP__MAX, .run_after_s = -1, \
 			 .failures = -1})
 
-/* Applies ch (may be NULL: events only) and records nev events, fenced by
- * (job->id, job->attempt, state running), in one transaction. Returns 0 when
+/* Applies ch (may be NULL: events only) and records nev events in order, fenced by
+ * (job->id, job->attempt, state running), atomically (one statement; a
+ * transaction when ch has a hook). Returns 0 when
  * written, 1 when the job is no longer held by this attempt (nothing written), -1 on
  * error (nothing written). Leaving state running clears the lease. */
 CF_MUST_CHECK int cf_job_write(PGconn *c, const cf_job_ref *job, const cf_job_change *ch,
@@ -100,19 +119,7 @@ CF_MUST_CHECK int cf_job_renew(PGconn *c, const cf_job_ref *job, int lease_s, cf
  * (0 when that is now), at most max_s; max_s when there is none; -1 on error. */
 double cf_jobs_next_due(PGconn *c, double max_s, cf_err *err);
 
-/* The managed certificate a job issues. */
-typedef struct cf_job_cert {
-	char **domains;    /* as stored */
-	size_t ndomains;
-	json_t *dns_alias; /* null | "auto" | "fqdn" | {name: fqdn} */
-	json_t *provider;  /* "name" | {name: provider} */
-	char key_type[16];
-	json_t *issuers;   /* ["name", ...]: in the order they are tried */
-	char profile[72];  /* "" when none (the issuer's default) */
-} cf_job_cert;
-
-/* Loads the certificate row. Returns 1 found, 0 gone, -1 on error. */
-CF_MUST_CHECK int cf_job_cert_load(PGconn *c, const char *certificate_id, cf_job_cert *out, cf_err *err);
+/* Frees a certificate row read by the claim (and zeroes it). */
 void cf_job_cert_free(cf_job_cert *jc);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
+
 json_t *cf_row_json(const PGresult *res, int r, int c)
 {
 	json_error_t e;
@@ -81,6 +83,40 @@ int cf_json_set_optional(json_t *obj, const char *key, json_t *value)
 		return 0;
 	}
 	return json_object_set_new(obj, key, value);
+}
+
+char *cf_sql_array(const char *const *items, size_t n)
+{
+	cf_buf b = {0};
+	int bad = cf_buf_append_str(&b, "{");
+
+	for (size_t i = 0; i < n && !bad; i++) {
+		const char *s = items[i];
+
+		if (i > 0)
+			bad |= cf_buf_append_str(&b, ",");
+		if (s == NULL) {
+			bad |= cf_buf_append_str(&b, "NULL");
+			continue;
+		}
+		bad |= cf_buf_append_str(&b, "\"");
+		for (size_t k; *s && !bad; s += k) {
+			k = strcspn(s, "\"\\");
+			bad |= cf_buf_append(&b, s, k);
+			if (s[k] != '\0') {
+				bad |= cf_buf_append(&b, "\\", 1);
+				bad |= cf_buf_append(&b, s + k, 1);
+				k++;
+			}
+		}
+		bad |= cf_buf_append_str(&b, "\"");
+	}
+	bad |= cf_buf_append_str(&b, "}");
+	if (bad) {
+		cf_buf_free(&b);
+		return NULL;
+	}
+	return cf_buf_steal(&b);
 }
 
 static int is_hex(char c)

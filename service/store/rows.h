@@ -48,6 +48,11 @@ bool cf_col_bool(const PGresult *res, int r, int c);
  * for the optional members of a representation. Returns 0 / -1. */
 CF_MUST_CHECK int cf_json_set_optional(json_t *obj, const char *key, json_t *value);
 
+/* items[0..n) as the text of an SQL array literal, {"a",NULL,"b"}: every item
+ * double-quoted with " and \ escaped, a NULL item as NULL; the literal travels as
+ * one parameter (cast to text[], int[], jsonb[]...). Caller frees; NULL on OOM. */
+char *cf_sql_array(const char *const *items, size_t n);
+
 /* true when s is a UUID in its canonical text form (8-4-4-4-12 hex digits), the
  * only form a job id takes; checked before it reaches a uuid-typed parameter, so a
  * bad id is a 404 rather than a database error. */

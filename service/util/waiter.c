@@ -14,6 +14,8 @@ int cf_waiter_init(cf_waiter *w)
 	int rc = -1;
 
 	w->gen = 0;
+	w->waiting = 0;
+	w->tickets = 0;
 	atomic_init(&w->stop, false);
 	if (pthread_condattr_init(&ca) != 0)
 		return -1;
@@ -43,9 +45,15 @@ bool cf_waiter_wait(cf_waiter *w, double secs)
 
 	pthread_mutex_lock(&w->mu);
 	gen = w->gen;
-	while (!atomic_load(&w->stop) && w->gen == gen)
+	w->waiting++;
+	while (!atomic_load(&w->stop) && w->gen == gen && w->tickets == 0)
 		if (pthread_cond_timedwait(&w->cv, &w->mu, &until) == ETIMEDOUT)
 			break;
+	if (w->tickets > 0 && w->gen == gen)
+		w->tickets--; /* this wait ends for a wake-up of one */
+	w->waiting--;
+	if (w->tickets > w->waiting)
+		w->tickets = w->waiting;
 	pthread_mutex_unlock(&w->mu);
 	return atomic_load(&w->stop);
 }
@@ -55,6 +63,16 @@ void cf_waiter_wake(cf_waiter *w)
 	pthread_mutex_lock(&w->mu);
 	w->gen++;
 	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void cf_waiter_wake_one(cf_waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->tickets < w->waiting) {
+		w->tickets++;
+		pthread_cond_signal(&w->cv);
+	}
 	pthread_mutex_unlock(&w->mu);
 }
 

@@ -4,10 +4,12 @@
  * job's next state. The steps are in worker_int.h; their toolkit, and wk_write(),
  * the only way a job's state changes, in step_kit.c.
  *
- * The step table says, for each persisted step, the function that runs it and the
- * step that follows. A step closes itself with wk_step_done() (its event); the
- * runner writes that event and the next step in one fenced write, so the order of
- * the steps lives in the table alone.
+ * The step table says, for each persisted step, the function that runs it, the
+ * step that follows, and whether the step's end is written at once. A step closes
+ * itself with wk_step_done() (its event); the runner writes that event and the
+ * next step in one fenced write, or holds both for the next write when the step
+ * may safely run again after a crash, so the order of the steps lives in the
+ * table alone.
  *
  * Outcomes: a transient error puts the job in waiting with run_after = now() +
  * a capped exponential backoff with jitter (at least the CA's Retry-After), until
@@ -34,23 +36,29 @@
 #include "worker/resume.h"
 #include "worker/worker_int.h"
 
-/* The step table: which function runs a persisted step, and the step after it
- * (CF_STEP__MAX: the step finishes the job itself). Indexed by cf_job_step. */
+/* The step table: which function runs a persisted step, the step after it
+ * (CF_STEP__MAX: the step finishes the job itself), and whether its end is
+ * written at once (save) or held for the job's next write: a step whose work a
+ * resumed claim may safely do again (resume.h decides where it continues) needs
+ * no write of its own. The writes that remain on the way to a certificate: the
+ * order URL (newOrder), the values written (present), the sealed key (before
+ * the CSR leaves) and the final one. Indexed by cf_job_step. */
 static const struct {
 	wk_step_fn fn;
 	cf_job_step next;
+	bool save;
 } steps[CF_STEP__MAX] = {
-	[CF_STEP_PREFLIGHT] = {wk_st_preflight, CF_STEP_ACCOUNT},
-	[CF_STEP_ACCOUNT] = {wk_st_account, CF_STEP_ORDER},
-	[CF_STEP_ORDER] = {wk_st_order, CF_STEP_PRESENT},
-	[CF_STEP_PRESENT] = {wk_st_present, CF_STEP_PROPAGATE},
-	[CF_STEP_PROPAGATE] = {wk_st_propagate, CF_STEP_RESPOND},
-	[CF_STEP_RESPOND] = {wk_st_respond, CF_STEP_VALIDATE},
-	[CF_STEP_VALIDATE] = {wk_st_validate, CF_STEP_CLEANUP},
-	[CF_STEP_CLEANUP] = {wk_st_cleanup, CF_STEP_FINALIZE},
-	[CF_STEP_FINALIZE] = {wk_st_finalize, CF_STEP_DOWNLOAD},
-	[CF_STEP_DOWNLOAD] = {wk_st_download, CF_STEP__MAX},
-	[CF_STEP_REVOKE] = {NULL, CF_STEP__MAX}, /* kind revoke: revoke.c, not a step */
+	[CF_STEP_PREFLIGHT] = {wk_st_preflight, CF_STEP_ACCOUNT, false},
+	[CF_STEP_ACCOUNT] = {wk_st_account, CF_STEP_ORDER, false},
+	[CF_STEP_ORDER] = {wk_st_order, CF_STEP_PRESENT, false},
+	[CF_STEP_PRESENT] = {wk_st_present, CF_STEP_PROPAGATE, true},
+	[CF_STEP_PROPAGATE] = {wk_st_propagate, CF_STEP_RESPOND, false},
+	[CF_STEP_RESPOND] = {wk_st_respond, CF_STEP_VALIDATE, false},
+	[CF_STEP_VALIDATE] = {wk_st_validate, CF_STEP_CLEANUP, false},
+	[CF_STEP_CLEANUP] = {wk_st_cleanup, CF_STEP_FINALIZE, false},
+	[CF_STEP_FINALIZE] = {wk_st_finalize, CF_STEP_DOWNLOAD, false},
+	[CF_STEP_DOWNLOAD] = {wk_st_download, CF_STEP__MAX, true},
+	[CF_STEP_REVOKE] = {NULL, CF_STEP__MAX, true}, /* kind revoke: revoke.c, not a step */
 };
 
 /* Backoff after the n-th transient failure: 1 s doubling, capped, with jitter
@@ -348,22 +356,35 @@ static wk_rc job_prepare(wk_job *j)
 	return WK_NEXT;
 }
 
-/* Writes the event of the step that just ended with the step after it. */
-static wk_rc step_next(wk_job *j)
+/* Closes the step that just ended: its event and the step after it, written at
+ * once (*saved) or held for the next write (steps[].save). */
+static wk_rc step_next(wk_job *j, bool *saved)
 {
 	cf_job_change ch = CF_JOB_KEEP;
+	const char *ev = j->end.ev_step ? j->end.ev_step : cf_job_step_name(j->step);
+	wk_rc rc;
 
+	*saved = steps[j->step].save;
 	if (!j->end.set || steps[j->step].next >= CF_STEP__MAX)
 		return wk_fail(j, CF_ERR_PERMANENT, "step %s ended without a next step",
 			       cf_job_step_name(j->step));
+	if (!*saved) {
+		if ((rc = wk_note(j, ev, true, "%s", j->end.msg)) != WK_NEXT)
+			return rc;
+		if (j->end.account_id > 0)
+			j->unsaved_account_id = j->end.account_id;
+		j->step = steps[j->step].next;
+		j->step_unsaved = true;
+		return WK_NEXT;
+	}
 	ch.step = steps[j->step].next;
 	ch.account_id = j->end.account_id;
-	return wk_write(j, &ch, j->end.ev_step ? j->end.ev_step : cf_job_step_name(j->step),
-			true, NULL, "%s", j->end.msg);
+	return wk_write(j, &ch, ev, true, NULL, "%s", j->end.msg);
 }
 
 static wk_rc job_steps(wk_job *j)
 {
+	bool saved;
 	wk_rc rc;
 
 	for (;;) {
@@ -382,9 +403,12 @@ static wk_rc job_steps(wk_job *j)
 		j->t0 = cf_clock_mono_ms();
 		memset(&j->end, 0, sizeof(j->end));
 		cf_log(CF_LOG_DEBUG, "job.step", "step %s", cf_job_step_name(j->step));
-		if ((rc = steps[j->step].fn(j)) != WK_NEXT || (rc = step_next(j)) != WK_NEXT)
+		if ((rc = steps[j->step].fn(j)) != WK_NEXT || (rc = step_next(j, &saved)) != WK_NEXT)
 			return rc;
-		j->resumed = false; /* the next step starts in this claim */
+		/* the claim's own progress is saved: what follows was not started before;
+		 * until then a resumed claim may be doing again what the last one did */
+		if (saved)
+			j->resumed = false;
 	}
 }
 
@@ -395,9 +419,11 @@ static void job_free(wk_job *j)
 		cf_provider_settings_free(j->provs[i].settings);
 	}
 	wk_spec_free(j);
+	wk_notes_free(j);
 	cf_acme_order_free(&j->order);
 	cf_issuer_free(&j->iss);
 	cf_key_free(j->cert_key);
+	cf_secret_free(j->cert_key_pem);
 	json_decref(j->data);
 	cf_job_claim_free(&j->cl);
 	cf_err_clear(&j->err);

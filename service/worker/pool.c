@@ -94,6 +94,8 @@ static void *worker_main(void *arg)
 			    : -1;
 
 		if (rc == 1) {
+			if (cl.more) /* another idle worker takes the next */
+				cf_waiter_wake_one(&p->work);
 			wk_job_run(w, &cl);
 		} else if (rc == 0) {
 			worker_idle(w, db);
@@ -111,12 +113,15 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* A NOTIFY on the jobs channel, or a (re)connection or a lost connection of the
- * listener (notifications may have been missed): the idle workers look. */
+/* A NOTIFY on the jobs channel (one job is runnable): one idle worker looks; a
+ * worker that claims a job while more are runnable wakes the next (worker_main),
+ * so a burst of jobs spreads over the idle workers without each NOTIFY waking all
+ * of them. A (re)connection or a lost connection of the listener (notifications
+ * may have been missed): all the idle workers look. */
 static void on_notify(const char *payload, void *arg)
 {
 	(void)payload;
-	cf_waiter_wake(arg);
+	cf_waiter_wake_one(arg);
 }
 
 static void on_change(void *arg)
@@ -282,7 +287,7 @@ static void abandon(cf_workers *p, wk_thread *w, PGconn **c)
 	cf_job_change ch = CF_JOB_KEEP;
 	cf_job_event ev = {"shutdown", "the process stopped before the step finished; the "
 				       "lease expires now so another worker resumes the job", -1,
-			   NULL};
+			   NULL, 0};
 	cf_err err = {0};
 	cf_job_ref ref;
 

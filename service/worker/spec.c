@@ -81,15 +81,13 @@ static int providers_from_json(wk_job *j, cf_err *err)
 
 wk_rc wk_spec_load(wk_job *j)
 {
-	PGconn *db = wk_db(j);
-	int rc;
-
-	if (db == NULL)
-		return wk_db_err(j);
-	rc = cf_job_cert_load(db, j->cl.certificate_id, &j->cert, &j->err);
-	if (rc < 0)
-		return wk_db_err(j);
-	if (rc == 0) /* deleted: its jobs went with it */
+	/* the claim read the row: it is the job's now */
+	j->cert = j->cl.cert;
+	memset(&j->cl.cert, 0, sizeof(j->cl.cert));
+	if (j->cl.cert_found < 0)
+		return wk_fail(j, CF_ERR_PERMANENT, "certificate %s: unreadable row",
+			       j->cl.certificate_id);
+	if (j->cl.cert_found == 0) /* deleted: its jobs went with it */
 		return WK_LOST;
 	if (cf_issue_names_normalize((const char *const *)j->cert.domains, j->cert.ndomains,
 				     &j->names, &j->err) != 0)

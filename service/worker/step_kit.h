@@ -31,6 +31,7 @@
 #define WK_BUDGET_WAIT_S 1.0  /* re-check of a full TXT budget (plus jitter) */
 #define WK_PROVIDER_TIMEOUT_MS 10000
 #define WK_EVENT_MAX 1600     /* longest event message */
+#define WK_NOTES_MAX 16       /* events held for the next write, at most */
 
 typedef enum wk_rc {
 	WK_NEXT = 0, /* the step is done (wk_step_done) */
@@ -55,6 +56,14 @@ typedef struct wk_step_end {
 	long long account_id;    /* > 0: also set jobs.account_id */
 } wk_step_end;
 
+/* An event held for the job's next write (wk_note). */
+typedef struct wk_held_event {
+	char *step;              /* owned */
+	char *msg;               /* owned */
+	long duration_ms;        /* < 0: none */
+	long long at_ms;         /* when it happened (monotonic) */
+} wk_held_event;
+
 /* One claimed job, for the duration of the claim. */
 typedef struct wk_job {
 	wk_thread *w;
@@ -76,10 +85,17 @@ typedef struct wk_job {
 	char move_why[700];
 	char failed_name[256]; /* the name whose validation failed, "" when none */
 	bool pause_cert;       /* its failures reached CERTFLEET_VALIDATION_PAUSE_AFTER */
-	bool resumed;          /* the step was started by an earlier attempt */
+	bool resumed;          /* an earlier attempt may have done this step (or more of
+				* it than was saved): true from a claim that resumes
+				* until the claim saves a step's end */
 	cf_key *cert_key;
+	char *cert_key_pem;    /* its PEM when made in this claim (secret, wiped) */
 	long long t0;          /* start of the current step, ms */
 	wk_step_end end;       /* set by wk_step_done */
+	wk_held_event held[WK_NOTES_MAX]; /* events for the next write, in order */
+	size_t nheld;
+	bool step_unsaved;     /* step moved on without a write: the next one saves it */
+	long long unsaved_account_id; /* > 0: the next write sets jobs.account_id */
 	cf_err err;
 	cf_job_step err_step;  /* the step that failed */
 } wk_job;
@@ -98,11 +114,22 @@ wk_rc wk_fail(wk_job *j, cf_err_class cls, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Marks the error already in j->err as belonging to the current step: WK_ERR. */
 wk_rc wk_err(wk_job *j);
-/* Writes ch (NULL: none; data is always written) with one event of step ev_step
- * (duration since j->t0 when timed), fenced. WK_NEXT, WK_LOST or WK_ERR. On
- * WK_NEXT a step change in ch becomes j->step. */
+/* Writes ch (NULL: none; data is always written) with the held events (wk_note)
+ * and one event of step ev_step (duration since j->t0 when timed), fenced, as one
+ * statement. An unsaved step (step_unsaved) is saved with it unless ch names
+ * another. WK_NEXT, WK_LOST or WK_ERR. On WK_NEXT a step change in ch becomes
+ * j->step. */
 wk_rc wk_write(wk_job *j, cf_job_change *ch, const char *ev_step, bool timed,
 	       const char *problem, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Holds an event for the job's next write (wk_write), which records it with its
+ * own time and duration: for what needs no write of its own (a value written, a
+ * certificate downloaded). The held events are lost only with the process (a
+ * crash); when WK_NOTES_MAX are held they are written at once. WK_NEXT, or what
+ * that write returns. */
+wk_rc wk_note(wk_job *j, const char *ev_step, bool timed, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Drops the held events (the job's end). */
+void wk_notes_free(wk_job *j);
 /* Closes the current step: remembers its event (ev_step, a static name, or NULL
  * for the step's own name, and the message) for the runner, which writes it with
  * the next step. Returns WK_NEXT. */

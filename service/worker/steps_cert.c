@@ -169,7 +169,8 @@ static wk_rc key_and_csr(wk_job *j, cf_buf *csr)
 				      "new %s key sealed in the job", cf_key_type_name(j->key_type));
 	}
 	cf_key_free(saved);
-	cf_secret_free(pem);
+	cf_secret_free(j->cert_key_pem);
+	j->cert_key_pem = pem; /* the final write stores it sealed again: encoded once */
 	cf_buf_free(&sealed);
 	free(b64);
 	return rc;
@@ -266,19 +267,22 @@ static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 	cf_job_change ch = CF_JOB_KEEP;
 	cf_issued in = {.master_key = j->w->app->master_key,
 			.certificate_id = j->cl.certificate_id, .leaf_pem = cert->leaf,
-			.chain_pem = cert->chain ? cert->chain : ""};
+			.chain_pem = cert->chain ? cert->chain : "", .info = &cert->leaf_info};
 	wk_issued_arg hook = {j, &in};
-	char *pem = cf_key_to_pem(j->cert_key, &j->err), *set = wk_name_set(j);
+	char *pem = j->cert_key_pem ? NULL : cf_key_to_pem(j->cert_key, &j->err);
+	char *set = wk_name_set(j);
 	struct tm tm;
 	char until[32];
 	wk_rc rc;
 
-	if (pem == NULL || set == NULL) {
+	if ((pem == NULL && j->cert_key_pem == NULL) || set == NULL) {
+		bool no_key = pem == NULL && j->cert_key_pem == NULL;
+
 		free(set);
 		cf_secret_free(pem);
-		return pem == NULL ? wk_err(j) : wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
+		return no_key ? wk_err(j) : wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
 	}
-	in.key_pem = pem;
+	in.key_pem = pem ? pem : j->cert_key_pem;
 	in.issuer = j->iss_loaded ? j->iss.name : NULL;
 	in.profile = json_string_value(json_object_get(j->data, "profile"));
 	in.name_set = set;
@@ -321,14 +325,13 @@ wk_rc wk_st_download(wk_job *j)
 		rc = wk_err(j);
 		goto out;
 	}
-	if (!cf_cert_matches_key(cert.leaf, strlen(cert.leaf), j->cert_key)) {
+	if (!cf_key_same_public(cert.leaf_key, j->cert_key)) {
 		rc = wk_fail(j, CF_ERR_PERMANENT, "the certificate from %s does not match the key",
 			     j->order.cert_url);
 		goto out;
 	}
-	if ((rc = wk_write(j, NULL, WK_EV(DOWNLOAD), true, NULL,
-			   "chain issued by %s (%zu alternates)",
-			   cert.top_issuer ? cert.top_issuer : "?", cert.nalternates)) == WK_NEXT)
+	if ((rc = wk_note(j, WK_EV(DOWNLOAD), true, "chain issued by %s (%zu alternates)",
+			  cert.top_issuer ? cert.top_issuer : "?", cert.nalternates)) == WK_NEXT)
 		rc = store(j, &cert);
 out:
 	cf_acme_cert_free(&cert);
@@ -349,7 +352,7 @@ void wk_deactivate(wk_job *j)
 		cf_err_clear(&e1);
 	}
 	if (json_array_size(chs) > 0)
-		wk_write(j, NULL, "deactivate", true, NULL, "%zu of %zu authorizations deactivated",
-			 n, json_array_size(chs));
+		wk_note(j, "deactivate", true, "%zu of %zu authorizations deactivated", n,
+			json_array_size(chs)); /* written with the failure */
 	j->t0 = t0;
 }

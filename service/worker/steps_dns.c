@@ -16,10 +16,12 @@
  * when smaller (acme-dns keeps two values per name), enforced in the same
  * reservation across replicas. Every provider call that changes a target (present,
  * cleanup, the janitor's cleanup) runs under that target's write lock, a PostgreSQL
- * advisory lock taken on the thread's connection (cf_txt_write_lock): writers of
- * one name never overlap, on any replica, so providers that read, modify and write
- * a whole rrset (powerdns, route53) cannot drop each other's values. The lock is
- * waited for in chunks, so a stopping process or a lost job lets go.
+ * session-level advisory lock taken on the thread's connection (cf_txt_write_lock):
+ * writers of one name never overlap, on any replica, so providers that read, modify
+ * and write a whole rrset (powerdns, route53) cannot drop each other's values. The
+ * lock is waited for in chunks, so a stopping process or a lost job lets go. A
+ * provider whose each write changes one record atomically at the server (rfc2136:
+ * ops.atomic_writes) is called without it.
  *
  * The janitor removes orphan values (live, but their job ended or is gone) with
  * retries after a doubling backoff; each outcome is an event of the value's job
@@ -46,12 +48,17 @@
 /* Takes the write lock of fqdn on w's connection, waiting in chunks; gives up when
  * the process stops, the job is lost (for a job) or WK_TXT_LOCK_WAIT_S pass. 0
  * held, -1 not (err, transient). The connection may have been replaced: callers
- * get it again afterwards rather than keep a pointer across this call. */
-static int write_lock(wk_thread *w, const char *fqdn, bool job, cf_err *err)
+ * get it again afterwards rather than keep a pointer across this call. A provider
+ * whose writes are atomic (ops->atomic_writes) needs no lock: 0 at once. */
+static int write_lock(wk_thread *w, const cf_provider_ops *ops, const char *fqdn, bool job,
+		      cf_err *err)
 {
 	long long deadline = cf_clock_mono_ms() + WK_TXT_LOCK_WAIT_S * 1000LL;
 	PGconn *db;
 	int rc;
+
+	if (ops->atomic_writes)
+		return 0;
 
 	do {
 		if ((db = wk_thread_db(w, err)) == NULL)
@@ -66,13 +73,16 @@ static int write_lock(wk_thread *w, const char *fqdn, bool job, cf_err *err)
 			  "another worker for %d s", fqdn, WK_TXT_LOCK_WAIT_S);
 }
 
-/* Releases write_lock's lock (a lost connection released it already). */
-static void write_unlock(wk_thread *w)
+/* Releases write_lock's lock of fqdn (a lost connection released it already; a
+ * failed release drops the connection, which releases it). */
+static void write_unlock(wk_thread *w, const cf_provider_ops *ops, const char *fqdn)
 {
 	cf_err e = {0};
 
-	if (w->db != NULL && cf_txt_write_unlock(w->db, &e) != 0)
+	if (!ops->atomic_writes && w->db != NULL && cf_txt_write_unlock(w->db, fqdn, &e) != 0) {
 		cf_log(CF_LOG_WARN, "txt.unlock", "%s", e.msg);
+		wk_thread_db_drop(w);
+	}
 	cf_err_clear(&e);
 }
 
@@ -207,13 +217,13 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 	if (p == NULL)
 		return wk_err(j);
 	ctx = provider_ctx(j, p);
-	if (write_lock(j->w, v->fqdn, true, &j->err) != 0)
+	if (write_lock(j->w, p->ops, v->fqdn, true, &j->err) != 0)
 		return wk_check(j) != WK_NEXT ? wk_check(j) : wk_err(j);
 	if (p->ops->present(&ctx, v->fqdn, v->value, &j->err) != 0) {
 		cf_metrics_dns_error(v->provider);
 		cf_err_wrap(&j->err, "present TXT at %s (%s)", v->fqdn, v->provider);
 	}
-	write_unlock(j->w);
+	write_unlock(j->w, p->ops, v->fqdn);
 	if ((db = wk_db(j)) == NULL)
 		return wk_db_err(j);
 	st = cf_txt_set_state(db, &j->cl.ref, v,
@@ -224,8 +234,9 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 		return WK_LOST;
 	if (st < 0 || j->err.cls != CF_ERR_NONE)
 		return st < 0 ? wk_db_err(j) : wk_err(j);
-	return wk_write(j, NULL, WK_EV(PRESENT), false, NULL, "%s TXT \"%s\" via %s (%lld ms)",
-			v->fqdn, v->value, v->provider, cf_clock_mono_ms() - t);
+	/* written with the step's end, which follows at once */
+	return wk_note(j, WK_EV(PRESENT), false, "%s TXT \"%s\" via %s (%lld ms)", v->fqdn,
+		       v->value, v->provider, cf_clock_mono_ms() - t);
 }
 
 wk_rc wk_st_present(wk_job *j)
@@ -309,12 +320,12 @@ static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 	int st;
 
 	if ((p = wk_provider_get(j, row->provider, &e)) != NULL &&
-	    write_lock(j->w, row->fqdn, true, &e) == 0) {
+	    write_lock(j->w, p->ops, row->fqdn, true, &e) == 0) {
 		ctx = provider_ctx(j, p);
 		if (p->ops->cleanup(&ctx, row->fqdn, row->value, &e) != 0 &&
 		    e.cls == CF_ERR_NONE)
 			cf_err_set(&e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", row->provider);
-		write_unlock(j->w);
+		write_unlock(j->w, p->ops, row->fqdn);
 	}
 	*ok = e.cls == CF_ERR_NONE;
 	if (!*ok && p != NULL)
@@ -361,8 +372,9 @@ wk_rc wk_cleanup_values(wk_job *j, bool as_step)
 		long long t0 = j->t0;
 
 		j->t0 = t;
-		rc = wk_write(j, NULL, WK_EV(CLEANUP), true, NULL, "%zu values removed, %zu failed",
-			      removed, n - removed);
+		/* the caller's write (failed, new order) follows */
+		rc = wk_note(j, WK_EV(CLEANUP), true, "%zu values removed, %zu failed", removed,
+			     n - removed);
 		j->t0 = t0;
 	}
 	cf_txt_rows_free(rows, n);
@@ -395,11 +407,11 @@ static void orphan_clean(wk_thread *w, PGconn *db, const cf_txt_row *row, cf_err
 		return;
 	if ((ops = cf_provider_find(type)) == NULL)
 		cf_err_set(e, CF_ERR_PERMANENT, "provider %s: unknown type", row->provider);
-	else if (write_lock(w, row->fqdn, false, e) == 0) {
+	else if (write_lock(w, ops, row->fqdn, false, e) == 0) {
 		ctx.settings = settings;
 		if (ops->cleanup(&ctx, row->fqdn, row->value, e) != 0 && e->cls == CF_ERR_NONE)
 			cf_err_set(e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", row->provider);
-		write_unlock(w);
+		write_unlock(w, ops, row->fqdn);
 	}
 	free(type);
 	cf_provider_settings_free(settings);

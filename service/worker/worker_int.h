@@ -34,7 +34,8 @@
 #include "worker/step_kit.h"
 
 /* ---- spec.c ---- */
-/* Loads the certificate of the job into names, alias spec, providers, key type. */
+/* Takes the certificate row the claim read (j->cl.cert) into j->cert, and reads it
+ * as names, alias spec, providers, key type. */
 wk_rc wk_spec_load(wk_job *j);
 void wk_spec_free(wk_job *j);
 /* The plan of data.targets with indexes into j->names; -1 when it does not fit. */
@@ -61,7 +62,8 @@ wk_rc wk_account_ensure(wk_job *j);
 wk_rc wk_order_read(wk_job *j);
 /* steps_dns.c: removes every live TXT value of the job, the cleanup of both
  * success and failure, and records a "cleanup" event (as_step: closes the step
- * with it, wk_step_done; else writes it when there were values). A value that
+ * with it, wk_step_done; else holds it, wk_note, for the caller's next write,
+ * when there were values). A value that
  * cannot be removed is recorded on its row (the janitor tries again later), not
  * returned. WK_LOST when taken over; WK_ERR on database errors. */
 wk_rc wk_cleanup_values(wk_job *j, bool as_step);

@@ -409,6 +409,48 @@ static void test_chain_split_valid(void **state)
 			 0);
 }
 
+/* cf_pem_chain_read gives what split, top_issuer, cert_info and matches_key give. */
+static void test_chain_read(void **state)
+{
+	char text[16384];
+	cf_pem_chain ch;
+	cf_cert_info info = {0};
+	cf_err err = {0};
+
+	snprintf(text, sizeof(text), "%s%s%s", leaf_pem, inter_pem, root_pem);
+	assert_int_equal(cf_pem_chain_read(text, strlen(text), &ch, &err), 0);
+	assert_string_equal(ch.leaf, leaf_pem);
+	assert_true(strncmp(ch.rest, inter_pem, strlen(inter_pem)) == 0);
+	assert_string_equal(ch.rest + strlen(inter_pem), root_pem);
+	assert_string_equal(ch.top_issuer, "Test Root X1");
+	assert_int_equal(cf_cert_info_from_pem(leaf_pem, strlen(leaf_pem), &info, &err), 0);
+	assert_string_equal(ch.leaf_info.serial, info.serial);
+	assert_string_equal(ch.leaf_info.issuer_cn, "Test Intermediate E9");
+	assert_string_equal(ch.leaf_info.sha256_hex, info.sha256_hex);
+	assert_int_equal(ch.leaf_info.not_after, info.not_after);
+	assert_int_equal(ch.leaf_info.nsans, info.nsans);
+	assert_true(cf_key_same_public(ch.leaf_key, leaf_key));
+	assert_false(cf_key_same_public(ch.leaf_key, inter_key));
+	assert_false(cf_key_same_public(ch.leaf_key, rsa_key));
+	assert_false(cf_key_same_public(ch.leaf_key, NULL));
+	cf_cert_info_free(&info);
+	cf_pem_chain_free(&ch);
+	assert_null(ch.leaf);
+
+	/* a lone leaf: rest is "", the top issuer the leaf's */
+	assert_int_equal(cf_pem_chain_read(leaf_pem, strlen(leaf_pem), &ch, &err), 0);
+	assert_string_equal(ch.rest, "");
+	assert_string_equal(ch.top_issuer, "Test Intermediate E9");
+	cf_pem_chain_free(&ch);
+
+	/* refused as split refuses it, nothing left behind */
+	snprintf(text, sizeof(text), "%sjunk", leaf_pem);
+	assert_int_equal(cf_pem_chain_read(text, strlen(text), &ch, &err), -1);
+	assert_null(ch.leaf);
+	assert_null(ch.leaf_key);
+	cf_err_clear(&err);
+}
+
 /* Expects rejection with a message containing what. */
 static void expect_reject(const char *text, const char *what)
 {
@@ -522,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_cert_info),
 		cmocka_unit_test(test_cert_matches_key),
 		cmocka_unit_test(test_chain_split_valid),
+		cmocka_unit_test(test_chain_read),
 		cmocka_unit_test(test_chain_rejects),
 		cmocka_unit_test(test_chain_rejects_trailing_der),
 	};

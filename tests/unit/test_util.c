@@ -1,8 +1,9 @@
 /*
  * test_util.c: unit tests of the util layer: base64 and base64url (RFC 4648
  * vectors, round trips of every length, rejection of bad input), the growable
- * buffer (caps, printf, steal, secret free, cf_wipe) and cf_err (set, wrap, oom,
- * problem documents, NULL errors).
+ * buffer (caps, printf, steal, secret free, cf_wipe), cf_err (set, wrap, oom,
+ * problem documents, NULL errors), and the waiter's wake-ups (one, all, and a
+ * wake-up of one that finds nobody waiting).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,13 +11,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/b64.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
+#include "util/waiter.h"
 
 /* ---- base64 ---- */
 
@@ -248,6 +252,101 @@ static void test_wipe(void **state)
 	cf_wipe(NULL, 0);
 }
 
+/* ---- the waiter ---- */
+
+typedef struct sleeper {
+	cf_waiter *w;
+	pthread_t th;
+	atomic_bool woke;
+} sleeper;
+
+static void *sleep_long(void *arg)
+{
+	sleeper *s = arg;
+
+	cf_waiter_wait(s->w, 20);
+	atomic_store(&s->woke, true);
+	return NULL;
+}
+
+static unsigned waiting_now(cf_waiter *w)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&w->mu);
+	n = w->waiting;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+/* Polls until n threads wait (at most 5 s). */
+static void until_waiting(cf_waiter *w, unsigned n)
+{
+	long long deadline = cf_clock_mono_ms() + 5000;
+
+	while (waiting_now(w) != n && cf_clock_mono_ms() < deadline) {
+		struct timespec ts = {0, 1000000};
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(waiting_now(w), n);
+}
+
+static int woken(sleeper *s, int n)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		k += atomic_load(&s[i].woke);
+	return k;
+}
+
+/* Polls until k of the three woke (at most 5 s), then checks that no more do
+ * within 100 ms. */
+static void until_woken(sleeper *s, int k)
+{
+	long long deadline = cf_clock_mono_ms() + 5000;
+	struct timespec ms = {0, 1000000}, settle = {0, 100000000};
+
+	while (woken(s, 3) < k && cf_clock_mono_ms() < deadline)
+		nanosleep(&ms, NULL);
+	nanosleep(&settle, NULL);
+	assert_int_equal(woken(s, 3), k);
+}
+
+static void test_waiter_wake_one(void **state)
+{
+	cf_waiter w;
+	sleeper s[3];
+	long long t0;
+
+	(void)state;
+	assert_int_equal(cf_waiter_init(&w), 0);
+	/* nobody waits: the wake-up of one is dropped, a later wait times out */
+	cf_waiter_wake_one(&w);
+	t0 = cf_clock_mono_ms();
+	assert_false(cf_waiter_wait(&w, 0.2));
+	assert_true(cf_clock_mono_ms() - t0 >= 150);
+	for (int i = 0; i < 3; i++) {
+		s[i].w = &w;
+		atomic_init(&s[i].woke, false);
+		assert_int_equal(pthread_create(&s[i].th, NULL, sleep_long, &s[i]), 0);
+	}
+	until_waiting(&w, 3);
+	cf_waiter_wake_one(&w); /* one of the three, and only one */
+	until_woken(s, 1);
+	assert_int_equal(waiting_now(&w), 2);
+	cf_waiter_wake_one(&w);
+	until_woken(s, 2);
+	assert_int_equal(waiting_now(&w), 1);
+	cf_waiter_wake(&w); /* all the others */
+	for (int i = 0; i < 3; i++)
+		pthread_join(s[i].th, NULL);
+	assert_int_equal(woken(s, 3), 3);
+	assert_int_equal(w.tickets, 0);
+	cf_waiter_destroy(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_err),
 		cmocka_unit_test(test_err_oom),
 		cmocka_unit_test(test_wipe),
+		cmocka_unit_test(test_waiter_wake_one),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
