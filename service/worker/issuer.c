@@ -357,8 +357,10 @@ wk_rc wk_issuer_gate(wk_job *j, bool reads_order)
 	if (j->step == CF_STEP_ORDER && j->cl.order_url == NULL && !reads_order &&
 	    ((rc = budget(j)) != WK_NEXT || j->move_to[0]))
 		return rc;
-	if (json_object_get(j->data, "wait_since") != NULL)
-		json_object_del(j->data, "wait_since"); /* written with the step's event */
+	/* written with the step's event; kept for wk_issuer_fault, so a probe the CA
+	 * fails does not start the wait (and the slack) again */
+	j->wait_since = json_number_value(json_object_get(j->data, "wait_since"));
+	json_object_del(j->data, "wait_since");
 	return WK_NEXT;
 }
 
@@ -400,6 +402,8 @@ bool wk_issuer_fault(wk_job *j)
 	clock_text(until_s, until, sizeof(until));
 	snprintf(what, sizeof(what), "issuer %s, paused until %s: %s", j->iss.name, until, reason);
 	j->move_to[0] = '\0';
+	if (j->wait_since > 0 && json_object_get(j->data, "wait_since") == NULL)
+		json_object_set_new(j->data, "wait_since", json_real(j->wait_since));
 	wait_or_move(j, until_s, what); /* a move (j->move_to) is the runner's */
 	return true;
 }

@@ -251,6 +251,10 @@ def storm(ctx, svc, p, proxy, res, log):
     versions = svc.db.q("SELECT certificate_id, extract(epoch FROM created_at), issuer "
                         "FROM certificate_versions WHERE version >= 2")
     jobs = dict(svc.db.q("SELECT state, count(*) FROM jobs WHERE kind = 'renew' GROUP BY state"))
+    queued = [float(t) - t0 for t, in svc.db.q(
+        "SELECT extract(epoch FROM created_at) FROM jobs WHERE kind = 'renew' ORDER BY 1")]
+    res["queued_first_10s"] = sum(1 for t in queued if t < (queued or [0])[0] + 10)
+    res["last_queued"] = queued[-1] if queued else None
     moves, = svc.db.q("SELECT count(*) FROM job_events WHERE step = 'fallback'")[0]
     svc.stop()
     counters = proxy("GET", "/counters")
@@ -375,6 +379,10 @@ def doc_section(res, md_table):
              f"{' '.join(map(str, res.get('order_windows', [])))}; versions issued by `le` "
              f"in the same windows: {' '.join(map(str, res.get('issue_windows', [])))} "
              f"(each must be within 10 % of {p['count']}).")
+    if res.get("last_queued") is not None:
+        L.append(f"- The scheduler queued {res.get('queued_first_10s')} renewal jobs in its "
+                 f"first 10 s and the last one at {res['last_queued']:.0f} s (a pass reads at "
+                 "most 500 certificates, those with a job in flight included).")
     L.append(f"- 429s: {res.get('rate_limited')}; pauses of `le`: {res.get('pauses')} "
              f"({res.get('rl_pauses')} for rate limits); 503s sent: {res.get('faults_503')}; "
              f"fallback events: {res.get('fallback_events')}; renewal jobs by state: "
