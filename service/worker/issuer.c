@@ -447,3 +447,13 @@ void wk_issuer_validation_failed(wk_job *j, const char *name)
 	PQclear(r);
 	cf_err_clear(&e);
 }
+
+bool wk_issuer_is_paused(wk_job *j)
+{
+	double left = 0;
+	PGconn *db;
+
+	if (!j->iss_loaded || (db = wk_db(j)) == NULL)
+		return false;
+	return cf_issuer_paused(db, j->iss.name, &left, NULL, 0, NULL) == 1;
+}

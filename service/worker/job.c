@@ -133,7 +133,9 @@ static void job_fail(wk_job *j)
 	wk_rc rc;
 
 	memset(&j->err, 0, sizeof(j->err));
-	if (j->cl.order_url != NULL && wk_check(j) != WK_LOST && wk_account_ensure(j) == WK_NEXT)
+	/* no request to a paused issuer: its authorizations then expire on their own */
+	if (j->cl.order_url != NULL && wk_check(j) != WK_LOST && !wk_issuer_is_paused(j) &&
+	    wk_account_ensure(j) == WK_NEXT)
 		wk_deactivate(j);
 	rc = wk_cleanup_values(j, false);
 	cf_err_clear(&j->err);

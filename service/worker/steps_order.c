@@ -211,16 +211,17 @@ static wk_rc new_order(wk_job *j)
 	if (rc != 0 && account_gone(&j->err) && account_forget(j) == WK_NEXT)
 		rc = cf_acme_order_new_opts(j->w->client, names, j->nnames, &opts, &j->order,
 					    &j->err);
+	free(names);
 	if (rc != 0 && opts.replaces != NULL && j->err.cls == CF_ERR_PERMANENT) {
-		/* e.g. alreadyReplaced: the renewal goes on as a plain order */
+		/* e.g. alreadyReplaced: the renewal goes on as a plain order, which takes
+		 * its budget units first: the next attempt passes the issuer's gate */
 		cf_log(CF_LOG_WARN, "acme.replaces_refused", "newOrder replacing %s: %s; "
 		       "ordering without \"replaces\"", opts.replaces, j->err.msg);
+		json_object_del(j->data, "replaces");
 		cf_err_clear(&j->err);
-		opts.replaces = NULL;
-		rc = cf_acme_order_new_opts(j->w->client, names, j->nnames, &opts, &j->order,
-					    &j->err);
+		return wk_fail(j, CF_ERR_TRANSIENT, "the CA refused \"replaces\"; ordering again "
+			       "without it");
 	}
-	free(names);
 	if (rc != 0)
 		return wk_err(j);
 	wk_issuer_order_sent(j);

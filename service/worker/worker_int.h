@@ -93,6 +93,8 @@ bool wk_issuer_fault(wk_job *j);
  * CERTFLEET_VALIDATION_PAUSE_AFTER: j->pause_cert, the certificate is paused
  * with the job's failure). Sets j->failed_name. */
 void wk_issuer_validation_failed(wk_job *j, const char *name);
+/* Whether the job's issuer is paused now (no request may go to it). */
+bool wk_issuer_is_paused(wk_job *j);
 /* A newOrder was sent: counted in the issuer's activity; its backoff resets. */
 void wk_issuer_order_sent(wk_job *j);
 
