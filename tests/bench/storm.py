@@ -193,7 +193,13 @@ def windows(times, t_first, per, t_end):
 def run_storm(ctx, Service, restart_pebble, quick, log):
     p = dict(QUICK if quick else FULL)
     lab = ctx.lab
-    res = {"params": p, "problems": [], "workers": WORKERS}
+    res = {"params": p, "problems": [], "workers": WORKERS,
+           "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    missing = [k for k in ("LAB_CAPROXY_CONTROL", "LAB_CAPROXY_DIR", "LAB_BACKUP_ACME_DIR",
+                            "LAB_REUSE_ACME_DIR") if not lab.get(k)]
+    if missing:
+        res["problems"].append(f"the lab lacks {', '.join(missing)} (LAB_EXTRA_CAS=0?)")
+        return res
     proxy = Proxy(lab["LAB_CAPROXY_CONTROL"])
     restart_pebble(ctx)
     proxy("POST", "/reset")
@@ -278,6 +284,8 @@ def evaluate(res, p, t0, t503, t_end, versions, deadlines, jobs, moves, counters
     res["wall"] = last - t0
     res["t503"] = None if t503 is None else t503 - t0
     res["jobs"] = jobs
+    res["times"] = {iss: sorted(round(t - t0, 2) for t, i in by_cert.values() if i == iss)
+                    for iss in ("le", "backup")}  # for a later --render
     res["fallback_events"] = moves
     if len(by_cert) < n:
         bad.append(f"{n - len(by_cert)} of {n} certificates not renewed")
@@ -330,6 +338,8 @@ def evaluate(res, p, t0, t503, t_end, versions, deadlines, jobs, moves, counters
         res["proxy_per_le_cert"] = len(ok) / res["at_le"]
     if res["at_backup"]:
         res["backup_per_cert"] = backup_n / res["at_backup"]
+        bk = [t for t, iss in by_cert.values() if iss == "backup"]
+        res["backup_windows"] = windows(bk, (t503 or t0) + p["per"] / 4, p["per"], last + p["per"])
     res["pause_polls_failed"] = watch.errors
 
 
@@ -353,6 +363,8 @@ def doc_section(res, md_table):
     """The "Renewal storm" section of docs/benchmarks.md, as a list of lines."""
     p = res["params"]
     L = ["## Renewal storm (issue 11)\n"]
+    L.append(f"Written by `tests/bench/run{' --quick' if p['n'] < 1000 else ''} --only storm` "
+             f"(or a whole run) on {res.get('started', '?')}; do not edit by hand.\n")
     L.append(f"{p['n']} certificates fall due at once. The primary CA (the lab's CA proxy in "
              f"front of Pebble) allows {p['count']} new orders per {p['per']} s (Let's "
              "Encrypt's gcra limiter); renewals are not sent with `replaces`, so each one "
@@ -383,12 +395,27 @@ def doc_section(res, md_table):
         L.append(f"- The scheduler queued {res.get('queued_first_10s')} renewal jobs in its "
                  f"first 10 s and the last one at {res['last_queued']:.0f} s (a pass reads at "
                  "most 500 certificates, those with a job in flight included).")
+    if res.get("backup_windows"):
+        L.append(f"- Versions issued by `backup` per {p['per']} s from the 503s on: "
+                 f"{' '.join(map(str, res['backup_windows']))}.")
+    states = ", ".join(f"{k} {v}" for k, v in sorted((res.get("jobs") or {}).items()))
     L.append(f"- 429s: {res.get('rate_limited')}; pauses of `le`: {res.get('pauses')} "
              f"({res.get('rl_pauses')} for rate limits); 503s sent: {res.get('faults_503')}; "
-             f"fallback events: {res.get('fallback_events')}; renewal jobs by state: "
-             f"{res.get('jobs')}.")
+             f"`fallback` events: {res.get('fallback_events')}; renewal jobs: {states}.")
     if res.get("problems"):
         L.append(f"- **Problems:** {'; '.join(res['problems'])}")
+    L.append("")
+    L.append(
+        "Reading: until the 503s the primary is used exactly at its limit (one burst per "
+        "period, as the budget frees its units) and the CA never had to answer 429. The "
+        "wall after the 503s is not the backup's speed (it issues a certificate in about a "
+        "second) but when each job decides to leave: a job moves once its wait so far plus "
+        "the pause in force exceeds the time left before its renewal deadline (the "
+        "service's rule for a renewal's slack), so a job that began waiting at q moves near "
+        "(q + deadline) / 2; and the scheduler queued the renewals in two waves: a pass reads "
+        "500 due certificates, those whose job is still waiting included, so the second "
+        "half was queued one by one as the first renewals completed, up to the 503s, and "
+        "their waits began later.")
     L.append("")
     L.append(
         "Method: the certificates (`sK.storm.rfc-alias.test`, one name each, the TXT "
