@@ -30,7 +30,8 @@ CREATE TABLE issuers (
 -- One row per unit of a budget taken (limit orders: key ''; certificates_per_domain:
 -- the registered domain; duplicate_sets: the sorted names joined by ' ';
 -- failed_authorizations_per_name: the name), and per order sent or failure seen
--- (limit 'orders_sent' / 'failures': the activity of the last hour). Taking a unit
+-- (limit 'orders_sent' / 'failures': the activity of the last hour), and per ARI
+-- certID sent as "replaces" (limit 'replaced': once ever). Taking a unit
 -- counts the window under an advisory lock of (issuer, limit, key), so replicas
 -- never over-take.
 CREATE TABLE issuer_usage (

@@ -11,11 +11,9 @@
  */
 #include "store/issuers.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "crypto/crypto.h"
 #include "store/db.h"
@@ -535,4 +533,18 @@ int cf_issuer_duplicate_check(PGconn *conn, const char *certificate_id, cf_dup_c
 	}
 	PQclear(res);
 	return rc;
+}
+
+int cf_issuer_prune(PGconn *conn, const char *name, cf_err *err)
+{
+	const char *p[1] = {name};
+
+	/* rows older than the issuer's longest window (and the hour of activity);
+	 * the "replaced" units of ARI certIDs are kept: a predecessor is replaced once */
+	return cf_db_run(conn, "pruning an issuer's usage",
+			 "DELETE FROM issuer_usage u USING issuers i WHERE i.name = $1 AND "
+			 "u.issuer = i.name AND u.limit_name <> '" CF_USAGE_REPLACED "' AND u.at < now() - "
+			 "make_interval(secs => GREATEST(3600, COALESCE((SELECT max((l.value ->> "
+			 "'per_seconds')::float8) FROM jsonb_each(i.limits) l), 0)))",
+			 1, p, err);
 }

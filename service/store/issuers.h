@@ -40,6 +40,8 @@
 /* Activity rows (not limits): an order sent, a failure of the CA seen. */
 #define CF_USAGE_ORDER_SENT "orders_sent"
 #define CF_USAGE_FAILURE "failures"
+/* A pseudo-limit of one unit that never frees: an ARI certID "replaces"d once. */
+#define CF_USAGE_REPLACED "replaced"
 
 /* ---- the definitions (HTTP side; conn inside the caller's transaction) ---- */
 
@@ -146,6 +148,8 @@ int cf_issuer_take(PGconn *conn, const char *issuer, const json_t *limits,
  * limit is not set), 0 no (*w filled), -1 on error. */
 int cf_issuer_check(PGconn *conn, const char *issuer, const json_t *limits, const char *limit,
 		    const char *key, cf_budget_wait *w, cf_err *err);
+/* Deletes the usage rows of issuer name that no window counts any more. */
+int cf_issuer_prune(PGconn *conn, const char *name, cf_err *err);
 /* Records a row of activity or use (CF_USAGE_* or a limit) without a check. */
 int cf_issuer_record(PGconn *conn, const char *issuer, const char *what, const char *key,
 		     const char *job_id, cf_err *err);

@@ -41,7 +41,7 @@
 #include "util/clock.h"
 #include "util/files.h"
 
-#define WK_REPLACED "replaced" /* pseudo-limit: a certID "replaces"d once */
+#define WK_PRUNE_EVERY 64      /* a thread prunes old usage rows every 64 orders */
 
 /* The issuer named by the job: data.issuer, else the certificate's first. */
 static const char *job_issuer_name(const wk_job *j)
@@ -250,9 +250,9 @@ static int cmp_str(const void *a, const void *b)
 static int take_replaces(wk_job *j, PGconn *db)
 {
 	const char *rep = json_string_value(json_object_get(j->data, "replaces"));
-	json_t *lim = json_pack("{s:{s:i, s:i}}", WK_REPLACED, "count", 1, "per_seconds",
+	json_t *lim = json_pack("{s:{s:i, s:i}}", CF_USAGE_REPLACED, "count", 1, "per_seconds",
 				315360000);
-	cf_unit u = {WK_REPLACED, rep};
+	cf_unit u = {CF_USAGE_REPLACED, rep};
 	cf_budget_wait w;
 	int r;
 
@@ -366,6 +366,27 @@ wk_rc wk_issuer_gate(wk_job *j, bool reads_order)
 
 /* ---- the CA refused or failed ---- */
 
+/* Another worker paused the issuer while this job was at it (a step that stops
+ * polling a paused issuer ends with a transient error): the job waits for that
+ * pause, which is no failure of its own. */
+static bool paused_meanwhile(wk_job *j)
+{
+	cf_err keep = j->err;
+	wk_rc rc = WK_ERR;
+	int r;
+
+	memset(&j->err, 0, sizeof(j->err));
+	j->move_to[0] = '\0';
+	r = pause_check(j, &rc);
+	if (r == 1 && (rc == WK_WAIT || rc == WK_LOST || j->move_to[0])) {
+		cf_err_clear(&keep);
+		return true;
+	}
+	cf_err_clear(&j->err);
+	j->err = keep;
+	return false;
+}
+
 bool wk_issuer_fault(wk_job *j)
 {
 	cf_acme_failure f = {0};
@@ -374,13 +395,13 @@ bool wk_issuer_fault(wk_job *j)
 	PGconn *db;
 	bool rl;
 
-	if (!j->iss_loaded || j->w->client == NULL || j->err.cls != CF_ERR_TRANSIENT ||
-	    !talks_to_ca(j->err_step))
+	if (!j->iss_loaded || j->err.cls != CF_ERR_TRANSIENT || !talks_to_ca(j->err_step))
 		return false;
-	cf_acme_client_last_failure(j->w->client, &f);
+	if (j->w->client != NULL)
+		cf_acme_client_last_failure(j->w->client, &f);
 	rl = f.rate_limited;
 	if (!rl && !f.unavailable && f.http_status < 500 && !j->w->ca_transport_failed)
-		return false;
+		return paused_meanwhile(j);
 	if ((db = wk_db(j)) == NULL)
 		return false;
 	if (rl)
@@ -416,7 +437,8 @@ void wk_issuer_order_sent(wk_job *j)
 	if (db == NULL || !j->iss_loaded)
 		return;
 	if (cf_issuer_record(db, j->iss.name, CF_USAGE_ORDER_SENT, "", j->cl.ref.id, &e) != 0 ||
-	    cf_issuer_recovered(db, j->iss.name, &e) != 0)
+	    cf_issuer_recovered(db, j->iss.name, &e) != 0 ||
+	    (++j->w->orders_sent % WK_PRUNE_EVERY == 0 && cf_issuer_prune(db, j->iss.name, &e) != 0))
 		cf_log(CF_LOG_WARN, "issuer.record", "%s", e.msg);
 	cf_err_clear(&e);
 }

@@ -85,6 +85,10 @@ static wk_rc poll_authz(wk_job *j, const char *url, time_t deadline)
 
 		if ((rc = wk_check(j)) != WK_NEXT)
 			break;
+		if (wk_issuer_is_paused(j)) { /* paused by another worker: stop asking */
+			rc = wk_fail(j, CF_ERR_TRANSIENT, "issuer %s is paused", j->iss.name);
+			break;
+		}
 		r = cf_acme_authz_poll(j->w->client, url, chunk < deadline ? chunk : deadline, &a,
 				       &j->err);
 		if (r == 0 || j->err.cls == CF_ERR_PERMANENT || a.status != CF_ACME_PENDING ||
@@ -182,6 +186,8 @@ static wk_rc poll_order(wk_job *j, time_t deadline)
 
 		if ((rc = wk_check(j)) != WK_NEXT)
 			return rc;
+		if (wk_issuer_is_paused(j))
+			return wk_fail(j, CF_ERR_TRANSIENT, "issuer %s is paused", j->iss.name);
 		r = cf_acme_order_poll(j->w->client, j->order.url, chunk < deadline ? chunk : deadline,
 				       &j->order, &j->err);
 		if (r != 0 && (j->err.cls == CF_ERR_PERMANENT || time(NULL) >= deadline))

@@ -86,7 +86,8 @@ wk_rc wk_issuer_gate(wk_job *j, bool reads_order);
 int wk_issuer_client_options(wk_job *j, cf_acme_options *o, cf_err *err);
 /* The runner's retry path: when the CA refused (429) or failed (503, 5xx, no
  * answer), pauses the issuer for everyone and writes the job's wait (or sets
- * j->move_to for the runner): true. false: not the CA's doing, retry as usual. */
+ * j->move_to for the runner): true; the same when another worker paused the
+ * issuer meanwhile. false: not the CA's doing, retry as usual. */
 bool wk_issuer_fault(wk_job *j);
 /* The validation of name failed: a unit of its failed-authorization budget at
  * the issuer, and one more failed validation of the certificate in a row (at
