@@ -198,6 +198,7 @@ static int check_value(const setting *st, const char *v, cf_err *err)
 				   "%s: not a PostgreSQL URL or conninfo (%s)", st->name,
 				   pqerr ? pqerr : "empty");
 			PQfreemem(pqerr);
+			PQconninfoFree(opts); /* "" parses: its options must go too */
 			return -1;
 		}
 		PQconninfoFree(opts);

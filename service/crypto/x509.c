@@ -266,6 +266,33 @@ static void blocks_free(pem_block *blocks, size_t n)
 	free(blocks);
 }
 
+/* The base64 body of a block, from just after the BEGIN line's dashes to the END
+ * line: a line break first, then only base64, '=' and line breaks ("\n" or
+ * "\r\n"). OpenSSL's reader cuts a line at a stray '\r' and skips other bytes,
+ * so without this check a garbled body could decode to a certificate other than
+ * the one another reader of the same text sees. */
+static bool body_is_strict(const char *p, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 2 && p[0] == '\r' && p[1] == '\n')
+		i = 2;
+	else if (len >= 1 && p[0] == '\n')
+		i = 1;
+	else
+		return false;
+	for (; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '+' || c == '/' || c == '=' || c == '\n' ||
+		    (c == '\r' && i + 1 < len && p[i + 1] == '\n'))
+			continue;
+		return false;
+	}
+	return true;
+}
+
 /* Decodes the one PEM block in text[0, len) (already delimited) into b. */
 static int decode_block(const char *text, size_t len, size_t idx, pem_block *b, cf_err *err)
 {
@@ -322,8 +349,11 @@ static int chain_parse(const char *pem, size_t len, pem_block **out, size_t *nou
 			pos++;
 		if (pos == len)
 			break;
+		/* a BEGIN line not at the start of a line is no BEGIN line to OpenSSL's
+		 * reader, which would skip that block and read the next one */
 		if (len - pos < sizeof(begin_marker) - 1 ||
-		    memcmp(pem + pos, begin_marker, sizeof(begin_marker) - 1) != 0) {
+		    memcmp(pem + pos, begin_marker, sizeof(begin_marker) - 1) != 0 ||
+		    (pos > 0 && pem[pos - 1] != '\n')) {
 			cf_err_set(
 				err, CF_ERR_PERMANENT,
 				"PEM chain: unexpected text at byte %zu after %zu block(s)",
@@ -369,6 +399,13 @@ static int chain_parse(const char *pem, size_t len, pem_block **out, size_t *nou
 		n++;
 		if (decode_block(pem + pos, end - pos, n, &blocks[n - 1], err) != 0)
 			goto out;
+		if (!body_is_strict(pem + dash + 5, end - (sizeof(cert_end) - 1) - (dash + 5))) {
+			cf_err_set(err, CF_ERR_PERMANENT,
+				   "PEM chain: block %zu has bytes other than base64 and line "
+				   "breaks",
+				   n);
+			goto out;
+		}
 		pos = end;
 	}
 	if (n == 0) {

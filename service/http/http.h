@@ -132,6 +132,10 @@ const char *cf_req_header(const cf_http_req *req, const char *name);
 const char *cf_req_query(const cf_http_req *req, const char *name);
 /* The token of "Authorization: Bearer <token>", or NULL. */
 const char *cf_req_bearer(const cf_http_req *req);
+/* The same from the header's value h (NULL: no header): a pointer into h after
+ * "Bearer " (any case) and any further spaces, or NULL when h is not of that form
+ * or the token is empty. Pure, for cf_req_bearer and tests/fuzz. */
+const char *cf_bearer_parse(const char *h);
 /* The request body as a JSON value (NULL with a 400 problem in resp when it is not
  * JSON; the detail names the position). An empty body gives NULL and 400 too,
  * unless allow_empty, where it gives an empty object. */

@@ -31,16 +31,19 @@ const char *cf_req_query(const cf_http_req *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-const char *cf_req_bearer(const cf_http_req *req)
+const char *cf_bearer_parse(const char *h)
 {
-	const char *h = cf_req_header(req, "Authorization");
-
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return NULL;
 	h += 7;
 	while (*h == ' ')
 		h++;
 	return *h ? h : NULL;
+}
+
+const char *cf_req_bearer(const cf_http_req *req)
+{
+	return cf_bearer_parse(cf_req_header(req, "Authorization"));
 }
 
 json_t *cf_req_json(cf_http_req *req, cf_http_resp *resp, bool allow_empty)

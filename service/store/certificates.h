@@ -54,7 +54,8 @@ CF_MUST_CHECK int cf_cert_list_json(PGconn *conn, json_t **out, cf_err *err);
 
 /* The same list restricted to the certificates at risk: those whose current
  * version expires within within_s seconds (or has expired), soonest first. */
-CF_MUST_CHECK int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out,
+					     cf_err *err);
 
 /* Deletes certificate id with its versions and jobs, unless one of its jobs is
  * running or waiting (a worker may hold an order and TXT values for it); a queued
@@ -65,13 +66,13 @@ CF_MUST_CHECK int cf_cert_delete(PGconn *conn, const char *id, char busy_job[CF_
 		   char busy_state[16], cf_err *err);
 
 /* The status of certificate id into status: 1 found, 0 none, -1 on error. */
-int cf_cert_status(PGconn *conn, const char *id, char status[16], cf_err *err);
+CF_MUST_CHECK int cf_cert_status(PGconn *conn, const char *id, char status[16], cf_err *err);
 
 /* Lifts the pause of certificate id (status paused after repeated failed
  * validations): status back to valid (or pending without a version), the count
  * of failed validations reset. 1 lifted, 0 not paused (or no such certificate),
  * -1 on error. */
-int cf_cert_resume(PGconn *conn, const char *id, cf_err *err);
+CF_MUST_CHECK int cf_cert_resume(PGconn *conn, const char *id, cf_err *err);
 
 /* What a fetch of certificate id needs: who may fetch it and its current
  * version. Owned by whoever loaded it; release with cf_cert_fetch_free. */

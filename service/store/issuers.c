@@ -274,8 +274,7 @@ int cf_issuer_load(PGconn *conn, const uint8_t key[32], const char *name, cf_iss
 	memset(out, 0, sizeof(*out));
 	res = cf_db_exec(conn, "loading an issuer",
 			 "SELECT directory, email, ca_pem, eab_kid, eab_hmac_sealed, profile, "
-			 "limits::text, renewals_exempt, GREATEST(extract(epoch FROM paused_until - "
-			 "now()), 0), COALESCE(pause_reason, '') FROM issuers WHERE name = $1",
+			 "limits::text, renewals_exempt FROM issuers WHERE name = $1",
 			 1, p, err);
 	if (res == NULL)
 		return -1;
@@ -295,8 +294,6 @@ int cf_issuer_load(PGconn *conn, const uint8_t key[32], const char *name, cf_iss
 	if (unseal_eab(res, 0, 4, key, name, &out->eab_hmac, err) != 0)
 		goto fail;
 	out->renewals_exempt = cf_col_bool(res, 0, 7);
-	out->paused_for_s = cf_col_double(res, 0, 8, 0);
-	cf_col_copy(out->pause_reason, sizeof(out->pause_reason), res, 0, 9);
 	rc = 1;
 	goto out;
 fail:

@@ -46,34 +46,37 @@
 /* ---- the definitions (HTTP side; conn inside the caller's transaction) ---- */
 
 /* Seals the EAB HMAC key of issuer name into out. */
-int cf_issuer_eab_seal(const uint8_t key[32], const char *name, const char *hmac,
+CF_MUST_CHECK int cf_issuer_eab_seal(const uint8_t key[32], const char *name, const char *hmac,
 		       cf_buf *out, cf_err *err);
 /* Inserts doc (sealed: the EAB blob, or NULL / empty when there is no EAB).
  * Returns 1 inserted, 0 when the name is taken, -1 on error. */
-int cf_issuer_insert(PGconn *conn, const json_t *doc, const cf_buf *sealed, cf_err *err);
+CF_MUST_CHECK int cf_issuer_insert(PGconn *conn, const json_t *doc, const cf_buf *sealed,
+				   cf_err *err);
 /* Replaces the definition of doc's name; sealed NULL keeps the EAB key (doc's eab
  * null drops it). Returns 1, 0 when there is no such issuer, -1 on error. */
-int cf_issuer_update(PGconn *conn, const json_t *doc, const cf_buf *sealed, cf_err *err);
+CF_MUST_CHECK int cf_issuer_update(PGconn *conn, const json_t *doc, const cf_buf *sealed,
+				   cf_err *err);
 /* The definition of issuer name, its row locked until the transaction ends;
  * *doc NULL when there is none. */
-int cf_issuer_get_doc_locked(PGconn *conn, const char *name, json_t **doc, cf_err *err);
+CF_MUST_CHECK int cf_issuer_get_doc_locked(PGconn *conn, const char *name, json_t **doc,
+					   cf_err *err);
 /* The API representation: the doc (with "eab":{"kid","hmac_key_set":true}),
  * "state": {"paused": {"until","reason","problem"}|null, "last_hour":
  * {"orders","failures"}, "budgets": {limit: {"count","per_seconds","used","left",
  * "next_at"|null}}}, "created_at", "updated_at". *out NULL when there is none. */
-int cf_issuer_get_json(PGconn *conn, const char *name, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_issuer_get_json(PGconn *conn, const char *name, json_t **out, cf_err *err);
 /* {"issuers":[...]} sorted by name. */
-int cf_issuer_list_json(PGconn *conn, json_t **out, cf_err *err);
+CF_MUST_CHECK int cf_issuer_list_json(PGconn *conn, json_t **out, cf_err *err);
 /* 1 when issuer name exists (locked FOR SHARE until the transaction ends), 0 when
  * not, -1 on error. */
-int cf_issuer_exists_locked(PGconn *conn, const char *name, cf_err *err);
+CF_MUST_CHECK int cf_issuer_exists_locked(PGconn *conn, const char *name, cf_err *err);
 /* Deletes issuer name unless a certificate names it: 1 deleted, 0 none, 2 in use
  * (*users: up to 10 certificate ids), -1 on error. */
-int cf_issuer_delete(PGconn *conn, const char *name, json_t **users, cf_err *err);
+CF_MUST_CHECK int cf_issuer_delete(PGconn *conn, const char *name, json_t **users, cf_err *err);
 /* Creates or updates the issuer "default" from CERTFLEET_ACME_DIRECTORY (+ its
  * CA file's PEM, NULL for the system store, and email); limits, profile and EAB
  * set through the API are kept. */
-int cf_issuer_upsert_default(PGconn *conn, const char *directory, const char *ca_pem,
+CF_MUST_CHECK int cf_issuer_upsert_default(PGconn *conn, const char *directory, const char *ca_pem,
 			     const char *email, cf_err *err);
 
 /* The duplicate_sets limit of a certificate's first issuer, for a manual issue:
@@ -85,7 +88,8 @@ typedef struct cf_dup_check {
 } cf_dup_check;
 /* 1 when the set reached the limit (out filled), 0 when not (or no such limit),
  * -1 on error. */
-int cf_issuer_duplicate_check(PGconn *conn, const char *certificate_id, cf_dup_check *out,
+CF_MUST_CHECK int cf_issuer_duplicate_check(PGconn *conn, const char *certificate_id,
+					    cf_dup_check *out,
 			      cf_err *err);
 
 /* ---- what a worker reads ---- */
@@ -99,18 +103,17 @@ typedef struct cf_issuer {
 	char *profile;     /* the issuer's default profile, NULL when none */
 	json_t *limits;    /* {limit: {"count","per_seconds"}} */
 	bool renewals_exempt;
-	double paused_for_s; /* > 0: paused for that long from when it was read */
-	char pause_reason[512];
 } cf_issuer;
 
 /* Loads issuer name. Returns 1 found, 0 none, -1 on error (a blob that does not
  * open is a permanent error). */
-int cf_issuer_load(PGconn *conn, const uint8_t key[32], const char *name, cf_issuer *out,
+CF_MUST_CHECK int cf_issuer_load(PGconn *conn, const uint8_t key[32], const char *name,
+				 cf_issuer *out,
 		   cf_err *err);
 void cf_issuer_free(cf_issuer *is);
 
 /* The issuer's pause now: 1 paused (*left_s, reason filled), 0 not, -1 error. */
-int cf_issuer_paused(PGconn *conn, const char *name, double *left_s, char *reason,
+CF_MUST_CHECK int cf_issuer_paused(PGconn *conn, const char *name, double *left_s, char *reason,
 		     size_t len, cf_err *err);
 
 /* Pauses issuer name for every worker: rate_limited: until now() + retry_after_s
@@ -118,12 +121,13 @@ int cf_issuer_paused(PGconn *conn, const char *name, double *left_s, char *reaso
  * exponential backoff, 2^streak seconds up to cap_s, at least retry_after_s. A
  * later pause never shortens an earlier one. problem (may be NULL) is kept
  * verbatim. *until_s gets the seconds until the pause ends. Also counts a failure. */
-int cf_issuer_pause(PGconn *conn, const char *name, bool rate_limited, long retry_after_s,
+CF_MUST_CHECK int cf_issuer_pause(PGconn *conn, const char *name, bool rate_limited,
+				  long retry_after_s,
 		    double cap_s, const char *reason, const char *problem, double *until_s,
 		    cf_err *err);
 /* A request went through: the backoff streak starts again (a write only when the
  * streak is not 0). */
-int cf_issuer_recovered(PGconn *conn, const char *name, cf_err *err);
+CF_MUST_CHECK int cf_issuer_recovered(PGconn *conn, const char *name, cf_err *err);
 
 /* One unit of a budget: limit (CF_LIMIT_*) and key ("" for orders). */
 typedef struct cf_unit {
@@ -141,17 +145,19 @@ typedef struct cf_budget_wait {
 /* Takes every unit in units (those whose limit the issuer does not set are
  * skipped) in one transaction on conn: 1 taken, 0 one budget is empty (nothing
  * taken; *w says which and until when), -1 on error. job_id may be NULL. */
-int cf_issuer_take(PGconn *conn, const char *issuer, const json_t *limits,
+CF_MUST_CHECK int cf_issuer_take(PGconn *conn, const char *issuer, const json_t *limits,
 		   const cf_unit *units, size_t n, const char *job_id, cf_budget_wait *w,
 		   cf_err *err);
 /* Whether one unit of limit/key is free now, without taking it: 1 yes (or the
  * limit is not set), 0 no (*w filled), -1 on error. */
-int cf_issuer_check(PGconn *conn, const char *issuer, const json_t *limits, const char *limit,
+CF_MUST_CHECK int cf_issuer_check(PGconn *conn, const char *issuer, const json_t *limits,
+				  const char *limit,
 		    const char *key, cf_budget_wait *w, cf_err *err);
 /* Deletes the usage rows of issuer name that no window counts any more. */
-int cf_issuer_prune(PGconn *conn, const char *name, cf_err *err);
+CF_MUST_CHECK int cf_issuer_prune(PGconn *conn, const char *name, cf_err *err);
 /* Records a row of activity or use (CF_USAGE_* or a limit) without a check. */
-int cf_issuer_record(PGconn *conn, const char *issuer, const char *what, const char *key,
+CF_MUST_CHECK int cf_issuer_record(PGconn *conn, const char *issuer, const char *what,
+				   const char *key,
 		     const char *job_id, cf_err *err);
 
 #endif

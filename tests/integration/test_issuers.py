@@ -432,3 +432,23 @@ def test_eab_account_is_registered_on_first_use_and_reused(certfleet, eab_lab):
         with c.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         c.close()
+
+
+def test_certificates_per_registered_domain_budget(fleet, lab):
+    """h61.example.test and h62.example.test share the registered domain example.test
+    (the Public Suffix List's default rule for .test): one unit each of the same
+    budget, so the second certificate waits without ordering."""
+    fleet.start(CERTFLEET_WORKERS=2, CERTFLEET_FALLBACK_AFTER=3600)
+    fleet.provider()
+    issuer(fleet, "perdomain", lab["LAB_ACME_DIR"],
+           limits={"certificates_per_domain": {"count": 1, "per_seconds": 3600}})
+    first = cert(fleet, "d1", ["h61.example.test"], ["perdomain"])
+    assert fleet.wait([first], timeout=60)[first] == "issued", fleet.timeline(first)
+    second = cert(fleet, "d2", ["h62.example.test"], ["perdomain"])
+    e = fleet.wait_event(second, lambda e: e[1] == "issuer")
+    assert re.fullmatch(r'waiting for certificates_per_domain budget at perdomain for '
+                        r'"example.test": 1 per 1h used, next at \d\d:\d\d:\d\d', e[2]), e
+    assert fleet.job(second)["state"] == "waiting" and fleet.job(second)["order_url"] is None
+    b = fleet.api.get("/v1/issuers/perdomain").json()["state"]["budgets"]
+    assert b["certificates_per_domain"]["used"] == 1 and b["certificates_per_domain"]["left"] == 0
+    assert b["certificates_per_domain"]["next_at"] is not None

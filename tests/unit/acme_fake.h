@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ typedef struct canned {
 typedef struct fake_ca {
 	int lfd, port;
 	pthread_t th;
-	volatile int stop;
+	atomic_int stop; /* set by the test thread, read by the server thread */
 	pthread_mutex_t mu;
 	canned script[MAX_SCRIPT];
 	int nscript, next, nonces;
@@ -219,7 +220,9 @@ static inline void fake_stop(fake_ca *f)
 
 static inline void script(fake_ca *f, int status, const char *headers, const char *body)
 {
+	pthread_mutex_lock(&f->mu); /* the server thread reads the script under mu */
 	f->script[f->nscript++] = (canned){status, headers, body};
+	pthread_mutex_unlock(&f->mu);
 }
 
 /* How many requests of a method were seen. */
@@ -227,8 +230,10 @@ static inline int count(fake_ca *f, const char *method)
 {
 	int i, n = 0;
 
+	pthread_mutex_lock(&f->mu); /* a request may still be arriving */
 	for (i = 0; i < f->nreq; i++)
 		n += strcmp(f->method[i], method) == 0;
+	pthread_mutex_unlock(&f->mu);
 	return n;
 }
 
@@ -236,14 +241,15 @@ static inline int count(fake_ca *f, const char *method)
 static inline char *post_header(fake_ca *f, int nth, const char *member)
 {
 	int i, seen = 0;
+	char *out = NULL;
 
+	pthread_mutex_lock(&f->mu);
 	for (i = 0; i < f->nreq; i++) {
 		if (strcmp(f->method[i], "POST") != 0 || seen++ != nth)
 			continue;
 		json_t *jws = json_loads(f->body[i], 0, NULL), *h;
 		size_t n = 0;
 		uint8_t *raw = cf_b64url_decode(json_string_value(json_object_get(jws, "protected")), &n);
-		char *out;
 
 		h = json_loadb((char *)raw, n, 0, NULL);
 		out = json_string_value(json_object_get(h, member))
@@ -252,29 +258,33 @@ static inline char *post_header(fake_ca *f, int nth, const char *member)
 		json_decref(h);
 		json_decref(jws);
 		free(raw);
-		return out;
+		break;
 	}
-	return NULL;
+	pthread_mutex_unlock(&f->mu);
+	return out;
 }
 
 /* The decoded JSON payload of the i-th POST (new reference), or NULL. */
 static inline json_t *post_payload(fake_ca *f, int nth)
 {
 	int i, seen = 0;
+	json_t *out = NULL;
 
+	pthread_mutex_lock(&f->mu);
 	for (i = 0; i < f->nreq; i++) {
 		if (strcmp(f->method[i], "POST") != 0 || seen++ != nth)
 			continue;
-		json_t *jws = json_loads(f->body[i], 0, NULL), *out;
+		json_t *jws = json_loads(f->body[i], 0, NULL);
 		size_t n = 0;
 		uint8_t *raw = cf_b64url_decode(json_string_value(json_object_get(jws, "payload")), &n);
 
 		out = raw ? json_loadb((char *)raw, n, 0, NULL) : NULL;
 		json_decref(jws);
 		free(raw);
-		return out;
+		break;
 	}
-	return NULL;
+	pthread_mutex_unlock(&f->mu);
+	return out;
 }
 
 /* ---- the client under test ---- */

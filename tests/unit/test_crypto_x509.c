@@ -476,6 +476,17 @@ static void test_chain_rejects(void **state)
 		 "DEK-Info: AES-128-CBC,000102030405060708090A0B0C0D0E0F\n\n%s",
 		 p);
 	expect_reject(text, "headers");
+	/* a stray CR inside a base64 line: OpenSSL's reader skips it here but cuts
+	 * the line when the text starts otherwise (found by tests/fuzz/fuzz_x509) */
+	p = strchr(leaf_pem, '\n') + 1 + 30;
+	snprintf(text, sizeof(text), "%.*s\r%s", (int)(p - leaf_pem), leaf_pem, p);
+	expect_reject(text, "other than base64");
+	/* a BEGIN line that does not start a line (OpenSSL's reader skips that
+	 * block; found by fuzz_x509) */
+	snprintf(text, sizeof(text), " %s%s", leaf_pem, inter_pem);
+	expect_reject(text, "unexpected text at byte 1");
+	snprintf(text, sizeof(text), "%s\r%s", leaf_pem, inter_pem);
+	expect_reject(text, "unexpected text");
 }
 
 /* A CERTIFICATE block whose DER has bytes after the certificate is no certificate. */

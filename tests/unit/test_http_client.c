@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@
 typedef struct server {
 	int lfd, port;
 	pthread_t th;
-	volatile int stop;
+	atomic_int stop; /* set by the test thread, read by the server thread */
 	const char *answer; /* raw response; NULL: read the request, never answer */
 	char request[8192]; /* the last request as read (head and body) */
 	int parked[4];
