@@ -357,12 +357,23 @@ wk_rc wk_issuer_gate(wk_job *j, bool reads_order)
 	if (j->step == CF_STEP_ORDER && j->cl.order_url == NULL && !reads_order &&
 	    ((rc = budget(j)) != WK_NEXT || j->move_to[0]))
 		return rc;
-	if (json_object_get(j->data, "wait_since") != NULL)
-		json_object_del(j->data, "wait_since"); /* written with the step's event */
+	/* written with the step's event; kept for wk_issuer_fault, so a probe the CA
+	 * fails does not start the wait (and the slack) again */
+	j->wait_since = json_number_value(json_object_get(j->data, "wait_since"));
+	json_object_del(j->data, "wait_since");
 	return WK_NEXT;
 }
 
 /* ---- the CA refused or failed ---- */
+
+/* The CA failed a step after the gate ended the job's wait (wait_since): the
+ * wait goes on from its start, so a probe the CA fails does not restart it (and
+ * the slack with it). */
+static void wait_goes_on(wk_job *j)
+{
+	if (j->wait_since > 0 && json_object_get(j->data, "wait_since") == NULL)
+		json_object_set_new(j->data, "wait_since", json_real(j->wait_since));
+}
 
 /* Another worker paused the issuer while this job was at it (a step that stops
  * polling a paused issuer ends with a transient error): the job waits for that
@@ -375,11 +386,13 @@ static bool paused_meanwhile(wk_job *j)
 
 	memset(&j->err, 0, sizeof(j->err));
 	j->move_to[0] = '\0';
+	wait_goes_on(j);
 	r = pause_check(j, &rc);
 	if (r == 1 && (rc == WK_WAIT || rc == WK_LOST || j->move_to[0])) {
 		cf_err_clear(&keep);
 		return true;
 	}
+	json_object_del(j->data, "wait_since"); /* no wait: the gate had ended it */
 	cf_err_clear(&j->err);
 	j->err = keep;
 	return false;
@@ -421,6 +434,7 @@ bool wk_issuer_fault(wk_job *j)
 	clock_text(until_s, until, sizeof(until));
 	snprintf(what, sizeof(what), "issuer %s, paused until %s: %s", j->iss.name, until, reason);
 	j->move_to[0] = '\0';
+	wait_goes_on(j);
 	wait_or_move(j, until_s, what); /* a move (j->move_to) is the runner's */
 	return true;
 }

@@ -83,6 +83,8 @@ typedef struct wk_job {
 	bool iss_loaded;
 	char move_to[64];      /* set by issuer.c: the runner moves the job to this issuer */
 	char move_why[700];
+	double wait_since;     /* issuer.c: the start of the wait the gate ended (0: none),
+				* restored when the CA fails the step: the wait goes on */
 	char failed_name[256]; /* the name whose validation failed, "" when none */
 	bool pause_cert;       /* its failures reached CERTFLEET_VALIDATION_PAUSE_AFTER */
 	bool resumed;          /* an earlier attempt may have done this step (or more of
