@@ -33,6 +33,12 @@ wk_rc wk_check(wk_job *j)
 	return WK_NEXT;
 }
 
+wk_rc wk_oom(wk_job *j)
+{
+	cf_err_oom(&j->err, NULL);
+	return wk_err(j);
+}
+
 wk_rc wk_err(wk_job *j)
 {
 	j->err_step = j->step;
@@ -140,6 +146,7 @@ static wk_rc write_events(wk_job *j, cf_job_change *c, const cf_job_event *own)
 	return wk_db_err(j);
 }
 
+__attribute__((format(printf, 6, 0)))
 static wk_rc write_v(wk_job *j, cf_job_change *ch, const char *ev_step, bool timed,
 		     const char *problem, const char *fmt, va_list ap)
 {

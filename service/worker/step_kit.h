@@ -116,6 +116,8 @@ wk_rc wk_fail(wk_job *j, cf_err_class cls, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Marks the error already in j->err as belonging to the current step: WK_ERR. */
 wk_rc wk_err(wk_job *j);
+/* Out of memory in the current step (cf_err_oom: transient): WK_ERR. */
+wk_rc wk_oom(wk_job *j);
 /* Writes ch (NULL: none; data is always written) with the held events (wk_note)
  * and one event of step ev_step (duration since j->t0 when timed), fenced, as one
  * statement. An unsaved step (step_unsaved) is saved with it unless ch names

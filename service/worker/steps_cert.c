@@ -280,7 +280,7 @@ static wk_rc store(wk_job *j, const cf_acme_cert *cert)
 
 		free(set);
 		cf_secret_free(pem);
-		return no_key ? wk_err(j) : wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
+		return no_key ? wk_err(j) : wk_oom(j);
 	}
 	in.key_pem = pem ? pem : j->cert_key_pem;
 	in.issuer = j->iss_loaded ? j->iss.name : NULL;

@@ -296,7 +296,7 @@ wk_rc wk_st_propagate(wk_job *j)
 		}
 		cf_err_clear(&e);
 	}
-	rc = w == NULL ? wk_fail(j, CF_ERR_TRANSIENT, "out of memory")
+	rc = w == NULL ? wk_oom(j)
 	     : wk_step_done(j, NULL, "%s",
 			  n == 0 ? "nothing to wait for"
 			  : app->propagation == CF_PROP_AUTHORITATIVE

@@ -201,7 +201,7 @@ static wk_rc new_order(wk_job *j)
 	wk_rc r;
 
 	if (names == NULL)
-		return wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
+		return wk_oom(j);
 	opts.profile = order_profile(j, &bad);
 	if (bad) {
 		free(names);
@@ -234,7 +234,7 @@ static wk_rc new_order(wk_job *j)
 			  opts.replaces ? opts.replaces : "")) != WK_NEXT)
 		return r;
 	if ((j->cl.order_url = strdup(j->order.url)) == NULL)
-		return wk_fail(j, CF_ERR_TRANSIENT, "out of memory");
+		return wk_oom(j);
 	return WK_NEXT;
 }
 
