@@ -253,7 +253,12 @@ def test_acmedns_limit_across_replicas(fleet, lab):
             live += delta
             most = max(most, live)
         assert most <= 2, f"{most} values live at once at one acme-dns name"
-        if len(rows) >= 3:  # the CA may reuse a valid authorization for a later order
+        # The CA may reuse a valid authorization for a later order (fewer than three
+        # values), and a pause of the issuer serialises the jobs (Pebble answers two
+        # replicas' simultaneous newAccount for one key with a 500 now and then, which
+        # pauses the issuer for every worker): then no job needs to wait for the budget.
+        paused = any(e[1] == "issuer" for j in jobs for e in fleet.events(j))
+        if len(rows) >= 3 and not paused:
             waits = [e for j in jobs for e in fleet.events(j)
                      if "waiting for TXT budget at " + full in e[2]]
             assert waits, fleet.timeline(*jobs)
