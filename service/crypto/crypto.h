@@ -152,6 +152,13 @@ CF_MUST_CHECK int cf_seal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, c
 CF_MUST_CHECK int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *blob,
 	      size_t len, cf_buf *out, cf_err *err);
 
+/* A key for one purpose derived from the master key: HKDF-SHA-256 (RFC 5869, no
+ * salt) with info naming the purpose, e.g. "certfleet token hmac v1". Keys of
+ * different purposes are unrelated, so a value keyed for one (a token's stored
+ * HMAC) says nothing about another. Returns 0 / -1. The caller wipes out. */
+CF_MUST_CHECK int cf_derive_key(const uint8_t master[CF_SEAL_KEY_LEN], const char *info,
+				uint8_t out[32]);
+
 /* ---- random and compare ---- */
 CF_MUST_CHECK int cf_random_bytes(void *out, size_t n);
 /* A random string of nbytes (1..1024) of entropy, base64url, caller frees; NULL on

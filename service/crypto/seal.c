@@ -4,11 +4,16 @@
  * tag; the additional authenticated data names the row and column the blob belongs
  * to, so a blob copied into another row fails to open. Plaintext never leaves
  * cf_unseal unless the tag verified.
+ *
+ * Keys for other purposes than sealing (the token HMAC, the Idempotency-Key
+ * fingerprint) are derived from the master key with HKDF (cf_derive_key), never
+ * the master key itself.
  */
 #include "crypto/crypto_int.h"
 
 #include <limits.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,5 +157,29 @@ out:
 		OPENSSL_cleanse(plain, ctlen + 1);
 	free(plain);
 	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
+
+int cf_derive_key(const uint8_t master[CF_SEAL_KEY_LEN], const char *info, uint8_t out[32])
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	size_t outlen = 32;
+	int rc = -1;
+
+	if (ctx == NULL || master == NULL || info == NULL)
+		goto out;
+	if (EVP_PKEY_derive_init(ctx) <= 0 ||
+	    EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) <= 0 ||
+	    EVP_PKEY_CTX_set1_hkdf_key(ctx, master, CF_SEAL_KEY_LEN) <= 0 ||
+	    EVP_PKEY_CTX_add1_hkdf_info(ctx, (const unsigned char *)info, (int)strlen(info)) <= 0 ||
+	    EVP_PKEY_derive(ctx, out, &outlen) <= 0 || outlen != 32)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0) {
+		cf_wipe(out, 32);
+		ERR_clear_error();
+	}
+	EVP_PKEY_CTX_free(ctx);
 	return rc;
 }
