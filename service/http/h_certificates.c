@@ -100,24 +100,32 @@ static bool same_set(const json_t *a, const json_t *b)
 	return true;
 }
 
-/* The grant rules of a PATCH (see the top): 1 when answered 403. body is the
- * patch, current the definition before it, doc the validated result. */
-static int refuse_patch(const cf_http_req *req, cf_http_resp *resp, const json_t *body,
-			const json_t *current, const json_t *doc)
+/* A keys token's PATCH (see the top), checked before anything else: 1 when
+ * answered 403 (a member other than hosts and admin_keys). */
+static int refuse_keys_patch(const cf_http_req *req, cf_http_resp *resp, const json_t *body)
 {
 	const char *k;
 	json_t *v;
 
-	if (req->who.role == CF_ROLE_KEYS) {
-		json_object_foreach((json_t *)body, k, v)
-			if (strcmp(k, "hosts") != 0 && strcmp(k, "admin_keys") != 0 &&
-			    strcmp(k, "id") != 0) {
-				forbidden(req, resp, k, "a keys token changes only hosts and "
-					  "admin_keys");
-				return 1;
-			}
+	if (req->who.role != CF_ROLE_KEYS || !json_is_object(body))
 		return 0;
-	}
+	json_object_foreach((json_t *)body, k, v)
+		if (strcmp(k, "hosts") != 0 && strcmp(k, "admin_keys") != 0 &&
+		    strcmp(k, "id") != 0) {
+			forbidden(req, resp, k, "a keys token changes only hosts and admin_keys");
+			return 1;
+		}
+	return 0;
+}
+
+/* An admin token's PATCH (see the top): 1 when answered 403 (it would change
+ * hosts or admin_keys). current is the definition before it, doc the validated
+ * result. */
+static int refuse_admin_patch(const cf_http_req *req, cf_http_resp *resp,
+			      const json_t *current, const json_t *doc)
+{
+	if (req->who.role == CF_ROLE_KEYS)
+		return 0;
 	if (!same_set(json_object_get(current, "hosts"), json_object_get(doc, "hosts"))) {
 		forbidden(req, resp, "hosts", "the hosts of a certificate receive its private "
 			  "key: only a keys token changes them");
@@ -259,7 +267,8 @@ int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		not_found(resp, id);
 		goto out;
 	}
-	if ((body = cf_req_json(req, resp, false)) == NULL)
+	if ((body = cf_req_json(req, resp, false)) == NULL ||
+	    refuse_keys_patch(req, resp, body) != 0)
 		goto out;
 	if (cf_cert_get_doc_locked(req->db, id, &current, &err) != 0)
 		goto fail;
@@ -276,7 +285,7 @@ int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 			goto fail;
 		goto out;
 	}
-	if (refuse_patch(req, resp, body, current, doc) != 0)
+	if (refuse_admin_patch(req, resp, current, doc) != 0)
 		goto out;
 	detail = changed_fields(body);
 	if (cf_cert_update(req->db, doc, &err) < 0 ||
