@@ -27,23 +27,27 @@
 #define SECRET_BYTES 32
 #define TOKEN_KEY_INFO "certfleet token hmac v1"
 
-/* The token HMAC key: written once by cf_tokens_init before threads start, read
- * only afterwards; wiped by cf_tokens_done. */
-static uint8_t token_key[32];
-static bool token_key_set;
+/* The token HMAC key: set once by cf_tokens_init before threads start, only
+ * read afterwards (cf_mac_key_sha256 works on a copy); freed by cf_tokens_done. */
+static cf_mac_key *token_mac;
 
 int cf_tokens_init(const uint8_t master_key[32])
 {
-	if (cf_derive_key(master_key, TOKEN_KEY_INFO, token_key) != 0)
-		return -1;
-	token_key_set = true;
-	return 0;
+	uint8_t k[32];
+	int rc = -1;
+
+	cf_tokens_done();
+	if (cf_derive_key(master_key, TOKEN_KEY_INFO, k) == 0 &&
+	    (token_mac = cf_mac_key_new(k)) != NULL)
+		rc = 0;
+	cf_wipe(k, sizeof(k));
+	return rc;
 }
 
 void cf_tokens_done(void)
 {
-	cf_wipe(token_key, sizeof(token_key));
-	token_key_set = false;
+	cf_mac_key_free(token_mac);
+	token_mac = NULL;
 }
 
 bool cf_token_name_reserved(const char *name)
@@ -52,11 +56,20 @@ bool cf_token_name_reserved(const char *name)
 				strncmp(name, "db:", 3) == 0);
 }
 
-/* HMAC-SHA-256(token key, secret) into out; -1 (out zeroed) without a key. */
+/* HMAC-SHA-256(token key, secret) into out; -1 (out zeroed) without a key, after
+ * the same work with a zero key. */
 static int secret_hmac(const char *secret, uint8_t out[32])
 {
-	if (cf_hmac_sha256(token_key, sizeof(token_key), secret, strlen(secret), out) != 0 ||
-	    !token_key_set) {
+	static const uint8_t zero[32];
+
+	if (token_mac == NULL) {
+		if (cf_hmac_sha256(zero, sizeof(zero), secret, strlen(secret), out) != 0) {
+			/* out is zeroed below either way */
+		}
+		memset(out, 0, 32);
+		return -1;
+	}
+	if (cf_mac_key_sha256(token_mac, secret, strlen(secret), out) != 0) {
 		memset(out, 0, 32);
 		return -1;
 	}
@@ -151,7 +164,7 @@ int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s
 	int rc = -1;
 
 	*token = NULL;
-	if (!token_key_set) {
+	if (token_mac == NULL) {
 		cf_err_set(err, CF_ERR_PERMANENT, "token: the master key is needed to create a "
 			   "token (CERTFLEET_MASTER_KEY or CERTFLEET_MASTER_KEY_FILE)");
 		goto out;
