@@ -14,7 +14,8 @@
  *   certfleet token revoke NAME | --id ID
  *
  * Creation and revocation write an audit event (actor "cli", no token id) in
- * the same transaction. The names "cli", "worker" and "db:*" are refused. Every form takes --config FILE like the other commands.
+ * the same transaction. The names "cli", "worker" and "db:*" are refused. Every
+ * form takes --config FILE like the other commands.
  */
 #include <stdio.h>
 #include <stdlib.h>

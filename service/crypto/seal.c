@@ -174,7 +174,8 @@ int cf_derive_key(const uint8_t master[CF_SEAL_KEY_LEN], const char *info, uint8
 	if (EVP_PKEY_derive_init(ctx) <= 0 ||
 	    EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) <= 0 ||
 	    EVP_PKEY_CTX_set1_hkdf_key(ctx, master, CF_SEAL_KEY_LEN) <= 0 ||
-	    EVP_PKEY_CTX_add1_hkdf_info(ctx, (const unsigned char *)info, (int)strlen(info)) <= 0 ||
+	    EVP_PKEY_CTX_add1_hkdf_info(ctx, (const unsigned char *)info,
+					(int)strlen(info)) <= 0 ||
 	    EVP_PKEY_derive(ctx, out, &outlen) <= 0 || outlen != 32)
 		goto out;
 	rc = 0;

@@ -13,8 +13,9 @@
  *  4. on POST with an Idempotency-Key: the same key with the same request (an
  *     HMAC of method, path and body keyed by app->idem_key) from the same token
  *     replays the stored answer (status and body) without running the handler;
- *     with another request it is a 422. The answer is stored in the transaction of the effect. Only successes
- *     are stored: a request refused with 4xx changed nothing and may be retried.
+ *     with another request it is a 422. The answer is stored in the transaction
+ *     of the effect. Only successes are stored: a request refused with 4xx
+ *     changed nothing and may be retried.
  *
  * Routes flagged CF_ROUTE_CACHED (the certificate fetches) skip steps 1, 3 and
  * 4: the token is checked against the fetch cache (cache.h) and the handler runs

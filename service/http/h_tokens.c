@@ -1,11 +1,11 @@
 /*
  * h_tokens.c: /v1/tokens: API tokens over the API, the same operations as
  * `certfleet token`: create (the secret is in the 201 answer and nowhere else:
- * only its HMAC is stored, the answer body is wiped once sent,
- * and the route refuses an Idempotency-Key, whose stored answer would keep the
- * secret), list (never a secret or a hash), and revoke by name (every live token
- * of that name, or with ?id= only that one: rotation keeps two tokens of one
- * host valid until the old one is revoked).
+ * only its HMAC is stored, the answer body is wiped once sent, and the route
+ * refuses an Idempotency-Key, whose stored answer would keep the secret), list
+ * (never a secret or a hash), and revoke by name (every live token of that
+ * name, or with ?id= only that one: rotation keeps two tokens of one host valid
+ * until the old one is revoked).
  *
  * Who may do what (README "Who gets the key"): a host token can fetch keys, so
  * only a keys token creates one; an admin token creates admin tokens; keys tokens

@@ -18,8 +18,9 @@
 #include "util/err.h"
 
 /* Appends an audit event. actor is a token's name ("cli" for the command line),
- * token_id that token's id (NULL when no token acted: the CLI), action e.g. "certificate.create", target the object's id (may be NULL), address
- * the client's (may be NULL), detail an object or NULL (borrowed). The caller
+ * token_id that token's id (NULL when no token acted: the CLI), action e.g.
+ * "certificate.create", target the object's id (may be NULL), address the
+ * client's (may be NULL), detail an object or NULL (borrowed). The caller
  * guarantees detail holds no secret. */
 CF_MUST_CHECK int cf_audit_write(PGconn *conn, const char *actor, const char *token_id,
 				 const char *action, const char *target, const char *address,
@@ -27,9 +28,10 @@ CF_MUST_CHECK int cf_audit_write(PGconn *conn, const char *actor, const char *to
 
 /* Audit events in the order they happened (at, then id), at most limit:
  * {"events":[{"id","at","actor","token_id","action","target","address","detail"}]},
- * where token_id, target, address and detail are null when unset. since (RFC 3339, may be NULL)
- * keeps events at or after that time; actor and action (may be NULL) keep events
- * with exactly that actor or action. The caller has checked since's syntax. */
+ * where token_id, target, address and detail are null when unset. since (RFC
+ * 3339, may be NULL) keeps events at or after that time; actor and action (may
+ * be NULL) keep events with exactly that actor or action. The caller has checked
+ * since's syntax. */
 CF_MUST_CHECK int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const char *action,
 		       int limit, json_t **out, cf_err *err);
 

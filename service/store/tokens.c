@@ -9,8 +9,8 @@
  * hold SHA-256(secret) and still verify. Verification does the same work (an
  * HMAC, a SHA-256 and a constant-time compare) whether or not the id exists and
  * whichever hash the row holds, so the answer time does not tell a guessed id
- * from a guessed secret. Expiry is judged by the caller's clock (cf_token_check's now),
- * so that a cached row expires on time without asking the database.
+ * from a guessed secret. Expiry is judged by the caller's clock (cf_token_check's
+ * now), so that a cached row expires on time without asking the database.
  */
 #include "store/tokens.h"
 

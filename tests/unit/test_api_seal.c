@@ -3,9 +3,10 @@
  * provider's settings (store/providers.c: only the secret keys are sealed, the
  * AAD "dns_providers:v2:<name>:<type>:<settings digest>" binds the blob to its
  * row, type and public settings, so a blob swapped between two rows, relabelled
- * with another type or settings, or opened with another key fails), the token format and durations
- * (store/tokens.c), Idempotency-Key syntax and fingerprints (store/audit.c), and
- * the UUID check of job ids (store/rows.c). No database.
+ * with another type or settings, or opened with another key fails), the token
+ * format, roles, reserved names and the HMAC and legacy SHA-256 checks
+ * (store/tokens.c), Idempotency-Key syntax and keyed fingerprints
+ * (store/audit.c), and the UUID check of job ids (store/rows.c). No database.
  */
 #include <setjmp.h>
 #include <stdarg.h>
