@@ -4,7 +4,8 @@
 -- change a certificate's hosts or admin_keys (README "Who gets the key"). New
 -- tokens keep an HMAC-SHA-256 of their secret keyed by a key derived from the
 -- master key (secret_hmac); rows made before keep their plain SHA-256
--- (secret_sha256) and work until they are rotated. Exactly one of the two is set.
+-- (secret_sha256) and work; the service re-hashes such a row at the token's first
+-- use (it needs the secret). Exactly one of the two is set.
 ALTER TABLE tokens DROP CONSTRAINT tokens_role_check;
 ALTER TABLE tokens ADD CONSTRAINT tokens_role_check CHECK (role IN ('admin','host','keys'));
 ALTER TABLE tokens ALTER COLUMN secret_sha256 DROP NOT NULL;

@@ -100,18 +100,22 @@ static void unauthorized(cf_http_req *req, cf_http_resp *resp, cf_token_status s
 	cf_resp_header(resp, "WWW-Authenticate", REALM ", error=\"invalid_token\"");
 }
 
-/* Records the use of the caller's token: on the request's connection, or on one
- * of the pool's for a cached route, where a failure is only logged (the use is
+/* Records the use of the caller's token, and re-hashes a legacy token's row
+ * (SHA-256 -> HMAC, cf_token_rehash): on the request's connection, or on one of
+ * the pool's for a cached route, where a failure is only logged (the use is
  * recorded next time; a fetch does not fail for it). */
 static int touch(cf_app *app, cf_http_req *req, cf_err *err)
 {
+	const char *legacy = req->who.legacy_hash ? cf_req_bearer(req) : NULL;
 	cf_err e = { 0 };
 	PGconn *db;
 
 	if (req->db != NULL)
-		return cf_token_touch(req->db, req->who.token_id, err);
+		return cf_token_touch(req->db, req->who.token_id, err) != 0 ||
+		       (legacy != NULL && cf_token_rehash(req->db, legacy, err) != 0) ? -1 : 0;
 	if ((db = cf_db_acquire(app->pool, &e)) != NULL) {
-		if (cf_token_touch(db, req->who.token_id, &e) != 0) {
+		if (cf_token_touch(db, req->who.token_id, &e) != 0 ||
+		    (legacy != NULL && cf_token_rehash(db, legacy, &e) != 0)) {
 			/* best effort: logged below from e; a missed touch only leaves
 			 * the token's last-use time behind */
 		}

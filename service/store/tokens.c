@@ -6,7 +6,8 @@
  * The stored value is HMAC-SHA-256(token key, secret), the token key derived from
  * the master key once per process (cf_tokens_init): a copy of the tokens table
  * alone does not let anyone test guesses of a secret. Rows made before 0011_keys
- * hold SHA-256(secret) and still verify. Verification does the same work (an
+ * hold SHA-256(secret) and still verify; the first use of such a token re-hashes
+ * its row (cf_token_rehash, called with the throttled last-use record). Verification does the same work (an
  * HMAC, a SHA-256 and a constant-time compare) whether or not the id exists and
  * whichever hash the row holds, so the answer time does not tell a guessed id
  * from a guessed secret. Expiry is judged by the caller's clock (cf_token_check's
@@ -285,6 +286,7 @@ void cf_token_check(const cf_token_row *row, const char *token, time_t now,
 	snprintf(who->token_id, sizeof(who->token_id), "%s", row->id);
 	snprintf(who->name, sizeof(who->name), "%s", row->name);
 	who->role = row->role;
+	who->legacy_hash = !row->hmac;
 	*status = CF_TOKEN_OK;
 }
 
@@ -312,6 +314,40 @@ int cf_token_touch(PGconn *conn, const char *id, cf_err *err)
 			 "UPDATE tokens SET last_used_at = now() WHERE id = $1 AND "
 			 "(last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
 			 1, params, err);
+}
+
+int cf_token_rehash(PGconn *conn, const char *token, cf_err *err)
+{
+	char id[CF_TOKEN_ID_LEN + 1];
+	const char *secret, *params[3];
+	const int lengths[3] = { 0, 32, 32 }, formats[3] = { 0, 1, 1 };
+	uint8_t mac[32], sha[32];
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (cf_token_split(token, id, &secret) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "token: malformed");
+		goto out;
+	}
+	if (secret_hmac(secret, mac) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "token %s: no token key to re-hash with", id);
+		goto out;
+	}
+	cf_sha256(secret, strlen(secret), sha);
+	params[0] = id;
+	params[1] = (const char *)mac;
+	params[2] = (const char *)sha;
+	res = cf_db_execb(conn, "re-hashing a token",
+			  "UPDATE tokens SET secret_hmac = $2, secret_sha256 = NULL WHERE id = $1 "
+			  "AND secret_hmac IS NULL AND secret_sha256 = $3",
+			  3, params, lengths, formats, err);
+	if (res != NULL)
+		rc = 0;
+out:
+	PQclear(res);
+	cf_wipe(mac, sizeof(mac));
+	cf_wipe(sha, sizeof(sha));
+	return rc;
 }
 
 int cf_token_revoke(PGconn *conn, const char *name, const char *id, cf_role role,

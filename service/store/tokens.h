@@ -6,8 +6,8 @@
  * primary key used to find the row; <secret> is 256 random bits in base64url (43
  * characters). Only an HMAC-SHA-256 of the secret is stored, keyed by a key
  * derived from the master key (cf_tokens_init), and it is compared in constant
- * time; rows made before 0011_keys hold a plain SHA-256 and keep working until
- * they are rotated (README "Tokens"). A token has a role (admin: manages
+ * time; rows made before 0011_keys hold a plain SHA-256, keep working, and are
+ * re-hashed at their first use (cf_token_rehash; README "Tokens"). A token has a role (admin: manages
  * everything but key grants; host: fetches the certificates that name it; keys:
  * grants keys: host tokens, a certificate's hosts and admin_keys), an optional
  * expiry and a revocation time; the time of last use is recorded (at most once a
@@ -43,6 +43,7 @@ typedef struct cf_principal {
 	char token_id[CF_TOKEN_ID_LEN + 1];
 	char name[CF_TOKEN_NAME_MAX + 1];
 	cf_role role;
+	bool legacy_hash; /* its row holds a plain SHA-256: re-hash it (cf_token_rehash) */
 } cf_principal;
 
 typedef enum cf_token_status {
@@ -117,6 +118,14 @@ CF_MUST_CHECK int cf_token_verify(PGconn *conn, const char *token, cf_principal 
  * (http/cache.c), so the write happens at most once a minute per token and
  * process. Writes no NOTIFY (migrations/0004_hosts.sql). */
 CF_MUST_CHECK int cf_token_touch(PGconn *conn, const char *id, cf_err *err);
+
+/* Replaces the plain SHA-256 of a legacy row (made before 0011_keys) by the HMAC
+ * of the secret, given the full token that just verified against it (its
+ * cf_principal says legacy_hash). The row changes only if it still holds that
+ * SHA-256, so a concurrent rotation or a second replica doing the same is
+ * harmless. The tokens trigger's NOTIFY drops the cached row everywhere.
+ * Returns 0 (also when nothing changed), or -1. */
+CF_MUST_CHECK int cf_token_rehash(PGconn *conn, const char *token, cf_err *err);
 
 /* Revokes the live tokens called name (id NULL), the one token id (name NULL),
  * or token id only if it is called name (both given); with role other than

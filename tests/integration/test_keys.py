@@ -8,7 +8,8 @@ way to it (issue 12):
 - every audit event carries the acting token's id beside its name; the names cli,
   worker and db:* are reserved;
 - token secrets are stored as an HMAC keyed from the master key; a token stored
-  with the older plain SHA-256 keeps working;
+  with the older plain SHA-256 keeps working, and its row is re-hashed at its first
+  use;
 - a sealed provider row whose type or public settings change in SQL no longer
   opens, while a row sealed the old way (AAD version 1) still does;
 - Idempotency-Key fingerprints are keyed, and records older than 24 h are purged
@@ -197,17 +198,43 @@ def test_every_audit_event_names_the_token_id(grants, pki):
 
 # ---- token hashes ----
 
-def test_new_tokens_are_hmac_and_legacy_sha256_tokens_still_work(grants):
-    api = grants
-    # a token as the service stored it before 0011_keys: plain SHA-256 of the secret
+def legacy_token(api, tid_, name, role):
+    """A token as the service stored it before 0011_keys: the plain SHA-256 of its
+    secret. Returns the token and the HMAC the service should store instead."""
     secret = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-    legacy = f"cf_0123456789ab_{secret}"
-    api.sql("INSERT INTO tokens (id, name, role, secret_sha256) VALUES (%s, 'old-admin', "
-            "'admin', %s)", ("0123456789ab", hashlib.sha256(secret.encode()).digest()))
-    assert api.get("/v1/whoami", token=legacy).json() == {
-        "token_id": "0123456789ab", "name": "old-admin", "role": "admin"}
+    api.sql("INSERT INTO tokens (id, name, role, secret_sha256) VALUES (%s, %s, %s, %s)",
+            (tid_, name, role, hashlib.sha256(secret.encode()).digest()))
+    mac = hmac.new(derived("certfleet token hmac v1"), secret.encode(), hashlib.sha256).digest()
+    return f"cf_{tid_}_{secret}", mac
+
+
+def hashes_of(api, tid_):
+    (plain, mac), = api.sql("SELECT secret_sha256, secret_hmac FROM tokens WHERE id = %s",
+                            (tid_,))
+    return (plain and bytes(plain)), (mac and bytes(mac))
+
+
+def test_new_tokens_are_hmac_and_legacy_sha256_tokens_still_work(grants, pki):
+    api = grants
+    legacy, want = legacy_token(api, "0123456789ab", "old-admin", "admin")
+    idle, _ = legacy_token(api, "00000000000f", "idle-admin", "admin")
     assert api.get("/v1/whoami", token=legacy[:-1] + ("A" if legacy[-1] != "A" else "B")
                    ).status_code == 401
+    assert hashes_of(api, "0123456789ab")[1] is None  # a refused token changes nothing
+    assert api.get("/v1/whoami", token=legacy).json() == {
+        "token_id": "0123456789ab", "name": "old-admin", "role": "admin"}
+    # its first use re-hashed the row: the plain SHA-256 is gone, and the token works on
+    assert hashes_of(api, "0123456789ab") == (None, want)
+    assert api.get("/v1/whoami", token=legacy).status_code == 200
+    # the same for a host token on the cached fetch route (through the pool)
+    api.certificate("web", ["web-09"])
+    seed_version(api.db_url, "web", pki)
+    host, host_mac = legacy_token(api, "0000000000aa", "web-09", "host")
+    assert api.fetch("web", "cert.pem", token=host).status_code == 200
+    poll(lambda: hashes_of(api, "0000000000aa") == (None, host_mac), timeout=10,
+         what="the legacy host token's row re-hashed")
+    poll(lambda: api.fetch("web", "cert.pem", token=host).status_code == 200, timeout=10,
+         what="the re-hashed host token fetching again")
     # new tokens: HMAC-SHA-256 keyed by HKDF(master key), never the plain SHA-256
     new = api.host_token("web-01")
     (plain, mac), = api.sql("SELECT secret_sha256, secret_hmac FROM tokens WHERE id = %s",
@@ -220,8 +247,9 @@ def test_new_tokens_are_hmac_and_legacy_sha256_tokens_still_work(grants):
     assert api.get("/v1/whoami", token=new).json()["role"] == "host"
     # the listing tells the operator which tokens to rotate
     hashes_ = {t["name"]: t["hash"] for t in api.get("/v1/tokens").json()["tokens"]}
-    assert hashes_ == {"test-admin": "hmac", "test-keys": "hmac", "old-admin": "sha256",
-                       "web-01": "hmac"}
+    assert hashes_ == {"test-admin": "hmac", "test-keys": "hmac", "old-admin": "hmac",
+                       "idle-admin": "sha256", "web-09": "hmac", "web-01": "hmac"}
+    assert api.get("/v1/whoami", token=idle).status_code == 200  # unused until now
     # an HMAC row's value copied into the legacy column does not verify a token
     api.sql("UPDATE tokens SET secret_sha256 = secret_hmac, secret_hmac = NULL WHERE id = %s",
             (tid(new),))

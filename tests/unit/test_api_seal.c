@@ -303,6 +303,7 @@ static void test_token_hmac_and_legacy_rows(void **state)
 	cf_token_check(&row, token, 1000, &who, &st);
 	assert_int_equal(st, CF_TOKEN_OK);
 	assert_int_equal(who.role, CF_ROLE_HOST);
+	assert_false(who.legacy_hash);
 	/* the plain SHA-256 in an HMAC row does not verify */
 	cf_sha256(secret, strlen(secret), row.secret_sha256);
 	cf_token_check(&row, token, 1000, &who, &st);
@@ -311,6 +312,7 @@ static void test_token_hmac_and_legacy_rows(void **state)
 	row.hmac = false;
 	cf_token_check(&row, token, 1000, &who, &st);
 	assert_int_equal(st, CF_TOKEN_OK);
+	assert_true(who.legacy_hash); /* to be re-hashed (cf_token_rehash) */
 	/* another master key: the HMAC row no longer verifies */
 	row.hmac = true;
 	assert_int_equal(cf_hmac_sha256(k, 32, secret, strlen(secret), row.secret_sha256), 0);
