@@ -22,8 +22,8 @@ ALTER TABLE audit_events ADD COLUMN token_id text;
 -- derived from the master key, so a copy of the table does not let anyone test
 -- guesses of a request body (provider credentials travel in POST bodies). Records
 -- with the old plain SHA-256 would no longer match their request: they are
--- forgotten (README "Upgrading to 0011"). Records older than 24 hours are purged
--- by the workers' janitor.
+-- forgotten (README "The API", Idempotency-Key). Records older than 24 hours are
+-- purged by the workers' janitor.
 DELETE FROM idempotency_keys;
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
