@@ -36,8 +36,8 @@
 #include <stdint.h>
 
 #define CF_NEGCACHE_TTL_S 60
-#define CF_NEGCACHE_BURST 20
-#define CF_NEGCACHE_RATE 10
+#define CF_NEGCACHE_BURST 100
+#define CF_NEGCACHE_RATE 20
 
 typedef struct cf_negcache cf_negcache;
 

@@ -182,6 +182,13 @@ static bool early_answer(cf_http_server *s, req_ctx *ctx, cf_http_resp *resp)
 
 	ctx->rt = cf_route_match(req->method, req->path, req, &ctx->path_known);
 	ctx->route = ctx->rt ? (int)(ctx->rt - cf_routes) : -1;
+	if (cl != NULL) {
+		len = strtoull(cl, &end, 10);
+		if (*end == '\0' && len > (unsigned long long)s->app->cfg->max_body) {
+			ctx->too_large = 1;
+			return false; /* dispatch answers 413 at once */
+		}
+	}
 	if (ctx->rt == NULL)
 		return false; /* 404 or 405: dispatch answers at once (no body is read) */
 	if (has_body && !takes_body(req->method)) {
@@ -191,13 +198,6 @@ static bool early_answer(cf_http_server *s, req_ctx *ctx, cf_http_resp *resp)
 			     ctx->rt->method, ctx->rt->pattern);
 		cf_resp_invalid(resp, &errs);
 		return true;
-	}
-	if (cl != NULL) {
-		len = strtoull(cl, &end, 10);
-		if (*end == '\0' && len > (unsigned long long)s->app->cfg->max_body) {
-			ctx->too_large = 1;
-			return false; /* dispatch answers 413 */
-		}
 	}
 	return ctx->rt->auth != CF_AUTH_NONE && cf_api_gate(s->app, req, resp) != 0;
 }
