@@ -8,6 +8,8 @@
  */
 #include "http/negcache.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,13 +181,29 @@ static ip_slot *ip_bucket(cf_negcache *n, const char *ip, long long now)
 	return s;
 }
 
+/* The budget's key of a client address: an IPv6 address counts by its /64 (one
+ * host usually holds a whole /64), an IPv4 address by itself. */
+static void budget_key(const char *ip, char out[64])
+{
+	struct in6_addr a;
+
+	if (inet_pton(AF_INET6, ip, &a) == 1) {
+		memset(a.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a, out, 64) != NULL)
+			return;
+	}
+	snprintf(out, 64, "%s", ip);
+}
+
 bool cf_negcache_take(cf_negcache *n, const char *ip)
 {
+	char key[64];
 	ip_slot *s;
 	bool ok;
 
+	budget_key(ip, key);
 	pthread_mutex_lock(&n->mu);
-	s = ip_bucket(n, ip, cf_clock_mono_ms());
+	s = ip_bucket(n, key, cf_clock_mono_ms());
 	ok = s->tokens >= 1.0;
 	if (ok)
 		s->tokens -= 1.0;
@@ -197,10 +215,12 @@ bool cf_negcache_take(cf_negcache *n, const char *ip)
 
 void cf_negcache_refund(cf_negcache *n, const char *ip)
 {
+	char key[64];
 	ip_slot *s;
 
+	budget_key(ip, key);
 	pthread_mutex_lock(&n->mu);
-	s = ip_bucket(n, ip, cf_clock_mono_ms());
+	s = ip_bucket(n, key, cf_clock_mono_ms());
 	s->tokens = s->tokens + 1.0 > CF_NEGCACHE_BURST ? CF_NEGCACHE_BURST : s->tokens + 1.0;
 	pthread_mutex_unlock(&n->mu);
 }

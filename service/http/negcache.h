@@ -14,7 +14,8 @@
  *    cache (a token bucket: CF_NEGCACHE_BURST at once, CF_NEGCACHE_RATE per
  *    second); a lookup that finds the row is refunded, so hosts with real
  *    tokens never run out, while a flood of fresh fake ids from one address
- *    reaches the database at most CF_NEGCACHE_RATE times a second. The address
+ *    reaches the database at most CF_NEGCACHE_RATE times a second (an IPv6
+ *    address counts by its /64, which one host usually holds whole). The address
  *    table is bounded the same way (4,096 addresses; a forgotten address
  *    starts again with a full bucket).
  *

@@ -72,7 +72,10 @@ typedef struct req_ctx {
 	int route; /* index in cf_routes of the matched route, -1 when none (metrics) */
 	const cf_route *rt; /* the matched route (early_answer), NULL when none */
 	int path_known;     /* rt NULL but the path exists with another method (405) */
+	bool has_body;      /* Content-Length > 0 or Transfer-Encoding */
 	bool answered;      /* a response was queued before the body was read */
+	bool decided;       /* early holds the answer, sent at the next call */
+	cf_http_resp early; /* owned while decided */
 } req_ctx;
 
 /* A body that holds a secret, handed to libmicrohttpd: wiped when it is done. */
@@ -176,7 +179,7 @@ static bool early_answer(cf_http_server *s, req_ctx *ctx, cf_http_resp *resp)
 	cf_http_req *req = &ctx->req;
 	const char *cl = cf_req_header(req, "Content-Length");
 	const char *te = cf_req_header(req, "Transfer-Encoding");
-	bool has_body = te != NULL || (cl != NULL && strspn(cl, "0") != strlen(cl));
+	bool has_body = ctx->has_body = te != NULL || (cl != NULL && strspn(cl, "0") != strlen(cl));
 	char *end;
 	unsigned long long len;
 
@@ -248,17 +251,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		cf_log_set_request(ctx->req.request_id);
 		ret = MHD_YES;
 		if (early_answer(s, ctx, &resp)) {
-			ret = answer(c, ctx, &resp);
+			ctx->decided = true;
 		} else if (ctx->rt == NULL || ctx->too_large) { /* 404, 405, 413 */
 			dispatch(s->app, ctx, &resp);
-			ret = answer(c, ctx, &resp);
+			ctx->decided = true;
 		}
+		/* With a body, the answer goes now and libmicrohttpd closes the connection
+		 * without reading the body. Without one, it goes at the next call, which
+		 * comes at once: answered there, the connection stays open (keep-alive). */
+		if (ctx->decided && ctx->has_body)
+			ret = answer(c, ctx, &resp);
+		else if (ctx->decided)
+			ctx->early = resp;
 		cf_log_set_request(NULL);
 		return ret;
 	}
 	if (ctx->answered) { /* answered before its body: discard what still comes */
 		*upload_size = 0;
 		return MHD_YES;
+	}
+	if (ctx->decided) {
+		*upload_size = 0;
+		cf_log_set_request(ctx->req.request_id);
+		resp = ctx->early;
+		memset(&ctx->early, 0, sizeof(ctx->early));
+		ret = answer(c, ctx, &resp);
+		cf_log_set_request(NULL);
+		return ret;
 	}
 	if (*upload_size != 0) {
 		if (!ctx->too_large && cf_buf_append(&ctx->req.body, upload_data, *upload_size) != 0)
@@ -287,6 +306,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	for (size_t i = 0; i < ctx->req.nparams; i++)
 		free(ctx->req.params[i]);
+	cf_resp_free(&ctx->early); /* decided, never sent (the connection failed) */
 	cf_buf_free_secret(&ctx->req.body); /* may hold provider credentials */
 	free(ctx);
 	*con_cls = NULL;
