@@ -40,6 +40,7 @@
  */
 #include "http/http.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@
 #include "log.h"
 #include "store/audit.h"
 #include "store/db.h"
+#include "util/clock.h"
 
 #define REALM "Bearer realm=\"certfleet\""
 
@@ -109,11 +111,39 @@ static const char *const why_refused[] = {
 	[CF_TOKEN_REVOKED] = "the token has been revoked",
 };
 
+/* Refused requests are logged up to REFUSED_LOG_PER_S lines a second per
+ * process; beyond that they are counted, and the count is logged with the next
+ * second's first line: a flood of made-up tokens must not turn into a flood of
+ * log writes (the metrics count every refusal). */
+#define REFUSED_LOG_PER_S 20
+
+static _Atomic long long refused_log_second;
+static atomic_uint refused_log_lines;
+static atomic_ulong refused_log_dropped;
+
+static bool refused_log_allowed(void)
+{
+	long long now = cf_clock_mono_ms() / 1000, was = atomic_load(&refused_log_second);
+	unsigned long dropped;
+
+	if (now != was && atomic_compare_exchange_strong(&refused_log_second, &was, now)) {
+		atomic_store(&refused_log_lines, 0);
+		if ((dropped = atomic_exchange(&refused_log_dropped, 0)) > 0)
+			cf_log(CF_LOG_WARN, "http.refused_not_logged", "%lu refused requests "
+			       "(401/429) in the last second(s) were not logged one by one", dropped);
+	}
+	if (atomic_fetch_add(&refused_log_lines, 1) < REFUSED_LOG_PER_S)
+		return true;
+	atomic_fetch_add(&refused_log_dropped, 1);
+	return false;
+}
+
 /* The 401 of a token that did not pass; nothing is logged of the token. */
 static void unauthorized(cf_http_req *req, cf_http_resp *resp, cf_token_status st)
 {
-	cf_log(CF_LOG_INFO, "http.unauthorized", "%s %s from %s: %s", req->method, req->path,
-	       req->client_ip, why_refused[st]);
+	if (refused_log_allowed())
+		cf_log(CF_LOG_INFO, "http.unauthorized", "%s %s from %s: %s", req->method,
+		       req->path, req->client_ip, why_refused[st]);
 	cf_resp_problem(resp, 401, "unauthorized", NULL, "%s", why_refused[st]);
 	cf_resp_header(resp, "WWW-Authenticate", REALM ", error=\"invalid_token\"");
 }
@@ -161,9 +191,10 @@ int cf_api_gate(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	}
 	if (!cf_cache_token_cached(req->cache, id)) {
 		if (!cf_negcache_take(neg, req->client_ip)) {
-			cf_log(CF_LOG_INFO, "http.unknown_tokens", "%s %s from %s: the address's "
-			       "budget of unknown token look-ups is spent", req->method,
-			       req->path, req->client_ip);
+			if (refused_log_allowed())
+				cf_log(CF_LOG_INFO, "http.unknown_tokens", "%s %s from %s: the "
+				       "address's budget of unknown token look-ups is spent",
+				       req->method, req->path, req->client_ip);
 			cf_resp_problem(resp, 429, "too-many-unknown-tokens", NULL,
 					"too many look-ups of unknown tokens from %s; try again "
 					"later", req->client_ip);

@@ -18,7 +18,8 @@ struct cf_deadline_conn {
 	cf_deadline_conn *prev, *next; /* in d's list while linked */
 	int fd;
 	long long due_ms;               /* CLOCK_MONOTONIC */
-	bool linked;                    /* false once cut */
+	bool linked;                    /* in d's list: a deadline runs */
+	bool cut;                       /* shut down at its deadline */
 };
 
 struct cf_deadlines {
@@ -74,6 +75,7 @@ static void *watch(void *arg)
 			cf_deadline_conn *c = d->head;
 
 			unlink_conn(d, c);
+			c->cut = true;
 			shutdown(c->fd, SHUT_RDWR); /* still libmicrohttpd's: see deadline.h */
 			d->cut++;
 			n++;
@@ -137,10 +139,19 @@ void cf_deadlines_renew(cf_deadlines *d, cf_deadline_conn *c)
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&d->mu);
-	if (c->linked) { /* a cut connection stays cut */
+	if (!c->cut) { /* a cut connection stays cut */
 		unlink_conn(d, c);
 		append(d, c);
 	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+void cf_deadlines_hold(cf_deadlines *d, cf_deadline_conn *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&d->mu);
+	unlink_conn(d, c);
 	pthread_mutex_unlock(&d->mu);
 }
 

@@ -6,7 +6,9 @@
  * connection, and a slot of CERTFLEET_MAX_CONNECTIONS(_PER_IP), for ever. Here
  * every connection gets a deadline when it opens and a new one each time a
  * request on it has been answered (keep-alive): CERTFLEET_REQUEST_TIMEOUT
- * seconds later. A watcher thread shuts down (shutdown(2), both ways) every
+ * seconds later. While the handler runs (the request is fully read: the client
+ * can do nothing to stretch it) the deadline is held, and the answer then gets a
+ * full timeout to be read. A watcher thread shuts down (shutdown(2), both ways) every
  * connection past its deadline, whatever it is doing then (sending headers, a
  * body, or reading an answer slowly); libmicrohttpd then sees the end of the
  * stream and closes it through its usual path.
@@ -39,6 +41,9 @@ cf_deadline_conn *cf_deadlines_add(cf_deadlines *d, int fd);
 /* A request on the connection was answered: the next one is due timeout_s from
  * now. c may be NULL. */
 void cf_deadlines_renew(cf_deadlines *d, cf_deadline_conn *c);
+/* The request is fully read and its handler runs: no deadline until the next
+ * cf_deadlines_renew (which the answer's sending starts). c may be NULL. */
+void cf_deadlines_hold(cf_deadlines *d, cf_deadline_conn *c);
 /* The connection is closing: forgets and frees c (NULL allowed). */
 void cf_deadlines_remove(cf_deadlines *d, cf_deadline_conn *c);
 /* Connections shut down at their deadline so far. */

@@ -270,14 +270,19 @@ static int check_admin(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		cf_resp_db_unavailable(req, resp, &err);
 		goto out;
 	}
-	if (cf_token_verify(c, token, &who, &st, &err) != 0)
+	if (cf_token_verify(c, token, &who, &st, &err) != 0) {
 		cf_resp_db_unavailable(req, resp, &err);
-	else if (st != CF_TOKEN_OK)
-		cf_resp_problem(resp, 401, "unauthorized", NULL, "the token is not valid");
-	else if (who.role != CF_ROLE_ADMIN)
-		cf_resp_problem(resp, 403, "forbidden", NULL, "/metrics needs an admin token");
-	else
-		rc = 0;
+	} else {
+		if (req->budget_taken && st != CF_TOKEN_INVALID) /* the id exists: give back */
+			cf_negcache_refund(cf_cache_negative(req->cache), req->client_ip);
+		if (st != CF_TOKEN_OK)
+			cf_resp_problem(resp, 401, "unauthorized", NULL, "the token is not valid");
+		else if (who.role != CF_ROLE_ADMIN)
+			cf_resp_problem(resp, 403, "forbidden", NULL,
+					"/metrics needs an admin token");
+		else
+			rc = 0;
+	}
 	cf_db_release(app->pool, c, cf_db_lost(c));
 out:
 	cf_err_clear(&err);

@@ -220,12 +220,22 @@ static enum MHD_Result answer(struct MHD_Connection *c, req_ctx *ctx, cf_http_re
 	return ret;
 }
 
+/* The deadline of connection c (deadline.h), or NULL. */
+static cf_deadline_conn *conn_deadline(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	cf_http_server *s = cls;
 	req_ctx *ctx = *con_cls;
+	cf_deadline_conn *dl;
 	cf_http_resp resp = {0};
 	const struct sockaddr *sa;
 	enum MHD_Result ret;
@@ -286,7 +296,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	cf_log_set_request(ctx->req.request_id);
+	dl = conn_deadline(c);
+	cf_deadlines_hold(s->deadlines, dl); /* the handler's time is not the client's */
 	dispatch(s->app, ctx, &resp);
+	cf_deadlines_renew(s->deadlines, dl); /* a full timeout to read the answer */
 	ret = answer(c, ctx, &resp);
 	cf_log_set_request(NULL);
 	return ret;
@@ -297,11 +310,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	cf_http_server *s = cls;
 	req_ctx *ctx = *con_cls;
-	const union MHD_ConnectionInfo *ci;
 
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK &&
-	    (ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT)) != NULL)
-		cf_deadlines_renew(s->deadlines, ci->socket_context); /* keep-alive: the next */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		cf_deadlines_renew(s->deadlines, conn_deadline(c)); /* keep-alive: the next */
 	if (ctx == NULL)
 		return;
 	for (size_t i = 0; i < ctx->req.nparams; i++)
