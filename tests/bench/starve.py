@@ -193,8 +193,9 @@ def md_section(res, md_table):
          f"The flood reached {res['flood']['rate']:.0f} requests/s (answers by status: "
          f"{res['flood']['by_status']}); it caused {res['flood_token_lookups']} token "
          f"look-ups in the database. Slowloris opened {res['slowloris']['opens']} "
-         f"connections, held at most {res['slowloris']['held_max']} at once; the server "
-         f"closed {res['slowloris']['closed_by_server']}.", ""]
+         f"connections; the server held at most {res['slowloris']['held_max']} of them "
+         f"at once past their first second (8 addresses x CERTFLEET_MAX_CONNECTIONS_PER_IP "
+         f"32 = 256) and closed {res['slowloris']['closed_by_server']}.", ""]
     if res["problems"]:
         L += ["Problems: " + "; ".join(res["problems"]), ""]
     return L

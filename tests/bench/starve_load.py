@@ -13,8 +13,8 @@ counts as a success when it answers 200 within 10 s.
 
 slowloris: N connections spread over SRC_IPS (comma-separated), each sending a request
 line and then one header line a second, never ending its headers; a connection the
-server closes is opened again after 1 s. Prints the opens, the most held open at once,
-and how many were closed by the server.
+server closes is opened again after 1 s. Prints the opens, the most held open at once
+(still open a second after being opened), and how many the server closed.
 
 flood: CONNS keep-alive connections over SRC_IPS, together sending RATE requests a
 second with a made-up bearer token each (a fresh id every time), pipelined in batches;
@@ -106,8 +106,7 @@ async def slowloris(host, port, seconds, n, ips):
                 await asyncio.sleep(1)
                 continue
             st["opens"] += 1
-            held[0] += 1
-            st["held_max"] = max(st["held_max"], held[0])
+            counted = False  # held: still open after its first second
             try:
                 w.write(b"GET /v1/certificates/x/fullchain.pem HTTP/1.1\r\nHost: x\r\n")
                 while time.monotonic() < end:
@@ -118,11 +117,15 @@ async def slowloris(host, port, seconds, n, ips):
                             break
                     except asyncio.TimeoutError:
                         pass
+                    if not counted:
+                        counted = True
+                        held[0] += 1
+                        st["held_max"] = max(st["held_max"], held[0])
                     w.write(b"X-Slow: 1\r\n")
             except OSError:
                 st["closed_by_server"] += 1
             finally:
-                held[0] -= 1
+                held[0] -= counted
                 w.close()
             await asyncio.sleep(1)
     await asyncio.gather(*(one(i) for i in range(n)))
