@@ -134,7 +134,7 @@ static const setting settings[] = {
 	{"CERTFLEET_CACHE_OFFLINE_GRACE", K_INT, "60", OFF(cache_offline_grace), 0, 86400,
 	 "seconds the fetch cache keeps answering while its LISTEN connection is down"},
 	{"CERTFLEET_MAX_CONNECTIONS", K_INT, "1000", OFF(max_connections), 1, 100000,
-	 "HTTP connections open at once; more are closed as they arrive"},
+	 "HTTP connections open at once; further ones wait in the listen backlog"},
 	{"CERTFLEET_MAX_CONNECTIONS_PER_IP", K_INT, "32", OFF(max_connections_per_ip), 1, 100000,
 	 "HTTP connections open at once from one client address; more are closed"},
 	{"CERTFLEET_REQUEST_TIMEOUT", K_INT, "10", OFF(request_timeout), 1, 3600,

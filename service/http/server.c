@@ -11,8 +11,8 @@
  * quiesces the listening socket first, then lets running requests finish.
  *
  * What no anonymous client can do: hold more than CERTFLEET_MAX_CONNECTIONS_PER_IP
- * connections (CERTFLEET_MAX_CONNECTIONS in all; libmicrohttpd closes the rest as
- * they arrive), or keep one beyond CERTFLEET_REQUEST_TIMEOUT without getting an
+ * connections (libmicrohttpd closes the rest as they arrive; beyond
+ * CERTFLEET_MAX_CONNECTIONS in all it stops accepting until one closes), or keep one beyond CERTFLEET_REQUEST_TIMEOUT without getting an
  * answer (deadline.h: an absolute deadline, which trickling bytes do not move).
  * And as soon as a request's headers are in, before any body is read (on_request's
  * first call, early_answer): an unknown path is answered 404, a body on a route

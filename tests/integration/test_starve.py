@@ -132,6 +132,31 @@ def test_connection_limit_per_address(start, lab):
     poll(lambda: get_from(svc, a, "/healthz")[0] == 200, what="address served again")
 
 
+def test_total_connection_limit(start, lab):
+    # at the limit, libmicrohttpd stops accepting: a further connection waits in the
+    # listen backlog, unanswered, until one of the others is gone
+    svc = start(CERTFLEET_MAX_CONNECTIONS=3)
+    held = [connect_from(svc, src(lab, 120 + i)) for i in range(3)]
+    for h in held:
+        h.sendall(b"GET /healthz HTTP/1.1\r\n")
+    extra = connect_from(svc, src(lab, 125))
+    extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    extra.settimeout(2)
+    try:
+        with pytest.raises(socket.timeout):
+            data = extra.recv(4096)
+            pytest.fail(f"a 4th connection was served: {data[:100]!r}")
+        for h in held:
+            h.close()
+        held = []
+        extra.settimeout(10)
+        assert extra.recv(4096).startswith(b"HTTP/1.1 200"), "not served once a slot freed"
+    finally:
+        extra.close()
+        for h in held:
+            h.close()
+
+
 def test_trickling_client_is_cut_at_the_deadline(start, lab):
     svc = start(CERTFLEET_REQUEST_TIMEOUT=2)
     s = connect_from(svc, src(lab, 103))
