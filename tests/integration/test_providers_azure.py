@@ -13,6 +13,7 @@ settings checked at create time, naming the setting; the token reused; nothing
 left behind (fake and PowerDNS).
 """
 import json
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -179,3 +180,21 @@ def test_service_settings_checked_at_create(fleet, lab):
                                                   "settings": fake.settings()})
         assert r.status_code == 201 and fake.client_secret not in r.text
         assert "client_secret" in r.json()["secrets"]
+
+
+def alias_json(certfleet, lab, name, target, args):
+    r = subprocess.run([certfleet, "alias", "check", name, "--alias", target, "--resolver",
+                        lab["LAB_RESOLVER"], "--json", *args],
+                       capture_output=True, text=True, timeout=60)
+    (res,) = json.loads(r.stdout)["results"]
+    return res
+
+
+def test_alias_check_can_write(lab, certfleet, fake):
+    res = alias_json(certfleet, lab, "az5.example.test", "az5.example.test.az-alias.test",
+                     az_args(fake))
+    assert res["verdict"] == "ok" and res["writable"] is True, res
+    res = alias_json(certfleet, lab, "az5.example.test", "az5.example.test.az-alias.test",
+                     az_args(fake, resource_group="elsewhere-rg"))
+    assert res["writable"] is False and res["verdict"] == "unwritable", res
+    assert fake.calls("PUT", "") == [] and fake.calls("DELETE", "") == []

@@ -13,6 +13,7 @@ settings checked at create time, naming the setting; the token reused; nothing
 left behind (fake and PowerDNS).
 """
 import json
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -165,3 +166,22 @@ def test_service_settings_checked_at_create(fleet, lab):
         r = fleet.api.post("/v1/providers", json={"name": "gc-y", "type": "gcloud",
                                                   "settings": {"endpoint": fake.endpoint}})
         assert r.status_code == 400 and "service_account_key" in r.text, r.text
+
+
+def alias_json(certfleet, lab, name, target, args):
+    r = subprocess.run([certfleet, "alias", "check", name, "--alias", target, "--resolver",
+                        lab["LAB_RESOLVER"], "--json", *args],
+                       capture_output=True, text=True, timeout=60)
+    (res,) = json.loads(r.stdout)["results"]
+    return res
+
+
+def test_alias_check_can_write(lab, certfleet, fake):
+    res = alias_json(certfleet, lab, "gc5.example.test", "gc5.example.test.gc-alias.test",
+                     gc_args(fake))
+    assert res["verdict"] == "ok" and res["writable"] is True, res
+    # a project the account has no permission on: not writable, saying why
+    res = alias_json(certfleet, lab, "gc5.example.test", "gc5.example.test.gc-alias.test",
+                     gc_args(fake, project="someone-else"))
+    assert res["writable"] is False and res["verdict"] == "unwritable", res
+    assert fake.changes == {}  # the probe writes nothing
