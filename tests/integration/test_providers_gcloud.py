@@ -185,3 +185,16 @@ def test_alias_check_can_write(lab, certfleet, fake):
                      gc_args(fake, project="someone-else"))
     assert res["writable"] is False and res["verdict"] == "unwritable", res
     assert fake.changes == {}  # the probe writes nothing
+
+
+def test_concurrent_writer_is_kept(lab, certfleet, fake):
+    # between our read and our change, another client adds a value: the deletion no
+    # longer matches (412 conditionNotMet); the provider reads again and keeps theirs
+    name, ours, theirs = unique(), value(), value()
+    ok(run_dns(certfleet, "present", name, ours, *gc_args(fake)))
+    fake.before_change = lambda f: f.set_values(name, [ours, theirs])
+    ok(run_dns(certfleet, "cleanup", name, ours, *gc_args(fake)))
+    assert 412 in [s for _m, _p, s in fake.requests]
+    assert fake.values(name) == [theirs] and served(lab, name) == [theirs]
+    ok(run_dns(certfleet, "cleanup", name, theirs, *gc_args(fake)))
+    assert fake.values(name) == [] and served(lab, name) == []

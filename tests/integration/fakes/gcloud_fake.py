@@ -30,6 +30,9 @@ lab's PowerDNS (zone gc-alias.test) when it becomes "done": a provider that neve
 polls the change never gets its value seen. The managed zones: "gc-alias" (public,
 gc-alias.test.), a private one of the same dnsName, and "other" (other.test.).
 
+Knobs: pending_polls; before_change, a callable run (lock held) before the next
+change is applied: a concurrent writer.
+
 Use in a test:
     with GcloudFake(lab) as fake:
         ... fake.key_json (the service account key file), fake.endpoint ...
@@ -141,6 +144,7 @@ class GcloudFake(common.FakeServer):
         }
         self.rrsets = {z: {} for z in self.zones}  # zone -> {name: {"ttl", "rrdatas"}}
         self.tokens = set()
+        self.before_change = None  # a callable run (lock held) before the next change
         self.changes = {}   # id -> {"zone", "polls", "status", "additions", "deletions"}
         self.requests = []  # (method, path, status)
         self._lock = threading.Lock()
@@ -166,6 +170,16 @@ class GcloudFake(common.FakeServer):
         with self._lock:
             rr = self.rrsets[ZONE].get(_name(name))
             return sorted(_txt_decode(d) for d in rr["rrdatas"]) if rr else []
+
+    def set_values(self, name, values):
+        """Writes the TXT rrset directly, as another client would (lock held or from
+        before_change), and publishes it."""
+        n = _name(name)
+        if values:
+            self.rrsets[ZONE][n] = {"ttl": 60, "rrdatas": [f'"{v}"' for v in values]}
+        else:
+            self.rrsets[ZONE].pop(n, None)
+        common.publish_txt(self.lab, n, [f'"{v}"' for v in values], content=lambda x: x)
 
     def calls(self, method, pattern):
         return [r for r in self.requests if r[0] == method and re.search(pattern, r[1])]
@@ -278,6 +292,9 @@ class GcloudFake(common.FakeServer):
         except ValueError:
             return _err(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
         adds, dels = body.get("additions", []), body.get("deletions", [])
+        if self.before_change is not None:
+            hook, self.before_change = self.before_change, None
+            hook(self)
         if not adds and not dels:
             return _err(400, "INVALID_ARGUMENT", "The 'entity.change' parameter is required "
                         "but was missing.", "required")
