@@ -66,6 +66,11 @@ def test_issue_wildcard_and_apex_in_one_order(lab, certfleet, fake, tmp_path):
     assert_both_values_were_live(result.stdout, w, "gcloud")
     assert fake.key["private_key"].splitlines()[1] not in out
     assert all(c["status"] == "done" for c in fake.changes.values())
+    # both values in one change, both removed in one change
+    assert [(len(c["additions"]), len(c["deletions"])) for c in fake.changes.values()] == \
+        [(1, 0), (0, 1)]
+    assert [len(c["additions"][0]["rrdatas"]) for c in fake.changes.values()
+            if c["additions"]] == [2]
     assert fake.values(target) == [] and served(lab, target) == []
     assert len(fake.calls("POST", "/token$")) == 1  # the token was reused
     assert all(s == 200 for _m, _p, s in fake.requests), fake.requests
