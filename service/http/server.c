@@ -179,10 +179,10 @@ static bool early_answer(cf_http_server *s, req_ctx *ctx, cf_http_resp *resp)
 	cf_http_req *req = &ctx->req;
 	const char *cl = cf_req_header(req, "Content-Length");
 	const char *te = cf_req_header(req, "Transfer-Encoding");
-	bool has_body = ctx->has_body = te != NULL || (cl != NULL && strspn(cl, "0") != strlen(cl));
 	char *end;
 	unsigned long long len;
 
+	ctx->has_body = te != NULL || (cl != NULL && strspn(cl, "0") != strlen(cl));
 	ctx->rt = cf_route_match(req->method, req->path, req, &ctx->path_known);
 	ctx->route = ctx->rt ? (int)(ctx->rt - cf_routes) : -1;
 	if (cl != NULL) {
@@ -194,7 +194,7 @@ static bool early_answer(cf_http_server *s, req_ctx *ctx, cf_http_resp *resp)
 	}
 	if (ctx->rt == NULL)
 		return false; /* 404 or 405: dispatch answers at once (no body is read) */
-	if (has_body && !takes_body(req->method)) {
+	if (ctx->has_body && !takes_body(req->method)) {
 		cf_verrs errs = { 0 };
 
 		cf_verrs_add(&errs, "body", "not accepted on %s %s: it takes no request body",
