@@ -46,19 +46,13 @@ static int desec_get(cf_rest_op *op, json_t **contents, cf_err *err)
 static int desec_put(cf_rest_op *op, const json_t *contents, cf_err *err)
 {
 	char path[CF_NAME_MAX + 32], sub[CF_NAME_MAX + 1];
-	json_t *body;
-	long status;
-	int rc;
 
 	cf_rest_subname(op, "", sub);
 	snprintf(path, sizeof(path), "/domains/%s/rrsets/", op->zone_id);
-	body = json_pack("[{s:s,s:s,s:I,s:O}]", "subname", sub, "type", "TXT", "ttl",
-			 (json_int_t)op->conf->ttl, "records", (json_t *)contents);
-	if (body == NULL)
-		return cf_err_oom(err, "desec");
-	rc = cf_rest_call(op, "PATCH", path, body, 0, &status, NULL, err);
-	json_decref(body);
-	return rc;
+	return cf_rest_send(op, "PATCH", path,
+			    json_pack("[{s:s,s:s,s:I,s:O}]", "subname", sub, "type", "TXT", "ttl",
+				      (json_int_t)op->conf->ttl, "records", (json_t *)contents),
+			    err);
 }
 
 static const cf_rest_api api = {

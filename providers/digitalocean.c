@@ -21,7 +21,9 @@
 
 static const char *const secret_keys[] = { "api_token", NULL };
 static const char *const known_keys[] = { "api_token", "api_url", "zone", "ttl", NULL };
-static const cf_rest_fields fields = { "type", "name", "data", "id" };
+static const char *const total[] = { "meta", "total", NULL };
+static const cf_rest_listing listing = { "domain_records", { "type", "name", "data", "id" }, "@",
+					 total, PER_PAGE };
 
 static int do_zone(cf_rest_op *op, const char *candidate, cf_err *err)
 {
@@ -30,56 +32,33 @@ static int do_zone(cf_rest_op *op, const char *candidate, cf_err *err)
 
 static int do_list(cf_rest_op *op, long page, json_t *out, long *pages, cf_err *err)
 {
-	char path[3 * CF_NAME_MAX + 160], name[3 * CF_NAME_MAX + 1], sub[CF_NAME_MAX + 1];
-	json_t *doc = NULL;
-	json_int_t total;
-	long status;
-	int rc = -1;
+	char path[3 * CF_NAME_MAX + 160], name[3 * CF_NAME_MAX + 1];
 
 	if (cf_rest_escape(op->name, name, sizeof(name)) != 0)
 		return cf_err_set(err, CF_ERR_PERMANENT, "digitalocean: name too long");
 	snprintf(path, sizeof(path), "/domains/%s/records?type=TXT&name=%s&page=%ld&per_page=%d",
 		 op->zone_id, name, page, PER_PAGE);
-	if (cf_rest_call(op, "GET", path, NULL, 0, &status, &doc, err) != 0)
-		goto out;
-	total = json_integer_value(json_object_get(json_object_get(doc, "meta"), "total"));
-	*pages = total > PER_PAGE ? (long)((total + PER_PAGE - 1) / PER_PAGE) : 1;
-	cf_rest_subname(op, "@", sub);
-	if (cf_rest_collect(out, json_object_get(doc, "domain_records"), &fields, sub) != 0) {
-		cf_err_oom(err, "digitalocean");
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(doc);
-	return rc;
+	return cf_rest_list_get(op, path, &listing, out, pages, err);
 }
 
 static int do_create(cf_rest_op *op, const char *content, cf_err *err)
 {
 	char path[CF_NAME_MAX + 32], sub[CF_NAME_MAX + 1];
-	json_t *body;
-	long status;
-	int rc;
 
 	cf_rest_subname(op, "@", sub);
 	snprintf(path, sizeof(path), "/domains/%s/records", op->zone_id);
-	body = json_pack("{s:s,s:s,s:s,s:I}", "type", "TXT", "name", sub, "data", content, "ttl",
-			 (json_int_t)op->conf->ttl);
-	if (body == NULL)
-		return cf_err_set(err, CF_ERR_PERMANENT, "digitalocean: the value is not UTF-8");
-	rc = cf_rest_call(op, "POST", path, body, 0, &status, NULL, err);
-	json_decref(body);
-	return rc;
+	return cf_rest_send(op, "POST", path,
+			    json_pack("{s:s,s:s,s:s,s:I}", "type", "TXT", "name", sub, "data",
+				      content, "ttl", (json_int_t)op->conf->ttl),
+			    err);
 }
 
 static int do_remove(cf_rest_op *op, const char *id, cf_err *err)
 {
 	char path[CF_NAME_MAX + CF_REST_ID_MAX + 32];
-	long status;
 
 	snprintf(path, sizeof(path), "/domains/%s/records/%s", op->zone_id, id);
-	return cf_rest_call(op, "DELETE", path, NULL, CF_REST_OK_404, &status, NULL, err);
+	return cf_rest_delete(op, path, err);
 }
 
 static const cf_rest_api api = {

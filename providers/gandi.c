@@ -52,21 +52,15 @@ static int gandi_get(cf_rest_op *op, json_t **contents, cf_err *err)
 static int gandi_put(cf_rest_op *op, const json_t *contents, cf_err *err)
 {
 	char path[4 * CF_NAME_MAX + 64];
-	json_t *body;
-	long status;
-	int rc;
 
 	if (rrset_path(op, path, sizeof(path), err) != 0)
 		return -1;
 	if (json_array_size(contents) == 0)
-		return cf_rest_call(op, "DELETE", path, NULL, CF_REST_OK_404, &status, NULL, err);
-	body = json_pack("{s:O,s:I}", "rrset_values", (json_t *)contents, "rrset_ttl",
-			 (json_int_t)op->conf->ttl);
-	if (body == NULL)
-		return cf_err_oom(err, "gandi");
-	rc = cf_rest_call(op, "PUT", path, body, 0, &status, NULL, err);
-	json_decref(body);
-	return rc;
+		return cf_rest_delete(op, path, err);
+	return cf_rest_send(op, "PUT", path,
+			    json_pack("{s:O,s:I}", "rrset_values", (json_t *)contents, "rrset_ttl",
+				      (json_int_t)op->conf->ttl),
+			    err);
 }
 
 static const cf_rest_api api = {

@@ -23,7 +23,9 @@
 
 static const char *const secret_keys[] = { "api_token", NULL };
 static const char *const known_keys[] = { "api_token", "api_url", "zone", "ttl", NULL };
-static const cf_rest_fields fields = { "type", "name", "value", "id" };
+static const char *const last_page[] = { "meta", "pagination", "last_page", NULL };
+static const cf_rest_listing listing = { "records", { "type", "name", "value", "id" }, "@",
+					 last_page, 0 };
 
 static int hz_zone(cf_rest_op *op, const char *candidate, cf_err *err)
 {
@@ -56,54 +58,31 @@ out:
 
 static int hz_list(cf_rest_op *op, long page, json_t *out, long *pages, cf_err *err)
 {
-	char path[CF_NAME_MAX + 96], sub[CF_NAME_MAX + 1];
-	json_t *doc = NULL;
-	json_int_t last;
-	long status;
-	int rc = -1;
+	char path[CF_NAME_MAX + 96];
 
 	snprintf(path, sizeof(path), "/records?zone_id=%s&page=%ld&per_page=%d", op->zone_id,
 		 page, PER_PAGE);
-	if (cf_rest_call(op, "GET", path, NULL, 0, &status, &doc, err) != 0)
-		goto out;
-	last = json_integer_value(json_object_get(
-		json_object_get(json_object_get(doc, "meta"), "pagination"), "last_page"));
-	*pages = last > 1 ? (long)last : 1;
-	cf_rest_subname(op, "@", sub);
-	if (cf_rest_collect(out, json_object_get(doc, "records"), &fields, sub) != 0) {
-		cf_err_oom(err, "hetzner");
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(doc);
-	return rc;
+	return cf_rest_list_get(op, path, &listing, out, pages, err);
 }
 
 static int hz_create(cf_rest_op *op, const char *content, cf_err *err)
 {
 	char sub[CF_NAME_MAX + 1];
-	json_t *body;
-	long status;
-	int rc;
 
 	cf_rest_subname(op, "@", sub);
-	body = json_pack("{s:s,s:s,s:s,s:s,s:I}", "zone_id", op->zone_id, "type", "TXT", "name",
-			 sub, "value", content, "ttl", (json_int_t)op->conf->ttl);
-	if (body == NULL)
-		return cf_err_set(err, CF_ERR_PERMANENT, "hetzner: the value is not UTF-8");
-	rc = cf_rest_call(op, "POST", "/records", body, 0, &status, NULL, err);
-	json_decref(body);
-	return rc;
+	return cf_rest_send(op, "POST", "/records",
+			    json_pack("{s:s,s:s,s:s,s:s,s:I}", "zone_id", op->zone_id, "type",
+				      "TXT", "name", sub, "value", content, "ttl",
+				      (json_int_t)op->conf->ttl),
+			    err);
 }
 
 static int hz_remove(cf_rest_op *op, const char *id, cf_err *err)
 {
 	char path[CF_REST_ID_MAX + 16];
-	long status;
 
 	snprintf(path, sizeof(path), "/records/%s", id);
-	return cf_rest_call(op, "DELETE", path, NULL, CF_REST_OK_404, &status, NULL, err);
+	return cf_rest_delete(op, path, err);
 }
 
 static const cf_rest_api api = {

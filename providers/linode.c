@@ -25,38 +25,29 @@
 
 static const char *const secret_keys[] = { "api_token", NULL };
 static const char *const known_keys[] = { "api_token", "api_url", "zone", "ttl", NULL };
-static const cf_rest_fields fields = { "type", "name", "target", "id" };
+static const char *const page_count[] = { "pages", NULL };
+static const cf_rest_listing listing = { "data", { "type", "name", "target", "id" }, "",
+					 page_count, 0 };
 
-/* GET path; *doc the answer, *pages its "pages" (>= 1). */
-static int get_page(cf_rest_op *op, const char *path, json_t **doc, long *pages, cf_err *err)
-{
-	long status;
-	json_int_t n;
-
-	if (cf_rest_call(op, "GET", path, NULL, 0, &status, doc, err) != 0)
-		return -1;
-	n = json_integer_value(json_object_get(*doc, "pages"));
-	*pages = n > 1 ? (long)n : 1;
-	return 0;
-}
-
+/* The domain named candidate among the account's domains (listed over pages). */
 static int ln_zone(cf_rest_op *op, const char *candidate, cf_err *err)
 {
 	char path[64];
 	const json_t *d;
 	json_t *doc = NULL;
-	long page, pages = 1;
+	long page, pages = 1, status;
 	size_t i;
 	int rc = 0;
 
 	for (page = 1; page <= pages && page <= MAX_DOMAIN_PAGES && rc == 0; page++) {
 		json_decref(doc);
-		doc = NULL;
 		snprintf(path, sizeof(path), "/domains?page=%ld&page_size=%d", page, PAGE_SIZE);
-		if (get_page(op, path, &doc, &pages, err) != 0) {
+		if (cf_rest_call(op, "GET", path, NULL, 0, &status, &doc, err) != 0) {
+			doc = NULL;
 			rc = -1;
 			break;
 		}
+		pages = (long)json_integer_value(json_object_get(doc, "pages"));
 		json_array_foreach(json_object_get(doc, "data"), i, d) {
 			const char *n = json_string_value(json_object_get(d, "domain"));
 
@@ -73,50 +64,31 @@ static int ln_zone(cf_rest_op *op, const char *candidate, cf_err *err)
 
 static int ln_list(cf_rest_op *op, long page, json_t *out, long *pages, cf_err *err)
 {
-	char path[CF_NAME_MAX + 96], sub[CF_NAME_MAX + 1];
-	json_t *doc = NULL;
-	int rc = -1;
+	char path[CF_NAME_MAX + 96];
 
 	snprintf(path, sizeof(path), "/domains/%s/records?page=%ld&page_size=%d", op->zone_id,
 		 page, PAGE_SIZE);
-	if (get_page(op, path, &doc, pages, err) != 0)
-		goto out;
-	cf_rest_subname(op, "", sub);
-	if (cf_rest_collect(out, json_object_get(doc, "data"), &fields, sub) != 0) {
-		cf_err_oom(err, "linode");
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(doc);
-	return rc;
+	return cf_rest_list_get(op, path, &listing, out, pages, err);
 }
 
 static int ln_create(cf_rest_op *op, const char *content, cf_err *err)
 {
 	char path[CF_NAME_MAX + 32], sub[CF_NAME_MAX + 1];
-	json_t *body;
-	long status;
-	int rc;
 
 	cf_rest_subname(op, "", sub);
 	snprintf(path, sizeof(path), "/domains/%s/records", op->zone_id);
-	body = json_pack("{s:s,s:s,s:s,s:I}", "type", "TXT", "name", sub, "target", content,
-			 "ttl_sec", (json_int_t)op->conf->ttl);
-	if (body == NULL)
-		return cf_err_set(err, CF_ERR_PERMANENT, "linode: the value is not UTF-8");
-	rc = cf_rest_call(op, "POST", path, body, 0, &status, NULL, err);
-	json_decref(body);
-	return rc;
+	return cf_rest_send(op, "POST", path,
+			    json_pack("{s:s,s:s,s:s,s:I}", "type", "TXT", "name", sub, "target",
+				      content, "ttl_sec", (json_int_t)op->conf->ttl),
+			    err);
 }
 
 static int ln_remove(cf_rest_op *op, const char *id, cf_err *err)
 {
 	char path[CF_NAME_MAX + CF_REST_ID_MAX + 32];
-	long status;
 
 	snprintf(path, sizeof(path), "/domains/%s/records/%s", op->zone_id, id);
-	return cf_rest_call(op, "DELETE", path, NULL, CF_REST_OK_404, &status, NULL, err);
+	return cf_rest_delete(op, path, err);
 }
 
 static const cf_rest_api api = {

@@ -196,28 +196,21 @@ out:
 static int ovh_create(cf_rest_op *op, const char *content, cf_err *err)
 {
 	char path[CF_NAME_MAX + 32], sub[CF_NAME_MAX + 1];
-	json_t *body;
-	long status;
-	int rc;
 
 	cf_rest_subname(op, "", sub);
 	snprintf(path, sizeof(path), "/domain/zone/%s/record", op->zone_id);
-	body = json_pack("{s:s,s:s,s:s,s:I}", "fieldType", "TXT", "subDomain", sub, "target",
-			 content, "ttl", (json_int_t)op->conf->ttl);
-	if (body == NULL)
-		return cf_err_set(err, CF_ERR_PERMANENT, WHO ": the value is not UTF-8");
-	rc = cf_rest_call(op, "POST", path, body, 0, &status, NULL, err);
-	json_decref(body);
-	return rc;
+	return cf_rest_send(op, "POST", path,
+			    json_pack("{s:s,s:s,s:s,s:I}", "fieldType", "TXT", "subDomain", sub,
+				      "target", content, "ttl", (json_int_t)op->conf->ttl),
+			    err);
 }
 
 static int ovh_remove(cf_rest_op *op, const char *id, cf_err *err)
 {
 	char path[CF_NAME_MAX + CF_REST_ID_MAX + 32];
-	long status;
 
 	snprintf(path, sizeof(path), "/domain/zone/%s/record/%s", op->zone_id, id);
-	return cf_rest_call(op, "DELETE", path, NULL, CF_REST_OK_404, &status, NULL, err);
+	return cf_rest_delete(op, path, err);
 }
 
 static int ovh_refresh(cf_rest_op *op, cf_err *err)

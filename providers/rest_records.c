@@ -347,7 +347,7 @@ int cf_rest_call(cf_rest_op *op, const char *method, const char *path, const jso
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", op->conf->url, path) >= sizeof(url))
 		return cf_err_set(err, CF_ERR_PERMANENT, "%s: URL too long", api->who);
 	snprintf(what, sizeof(what), "%s %s", method, path);
-	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
+	if (body != NULL && (text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
 		return cf_err_oom(err, api->who);
 	for (attempt = 0;; attempt++) {
 		cf_api_resp_free(&r);
@@ -378,6 +378,57 @@ out:
 		cf_wipe(text, strlen(text));
 	free(text);
 	cf_api_resp_free(&r);
+	return rc;
+}
+
+int cf_rest_send(cf_rest_op *op, const char *method, const char *path, json_t *body,
+		 cf_err *err)
+{
+	long status;
+	int rc;
+
+	if (body == NULL)
+		return cf_err_set(err, CF_ERR_PERMANENT, "%s: the TXT value is not UTF-8",
+				  op->api->who);
+	rc = cf_rest_call(op, method, path, body, 0, &status, NULL, err);
+	json_decref(body);
+	return rc;
+}
+
+int cf_rest_delete(cf_rest_op *op, const char *path, cf_err *err)
+{
+	long status;
+
+	return cf_rest_call(op, "DELETE", path, NULL, CF_REST_OK_404, &status, NULL, err);
+}
+
+int cf_rest_list_get(cf_rest_op *op, const char *path, const cf_rest_listing *l, json_t *out,
+		     long *pages, cf_err *err)
+{
+	char sub[CF_NAME_MAX + 1];
+	const json_t *v;
+	json_t *doc = NULL;
+	json_int_t n;
+	size_t i;
+	long status;
+	int rc = -1;
+
+	if (cf_rest_call(op, "GET", path, NULL, 0, &status, &doc, err) != 0)
+		goto out;
+	for (v = doc, i = 0; l->pages[i] != NULL; i++)
+		v = json_object_get(v, l->pages[i]);
+	n = json_integer_value(v);
+	if (l->per_page > 0)
+		n = (n + l->per_page - 1) / l->per_page;
+	*pages = n > 1 ? (long)n : 1;
+	cf_rest_subname(op, l->apex, sub);
+	if (cf_rest_collect(out, json_object_get(doc, l->member), &l->fields, sub) != 0) {
+		cf_err_oom(err, op->api->who);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(doc);
 	return rc;
 }
 

@@ -55,6 +55,11 @@
 
 typedef struct cf_rest_api cf_rest_api;
 
+/* The member names of a listed record. */
+typedef struct cf_rest_fields {
+	const char *type, *name, *content, *id;
+} cf_rest_fields;
+
 /* The checked settings. Strings point into the settings object (not owned). */
 typedef struct cf_rest_conf {
 	const char *token;              /* api->token_key's value, or NULL */
@@ -188,6 +193,27 @@ CF_MUST_CHECK int cf_rest_call(cf_rest_op *op, const char *method, const char *p
 CF_MUST_CHECK int cf_rest_zone_by_path(cf_rest_op *op, const char *prefix, const char *candidate,
 				       const char *suffix, cf_err *err);
 
+/* Sends body (a new reference, consumed; NULL stands for a value JSON cannot
+ * carry, refused as not UTF-8) with method to path; the answer is not kept. */
+CF_MUST_CHECK int cf_rest_send(cf_rest_op *op, const char *method, const char *path,
+			       json_t *body, cf_err *err);
+/* DELETE path; a 404 (gone already) is success. */
+CF_MUST_CHECK int cf_rest_delete(cf_rest_op *op, const char *path, cf_err *err);
+
+/* Where a page of a records listing keeps what the shared list needs. */
+typedef struct cf_rest_listing {
+	const char *member;           /* the array of records in the answer */
+	cf_rest_fields fields;        /* the members of one record */
+	const char *apex;             /* the relative name of the zone apex ("@", "") */
+	const char *const *pages;     /* member path (NULL-terminated) to the page count */
+	long per_page;                /* > 0: that member is a total of records instead */
+} cf_rest_listing;
+
+/* A list hook's work for one page: GET path, append the TXT records at op->name
+ * (cf_rest_collect) to out, *pages from the answer (>= 1). */
+CF_MUST_CHECK int cf_rest_list_get(cf_rest_op *op, const char *path, const cf_rest_listing *l,
+				   json_t *out, long *pages, cf_err *err);
+
 /* GET path; *out = a copy of the array member of the answer: empty when the
  * answer is a 404 or has no such array (an rrset that does not exist). */
 CF_MUST_CHECK int cf_rest_get_array(cf_rest_op *op, const char *path, const char *member,
@@ -205,11 +231,6 @@ void cf_rest_subname(const cf_rest_op *op, const char *apex, char out[CF_NAME_MA
  * out when it is [A-Za-z0-9_.-]{1,64}; -1 otherwise (an id goes into a path). */
 CF_MUST_CHECK int cf_rest_take_id(const json_t *obj, const char *key,
 				  char out[CF_REST_ID_MAX + 1]);
-
-/* The member names of a listed record. */
-typedef struct cf_rest_fields {
-	const char *type, *name, *content, *id;
-} cf_rest_fields;
 
 /* Appends {"id", "content"} to out for each object of records whose f->type is
  * "TXT" and whose f->name is name (case ignored; a relative name as the API
