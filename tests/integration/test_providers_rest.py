@@ -16,6 +16,7 @@ a server clock an hour off the local one and its zone refresh, Linode's domain
 lookup over pages, httpreq's basic auth and lego's fqdn with its final dot.
 """
 
+import subprocess
 import sys
 import time
 import uuid
@@ -171,6 +172,31 @@ def test_no_zone_for_the_name(certfleet, provider, fake):
     result = run_dns(certfleet, "present", unique(provider), value(),
                      *args_of(provider, fake, zone="other.test"))
     assert result.returncode != 0 and "not in zone other.test" in result.stderr
+
+
+def alias_row(certfleet, lab, name, args):
+    """(verdict, writable, target) of `certfleet alias check NAME --alias auto`."""
+    p = subprocess.run([certfleet, "alias", "check", name, "--alias", "auto", "--resolver",
+                        lab["LAB_RESOLVER"], *args], capture_output=True, text=True, timeout=60)
+    row = next(line.split() for line in p.stdout.splitlines() if line.startswith(name + " "))
+    return row[1], row[2], row[3], p.stdout + p.stderr
+
+
+def test_alias_check_asks_the_api(lab, certfleet, provider, fake):
+    if provider == "httpreq":
+        pytest.skip("httpreq cannot tell whether it could write")
+    name = f"{KIND[provider]}3.example.test"
+    target = f"{name}.{KIND[provider]}-alias.test"
+    verdict, writable, shown, out = alias_row(certfleet, lab, name, args_of(provider, fake))
+    assert (verdict, writable, shown) == ("ok", "yes", target), out
+    change, _expected = WRONG[provider]
+    verdict, writable, shown, out = alias_row(certfleet, lab, name,
+                                              args_of(provider, fake, **change))
+    assert (verdict, writable) == ("unwritable", "no"), out
+    assert not any(s in out for s in secrets_of(provider, fake) + list(change.values()))
+    # a probe changes nothing: GETs only (OVH's clock is not signed either)
+    assert {r[1] for r in fake.requests} == {"GET"}, fake.requests
+    assert fake.store == {}
 
 
 # ---- deSEC: rate limits ----
