@@ -1,7 +1,8 @@
 """The records-API providers (digitalocean, hetzner, ovh, gandi, linode, desec, httpreq)
 through the SERVICE: each configured with POST /v1/providers (its secrets sealed:
 never in an answer, only named under "secrets"; a bad setting refused with 400 naming
-settings.<key>, nothing stored), then one serve issues a wildcard + apex certificate
+settings.<key>, nothing stored; the type list of api/openapi.yaml is the registry's),
+then one serve issues a wildcard + apex certificate
 through each of the seven fakes (fakes/rest_fakes.py) in turn, and every value it
 wrote is gone afterwards, at the fake and at PowerDNS. deSEC's fake rate-limits the
 first two requests (429 with Retry-After: 1): the worker waits and the job is issued
@@ -14,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
 
 import labdns  # noqa: E402
 import test_service_providers as tsp  # noqa: E402  (issue_pair)
+from openapi import spec  # noqa: E402
 from rest_fakes import APIS, settings_of  # noqa: E402
 from service import db_url  # noqa: E402,F401 (fixture)
 from workerlib import fleet  # noqa: E402,F401 (fixture)
@@ -37,6 +39,10 @@ def test_seven_providers_through_the_service(fleet, lab):  # noqa: F811
                 kw = {"throttle": 2, "retry_after": 1}
             fakes[ptype] = cls(lab, **kw).start()
         fleet.start(CERTFLEET_WORKERS=2)
+        # api/openapi.yaml's ProviderType enum is exactly the registry's list
+        r = fleet.api.post("/v1/providers", json={"name": "x", "type": "nope", "settings": {}})
+        known = r.json()["detail"].split("(known: ")[1].rstrip(")").split(", ")
+        assert sorted(known) == sorted(spec()["components"]["schemas"]["ProviderType"]["enum"])
         for ptype, fake in fakes.items():
             settings = settings_of(ptype, fake)
             key, bad = BAD[ptype]
