@@ -14,8 +14,8 @@
  * "+"+BODY+"+"+TIMESTAMP)) with URL the full URL and BODY the exact JSON text
  * sent ("" for none), beside X-Ovh-Application, X-Ovh-Consumer and
  * X-Ovh-Timestamp. The timestamp is the server's clock: GET /auth/time (not
- * signed) once per api_url and process, and the offset to the local clock is
- * kept, so a skewed local clock does not matter.
+ * signed) once per api_url and process (again after an hour), and the offset
+ * to the local clock is kept, so a skewed local clock does not matter.
  *
  * Records API: GET /domain/zone/{zone}/record?fieldType=TXT&subDomain= lists
  * ids, GET .../record/{id} reads one {"id","fieldType","subDomain","target"},
@@ -35,6 +35,7 @@
 
 #include "crypto/crypto.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/http_client.h"
 
 #define WHO "ovh"
@@ -62,9 +63,12 @@ static int ovh_check(const cf_rest_conf *c, cf_err *err)
 
 /* ---- the server's clock ---- */
 
+#define CLOCK_KEEP_MS (3600 * 1000LL) /* asked again after an hour: clocks drift */
+
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
 static char clock_url[CF_API_URL_MAX]; /* whose offset is kept */
 static long long clock_offset;         /* server time - local time, seconds */
+static long long clock_asked_ms;       /* when (cf_clock_mono_ms) */
 
 /* The offset of the server's clock: kept, or from GET /auth/time. */
 static int server_offset(const cf_rest_op *op, long long *off, cf_err *err)
@@ -77,7 +81,8 @@ static int server_offset(const cf_rest_op *op, long long *off, cf_err *err)
 	int rc = -1;
 
 	pthread_mutex_lock(&clock_lock);
-	if (strcmp(clock_url, op->conf->url) == 0) {
+	if (strcmp(clock_url, op->conf->url) == 0 &&
+	    cf_clock_mono_ms() - clock_asked_ms < CLOCK_KEEP_MS) {
 		*off = clock_offset;
 		rc = 0;
 	}
@@ -97,6 +102,7 @@ static int server_offset(const cf_rest_op *op, long long *off, cf_err *err)
 	pthread_mutex_lock(&clock_lock);
 	snprintf(clock_url, sizeof(clock_url), "%s", op->conf->url);
 	clock_offset = *off;
+	clock_asked_ms = cf_clock_mono_ms();
 	pthread_mutex_unlock(&clock_lock);
 	rc = 0;
 out:
@@ -145,6 +151,15 @@ static int ovh_sign(cf_rest_op *op, const char *method, const char *url, const c
 }
 
 /* ---- the records ---- */
+
+/* A consumer key granted only /domain/zone/ZONE gets 403 NOT_GRANTED_CALL for every
+ * other name the walk tries: not an error, just not its zone. */
+static bool ovh_not_granted(long status, const json_t *body)
+{
+	const char *code = json_string_value(json_object_get(body, "errorCode"));
+
+	return status == 403 && code != NULL && strcmp(code, "NOT_GRANTED_CALL") == 0;
+}
 
 static int ovh_zone(cf_rest_op *op, const char *candidate, cf_err *err)
 {
@@ -236,6 +251,7 @@ static const cf_rest_api api = {
 	.conf_check = ovh_check,
 	.sign = ovh_sign,
 	.zone_find = ovh_zone,
+	.not_a_zone = ovh_not_granted,
 	.list = ovh_list,
 	.create = ovh_create,
 	.remove = ovh_remove,

@@ -368,6 +368,8 @@ int cf_rest_call(cf_rest_op *op, const char *method, const char *path, const jso
 	}
 	if (r.status < 200 || r.status > 299) {
 		status_error(op, what, &r, err);
+		if (out != NULL && (flags & CF_REST_ERR_BODY) && r.body.len > 0)
+			*out = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
 		goto out;
 	}
 	if (out != NULL && r.body.len > 0)
@@ -453,12 +455,23 @@ int cf_rest_zone_by_path(cf_rest_op *op, const char *prefix, const char *candida
 			 const char *suffix, cf_err *err)
 {
 	char esc[3 * CF_NAME_MAX + 1], path[3 * CF_NAME_MAX + 128];
+	json_t *doc = NULL;
 	long status = 0;
+	int rc;
 
 	if (cf_rest_escape(candidate, esc, sizeof(esc)) != 0 ||
 	    (size_t)snprintf(path, sizeof(path), "%s%s%s", prefix, esc, suffix) >= sizeof(path))
 		return cf_err_set(err, CF_ERR_PERMANENT, "%s: zone name too long", op->api->who);
-	if (cf_rest_call(op, "GET", path, NULL, CF_REST_OK_404, &status, NULL, err) != 0)
+
+	rc = cf_rest_call(op, "GET", path, NULL, CF_REST_OK_404 | CF_REST_ERR_BODY, &status, &doc,
+			  err);
+	if (rc != 0 && op->api->not_a_zone != NULL && op->api->not_a_zone(status, doc)) {
+		cf_err_clear(err);
+		status = 404;
+		rc = 0;
+	}
+	json_decref(doc);
+	if (rc != 0)
 		return -1;
 	if (status == 404)
 		return 0;
@@ -671,10 +684,7 @@ static int change(const cf_rest_api *api, const cf_provider_ctx *ctx, const char
 	bool changed = false;
 	int rc = -1;
 
-	if (cf_rest_conf_load(api, ctx->settings, &conf, err) != 0)
-		return -1;
-	/* one name's changes take turns in this process (the name is checked again,
-	 * normalised, in begin) */
+	/* one name's changes take turns in this process (begin checks the name) */
 	lock = cf_txt_name_lock(fqdn ? fqdn : "");
 	pthread_mutex_lock(lock);
 	if (begin(api, ctx, &conf, &op, fqdn, value, err) != 0)

@@ -52,6 +52,7 @@
 
 /* cf_rest_call flags */
 #define CF_REST_OK_404 0x1u /* a 404 is an answer (status 404, *out NULL), not an error */
+#define CF_REST_ERR_BODY 0x2u /* after an error answer (-1), *out is its parsed body */
 
 typedef struct cf_rest_api cf_rest_api;
 
@@ -107,6 +108,10 @@ struct cf_rest_api {
 
 	/* The zone named exactly candidate: 1 (op->zone_id set), 0 none, -1. */
 	CF_MUST_CHECK int (*zone_find)(cf_rest_op *op, const char *candidate, cf_err *err);
+	/* Optional, for cf_rest_zone_by_path: true when an error answer (other than
+	 * 404) to a zone lookup only means "not a zone these credentials may use"
+	 * (OVH's NOT_GRANTED_CALL for a name outside the consumer key's rules). */
+	bool (*not_a_zone)(long status, const json_t *body);
 
 	/* records model: appends {"id", "content"} for each TXT record at op->name
 	 * on page `page` (1-based) to out, and sets *pages (total, >= 1). */
@@ -189,7 +194,7 @@ CF_MUST_CHECK int cf_rest_call(cf_rest_op *op, const char *method, const char *p
 
 /* A zone_find for APIs that name a zone by its name in a path: GET
  * prefix + candidate (escaped) + suffix; 1 for a 2xx (op->zone_id = the
- * candidate), 0 for a 404, -1 otherwise. */
+ * candidate), 0 for a 404 (or an answer api->not_a_zone accepts), -1 otherwise. */
 CF_MUST_CHECK int cf_rest_zone_by_path(cf_rest_op *op, const char *prefix, const char *candidate,
 				       const char *suffix, cf_err *err);
 

@@ -24,6 +24,7 @@ prints the settings as JSON and serves until interrupted.
 """
 
 import base64
+import fnmatch
 import hashlib
 import hmac
 import itertools
@@ -541,7 +542,9 @@ class OvhFake(RestFake):
     (else 403 INVALID_CREDENTIAL), X-Ovh-Timestamp within `window` s of the fake's own
     clock, which runs `clock_offset` s off the real one (else 400 QUERY_TIME_OUT), and
     X-Ovh-Signature "$1$" + SHA1_hex(AS+CK+METHOD+URL+BODY+TSTAMP joined by "+") (else
-    400 INVALID_SIGNATURE). Records reach PowerDNS on refresh only, as at OVH."""
+    400 INVALID_SIGNATURE), and within the consumer key's access `rules` (method, path
+    pattern; else 403 NOT_GRANTED_CALL). Records reach PowerDNS on refresh only, as at
+    OVH."""
 
     PREFIX = "/1.0"
     KIND = "ovh"
@@ -556,6 +559,11 @@ class OvhFake(RestFake):
         self.refreshes = 0
         self.time_calls = 0
         self.dirty = set()
+        # the consumer key's access rules: the narrowest the README documents
+        self.rules = [(m, p) for z in self.zones
+                      for m, p in (("GET", f"/domain/zone/{z}"), ("GET", f"/domain/zone/{z}/*"),
+                                   ("POST", f"/domain/zone/{z}/*"),
+                                   ("DELETE", f"/domain/zone/{z}/*"))]
 
     def now(self):
         return int(time.time()) + self.clock_offset
@@ -568,6 +576,9 @@ class OvhFake(RestFake):
         denied = self._check(method, raw_path, headers, raw)
         if denied:
             return denied
+        if not any(m == method and fnmatch.fnmatchcase(path[len(self.PREFIX):], pattern)
+                   for m, pattern in self.rules):
+            return _ovh_error(403, "NOT_GRANTED_CALL", "This call has not been granted")
         if not p or p[:2] != ["domain", "zone"] or len(p) < 3 or p[2] not in self.zones:
             return 404, {}, {"class": "Client::NotFound",
                              "message": "This service does not exist"}
