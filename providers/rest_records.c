@@ -60,7 +60,7 @@ int cf_rest_conf_load(const cf_rest_api *api, const json_t *s, cf_rest_conf *c, 
 	    cf_api_setting_str(who, s, api->url_key, &url, err) != 0 ||
 	    cf_api_setting_str(who, s, "zone", &zone, err) != 0)
 		return -1;
-	for (i = 0; api->extra_keys != NULL && api->extra_keys[i] != NULL && i < CF_REST_EXTRA; i++)
+	for (i = 0; api->extra_keys != NULL && i < CF_REST_EXTRA && api->extra_keys[i] != NULL; i++)
 		if (cf_api_setting_str(who, s, api->extra_keys[i], &c->extra[i], err) != 0)
 			return -1;
 	if (api->token_key != NULL) {
