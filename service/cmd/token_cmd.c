@@ -3,7 +3,8 @@
  * in the database (CERTFLEET_DATABASE_URL), which is how the first admin token
  * comes to exist.
  *
- *   certfleet token create --role admin|host|keys --name NAME [--expires 90d]
+ *   certfleet token create --role admin|operator|viewer|host|keys --name NAME
+ *                          [--expires 90d]
  *       prints the token ("cf_<id>_<secret>") once, alone on stdout; only its
  *       HMAC (keyed by a key derived from the master key, which create therefore
  *       needs) is stored, so it cannot be shown again. A host token's name is the
@@ -35,7 +36,8 @@
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: certfleet token create --role admin|host|keys --name NAME [--expires 90d]\n"
+		"usage: certfleet token create --role admin|operator|viewer|host|keys --name NAME\n"
+		"                              [--expires 90d]\n"
 		"       certfleet token list [--json]\n"
 		"       certfleet token revoke NAME | --id ID\n"
 		"(each takes --config FILE; the database is CERTFLEET_DATABASE_URL)\n");
@@ -103,7 +105,8 @@ static int do_create(PGconn *c, token_args *a, cf_err *err)
 	int rc = -1;
 
 	if (role == CF_ROLE_NONE)
-		return cf_err_set(err, CF_ERR_PERMANENT, "--role: expected admin, host or keys");
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "--role: expected admin, operator, viewer, host or keys");
 	if (!cf_valid_token_name(a->name))
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  "--name: expected 1-128 of A-Z a-z 0-9 . _ @ - (starting with a "

@@ -14,7 +14,8 @@
  *     goes to the log);
  *  2. the bearer token (401 when unknown, expired or revoked, with nothing else
  *     done) and the route's roles (403 for a token whose role the route does not
- *     take, e.g. a host token on an admin route, or a keys token on a fetch);
+ *     name, e.g. a host token on an admin route, a keys, operator or viewer token
+ *     on a fetch, a viewer token on a route that changes something);
  *  3. for methods that change something, a transaction around the handler,
  *     committed only when the handler answers 2xx: a 4xx or a failure rolls back
  *     every row the handler wrote, audit events included;
@@ -243,30 +244,23 @@ out:
 	return rc;
 }
 
-/* Does a token of role r pass a route's auth? */
-static bool role_allowed(cf_auth auth, cf_role r)
+/* "admin, operator or viewer": the roles of set, for a 403's detail. */
+static void roles_text(cf_roles set, char *out, size_t len)
 {
-	switch (auth) {
-	case CF_AUTH_NONE:
-	case CF_AUTH_ANY:
-		return true;
-	case CF_AUTH_ADMIN:
-		return r == CF_ROLE_ADMIN;
-	case CF_AUTH_HOST_OR_ADMIN:
-		return r == CF_ROLE_HOST || r == CF_ROLE_ADMIN;
-	case CF_AUTH_ADMIN_OR_KEYS:
-		return r == CF_ROLE_ADMIN || r == CF_ROLE_KEYS;
-	}
-	return false;
-}
+	size_t used = 0, n = 0, total = 0;
 
-static const char *const auth_needs[] = {
-	[CF_AUTH_NONE] = "no token",
-	[CF_AUTH_ADMIN] = "an admin token",
-	[CF_AUTH_HOST_OR_ADMIN] = "a host or an admin token",
-	[CF_AUTH_ADMIN_OR_KEYS] = "an admin or a keys token",
-	[CF_AUTH_ANY] = "a token",
-};
+	for (int r = CF_ROLE_NONE + 1; r < CF_ROLE_COUNT; r++)
+		total += (set & CF_R(r)) != 0;
+	out[0] = '\0';
+	for (int r = CF_ROLE_NONE + 1; r < CF_ROLE_COUNT && used < len; r++) {
+		if (!(set & CF_R(r)))
+			continue;
+		n++;
+		used += (size_t)snprintf(out + used, len - used, "%s%s",
+					 n == 1 ? "" : n == total ? " or " : ", ",
+					 cf_role_name((cf_role)r));
+	}
+}
 
 /* Steps 1-2 (after the gate). Returns 0 when the caller may go on; otherwise
  * resp is set. */
@@ -295,10 +289,13 @@ static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
 		unauthorized(req, resp, st);
 		goto out;
 	}
-	if (!role_allowed(rt->auth, req->who.role)) {
+	if (!(rt->roles & CF_R(req->who.role))) {
+		char needs[64];
+
+		roles_text(rt->roles, needs, sizeof(needs));
 		cf_resp_problem(resp, 403, "forbidden", NULL,
-				"%s %s needs %s; token %s (%s) has the role %s",
-				rt->method, rt->pattern, auth_needs[rt->auth], req->who.token_id,
+				"%s %s needs a token of the role %s; token %s (%s) has the role "
+				"%s", rt->method, rt->pattern, needs, req->who.token_id,
 				req->who.name, cf_role_name(req->who.role));
 		goto out;
 	}

@@ -18,7 +18,8 @@
  * none. An admin token creates certificates whose key goes to their hosts or,
  * with admin_keys: true, to admin tokens, but not both at once (403): otherwise
  * an admin could delete a certificate and create it again under its id, with
- * its hosts, as one whose key the admin also receives.
+ * its hosts, as one whose key the admin also receives. An operator token (README
+ * "Roles") is held to the admin's rules here, and never receives a key itself.
  *
  * DELETE is refused (409) while a job of the certificate is running or waiting:
  * a worker may hold an ACME order and TXT values for it. A queued job is deleted
@@ -186,8 +187,8 @@ int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	id = json_string_value(json_object_get(doc, "id"));
 	if (json_array_size(json_object_get(doc, "hosts")) > 0 &&
 	    json_is_true(json_object_get(doc, "admin_keys"))) {
-		forbidden(req, resp, "admin_keys", "an admin token creates a certificate whose key "
-			  "goes to its hosts or to admin tokens, not both: create it without one "
+		forbidden(req, resp, "admin_keys", "a certificate created over the API sends its "
+			  "key to its hosts or to admin tokens, not both: create it without one "
 			  "and have a keys token PATCH it in");
 		goto out;
 	}

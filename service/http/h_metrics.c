@@ -15,7 +15,7 @@
  * Who may read: CERTFLEET_METRICS_AUTH=admin (a bearer admin token, as
  * Prometheus' `authorization` sends it), none (anyone who reaches the port), or
  * auto, the default: admin unless CERTFLEET_LISTEN is a loopback address. The
- * route is CF_AUTH_NONE in the table; the handler checks the token itself when
+ * route is CF_R_PUBLIC in the table; the handler checks the token itself when
  * the setting asks for one, through the /v1 gate first (api.c: a malformed or
  * known-absent token costs no database connection), then in the database.
  *

@@ -8,9 +8,10 @@
  * until the old one is revoked).
  *
  * Who may do what (README "Who gets the key"): a host token can fetch keys, so
- * only a keys token creates one; an admin token creates admin tokens; keys tokens
- * come only from the CLI on the database host (a token that could make keys
- * tokens would spread the capability). Revoking takes nothing away from anyone's
+ * only a keys token creates one; an admin token creates admin, operator and
+ * viewer tokens (README "Roles"); keys tokens come only from the CLI on the
+ * database host (a token that could make keys tokens would spread the
+ * capability). Revoking takes nothing away from anyone's
  * secrets: an admin token revokes any token, a keys token host tokens only. The
  * names "cli", "worker" and "db:*" are the audit trail's own actors and are
  * refused (400).
@@ -49,7 +50,8 @@ static int parse_create(const json_t *body, const char **name, cf_role *role, lo
 			cf_verrs_add(&errs, k, "unknown field (known: name, role, expires_in)");
 	*role = cf_role_parse(json_string_value(r));
 	if (*role == CF_ROLE_NONE)
-		cf_verrs_add(&errs, "role", "required: \"admin\", \"host\" or \"keys\"");
+		cf_verrs_add(&errs, "role", "required: \"admin\", \"operator\", \"viewer\", "
+			     "\"host\" or \"keys\"");
 	*name = json_string_value(n);
 	if (!cf_valid_token_name(*name))
 		cf_verrs_add(&errs, "name", "required: 1-128 of A-Z a-z 0-9 . _ @ - (starting with "
@@ -83,8 +85,8 @@ static int refuse_role(const cf_http_req *req, cf_role role, cf_http_resp *resp)
 		      "on the database host";
 	else if (role == CF_ROLE_HOST && req->who.role != CF_ROLE_KEYS)
 		why = "a host token receives private keys, so only a keys token creates one";
-	else if (role == CF_ROLE_ADMIN && req->who.role != CF_ROLE_ADMIN)
-		why = "only an admin token creates admin tokens";
+	else if (role != CF_ROLE_HOST && req->who.role != CF_ROLE_ADMIN)
+		why = "only an admin token creates admin, operator and viewer tokens";
 	if (why == NULL)
 		return 0;
 	cf_resp_problem_ext(resp, 403, "forbidden", json_pack("{s:s}", "field", "role"),

@@ -71,14 +71,19 @@ typedef struct cf_http_resp {
 
 typedef int (*cf_handler)(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 
-/* Who may call a route. */
-typedef enum cf_auth {
-	CF_AUTH_NONE = 0,      /* anyone (/healthz, /readyz) */
-	CF_AUTH_ADMIN,         /* an admin token */
-	CF_AUTH_HOST_OR_ADMIN, /* a host or an admin token */
-	CF_AUTH_ADMIN_OR_KEYS, /* an admin or a keys token (the handler narrows each) */
-	CF_AUTH_ANY,           /* any valid token (/v1/whoami) */
-} cf_auth;
+/* Who may call a route: a set of roles (README "Roles"), one bit per cf_role.
+ * Every route states its set in the table (routes.c), and api/openapi.yaml
+ * repeats it as x-certfleet-roles, which the tests compare. The empty set means
+ * no token at all (/healthz, /readyz, /metrics, whose handler checks a token
+ * itself when the listener is not loopback). */
+typedef unsigned cf_roles;
+#define CF_R(role) (1u << (role))
+#define CF_R_PUBLIC 0u
+#define CF_R_ADMIN CF_R(CF_ROLE_ADMIN)
+#define CF_R_OPERATOR CF_R(CF_ROLE_OPERATOR)
+#define CF_R_VIEWER CF_R(CF_ROLE_VIEWER)
+#define CF_R_HOST CF_R(CF_ROLE_HOST)
+#define CF_R_KEYS CF_R(CF_ROLE_KEYS)
 
 /* Route flags. */
 enum {
@@ -92,7 +97,7 @@ enum {
 typedef struct cf_route {
 	const char *method;
 	const char *pattern; /* "/v1/certificates/{id}" */
-	cf_auth auth;
+	cf_roles roles;      /* who may call it (CF_R_*); CF_R_PUBLIC: no token */
 	cf_handler fn;
 	unsigned flags;      /* CF_ROUTE_* */
 } cf_route;

@@ -4,10 +4,12 @@
  * A pattern is a path whose segments are literal or "{name}"; a "{name}" segment
  * matches one non-empty segment and is captured, in order, into req->params. The
  * table is small, so matching is a linear scan with no allocation until a match.
- * Each route names who may call it (auth); the dispatcher checks that before the
- * handler runs (api.c), so a handler never sees an unauthenticated request. A
- * keys token (key grants) reaches only the token routes and the reading and
- * PATCH of certificates; the handlers narrow what it may change there. The
+ * Each route names the roles that may call it (README "Roles"); the dispatcher
+ * checks that before the handler runs (api.c), so a handler never sees an
+ * unauthenticated request or a role the route did not name. A keys token (key
+ * grants) reaches only the token routes and the reading and PATCH of
+ * certificates; the handlers narrow what it may change there. Operator and
+ * viewer tokens never reach a private key: no fetch route names them. The
  * flags say how: CF_ROUTE_CACHED routes (the fetches hosts poll) are authorised
  * from the fetch cache, without a database connection.
  */
@@ -17,48 +19,53 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Each route's roles are spelled out, so that each states a decision; the
+ * shorthands below only name the sets that recur. api/openapi.yaml repeats
+ * every set as x-certfleet-roles (tests/integration/test_roles.py compares them
+ * and calls every route with a token of every role). */
+#define ALL (CF_R_ADMIN | CF_R_OPERATOR | CF_R_VIEWER | CF_R_HOST | CF_R_KEYS)
+#define ADMIN CF_R_ADMIN
+#define RUN (CF_R_ADMIN | CF_R_OPERATOR)                /* change certificates */
+#define READ (CF_R_ADMIN | CF_R_OPERATOR | CF_R_VIEWER) /* read them */
+#define FETCH (CF_R_ADMIN | CF_R_HOST) /* fetch (keys: h_fetch.c narrows) */
+#define GRANT (CF_R_ADMIN | CF_R_KEYS) /* tokens (h_tokens.c narrows) */
+
 const cf_route cf_routes[] = {
-	{"GET", "/healthz", CF_AUTH_NONE, cf_h_healthz, 0},
-	{"GET", "/readyz", CF_AUTH_NONE, cf_h_readyz, 0},
-	{"GET", "/v1/whoami", CF_AUTH_ANY, cf_h_whoami, 0},
-	{"GET", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_list, 0},
-	{"POST", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_create, 0},
-	{"GET", "/v1/providers/{name}", CF_AUTH_ADMIN, cf_h_provider_get, 0},
-	{"DELETE", "/v1/providers/{name}", CF_AUTH_ADMIN, cf_h_provider_delete, 0},
-	{"GET", "/v1/issuers", CF_AUTH_ADMIN, cf_h_issuers_list, 0},
-	{"POST", "/v1/issuers", CF_AUTH_ADMIN, cf_h_issuers_create, 0},
-	{"GET", "/v1/issuers/{name}", CF_AUTH_ADMIN, cf_h_issuer_get, 0},
-	{"PATCH", "/v1/issuers/{name}", CF_AUTH_ADMIN, cf_h_issuer_patch, 0},
-	{"DELETE", "/v1/issuers/{name}", CF_AUTH_ADMIN, cf_h_issuer_delete, 0},
-	{"GET", "/v1/certificates", CF_AUTH_ADMIN_OR_KEYS, cf_h_certs_list, 0},
-	{"POST", "/v1/certificates", CF_AUTH_ADMIN, cf_h_certs_create, 0},
-	{"GET", "/v1/certificates/{id}", CF_AUTH_ADMIN_OR_KEYS, cf_h_cert_get, 0},
-	{"PATCH", "/v1/certificates/{id}", CF_AUTH_ADMIN_OR_KEYS, cf_h_cert_patch, 0},
-	{"DELETE", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_delete, 0},
-	{"POST", "/v1/certificates/{id}/issue", CF_AUTH_ADMIN, cf_h_cert_issue, 0},
-	{"POST", "/v1/certificates/{id}/resume", CF_AUTH_ADMIN, cf_h_cert_resume, 0},
-	{"GET", "/v1/certificates/{id}/bundle", CF_AUTH_HOST_OR_ADMIN, cf_h_fetch_bundle,
+	{"GET", "/healthz", CF_R_PUBLIC, cf_h_healthz, 0},
+	{"GET", "/readyz", CF_R_PUBLIC, cf_h_readyz, 0},
+	{"GET", "/v1/whoami", ALL, cf_h_whoami, 0},
+	{"GET", "/v1/providers", ADMIN, cf_h_providers_list, 0},
+	{"POST", "/v1/providers", ADMIN, cf_h_providers_create, 0},
+	{"GET", "/v1/providers/{name}", ADMIN, cf_h_provider_get, 0},
+	{"DELETE", "/v1/providers/{name}", ADMIN, cf_h_provider_delete, 0},
+	{"GET", "/v1/issuers", ADMIN, cf_h_issuers_list, 0},
+	{"POST", "/v1/issuers", ADMIN, cf_h_issuers_create, 0},
+	{"GET", "/v1/issuers/{name}", ADMIN, cf_h_issuer_get, 0},
+	{"PATCH", "/v1/issuers/{name}", ADMIN, cf_h_issuer_patch, 0},
+	{"DELETE", "/v1/issuers/{name}", ADMIN, cf_h_issuer_delete, 0},
+	{"GET", "/v1/certificates", READ | CF_R_KEYS, cf_h_certs_list, 0},
+	{"POST", "/v1/certificates", RUN, cf_h_certs_create, 0},
+	{"GET", "/v1/certificates/{id}", READ | CF_R_KEYS, cf_h_cert_get, 0},
+	{"PATCH", "/v1/certificates/{id}", RUN | CF_R_KEYS, cf_h_cert_patch, 0},
+	{"DELETE", "/v1/certificates/{id}", RUN, cf_h_cert_delete, 0},
+	{"POST", "/v1/certificates/{id}/issue", RUN, cf_h_cert_issue, 0},
+	{"POST", "/v1/certificates/{id}/resume", RUN, cf_h_cert_resume, 0},
+	{"GET", "/v1/certificates/{id}/bundle", FETCH, cf_h_fetch_bundle, CF_ROUTE_CACHED},
+	{"GET", "/v1/certificates/{id}/fullchain.pem", FETCH, cf_h_fetch_fullchain,
 	 CF_ROUTE_CACHED},
-	{"GET", "/v1/certificates/{id}/fullchain.pem", CF_AUTH_HOST_OR_ADMIN,
-	 cf_h_fetch_fullchain, CF_ROUTE_CACHED},
-	{"GET", "/v1/certificates/{id}/chain.pem", CF_AUTH_HOST_OR_ADMIN, cf_h_fetch_chain,
-	 CF_ROUTE_CACHED},
-	{"GET", "/v1/certificates/{id}/cert.pem", CF_AUTH_HOST_OR_ADMIN, cf_h_fetch_cert,
-	 CF_ROUTE_CACHED},
-	{"GET", "/v1/certificates/{id}/privkey.pem", CF_AUTH_HOST_OR_ADMIN, cf_h_fetch_key,
-	 CF_ROUTE_CACHED},
-	{"GET", "/v1/jobs", CF_AUTH_ADMIN, cf_h_jobs_list, 0},
-	{"GET", "/v1/jobs/{id}", CF_AUTH_ADMIN, cf_h_job_get, 0},
-	{"POST", "/v1/aliases/check", CF_AUTH_ADMIN, cf_h_aliases_check, 0},
-	{"GET", "/v1/certificates/{id}/versions", CF_AUTH_ADMIN, cf_h_cert_versions, 0},
-	{"POST", "/v1/certificates/{id}/versions/{version}/revoke", CF_AUTH_ADMIN,
-	 cf_h_version_revoke, 0},
-	{"GET", "/metrics", CF_AUTH_NONE, cf_h_metrics, 0},
-	{"GET", "/v1/tokens", CF_AUTH_ADMIN_OR_KEYS, cf_h_tokens_list, 0},
-	{"POST", "/v1/tokens", CF_AUTH_ADMIN_OR_KEYS, cf_h_tokens_create,
-	 CF_ROUTE_NO_IDEMPOTENCY},
-	{"DELETE", "/v1/tokens/{name}", CF_AUTH_ADMIN_OR_KEYS, cf_h_token_revoke, 0},
-	{"GET", "/v1/audit", CF_AUTH_ADMIN, cf_h_audit_list, 0},
+	{"GET", "/v1/certificates/{id}/chain.pem", FETCH, cf_h_fetch_chain, CF_ROUTE_CACHED},
+	{"GET", "/v1/certificates/{id}/cert.pem", FETCH, cf_h_fetch_cert, CF_ROUTE_CACHED},
+	{"GET", "/v1/certificates/{id}/privkey.pem", FETCH, cf_h_fetch_key, CF_ROUTE_CACHED},
+	{"GET", "/v1/jobs", READ, cf_h_jobs_list, 0},
+	{"GET", "/v1/jobs/{id}", READ, cf_h_job_get, 0},
+	{"POST", "/v1/aliases/check", READ, cf_h_aliases_check, 0}, /* changes nothing */
+	{"GET", "/v1/certificates/{id}/versions", READ, cf_h_cert_versions, 0},
+	{"POST", "/v1/certificates/{id}/versions/{version}/revoke", RUN, cf_h_version_revoke, 0},
+	{"GET", "/metrics", CF_R_PUBLIC, cf_h_metrics, 0}, /* h_metrics.c checks */
+	{"GET", "/v1/tokens", GRANT, cf_h_tokens_list, 0},
+	{"POST", "/v1/tokens", GRANT, cf_h_tokens_create, CF_ROUTE_NO_IDEMPOTENCY},
+	{"DELETE", "/v1/tokens/{name}", GRANT, cf_h_token_revoke, 0},
+	{"GET", "/v1/audit", ADMIN, cf_h_audit_list, 0},
 };
 const size_t cf_nroutes = sizeof(cf_routes) / sizeof(cf_routes[0]);
 

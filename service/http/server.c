@@ -155,7 +155,7 @@ static void dispatch(cf_app *app, req_ctx *ctx, cf_http_resp *resp)
 				req->path);
 		return;
 	}
-	if (rt->auth != CF_AUTH_NONE) {
+	if (rt->roles != CF_R_PUBLIC) {
 		cf_api_run(app, rt, req, resp); /* token, transaction, Idempotency-Key */
 		return;
 	}
@@ -202,7 +202,7 @@ static bool early_answer(cf_http_server *s, req_ctx *ctx, cf_http_resp *resp)
 		cf_resp_invalid(resp, &errs);
 		return true;
 	}
-	return ctx->rt->auth != CF_AUTH_NONE && cf_api_gate(s->app, req, resp) != 0;
+	return ctx->rt->roles != CF_R_PUBLIC && cf_api_gate(s->app, req, resp) != 0;
 }
 
 /* Sends resp for ctx (metrics, request id, access log) and frees it. */

@@ -77,21 +77,26 @@ static int secret_hmac(const char *secret, uint8_t out[32])
 	return 0;
 }
 
+static const char *const role_names[CF_ROLE_COUNT] = {
+	[CF_ROLE_NONE] = "none",
+	[CF_ROLE_ADMIN] = "admin",
+	[CF_ROLE_HOST] = "host",
+	[CF_ROLE_KEYS] = "keys",
+	[CF_ROLE_OPERATOR] = "operator",
+	[CF_ROLE_VIEWER] = "viewer",
+};
+
 cf_role cf_role_parse(const char *s)
 {
-	if (s != NULL && strcmp(s, "admin") == 0)
-		return CF_ROLE_ADMIN;
-	if (s != NULL && strcmp(s, "host") == 0)
-		return CF_ROLE_HOST;
-	if (s != NULL && strcmp(s, "keys") == 0)
-		return CF_ROLE_KEYS;
+	for (int r = CF_ROLE_NONE + 1; s != NULL && r < CF_ROLE_COUNT; r++)
+		if (strcmp(s, role_names[r]) == 0)
+			return (cf_role)r;
 	return CF_ROLE_NONE;
 }
 
 const char *cf_role_name(cf_role r)
 {
-	return r == CF_ROLE_ADMIN ? "admin" : r == CF_ROLE_HOST ? "host"
-		: r == CF_ROLE_KEYS ? "keys" : "none";
+	return r > CF_ROLE_NONE && r < CF_ROLE_COUNT ? role_names[r] : "none";
 }
 
 static bool b64url_char(char c)

@@ -36,6 +36,9 @@ typedef enum cf_role {
 	CF_ROLE_ADMIN,
 	CF_ROLE_HOST,
 	CF_ROLE_KEYS,
+	CF_ROLE_OPERATOR, /* runs certificates (README "Roles"); never keys */
+	CF_ROLE_VIEWER,   /* reads certificates, versions and jobs; never keys */
+	CF_ROLE_COUNT     /* not a role: the number of values above */
 } cf_role;
 
 /* Who a verified token belongs to. */
@@ -53,8 +56,8 @@ typedef enum cf_token_status {
 	CF_TOKEN_REVOKED,
 } cf_token_status;
 
-/* "admin" | "host" | "keys" <-> role; parse returns CF_ROLE_NONE for anything
- * else. */
+/* "admin" | "host" | "keys" | "operator" | "viewer" <-> role; parse returns
+ * CF_ROLE_NONE for anything else, name "none" for CF_ROLE_NONE. */
 cf_role cf_role_parse(const char *s);
 const char *cf_role_name(cf_role r);
 

@@ -242,6 +242,11 @@ static void test_roles(void **state)
 	assert_string_equal(cf_role_name(CF_ROLE_HOST), "host");
 	assert_int_equal(cf_role_parse("keys"), CF_ROLE_KEYS);
 	assert_string_equal(cf_role_name(CF_ROLE_KEYS), "keys");
+	assert_int_equal(cf_role_parse("operator"), CF_ROLE_OPERATOR);
+	assert_int_equal(cf_role_parse("viewer"), CF_ROLE_VIEWER);
+	assert_string_equal(cf_role_name(CF_ROLE_VIEWER), "viewer");
+	assert_int_equal(cf_role_parse("none"), CF_ROLE_NONE);
+	assert_int_equal(cf_role_parse(NULL), CF_ROLE_NONE);
 	assert_true(cf_token_name_reserved("cli"));
 	assert_true(cf_token_name_reserved("worker"));
 	assert_true(cf_token_name_reserved("db:postgres"));

@@ -162,7 +162,7 @@ static void test_fetch_routes(void **state)
 		snprintf(path, sizeof(path), "/v1/certificates/web-1/%s", parts[i]);
 		rt = cf_route_match("GET", path, &req, &known);
 		assert_non_null(rt);
-		assert_int_equal(rt->auth, CF_AUTH_HOST_OR_ADMIN);
+		assert_int_equal(rt->roles, CF_R_ADMIN | CF_R_HOST);
 		assert_true(rt->flags & CF_ROUTE_CACHED);
 		assert_int_equal(req.nparams, 1);
 		assert_string_equal(req.params[0], "web-1");
@@ -171,6 +171,12 @@ static void test_fetch_routes(void **state)
 	for (size_t i = 0; i < cf_nroutes; i++) /* only the fetches skip the database */
 		if (cf_routes[i].flags & CF_ROUTE_CACHED)
 			assert_non_null(strstr(cf_routes[i].pattern, "/v1/certificates/{id}/"));
+	/* operator and viewer tokens never reach a private key: no fetch, no token
+	 * route (which would let them mint a host token) names them */
+	for (size_t i = 0; i < cf_nroutes; i++)
+		if ((cf_routes[i].flags & CF_ROUTE_CACHED) ||
+		    strncmp(cf_routes[i].pattern, "/v1/tokens", 10) == 0)
+			assert_int_equal(cf_routes[i].roles & (CF_R_OPERATOR | CF_R_VIEWER), 0);
 }
 
 int main(void)
