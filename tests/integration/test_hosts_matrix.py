@@ -1,8 +1,15 @@
 """The full auth matrix: every route of service/http/routes.c x every kind of caller
-(none, a bad token, an expired token, a revoked token, host A, host B, admin, keys) x own
-or other certificate, each cell asserted against the status this table gives it.
-The table must name exactly the routes of routes.c: a new route fails this test
-until its row is added.
+(none, a bad token, an expired token, a revoked token, host A, host B, admin, keys,
+operator, viewer) x own or other certificate, each cell asserted against the status
+this table gives it. The table must name exactly the routes of routes.c: a new route
+fails this test until its row is added.
+
+Roles (README "Roles"): each cell is also held to the operation's x-certfleet-roles
+in api/openapi.yaml: a role the operation does not list gets the dispatcher's 403
+("needs a token of the role ..."), a role it lists never does. Operator and viewer
+cells have no column of their own: a role the operation lists gets what the admin
+gets for its own certificate (operators act on disposable objects as admins do),
+any other role 403.
 
 "Own" and "other" are seen from the caller: for host A its own certificate is cert-a
 (hosts: [host-a]) and the other is cert-b (hosts: [host-b]), for host B the reverse;
@@ -15,17 +22,17 @@ admin act on objects made for them just before (a provider, certificate or token
 delete, a certificate whose job has ended for /issue), so every cell sees the same
 world."""
 import itertools
-import re
 import uuid
-from pathlib import Path
 
 import pytest
 
+import openapi
+import routetable
 from hostlib import Pki, seed_version, start_hosts_api
 from service import db_url  # noqa: F401 (fixture)
 
-ROOT = Path(__file__).resolve().parents[2]
-ROLES = ["none", "bad", "expired", "revoked", "host_a", "host_b", "admin", "keys"]
+ROLES = ["none", "bad", "expired", "revoked", "host_a", "host_b", "admin", "keys", "operator",
+         "viewer"]
 UNAUTHENTICATED = ("none", "bad", "expired", "revoked")
 
 # method, route pattern: status for (admin own, admin other, host own, host other, keys,
@@ -70,18 +77,27 @@ TABLE = [
     ("DELETE", "/v1/issuers/{name}",                204, 204, 403, 403, 403, 401),
 ]
 
-ROUTE = re.compile(r'\{"(GET|POST|PATCH|DELETE|PUT)",\s*"([^"]+)",\s*(CF_AUTH_\w+)')
-
-
 def routes_in_code():
-    return {(m.group(1), m.group(2))
-            for m in ROUTE.finditer((ROOT / "service/http/routes.c").read_text())}
+    return {(m, p) for m, p, _ in routetable.routes()}
+
+
+def declared(method, pattern):
+    """The roles api/openapi.yaml says the operation takes."""
+    return set(openapi.spec()["paths"][pattern][method.lower()]["x-certfleet-roles"])
+
+
+def role_of(caller):
+    """The token role of a caller of ROLES, or None (no valid token)."""
+    return None if caller in UNAUTHENTICATED else "host" if caller.startswith("host_") \
+        else caller
 
 
 def expected(row, role, which):
     admin_own, admin_other, host_own, host_other, keys, unauth = row[2:]
     if role in UNAUTHENTICATED:
         return unauth
+    if role in ("operator", "viewer"):
+        return admin_own if role in declared(row[0], row[1]) else 403
     if role == "keys":
         return keys
     if role == "admin":
@@ -113,7 +129,10 @@ class World:
             (self.jobs[cid],), = api.sql("SELECT id::text FROM jobs WHERE certificate_id = %s",
                                          (cid,))
         a = api.host_token("host-a")
-        self.tokens = {"admin": api.token, "keys": api.keys_token, "host_a": a, "host_b": api.host_token("host-b"),
+        self.tokens = {"admin": api.token, "keys": api.keys_token, "host_a": a,
+                       "host_b": api.host_token("host-b"),
+                       "operator": api.token_create("operator", "ops-person"),
+                       "viewer": api.token_create("viewer", "view-person"),
                        "none": None, "bad": a[:17] + ("B" if a[17] != "B" else "C") + a[18:]}
         revoked = api.host_token("host-a")
         r = api.delete(f"/v1/tokens/host-a?id={revoked[3:15]}")
@@ -145,7 +164,7 @@ class World:
     def request(self, method, pattern, role, which):
         """(path, body) of the cell, making what an admin cell acts on."""
         cid = cert_of(role, which)
-        admin = role == "admin"
+        admin = role in ("admin", "operator")  # an operator's changes need disposables too
         body = None
         path = pattern
         if pattern == "/v1/providers" and method == "POST":
@@ -233,6 +252,23 @@ def test_the_table_names_every_route():
     assert table - code == set(), f"rows for routes that do not exist: {sorted(table - code)}"
 
 
+def dispatcher_disagrees(method, pattern, caller, r):
+    """Why the answer contradicts the operation's x-certfleet-roles, or None."""
+    role = role_of(caller)
+    if role is None:
+        return None
+    roles = declared(method, pattern)
+    by_dispatcher = r.status_code == 403 and \
+        r.json().get("detail", "").startswith(f"{method} {pattern} needs a token of the role")
+    if roles and role not in roles and not by_dispatcher:
+        return f"{r.status_code}, but x-certfleet-roles {sorted(roles)} leaves {role} out " \
+               f"({r.text[:120]})"
+    if (not roles or role in roles) and by_dispatcher:
+        return f"refused by the dispatcher, but x-certfleet-roles lists {role} " \
+               f"({r.text[:120]})"
+    return None
+
+
 def test_auth_matrix(world):
     wrong = []
     cells = 0
@@ -243,6 +279,10 @@ def test_auth_matrix(world):
         before = world.counts()
         r = world.api.call(method, path, token=world.tokens[role], json=body)
         cells += 1
+        role_wrong = dispatcher_disagrees(method, pattern, role, r)
+        if role_wrong:
+            wrong.append(f"{role:8} {which:5} {method:6} {path}: {role_wrong}")
+            continue
         if r.status_code != want:
             wrong.append(f"{role:8} {which:5} {method:6} {path}: {r.status_code}, want {want}"
                          f" ({r.text[:120]})")
