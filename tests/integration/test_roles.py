@@ -67,7 +67,7 @@ def test_only_an_admin_token_creates_operator_and_viewer_tokens(people):
         r2 = people.get("/v1/whoami", token=r.json()["token"])
         assert r2.json()["role"] == role
     (n,) = people.sql("SELECT count(*) FROM audit_events WHERE action = 'token.create' AND "
-                      "detail->>'role' IN ('operator', 'viewer')")[0]
+                      "actor = 'test-admin' AND detail->>'role' IN ('operator', 'viewer')")[0]
     assert n == 2
 
 
