@@ -1,5 +1,5 @@
 /*
- * h_aliases.c: POST /v1/aliases/check (admin): is the challenge alias of each
+ * h_aliases.c: POST /v1/aliases/check (admin, operator, viewer): is the challenge alias of each
  * name right, and which zone-file lines fix it (dns/alias_check.h; the same
  * check as `certfleet alias check`).
  *
