@@ -1,7 +1,7 @@
 /*
- * h_aliases.c: POST /v1/aliases/check (admin, operator, viewer): is the challenge alias of each
- * name right, and which zone-file lines fix it (dns/alias_check.h; the same
- * check as `certfleet alias check`).
+ * h_aliases.c: POST /v1/aliases/check (admin, operator, viewer): is the
+ * challenge alias of each name right, and which zone-file lines fix it
+ * (dns/alias_check.h; the same check as `certfleet alias check`).
  *
  * The body names what to check, either inline, in the shape of a certificate:
  *     {"domains": [...], "dns_alias": null|"auto"|"fqdn"|{name: fqdn},
