@@ -120,8 +120,8 @@ static int refuse_keys_patch(const cf_http_req *req, cf_http_resp *resp, const j
 }
 
 /* An admin or operator token's PATCH (see the top): 1 when answered 403 (it
- * would change hosts or admin_keys). current is the definition before it, doc the validated
- * result. */
+ * would change hosts or admin_keys). current is the definition before it, doc
+ * the validated result. */
 static int refuse_admin_patch(const cf_http_req *req, cf_http_resp *resp,
 			      const json_t *current, const json_t *doc)
 {
