@@ -279,11 +279,12 @@ int ctl_fail(ctl *c, long status, const json_t *doc)
 	if (json_array_size(errors) > 1)
 		json_array_foreach(errors, i, v)
 			fprintf(stderr, "  - %s\n", json_string_value(json_object_get(v, "detail")));
-	if (json_is_object(job))
-		fprintf(stderr, "  job: %s (%s)\n", json_string_value(json_object_get(job, "id")),
-			json_string_value(json_object_get(job, "state"))
-				? json_string_value(json_object_get(job, "state"))
-				: "?");
+	if (json_is_string(json_object_get(job, "id")))
+		fprintf(stderr, "  job: %s%s%s%s\n", json_string_value(json_object_get(job, "id")),
+			json_is_string(json_object_get(job, "state")) ? " (" : "",
+			json_is_string(json_object_get(job, "state"))
+				? json_string_value(json_object_get(job, "state")) : "",
+			json_is_string(json_object_get(job, "state")) ? ")" : "");
 	if (json_array_size(certs) > 0) {
 		fprintf(stderr, "  certificates:");
 		json_array_foreach(certs, i, v)

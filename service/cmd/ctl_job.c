@@ -194,10 +194,9 @@ static int finish(ctl *c, watch *w, const json_t *job, const char *state)
 	} else {
 		printf("job %s %s after %.1f s\n", w->id, state, cf_clock_mono_s() - w->start);
 		if (failed)
-			printf("problem: %s%s%s\n", detail ? detail : "",
-			       json_string_value(json_object_get(p, "type")) ? " " : "",
+			printf("problem: %s (%s)\n", detail ? detail : "-",
 			       json_string_value(json_object_get(p, "type"))
-				       ? json_string_value(json_object_get(p, "type")) : "");
+				       ? json_string_value(json_object_get(p, "type")) : "no type");
 	}
 	if (failed)
 		ctl_errorf(c, CTL_FAILED, "job %s failed%s%s", w->id, detail ? ": " : "",
@@ -262,12 +261,14 @@ int ctl_job_watch(ctl *c, const char *id, double timeout_s)
 			return rc;
 		}
 		progress(&w, doc);
-		json_decref(doc);
 		if (timeout_s > 0 && cf_clock_mono_s() - w.start > timeout_s) {
 			progress_clear(&w);
-			return ctl_errorf(c, CTL_ERROR, "job %s: still %s after %.0f s (--timeout)", id,
-					  state ? state : "?", timeout_s);
+			rc = ctl_errorf(c, CTL_ERROR, "job %s: still %s after %.1f s (--timeout)", id,
+					state ? state : "?", timeout_s);
+			json_decref(doc);
+			return rc;
 		}
+		json_decref(doc);
 		nap(interval);
 		interval = interval * 1.5 > POLL_MAX_S ? POLL_MAX_S : interval * 1.5;
 	}

@@ -62,7 +62,8 @@ static void scalar(cf_buf *b, const json_t *v)
 		cf_buf_append_str(b, "-");
 	} else if (json_is_string(v)) {
 		cf_buf_append_str(b, json_string_value(v));
-	} else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL) {
+	} else if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+					  JSON_REAL_PRECISION(10))) != NULL) {
 		cf_buf_append_str(b, s);
 		free(s);
 	}
