@@ -562,3 +562,20 @@ def test_lists_follow_the_next_cursor(certfleet, tmp_path):
             [(None, "4"), ("3", "1")]
     finally:
         srv.close()
+
+
+# ---- HTTPS ----
+
+def test_https_with_a_ca_file(certfleet, db_url, tmp_path):
+    from hostlib import Pki, start_hosts_api
+    cert, key, ca = Pki().write_tls(str(tmp_path))
+    api, serve = start_hosts_api(certfleet, db_url, tls=(cert, key, ca))
+    try:
+        c = Ctl(certfleet, serve.url, api.token, tmp_path)
+        p = c("token", "list")  # the system's trust does not know the test CA
+        assert p.returncode == 1 and p.stdout == "" and "certificate" in p.stderr.lower()
+        p = c("--ca-file", ca, "token", "list")
+        assert p.returncode == 0, p.stderr
+        assert table(p.stdout)[0]["NAME"] == "test-admin"
+    finally:
+        serve.__exit__(None, None, None)
