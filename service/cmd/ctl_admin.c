@@ -333,16 +333,18 @@ static int token_create(ctl *c, const ctl_args *a)
 {
 	const char *name = ctl_arg(a, "--name"), *role = ctl_arg(a, "--role");
 	const char *exp = ctl_arg(a, "--expires");
-	json_t *body = NULL, *doc = NULL, *tok;
+	json_t *body = NULL, *doc = NULL, *tok = NULL;
 	int rc;
 
-	if (name == NULL || role == NULL)
-		return ctl_errorf(c, CTL_USAGE, "--name and --role are needed");
+	if (name == NULL || role == NULL) {
+		rc = ctl_errorf(c, CTL_USAGE, "--name and --role are needed");
+		goto out;
+	}
 	body = json_pack("{s:s, s:s}", "name", name, "role", role);
 	if (body == NULL || (exp != NULL && json_object_set_new(body, "expires_in",
 								json_string(exp)) != 0)) {
-		json_decref(body);
-		return ctl_errorf(c, CTL_ERROR, "out of memory");
+		rc = ctl_errorf(c, CTL_ERROR, "out of memory");
+		goto out;
 	}
 	rc = ctl_call(c, "POST", "/v1/tokens", body, &doc);
 	tok = json_object_get(doc, "token");
@@ -356,6 +358,7 @@ static int token_create(ctl *c, const ctl_args *a)
 		rc = ctl_errorf(c, CTL_ERROR, "the answer holds no token");
 	}
 	fflush(stdout);
+out:
 	if (json_is_string(tok))
 		cf_wipe((char *)json_string_value(tok), json_string_length(tok));
 	json_decref(body);

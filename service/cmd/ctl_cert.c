@@ -263,8 +263,10 @@ static int cert_doc(ctl *c, const ctl_args *a, bool patch, json_t **out)
 		rc = ctl_errorf(c, CTL_USAGE, "nothing to send: give -f FILE or field flags");
 		goto out;
 	}
-	*out = doc;
-	return CTL_OK;
+	*out = doc; /* handed over */
+	doc = NULL;
+	rc = CTL_OK;
+	goto out;
 oom:
 	rc = ctl_errorf(c, CTL_ERROR, "out of memory");
 out:

@@ -125,6 +125,7 @@ typedef struct watch {
 	char progress[256]; /* the last progress line */
 	bool tty;           /* stderr is a terminal: the progress line is rewritten */
 	bool shown;         /* a progress line is on the terminal now */
+	int lost;           /* answers missing in a row */
 	double start;
 } watch;
 
@@ -212,66 +213,73 @@ static void nap(double s)
 		;
 }
 
+/* One look at the job: prints the events that are new and the progress line.
+ * *done when the watch ends, with the exit code returned; otherwise CTL_OK. */
+static int look(ctl *c, watch *w, const char *path, double timeout_s, bool *done)
+{
+	json_t *doc = NULL, *events;
+	const char *state;
+	long status = 0;
+	int rc = ctl_exchange(c, "GET", path, NULL, &status, &doc), s;
+
+	*done = false;
+	if (rc != CTL_OK || status >= 500) { /* no answer, or a 503 while serve restarts */
+		rc = CTL_OK;
+		if (++w->lost >= LOST_MAX) {
+			*done = true;
+			progress_clear(w);
+			rc = ctl_errorf(c, CTL_ERROR, "job %s: no answer from the server %d times "
+					"in a row; giving up", w->id, w->lost);
+		}
+		goto out;
+	}
+	w->lost = 0;
+	if (status != 200) {
+		*done = true;
+		progress_clear(w);
+		rc = ctl_fail(c, status, doc);
+		goto out;
+	}
+	events = json_object_get(doc, "events");
+	for (; w->printed < json_array_size(events); w->printed++)
+		if (!c->json) {
+			progress_clear(w);
+			print_event(json_array_get(events, w->printed));
+		}
+	fflush(stdout);
+	state = json_string_value(json_object_get(doc, "state"));
+	s = cf_job_state_parse(state);
+	if (s >= 0 && !cf_job_state_active((cf_job_state)s)) {
+		*done = true;
+		rc = finish(c, w, doc, state);
+		goto out;
+	}
+	progress(w, doc);
+	if (timeout_s > 0 && cf_clock_mono_s() - w->start > timeout_s) {
+		*done = true;
+		progress_clear(w);
+		rc = ctl_errorf(c, CTL_ERROR, "job %s: still %s after %.1f s (--timeout)", w->id,
+				state ? state : "?", timeout_s);
+	}
+out:
+	json_decref(doc);
+	return rc;
+}
+
 int ctl_job_watch(ctl *c, const char *id, double timeout_s)
 {
 	watch w = { .id = id, .tty = isatty(STDERR_FILENO) == 1, .start = cf_clock_mono_s() };
 	double interval = POLL_FIRST_S;
 	char path[300];
-	int lost = 0, rc = CTL_ERROR;
+	bool done = false;
+	int rc;
 
 	job_path(path, sizeof(path), id);
-	for (;;) {
-		json_t *doc = NULL, *events, *e;
-		const char *state;
-		long status = 0;
-		int s;
-
-		rc = ctl_exchange(c, "GET", path, NULL, &status, &doc);
-		if (rc != CTL_OK || status == 503 || status >= 500) {
-			json_decref(doc);
-			if (++lost >= LOST_MAX) {
-				progress_clear(&w);
-				return ctl_errorf(c, CTL_ERROR, "job %s: no answer from the server "
-						  "%d times in a row; giving up", id, lost);
-			}
-			nap(POLL_MAX_S);
-			continue;
-		}
-		lost = 0;
-		if (status != 200) {
-			progress_clear(&w);
-			rc = ctl_fail(c, status, doc);
-			json_decref(doc);
-			return rc;
-		}
-		events = json_object_get(doc, "events");
-		for (; w.printed < json_array_size(events); w.printed++) {
-			e = json_array_get(events, w.printed);
-			if (!c->json) {
-				progress_clear(&w);
-				print_event(e);
-			}
-		}
-		fflush(stdout);
-		state = json_string_value(json_object_get(doc, "state"));
-		s = cf_job_state_parse(state);
-		if (s >= 0 && !cf_job_state_active((cf_job_state)s)) {
-			rc = finish(c, &w, doc, state);
-			json_decref(doc);
-			return rc;
-		}
-		progress(&w, doc);
-		if (timeout_s > 0 && cf_clock_mono_s() - w.start > timeout_s) {
-			progress_clear(&w);
-			rc = ctl_errorf(c, CTL_ERROR, "job %s: still %s after %.1f s (--timeout)", id,
-					state ? state : "?", timeout_s);
-			json_decref(doc);
-			return rc;
-		}
-		json_decref(doc);
-		nap(interval);
+	while ((rc = look(c, &w, path, timeout_s, &done)), !done) {
+		nap(w.lost > 0 ? POLL_MAX_S : interval);
 		interval = interval * 1.5 > POLL_MAX_S ? POLL_MAX_S : interval * 1.5;
 	}
+	return rc;
 }
 
 static int job_watch(ctl *c, const ctl_args *a)
