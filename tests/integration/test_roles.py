@@ -7,9 +7,10 @@ route table equals the document). This file checks what the handlers add:
 - only an admin token creates operator and viewer tokens (over the API or with
   `certfleet token create --role operator|viewer`); a keys, operator or viewer
   token gets 403 naming `role`, and nothing is written;
-- an operator runs a certificate (create, change, issue, revoke-free paths,
-  delete) under the admin's key-grant rules: it may not change `hosts` or
-  `admin_keys` (403 naming the field), and its acts are audited under its token;
+- an operator runs a certificate (create, change, read its job, issue, delete)
+  under the admin's key-grant rules: it may not change `hosts` or `admin_keys`
+  (403 naming the field), fetches nothing, and its acts are audited under its
+  token;
 - a viewer reads certificates, versions and jobs and runs alias checks, and is
   refused every change;
 - the database refuses a role it does not know (migration 0012)."""
