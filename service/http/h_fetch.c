@@ -226,7 +226,8 @@ static void token_refused(cf_http_resp *resp, cf_key_verdict v)
 			v == CF_KEY_TOKEN_REVOKED ? "the token has been revoked"
 			: v == CF_KEY_TOKEN_EXPIRED ? "the token has expired"
 						    : "the token is not valid");
-	cf_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"certfleet\", error=\"invalid_token\"");
+	cf_resp_header(resp, "WWW-Authenticate",
+		       "Bearer realm=\"certfleet\", error=\"invalid_token\"");
 }
 
 /* Records the key fetch on a connection of the pool (committed at once), on the

@@ -27,6 +27,7 @@ Also: a version revoked for keyCompromise is not served (410, a problem naming t
 revocation) until a replacement lands; through the API with a real CA, and in SQL
 with the notification lost."""
 import select
+import socket
 import time
 import uuid
 
@@ -63,7 +64,9 @@ def sql(url, query, args=()):
 
 
 def key_fetches(url):
-    return sql(url, "SELECT count(*) FROM audit_events WHERE action = 'certificate.fetch_key'")[0][0]
+    (n,), = sql(url, "SELECT count(*) FROM audit_events "
+                "WHERE action = 'certificate.fetch_key'")
+    return n
 
 
 def answered_from_cache(hosts, cert, token):
@@ -211,7 +214,7 @@ class DeafeningProxy(PgProxy):
         self.deaf |= self.listeners
         return len(self.deaf)
 
-    def _pump(self, src, dst):  # noqa: C901 (the relay loop)
+    def _pump(self, src, dst):
         try:
             to_server = dst.getpeername()[1] == self.target[1]
         except OSError:
@@ -236,7 +239,7 @@ class DeafeningProxy(PgProxy):
             pass
         for s in (src, dst):
             try:
-                s.shutdown(2)
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
