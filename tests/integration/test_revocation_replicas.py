@@ -47,6 +47,15 @@ def pki():
     return Pki()
 
 
+def stop_clean(serve):
+    """Stops serve; a sanitizer report or a private key in its log fails the test."""
+    assert serve.stop() == 0, serve.output()[-3000:]
+    log = serve.output()
+    assert "PRIVATE KEY" not in log
+    for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+        assert marker not in log, log[log.index(marker) - 200:][:3000]
+
+
 def sql_without_triggers(url, query, args=()):
     """Runs query with triggers skipped: the NOTIFY of the cache triggers is not sent."""
     with psycopg2.connect(url) as c, c.cursor() as cur:
@@ -132,6 +141,7 @@ def hosts(certfleet, db_url, lab):
     api.bind_provider(lab)
     try:
         yield api
+        stop_clean(serve)
     finally:
         serve.__exit__(None, None, None)
 
@@ -169,6 +179,7 @@ def own_role(certfleet, lab):
         api.db_url = with_dbname(lab["LAB_PG_URL"], name)
         api.bind_provider(lab)
         yield api, role
+        stop_clean(serve)
     finally:
         if serve is not None:
             serve.__exit__(None, None, None)
@@ -266,6 +277,7 @@ def test_a_deaf_listener_misses_its_heartbeat(certfleet, lab, pki):
         assert log_lines(serve, "listen.heartbeat_missed")
         wait_log(serve, "cache.listening", count=2, timeout=15)  # back, on a new connection
         assert hosts.fetch("api", "cert.pem", token=t_cert).status_code == 401
+        stop_clean(serve)
     finally:
         if serve is not None:
             serve.__exit__(None, None, None)
