@@ -62,6 +62,11 @@ typedef struct cf_config {
 	int cache_offline_grace; /* seconds cache entries stand in for an unanswering database */
 	int cache_max_age;     /* seconds a fetch cache entry answers without the database */
 	int cache_heartbeat;   /* seconds between the cache listener's heartbeats */
+	int max_connections;     /* open HTTP connections at once */
+	int max_connections_per_ip; /* open HTTP connections at once from one address */
+	int request_timeout;     /* s a request (or an idle keep-alive) may take, absolute */
+	int db_acquire_timeout_ms; /* ms an HTTP request waits for a pool connection */
+	bool metrics_detail;     /* /metrics labels series with certificate ids */
 } cf_config;
 
 #include <stdint.h>

@@ -2,10 +2,11 @@
  * cache.c: the fetch cache and its NOTIFY listener; see cache.h for what it
  * guarantees.
  *
- * Three string-keyed hash maps under one mutex: token rows by token id (a row
- * that does not exist is cached too, so a flood of made-up tokens does not reach
- * the database), certificate entries by certificate id, and the time each token's
- * use was last recorded. Every operation under the mutex is a hash look-up or a
+ * Three string-keyed hash maps under one mutex: token rows by token id,
+ * certificate entries by certificate id, and the time each token's use was last
+ * recorded. Token ids the database does not have go to the negative cache
+ * (negcache.h, bounded on its own), never into the token map, so a flood of
+ * made-up ids neither reaches the database per request nor evicts real rows. Every operation under the mutex is a hash look-up or a
  * pointer swap; loads from the database happen outside it.
  *
  * The race that matters: a request misses, reads the database, and meanwhile a
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http/negcache.h"
 #include "log.h"
 #include "store/listen.h"
 #include "util/buf.h"
@@ -226,6 +228,7 @@ struct cf_cache {
 	cf_db_pool *pool;
 	pthread_t thread;
 	cf_waiter stop;        /* the listener's stop */
+	cf_negcache *neg;      /* absent token ids (negcache.h), owned */
 };
 
 /* Whole seconds on the monotonic clock. */
@@ -282,6 +285,8 @@ static bool stand_in(cf_cache *c, bool have, const char *what, const char *id)
 static void drop(cf_cache *c, cf_cache_kind kind, const char *id)
 {
 	c->gen++;
+	if (kind != CF_CACHE_CERT)
+		cf_negcache_forget(c->neg, kind == CF_CACHE_ALL ? NULL : id);
 	if (kind == CF_CACHE_ALL) {
 		map_clear(&c->tokens);
 		map_clear(&c->certs);
@@ -327,14 +332,22 @@ static int load_token(cf_cache *c, const char *id, token_entry *e, cf_err *err)
 	return rc;
 }
 
-/* Keeps e as the entry of id unless an invalidation came meanwhile. */
-static void keep_token(cf_cache *c, const char *id, const token_entry *e, uint64_t gen)
+/* Keeps e as the entry of id unless an invalidation came meanwhile: a row in
+ * the token map, an absent id in the negative cache (only while listening, from
+ * before the read to now: it has no age, so it must be exact) and out of the
+ * map. */
+static void keep_token(cf_cache *c, const char *id, const token_entry *e, uint64_t gen,
+		       bool listening)
 {
 	token_entry *keep;
 
 	pthread_mutex_lock(&c->mu);
 	c->st.loads++;
-	if (c->gen == gen && (keep = malloc(sizeof(*keep))) != NULL) {
+	if (c->gen == gen && !e->exists) {
+		map_del(&c->tokens, id);
+		if (listening && c->listening)
+			cf_negcache_add(c->neg, id, cf_negcache_gen(c->neg));
+	} else if (c->gen == gen && (keep = malloc(sizeof(*keep))) != NULL) {
 		*keep = *e;
 		map_set(&c->tokens, id, keep);
 	}
@@ -347,7 +360,7 @@ int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_st
 	char id[CF_TOKEN_ID_LEN + 1];
 	const char *secret;
 	token_entry e = { 0 }, got = { 0 }, *hit;
-	bool have = false, use = false, skip = false;
+	bool have = false, use = false, skip = false, listening;
 	long long now = cf_clock_mono_ms();
 	uint64_t gen;
 	int rc = -1;
@@ -366,11 +379,14 @@ int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_st
 			c->st.hits++;
 	}
 	gen = c->gen;
+	listening = c->listening;
 	pthread_mutex_unlock(&c->mu);
-	if (!use && !skip) {
+	if (hit == NULL && cf_negcache_has(c->neg, id)) {
+		e.exists = false; /* known absent: no load */
+	} else if (!use && !skip) {
 		if (load_token(c, id, &got, err) == 0) {
 			db_answered(c, true);
-			keep_token(c, id, &got, gen);
+			keep_token(c, id, &got, gen, listening);
 			e = got;
 			cf_log(CF_LOG_DEBUG, "cache.load", "token %s (%s)", id,
 			       e.exists ? "found" : "no such token");
@@ -575,7 +591,8 @@ cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, const cf_cache_setti
 		goto oom;
 	if (map_init(&c->tokens, token_entry_free) != 0 ||
 	    map_init(&c->certs, cert_entry_free) != 0 ||
-	    map_init(&c->touched, plain_free) != 0 || (c->url = strdup(url)) == NULL)
+	    map_init(&c->touched, plain_free) != 0 || (c->url = strdup(url)) == NULL ||
+	    (c->neg = cf_negcache_new()) == NULL)
 		goto oom;
 	if (cf_waiter_init(&c->stop) != 0)
 		goto oom;
@@ -597,6 +614,7 @@ fail:
 		map_free(&c->tokens);
 		map_free(&c->certs);
 		map_free(&c->touched);
+		cf_negcache_free(c->neg);
 		free(c->url);
 		free(c);
 	}
@@ -613,7 +631,27 @@ void cf_cache_stop(cf_cache *c)
 	map_free(&c->tokens);
 	map_free(&c->certs);
 	map_free(&c->touched);
+	cf_negcache_free(c->neg);
 	pthread_mutex_destroy(&c->mu);
 	free(c->url);
 	free(c);
+}
+
+/* ---- for the gate in front of authentication (api.c) ---- */
+
+cf_negcache *cf_cache_negative(cf_cache *c)
+{
+	return c->neg;
+}
+
+bool cf_cache_token_cached(cf_cache *c, const char *id)
+{
+	bool hit;
+
+	token_entry *e;
+
+	pthread_mutex_lock(&c->mu);
+	hit = (e = map_get(&c->tokens, id)) != NULL && fresh(c, e->loaded_ms, cf_clock_mono_ms());
+	pthread_mutex_unlock(&c->mu);
+	return hit;
 }
