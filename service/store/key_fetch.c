@@ -45,8 +45,8 @@ static const char SQL[] =
 	" LEFT JOIN certificates c ON c.id = $2"
 	" LEFT JOIN certificate_versions cv ON cv.certificate_id = c.id"
 	"  AND cv.version = c.current_version),"
-	" ins AS (INSERT INTO audit_events (actor, action, target, address, detail)"
-	"  SELECT actor, 'certificate.fetch_key', $2, $4, $5::jsonb FROM v"
+	" ins AS (INSERT INTO audit_events (actor, action, target, address, detail, token_id)"
+	"  SELECT actor, 'certificate.fetch_key', $2, $4, $5::jsonb, $1 FROM v"
 	"  WHERE verdict = 'granted' RETURNING 1)"
 	" SELECT v.verdict, (SELECT count(*) FROM ins) FROM v";
 

@@ -35,7 +35,7 @@ import psycopg2
 import pytest
 
 from hostlib import PgProxy, Pki, log_lines, seed_version, start_hosts_api, wait_log
-from service import db_url, poll, with_dbname  # noqa: F401 (fixture)
+from service import db_url, poll, run, with_dbname  # noqa: F401 (fixture)
 from workerlib import RFC, fleet  # noqa: F401 (fixture)
 
 MAX_AGE = 3  # CERTFLEET_CACHE_MAX_AGE of the tests that rely on it
@@ -342,8 +342,11 @@ def test_key_compromise_revoked_through_the_api(fleet, lab):
     job = fleet.certificate("www", ["www.example.test"], f"www.example.test.{RFC}")
     assert fleet.wait([job], timeout=90)[job] == "issued", fleet.timeline(job)
     api = fleet.api
-    assert api.patch("/v1/certificates/www", json={"hosts": ["web-01"]}).status_code == 200
-    r = api.post("/v1/tokens", json={"name": "web-01", "role": "host"})
+    keys = run(fleet.certfleet, ["token", "create", "--role", "keys", "--name", "test-keys"],
+               fleet.base, check=True).stdout.strip()
+    r = api.patch("/v1/certificates/www", json={"hosts": ["web-01"]}, token=keys)
+    assert r.status_code == 200, r.text
+    r = api.post("/v1/tokens", json={"name": "web-01", "role": "host"}, token=keys)
     assert r.status_code == 201, r.text
     t = r.json()["token"]
     v1 = api.get("/v1/certificates/www/bundle", token=t)
