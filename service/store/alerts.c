@@ -427,15 +427,9 @@ int cf_alert_channel_load(PGconn *c, const uint8_t key[32], long long alert_even
 out:
 	if (rc != 1)
 		cf_alert_channel_free(out);
-	if (secrets != NULL) {
-		const char *k;
-		json_t *v;
-
-		json_object_foreach(secrets, k, v)
-			if (json_is_string(v))
-				cf_wipe((void *)json_string_value(v), json_string_length(v));
-		json_decref(secrets);
-	}
+	/* the secrets' strings are shared with out->settings (json_object_update
+	 * takes references): cf_alert_channel_free wipes them */
+	json_decref(secrets);
 	cf_buf_free_secret(&plain);
 	PQfreemem(blob);
 	PQclear(r);

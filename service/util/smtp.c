@@ -69,6 +69,10 @@ int cf_smtp_send(const cf_smtp_msg *m, long *reply, cf_err *err)
 	if (m->username != NULL && m->username[0] != '\0') {
 		curl_easy_setopt(c, CURLOPT_USERNAME, m->username);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, m->password ? m->password : "");
+		/* the credentials in the AUTH command itself (RFC 4954 initial response):
+		 * one round trip less, and some servers (aiosmtpd) stall on the
+		 * challenge that would come otherwise */
+		curl_easy_setopt(c, CURLOPT_SASL_IR, 1L);
 	}
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);

@@ -468,8 +468,10 @@ void wk_alert_sweep(PGconn *db)
 	int n = cf_alert_sweep(db, &err);
 
 	if (n < 0)
-		cf_log(CF_LOG_WARN, "alerts.sweep", "%s", err.msg);
+		cf_log(CF_LOG_WARN, "alerts.pass", "%s", err.msg);
 	else if (n > 0)
-		cf_log(CF_LOG_INFO, "alerts.fired", "%d alerts (expiring, digest)", n);
+		cf_log(CF_LOG_INFO, "alerts.pass", "%d alerts fired (expiring, digest)", n);
+	else
+		cf_log(CF_LOG_DEBUG, "alerts.pass", "nothing new");
 	cf_err_clear(&err);
 }
