@@ -338,10 +338,10 @@ def test_expiring_with_no_renewal_fires_once(fleet, lab):
         fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_ALERT_INTERVAL=1,
                     CERTFLEET_RENEW_INTERVAL=0)
         fleet.provider()
-        for cid in ("soon", "later"):
-            job = fleet.certificate(cid, [f"{cid}.example.test"],
-                                    f"{cid}.example.test.{RFC}")
-            assert fleet.wait([job])[job] == "issued"
+        for cid, name in (("soon", "h31"), ("later", "h32")):
+            job = fleet.certificate(cid, [f"{name}.example.test"],
+                                    f"{name}.example.test.{RFC}")
+            assert fleet.wait([job])[job] == "issued", fleet.timeline(job)
         r = fleet.api.post("/v1/alerts", json={
             "name": "exp", "events": ["expiring"], "expiring_within_days": 5,
             "channel": {"type": "webhook", "url": hook.url, "secret": HOOK_SECRET}})
