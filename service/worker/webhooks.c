@@ -23,6 +23,12 @@
  * ('failed'). Nothing is kept in memory between deliveries, so a restart resumes
  * where the table stands. The secret is loaded once, kept in the sender's own
  * buffer, never logged, and wiped at stop.
+ *
+ * Alerts (alerts.h, store/alerts.h) travel the same table: a delivery with
+ * alert_event set is sent by its rule's channel (e-mail, Slack, Teams, or back
+ * through post() with the rule's URL and key) and retried the same way; the
+ * sender also runs the alerts' periodic pass every CERTFLEET_ALERT_INTERVAL
+ * seconds, and therefore runs even when no webhook URL is configured.
  */
 #include "worker/worker_int.h"
 #include "worker/fleet.h"
