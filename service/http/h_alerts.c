@@ -294,11 +294,14 @@ static int rule_validate(const json_t *in, bool need_secret, json_t **out, cf_ve
 		cf_verrs_add(errs, "body", "out of memory");
 		return 1;
 	}
-	json_object_foreach(json_object_get(*out, "channel"), k, v)
-		if (strlen(k) > 4 && strcmp(k + strlen(k) - 4, "_set") == 0) {
-			json_object_del(json_object_get(*out, "channel"), k);
-			break; /* one per type; the iteration must not go on after a delete */
-		}
+	{
+		json_t *c = json_object_get(*out, "channel");
+		void *tmp;
+
+		json_object_foreach_safe(c, tmp, k, v)
+			if (strlen(k) > 4 && strcmp(k + strlen(k) - 4, "_set") == 0)
+				json_object_del(c, k);
+	}
 	return 0;
 }
 

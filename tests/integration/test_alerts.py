@@ -188,7 +188,8 @@ def test_rules_are_validated_and_secrets_never_returned(fleet, lab, mailbox):
     assert ch["password_set"] is True and "password" not in ch and ch["username"] == SMTP_USER
     slack = fleet.api.post("/v1/alerts", json={
         "name": "chat", "events": ["digest"], "digest_hour": 9,
-        "channel": {"type": "slack", "url": "https://hooks.example.test" + SLACK_SECRET_PATH}})
+        "channel": {"type": "slack", "url": "https://hooks.example.test" + SLACK_SECRET_PATH,
+                    "secret_set": True}})  # read-only members are dropped
     assert slack.status_code == 201, slack.text
     assert slack.json()["channel"] == {"type": "slack", "url_set": True}
     listed = fleet.api.get("/v1/alerts").json()["alerts"]
