@@ -75,6 +75,11 @@ TABLE = [
     ("GET", "/v1/issuers/{name}",                   200, 200, 403, 403, 403, 401),
     ("PATCH", "/v1/issuers/{name}",                 200, 200, 403, 403, 403, 401),
     ("DELETE", "/v1/issuers/{name}",                204, 204, 403, 403, 403, 401),
+    ("GET", "/v1/alerts",                           200, 200, 403, 403, 403, 401),
+    ("POST", "/v1/alerts",                          201, 201, 403, 403, 403, 401),
+    ("GET", "/v1/alerts/{id}",                      200, 200, 403, 403, 403, 401),
+    ("PATCH", "/v1/alerts/{id}",                    200, 200, 403, 403, 403, 401),
+    ("DELETE", "/v1/alerts/{id}",                   204, 204, 403, 403, 403, 401),
 ]
 
 def routes_in_code():
@@ -144,12 +149,20 @@ class World:
                 (expired[3:15],))
         self.tokens["expired"] = expired
         self.issuer("world-ca")
+        self.alert_id = self.alert("world-alert")
 
     def issuer(self, name):
         r = self.api.post("/v1/issuers", json={"name": name, "directory": self.lab["LAB_ACME_DIR"],
                                                "email": "ops@example.test"})
         assert r.status_code == 201, r.text
         return name
+
+    def alert(self, name):
+        r = self.api.post("/v1/alerts", json={
+            "name": name, "events": ["digest"],
+            "channel": {"type": "slack", "url": "https://hooks.example.test/services/x"}})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
 
     def unique(self, prefix):
         return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -205,6 +218,16 @@ class World:
             if method == "PATCH":
                 body = {"email": "ops2@example.test"}
             path = f"/v1/issuers/{name}"
+        elif pattern == "/v1/alerts" and method == "POST":
+            body = {"name": self.unique("a"), "events": ["digest"],
+                    "channel": {"type": "slack", "url": "https://hooks.example.test/services/y"}}
+        elif pattern == "/v1/alerts/{id}":
+            aid = self.alert_id
+            if admin and method in ("PATCH", "DELETE"):
+                aid = self.alert(self.unique("a"))
+            if method == "PATCH":
+                body = {"digest_hour": 7}
+            path = f"/v1/alerts/{aid}"
         elif pattern == "/v1/jobs/{id}":
             path = f"/v1/jobs/{self.jobs[cid]}"
         elif pattern == "/v1/aliases/check":
@@ -226,7 +249,8 @@ class World:
             "(SELECT count(*) FROM dns_providers), (SELECT count(*) FROM tokens), "
             "(SELECT count(*) FROM tokens WHERE revoked_at IS NOT NULL), "
             "(SELECT count(*) FROM audit_events), (SELECT count(*) FROM idempotency_keys), "
-            "(SELECT count(*) FROM certificate_versions), "
+            "(SELECT count(*) FROM certificate_versions), (SELECT count(*) FROM alert_rules), "
+            "(SELECT string_agg(name || ':' || digest_hour, ' ' ORDER BY name) FROM alert_rules), "
             "(SELECT string_agg(id || ':' || array_to_string(hosts, ',') || ':' || admin_keys, "
             "' ' ORDER BY id) FROM certificates)")
         return row
