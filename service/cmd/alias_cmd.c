@@ -30,6 +30,7 @@
 #include "cmd/cmd.h"
 #include "dns/alias_check.h"
 #include "providers/provider.h"
+#include "providers/scope.h"
 #include "util/buf.h"
 
 #define DEFAULT_TIMEOUT_MS 10000L
@@ -171,7 +172,7 @@ static int can_write(void *arg, size_t name_index, const char *fqdn, cf_err *err
 {
 	const writable_arg *w = arg;
 
-	return w->ops->can_write(&w->ctx, fqdn, err);
+	return cf_provider_can_write(w->ops, w->ops->name, &w->ctx, fqdn, err);
 }
 
 static int suggest(void *arg, size_t name_index, const char *name, char *out, size_t len)
@@ -303,12 +304,11 @@ static int run_check(alias_opts *o, cf_err *err)
 				   o->provider);
 			goto out;
 		}
-		if (w.ops->validate(o->settings, err) != 0)
+		if (cf_provider_validate(w.ops, o->settings, err) != 0)
 			goto out;
 		w.ctx = (cf_provider_ctx){ .settings = o->settings, .resolvers = &o->resolvers,
 					   .timeout_ms = o->timeout_ms };
-		if (w.ops->can_write != NULL)
-			req.writable = can_write;
+		req.writable = can_write; /* allowed_names, then the provider's own probe */
 		req.suggest = suggest;
 		req.arg = &w;
 	} else if (json_object_size(o->settings) > 0) {

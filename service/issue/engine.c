@@ -10,6 +10,7 @@
 #include "issue/engine.h"
 
 #include "issue/common.h"
+#include "providers/scope.h"
 #include "util/clock.h"
 
 #include <stdarg.h>
@@ -225,7 +226,7 @@ static int present_all(run *r, cf_err *err)
 		long t1 = (long)cf_clock_mono_ms();
 
 		ctx.settings = x->settings;
-		if (x->ops->present(&ctx, x->fqdn, x->value, err) != 0) {
+		if (cf_provider_present(x->ops, x->ops->name, &ctx, x->fqdn, x->value, err) != 0) {
 			cf_err_wrap(err, "present TXT at %s (%s)", x->fqdn, x->ops->name);
 			step(r, "present", t1, false, "%s", err->msg);
 			return -1;
@@ -338,7 +339,8 @@ static int cleanup(run *r, cf_err *err)
 		if (!x->presented)
 			continue;
 		ctx.settings = x->settings;
-		if (x->ops->cleanup(&ctx, x->fqdn, x->value, &e) == 0) {
+		if (cf_provider_cleanup(x->ops, x->ops->name, &ctx, x->fqdn, x->value, false, &e) ==
+		    0) {
 			x->presented = false;
 			removed++;
 		} else {

@@ -39,6 +39,7 @@
 #include "metrics.h"
 #include "store/dns_records.h"
 #include "store/providers.h"
+#include "providers/scope.h"
 #include "util/clock.h"
 
 #define WK_TXT_LOCK_CHUNK_MS 1000
@@ -219,7 +220,9 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 	ctx = provider_ctx(j, p);
 	if (write_lock(j->w, p->ops, v->fqdn, true, &j->err) != 0)
 		return wk_check(j) != WK_NEXT ? wk_check(j) : wk_err(j);
-	if (p->ops->present(&ctx, v->fqdn, v->value, &j->err) != 0) {
+	/* allowed_names is enforced here again, before every write: a job's target is
+	 * known from DNS ("auto") only now */
+	if (cf_provider_present(p->ops, v->provider, &ctx, v->fqdn, v->value, &j->err) != 0) {
 		cf_metrics_dns_error(v->provider);
 		cf_err_wrap(&j->err, "present TXT at %s (%s)", v->fqdn, v->provider);
 	}
@@ -322,7 +325,10 @@ static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 	if ((p = wk_provider_get(j, row->provider, &e)) != NULL &&
 	    write_lock(j->w, p->ops, row->fqdn, true, &e) == 0) {
 		ctx = provider_ctx(j, p);
-		if (p->ops->cleanup(&ctx, row->fqdn, row->value, &e) != 0 &&
+		/* a value certfleet recorded writing is removed even when allowed_names
+		 * no longer covers it (narrowed since): never stranded */
+		if (cf_provider_cleanup(p->ops, row->provider, &ctx, row->fqdn, row->value, false,
+					&e) != 0 &&
 		    e.cls == CF_ERR_NONE)
 			cf_err_set(&e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", row->provider);
 		write_unlock(j->w, p->ops, row->fqdn);
@@ -409,7 +415,8 @@ static void orphan_clean(wk_thread *w, PGconn *db, const cf_txt_row *row, cf_err
 		cf_err_set(e, CF_ERR_PERMANENT, "provider %s: unknown type", row->provider);
 	else if (write_lock(w, ops, row->fqdn, false, e) == 0) {
 		ctx.settings = settings;
-		if (ops->cleanup(&ctx, row->fqdn, row->value, e) != 0 && e->cls == CF_ERR_NONE)
+		if (cf_provider_cleanup(ops, row->provider, &ctx, row->fqdn, row->value, false,
+					e) != 0 && e->cls == CF_ERR_NONE)
 			cf_err_set(e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", row->provider);
 		write_unlock(w, ops, row->fqdn);
 	}
