@@ -18,8 +18,9 @@
  * of each record's CNAME chain). With --provider (a provider type and its
  * settings, validated as the API would), the check asks the provider whether it
  * can write each target, when the provider can tell (providers/provider.h,
- * can_write). Exit status: 0 when every name is ok, 1 when one is not (or on an
- * error), 2 for usage errors. Setting values are never printed and are wiped.
+ * can_write), and first whether its allowed_names cover the target (providers/scope.h).
+ * Exit status: 0 when every name is ok or insecure (unsigned zones: information), 1
+ * when one is not (or on an error), 2 for usage errors. Setting values are never printed and are wiped.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -330,7 +331,8 @@ static int run_check(alias_opts *o, cf_err *err)
 	}
 	rc = 0;
 	json_array_foreach(results, i, r)
-		if (strcmp(str_of(r, "verdict", ""), "ok") != 0)
+		if (strcmp(str_of(r, "verdict", ""), "ok") != 0 &&
+		    strcmp(str_of(r, "verdict", ""), "insecure") != 0) /* information only */
 			rc = 1;
 out:
 	json_decref(results);
