@@ -50,8 +50,8 @@ def test_certificate_create_refuses_a_target_outside(fleet):
     assert r.status_code == 400, r.text
     err = r.json()["errors"][0]
     assert err["field"] == "provider", err
-    assert "two.example.test" in err["message"] and "scoped" in err["message"], err
-    assert "allowed_names" in err["message"], err
+    assert "two.example.test" in err["detail"] and "scoped" in err["detail"], err
+    assert "allowed_names" in err["detail"], err
     assert fleet.sql("SELECT count(*) FROM certificates") == [(0,)]
     # no alias: the target is the challenge record itself, in example.test: outside too
     r = fleet.api.post("/v1/certificates", json={
