@@ -4,8 +4,8 @@ that Unbound trusts, example.test and sec-alias.test signed by BIND, rfc-alias2.
 unsigned, `lab break-dnssec` publishing a wrong DS):
 
 - a fully signed chain validates (AD) and issues;
-- a bogus alias zone: the alias check answers dnssec_bogus naming the zone and the
-  reason, and a job for a name aliased into it fails in preflight with that verdict,
+- a bogus alias zone (a wrong DS; signatures expired): the alias check answers
+  dnssec_bogus naming the zone and the reason, and a job for a name aliased into it fails in preflight with that verdict,
   before any order is placed;
 - unsigned zones issue, and the check shows them as insecure (exit status 0);
 - a CNAME into a zone nobody delegates (dangling) and into one whose server does not
@@ -107,6 +107,15 @@ def test_a_bogus_alias_zone(fleet, certfleet, lab, broken_sec_zone):
     assert "dnssec_bogus" in text and SEC in text and "DS mismatch" in text, text
     assert [e for e in fleet.events(job) if e[1] == "order"] == [], fleet.timeline(job)
     assert fleet.sql("SELECT count(*) FROM dns_records") == [(0,)]
+
+
+def test_expired_signatures_are_named(certfleet, lab):
+    """stale-alias.test: the right DS, but every signature expired in 2020."""
+    status, res, elapsed = check(certfleet, lab, "stale.example.test")
+    assert status == 1 and res["verdict"] == "dnssec_bogus", res
+    assert res["dnssec"]["zone"] == "stale-alias.test", res
+    assert "expired" in res["dnssec"]["reason"], res
+    assert elapsed < 5, elapsed
 
 
 def test_unsigned_zones_issue_and_show_insecure(fleet, certfleet, lab):
