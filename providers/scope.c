@@ -88,10 +88,12 @@ int cf_scope_allows(const json_t *settings, const char *label, const char *fqdn,
 }
 
 /* The call, with ctx's settings less allowed_names. */
-typedef enum scoped_call { CALL_PRESENT, CALL_CLEANUP, CALL_CAN_WRITE } scoped_call;
+typedef enum scoped_call {
+	CALL_PRESENT, CALL_CLEANUP, CALL_CAN_WRITE, CALL_PRESENT_MANY, CALL_CLEANUP_MANY
+} scoped_call;
 
 static int call(const cf_provider_ops *ops, scoped_call what, const cf_provider_ctx *ctx,
-		const char *fqdn, const char *value, cf_err *err)
+		const char *fqdn, const char *value, cf_provider_rec *recs, size_t n, cf_err *err)
 {
 	cf_provider_ctx c = *ctx;
 	json_t *rest = provider_part(ctx->settings);
@@ -107,6 +109,12 @@ static int call(const cf_provider_ops *ops, scoped_call what, const cf_provider_
 	case CALL_CLEANUP:
 		rc = ops->cleanup(&c, fqdn, value, err);
 		break;
+	case CALL_PRESENT_MANY:
+		rc = ops->present_many(&c, recs, n, err);
+		break;
+	case CALL_CLEANUP_MANY:
+		rc = ops->cleanup_many(&c, recs, n, err);
+		break;
 	default:
 		rc = ops->can_write(&c, fqdn, err);
 		break;
@@ -120,7 +128,7 @@ int cf_provider_present(const cf_provider_ops *ops, const char *label, const cf_
 {
 	if (cf_scope_allows(ctx->settings, label, fqdn, err) != 1)
 		return -1;
-	return call(ops, CALL_PRESENT, ctx, fqdn, value, err);
+	return call(ops, CALL_PRESENT, ctx, fqdn, value, NULL, 0, err);
 }
 
 int cf_provider_cleanup(const cf_provider_ops *ops, const char *label, const cf_provider_ctx *ctx,
@@ -128,7 +136,26 @@ int cf_provider_cleanup(const cf_provider_ops *ops, const char *label, const cf_
 {
 	if (check_scope && cf_scope_allows(ctx->settings, label, fqdn, err) != 1)
 		return -1;
-	return call(ops, CALL_CLEANUP, ctx, fqdn, value, err);
+	return call(ops, CALL_CLEANUP, ctx, fqdn, value, NULL, 0, err);
+}
+
+int cf_provider_present_many(const cf_provider_ops *ops, const char *label,
+			     const cf_provider_ctx *ctx, cf_provider_rec *recs, size_t n, cf_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cf_scope_allows(ctx->settings, label, recs[i].fqdn, err) != 1)
+			return -1;
+	return call(ops, CALL_PRESENT_MANY, ctx, NULL, NULL, recs, n, err);
+}
+
+int cf_provider_cleanup_many(const cf_provider_ops *ops, const char *label,
+			     const cf_provider_ctx *ctx, cf_provider_rec *recs, size_t n,
+			     bool check_scope, cf_err *err)
+{
+	for (size_t i = 0; check_scope && i < n; i++)
+		if (cf_scope_allows(ctx->settings, label, recs[i].fqdn, err) != 1)
+			return -1;
+	return call(ops, CALL_CLEANUP_MANY, ctx, NULL, NULL, recs, n, err);
 }
 
 int cf_provider_can_write(const cf_provider_ops *ops, const char *label, const cf_provider_ctx *ctx,
@@ -140,5 +167,5 @@ int cf_provider_can_write(const cf_provider_ops *ops, const char *label, const c
 		cf_err_set(err, CF_ERR_TRANSIENT, "provider %s cannot tell without writing", label);
 		return -1;
 	}
-	return call(ops, CALL_CAN_WRITE, ctx, fqdn, NULL, err);
+	return call(ops, CALL_CAN_WRITE, ctx, fqdn, NULL, NULL, 0, err);
 }

@@ -9,7 +9,7 @@
  * they do not know), and every call into a provider goes through them:
  *  - cf_provider_validate: the provider's own validation plus allowed_names
  *    (an array of 1..32 DNS names, normalised in place: lower case, no dot);
- *  - cf_provider_present: refuses (permanent error naming the FQDN, the provider
+ *  - cf_provider_present (and _present_many for batch providers): refuses (permanent error naming the FQDN, the provider
  *    and the setting) any FQDN outside the list, then writes;
  *  - cf_provider_cleanup: with check_scope, refuses the same (the CLI's
  *    `dns cleanup`, which takes any FQDN); without it (the worker removing a value
@@ -49,6 +49,14 @@ CF_MUST_CHECK int cf_provider_present(const cf_provider_ops *ops, const char *la
 CF_MUST_CHECK int cf_provider_cleanup(const cf_provider_ops *ops, const char *label,
 				      const cf_provider_ctx *ctx, const char *fqdn,
 				      const char *value, bool check_scope, cf_err *err);
+/* ops->present_many / ->cleanup_many (batch providers) the same way: the batch is
+ * refused whole (nothing written, no rec done) when one FQDN lies outside. */
+CF_MUST_CHECK int cf_provider_present_many(const cf_provider_ops *ops, const char *label,
+					   const cf_provider_ctx *ctx, cf_provider_rec *recs,
+					   size_t n, cf_err *err);
+CF_MUST_CHECK int cf_provider_cleanup_many(const cf_provider_ops *ops, const char *label,
+					   const cf_provider_ctx *ctx, cf_provider_rec *recs,
+					   size_t n, bool check_scope, cf_err *err);
 /* 1, 0 (err) or -1 (err) as ops->can_write; -1 with err "cannot tell" when the
  * provider has no probe and the FQDN is inside the scope. */
 CF_MUST_CHECK int cf_provider_can_write(const cf_provider_ops *ops, const char *label,

@@ -44,9 +44,19 @@ static int probe(const cf_provider_ctx *c, const char *f, cf_err *e)
 	return 1;
 }
 
+static int change_many(const cf_provider_ctx *c, cf_provider_rec *recs, size_t n, cf_err *e)
+{
+	calls++;
+	saw_scope = json_object_get(c->settings, CF_SCOPE_SETTING) != NULL;
+	for (size_t i = 0; i < n; i++)
+		recs[i].done = true;
+	return 0;
+}
+
 static const cf_provider_ops strict = { .name = "strict", .validate = strict_validate,
 					.present = change, .cleanup = change,
-					.can_write = probe };
+					.can_write = probe, .present_many = change_many,
+					.cleanup_many = change_many };
 
 static json_t *settings(const char *json)
 {
@@ -123,6 +133,22 @@ static void test_enforced(void **state)
 	assert_int_equal(calls, 3);
 	assert_int_equal(cf_provider_can_write(&strict, "p1", &ctx, "a.acme.example.net", &e), 1);
 	assert_int_equal(calls, 4);
+
+	/* a batch: refused whole when one FQDN lies outside, nothing done */
+	cf_provider_rec recs[2] = { { .fqdn = "a.acme.example.net", .value = "v" },
+				    { .fqdn = "www.example.net", .value = "v" } };
+	calls = 0;
+	assert_int_equal(cf_provider_present_many(&strict, "p1", &ctx, recs, 2, &e), -1);
+	assert_int_equal(calls, 0);
+	assert_false(recs[0].done || recs[1].done);
+	assert_non_null(strstr(e.msg, "www.example.net"));
+	cf_err_clear(&e);
+	assert_int_equal(cf_provider_present_many(&strict, "p1", &ctx, recs, 1, &e), 0);
+	assert_true(recs[0].done);
+	assert_false(saw_scope);
+	assert_int_equal(cf_provider_cleanup_many(&strict, "p1", &ctx, recs, 2, true, &e), -1);
+	cf_err_clear(&e);
+	assert_int_equal(cf_provider_cleanup_many(&strict, "p1", &ctx, recs, 2, false, &e), 0);
 	json_decref(s);
 
 	/* no list: everything as before */
