@@ -526,7 +526,10 @@ static void check_record(const cf_alias_check_req *req, const cf_alias_spec *spe
 		writable = 0;
 		cf_err_set(&e, CF_ERR_PERMANENT, "no zone holds %s, so the provider has none to "
 			   "write", target);
-	} else if (req->writable != NULL && target != NULL && strcmp(vd.name, "unresolvable") != 0) {
+	} else if (req->writable != NULL && target != NULL && strcmp(vd.name, "unresolvable") == 0) {
+		/* its zone does not answer: the provider's probe would only wait too */
+		cf_err_set(&e, CF_ERR_TRANSIENT, "not asked: %s does not resolve", target);
+	} else if (req->writable != NULL && target != NULL) {
 		writable = req->writable(req->arg, t->names[0], target, &e);
 		if (writable == 0 && strcmp(vd.name, "ok") == 0)
 			set_verdict(&vd, "unwritable", "%s. reaches %s., but the DNS provider cannot "
