@@ -321,6 +321,30 @@ out:
 	return rc;
 }
 
+#define PREFLIGHT_QUERY_MS 1000
+#define PREFLIGHT_BUDGET_MS 3000
+
+int cf_dnssec_preflight(const cf_alias_plan *plan, const cf_dns_servers *resolvers,
+			cf_err *err)
+{
+	cf_dnssec_result sec;
+	cf_err e = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < plan->n && rc == 0; i++) {
+		cf_dns_limits_set(PREFLIGHT_QUERY_MS, PREFLIGHT_BUDGET_MS);
+		if (cf_dnssec_check(resolvers, plan->t[i].record, &sec, &e) == 0 &&
+		    sec.state == CF_DNSSEC_BOGUS)
+			rc = cf_err_set(err, CF_ERR_PERMANENT, "dnssec_bogus: %s: DNSSEC validation "
+					"fails in zone %s: %s (the CA's resolvers answer SERVFAIL for its "
+					"TXT; see certfleet alias check)", plan->t[i].record, sec.zone,
+					sec.reason);
+		cf_err_clear(&e);
+	}
+	cf_dns_limits_clear();
+	return rc;
+}
+
 const char *cf_dnssec_state_name(cf_dnssec_state s)
 {
 	switch (s) {

@@ -31,4 +31,12 @@ int cf_dnssec_check(const cf_dns_servers *resolvers, const char *record, cf_dnss
 		    cf_err *err);
 const char *cf_dnssec_state_name(cf_dnssec_state s);
 
+/* The preflight of an order (the worker's, `certfleet issue`'s): every challenge
+ * record of plan checked as above, 1 s per question and 3 s per record at most.
+ * -1 (err, permanent) for the first bogus chain: "dnssec_bogus: RECORD: DNSSEC
+ * validation fails in zone Z: REASON ..."; 0 otherwise (unsigned and unresolvable
+ * chains are no reason to stop here: later steps meet real DNS trouble). */
+int cf_dnssec_preflight(const cf_alias_plan *plan, const cf_dns_servers *resolvers,
+			cf_err *err);
+
 #endif

@@ -10,6 +10,7 @@
 #include "issue/engine.h"
 
 #include "issue/common.h"
+#include "dns/dnssec.h"
 #include "providers/scope.h"
 #include "util/clock.h"
 
@@ -106,6 +107,15 @@ static int plan_and_preflight(run *r, cf_err *err)
 			return -1;
 		}
 		step(r, "preflight", t, true, "every CNAME points where it should");
+	}
+	if (!p->skip_preflight) {
+		/* a bogus DNSSEC chain can never validate at the CA: stop before ordering */
+		t = (long)cf_clock_mono_ms();
+		if (cf_dnssec_preflight(&r->plan, p->resolvers, err) != 0) {
+			step(r, "dnssec", t, false, "%s", err->msg);
+			return -1;
+		}
+		step(r, "dnssec", t, true, "no challenge chain fails DNSSEC validation");
 	}
 	return 0;
 }

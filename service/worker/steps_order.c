@@ -26,31 +26,6 @@
 #include "dns/dnssec.h"
 #include "log.h"
 
-/* Each DNSSEC question waits at most this long, one record's all together this. */
-#define WK_DNSSEC_QUERY_MS 1000
-#define WK_DNSSEC_BUDGET_MS 3000
-
-/* The preflight's DNSSEC check of every record: WK_NEXT, or the job failed. */
-static wk_rc dnssec_preflight(wk_job *j, const cf_alias_plan *plan)
-{
-	cf_dnssec_result sec;
-	cf_err e = {0};
-	wk_rc rc = WK_NEXT;
-
-	for (size_t i = 0; i < plan->n && rc == WK_NEXT; i++) {
-		cf_dns_limits_set(WK_DNSSEC_QUERY_MS, WK_DNSSEC_BUDGET_MS);
-		if (cf_dnssec_check(&j->w->app->resolvers, plan->t[i].record, &sec, &e) == 0 &&
-		    sec.state == CF_DNSSEC_BOGUS)
-			rc = wk_fail(j, CF_ERR_PERMANENT, "dnssec_bogus: %s: DNSSEC validation fails "
-				     "in zone %s: %s (the CA's resolvers answer SERVFAIL for its TXT; "
-				     "see certfleet alias check)", plan->t[i].record, sec.zone,
-				     sec.reason);
-		cf_err_clear(&e);
-	}
-	cf_dns_limits_clear();
-	return rc;
-}
-
 static bool same_provider(size_t a, size_t b, void *arg)
 {
 	const wk_job *j = arg;
@@ -89,9 +64,9 @@ wk_rc wk_st_preflight(wk_job *j)
 		cf_alias_plan_free(&plan);
 		return wk_err(j);
 	}
-	if ((rc = dnssec_preflight(j, &plan)) != WK_NEXT) {
+	if (cf_dnssec_preflight(&plan, &app->resolvers, &j->err) != 0) {
 		cf_alias_plan_free(&plan);
-		return rc;
+		return wk_err(j);
 	}
 	json_object_set_new(j->data, "targets", targets_json(j, &plan));
 	rc = wk_step_done(j, NULL, "%zu names, %zu challenge records%s", j->nnames, plan.n,

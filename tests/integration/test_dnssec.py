@@ -5,7 +5,8 @@ unsigned, `lab break-dnssec` publishing a wrong DS):
 
 - a fully signed chain validates (AD) and issues;
 - a bogus alias zone (a wrong DS; signatures expired): the alias check answers
-  dnssec_bogus naming the zone and the reason, and a job for a name aliased into it fails in preflight with that verdict,
+  dnssec_bogus naming the zone and the reason, `certfleet issue` stops before
+  ordering, and a job for a name aliased into it fails in preflight with that verdict,
   before any order is placed;
 - unsigned zones issue, and the check shows them as insecure (exit status 0);
 - a CNAME into a zone nobody delegates (dangling) and into one whose server does not
@@ -22,6 +23,7 @@ import dns.query
 import pytest
 
 import labdns
+from issuance import issue
 from service import db_url  # noqa: F401 (fixture)
 from workerlib import check_version, fleet  # noqa: F401 (fixture)
 
@@ -107,6 +109,19 @@ def test_a_bogus_alias_zone(fleet, certfleet, lab, broken_sec_zone):
     assert "dnssec_bogus" in text and SEC in text and "DS mismatch" in text, text
     assert [e for e in fleet.events(job) if e[1] == "order"] == [], fleet.timeline(job)
     assert fleet.sql("SELECT count(*) FROM dns_records") == [(0,)]
+
+
+def test_certfleet_issue_refuses_a_bogus_chain_before_ordering(certfleet, lab, tmp_path,
+                                                              broken_sec_zone):
+    p = issue(certfleet, lab, ["sec5.example.test"], tmp_path,
+              aliases=[f"sec5.example.test.{SEC}"])
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert "dnssec_bogus" in out and SEC in out and "DS mismatch" in out, out
+    # the steps printed: nothing was asked of the CA (--verbose prints every request)
+    steps = [line.split()[1] for line in p.stdout.splitlines() if line.startswith("[")]
+    assert "dnssec" in steps and "http" not in steps and "order" not in steps, p.stdout
+    assert not (tmp_path / "cert.pem").exists()
 
 
 def test_expired_signatures_are_named(certfleet, lab):
