@@ -51,8 +51,8 @@ static const setting settings[] = {
 	{"CERTFLEET_DATABASE_URL", K_PGURL, NULL, OFF(database_url), 0, 0,
 	 "PostgreSQL URL or conninfo, e.g. postgresql://certfleet@db/certfleet"},
 	{"CERTFLEET_DATABASE_DIRECT_URL", K_PGURL, "", OFF(database_direct_url), 0, 0,
-	 "a direct PostgreSQL URL for LISTEN and session locks when CERTFLEET_DATABASE_URL "
-	 "goes through PgBouncer in transaction mode (\"\": the database URL)"},
+	 "a direct PostgreSQL URL for LISTEN and session locks, when the database URL "
+	 "goes through PgBouncer in transaction mode (empty: the database URL)"},
 	{"CERTFLEET_LISTEN", K_LISTEN, "127.0.0.1:8080", OFF(listen), 0, 0,
 	 "address and port of the HTTP API (HOST:PORT or [V6]:PORT)"},
 	{"CERTFLEET_WORKERS", K_INT, "4", OFF(workers), 0, 256,
