@@ -15,7 +15,7 @@ import pytest
 
 from halib import need_ha, with_db
 from hostlib import log_lines, wait_log
-from service import Serve, admin_conn, db_url, run  # noqa: F401 (fixture)
+from service import admin_conn, db_url, run  # noqa: F401 (fixture)
 from workerlib import RFC, Fleet, check_version
 
 pytestmark = pytest.mark.ha
