@@ -5,7 +5,10 @@
  * transaction-level advisory lock on a hash of the pair, so two identical POSTs
  * racing each other cannot both take effect: the second waits for the first to
  * commit, then finds its record and replays it. A record expires after 24 hours;
- * a key may then be used again.
+ * a key may then be used again, and the workers' janitor purges it
+ * (cf_idem_purge). The fingerprint is keyed (HMAC with a key derived from the
+ * master key), so the stored value does not let a reader of the table test
+ * guesses of a request body.
  */
 #include "store/audit.h"
 
@@ -17,19 +20,19 @@
 #include "store/db.h"
 #include "store/rows.h"
 
-int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
-		   const char *address, const json_t *detail, cf_err *err)
+int cf_audit_write(PGconn *conn, const char *actor, const char *token_id, const char *action,
+		   const char *target, const char *address, const json_t *detail, cf_err *err)
 {
 	char *d = detail ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	const char *params[5] = { actor, action, target, address, d };
+	const char *params[6] = { actor, action, target, address, d, token_id };
 	int rc;
 
 	if (detail != NULL && d == NULL)
 		return cf_err_oom(err, "audit");
 	rc = cf_db_run(conn, "writing an audit event",
-		       "INSERT INTO audit_events (actor, action, target, address, detail) "
-		       "VALUES ($1, $2, $3, $4, $5::jsonb)",
-		       5, params, err);
+		       "INSERT INTO audit_events (actor, action, target, address, detail, token_id) "
+		       "VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+		       6, params, err);
 	free(d);
 	return rc;
 }
@@ -48,6 +51,7 @@ int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const
 	res = cf_db_exec(conn, "listing audit events",
 			 "SELECT json_build_object('events', COALESCE(json_agg(json_build_object("
 			 "'id', e.id, 'at', " CF_SQL_TS("e.at") ", 'actor', e.actor, "
+			 "'token_id', e.token_id, "
 			 "'action', e.action, 'target', e.target, 'address', e.address, "
 			 "'detail', e.detail) ORDER BY e.at, e.id), '[]'::json))::text FROM "
 			 "(SELECT * FROM audit_events WHERE ($1 = '' OR at >= $1::timestamptz) "
@@ -74,8 +78,8 @@ bool cf_idem_key_valid(const char *key)
 	return true;
 }
 
-void cf_idem_fingerprint(const char *method, const char *path, const void *body, size_t len,
-			 uint8_t out[32])
+void cf_idem_fingerprint(const uint8_t key[32], const char *method, const char *path,
+			 const void *body, size_t len, uint8_t out[32])
 {
 	cf_buf b = { 0 };
 
@@ -88,7 +92,8 @@ void cf_idem_fingerprint(const char *method, const char *path, const void *body,
 		cf_buf_free_secret(&b);
 		return;
 	}
-	cf_sha256(b.data, b.len, out);
+	if (cf_hmac_sha256(key, 32, b.data, b.len, out) != 0)
+		memset(out, 0, 32);
 	cf_buf_free_secret(&b); /* the body may hold provider credentials */
 }
 
@@ -157,6 +162,21 @@ int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const cha
 			  7, params, lengths, formats, err);
 	if (res == NULL)
 		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int cf_idem_purge(PGconn *conn, long *purged, cf_err *err)
+{
+	PGresult *res;
+
+	*purged = 0;
+	res = cf_db_exec(conn, "purging old Idempotency-Key records",
+			 "DELETE FROM idempotency_keys WHERE created_at < now() - "
+			 "interval '24 hours'", 0, NULL, err);
+	if (res == NULL)
+		return -1;
+	*purged = atol(PQcmdTuples(res));
 	PQclear(res);
 	return 0;
 }
