@@ -125,6 +125,8 @@ static const setting settings[] = {
 	 "HMAC-SHA256 key that signs every webhook (or use _FILE)"},
 	{"CERTFLEET_WEBHOOK_SECRET_FILE", K_OPTSTRING, "", OFF(webhook_secret_file), 0, 0,
 	 "file holding the webhook HMAC key"},
+	{"CERTFLEET_ALERT_INTERVAL", K_INT, "60", OFF(alert_interval), 1, 3600,
+	 "seconds between the alert rules' passes (expiring certificates, daily digests)"},
 	{"CERTFLEET_TLS_CERT", K_OPTSTRING, "", OFF(tls_cert), 0, 0,
 	 "PEM file of the API's TLS certificate (and chain): serve speaks HTTPS "
 	 "(with CERTFLEET_TLS_KEY)"},

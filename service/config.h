@@ -58,6 +58,7 @@ typedef struct cf_config {
 	char *webhook_urls;    /* comma-separated http(s) URLs, "" = no webhooks */
 	char *webhook_secret;  /* HMAC key of the signatures, or "" (then the file) */
 	char *webhook_secret_file;
+	int alert_interval;    /* seconds between the alerts' periodic passes */
 	/* hosts: TLS, who may receive keys over plain HTTP, the fetch cache */
 	char *tls_cert;        /* PEM file of the API's certificate (+ chain), "" = plain HTTP */
 	char *tls_key;         /* PEM file of its private key, "" = plain HTTP */

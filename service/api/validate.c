@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dns/dns.h"
+#include "providers/scope.h"
 #include "util/utf8.h"
 
 #define KNOWN_KEY_TYPES "ec256, ec384, rsa2048, rsa3072, rsa4096"
@@ -679,7 +680,7 @@ int cf_provider_doc_validate(const json_t *in, const cf_provider_ops **ops, cf_v
 		cf_verrs_add(errs, "settings", "required: an object of strings");
 	} else {
 		json_object_foreach((json_t *)settings, k, v)
-			if (!json_is_string(v)) {
+			if (!json_is_string(v) && strcmp(k, CF_SCOPE_SETTING) != 0) {
 				snprintf(field, sizeof(field), "settings.%.100s", k);
 				cf_verrs_add(errs, field, "must be a string");
 			}
@@ -688,8 +689,11 @@ int cf_provider_doc_validate(const json_t *in, const cf_provider_ops **ops, cf_v
 		*ops = NULL;
 		return 1;
 	}
-	if ((*ops)->validate(settings, &e) != 0) {
-		key = setting_named(e.msg, settings, word);
+	/* allowed_names is normalised in place (the caller's body is stored as it is
+	 * then); the provider validates the rest */
+	if (cf_provider_validate(*ops, (json_t *)settings, &e) != 0) {
+		key = strstr(e.msg, CF_SCOPE_SETTING) != NULL ? CF_SCOPE_SETTING
+							      : setting_named(e.msg, settings, word);
 		if (key != NULL)
 			snprintf(field, sizeof(field), "settings.%.100s", key);
 		else

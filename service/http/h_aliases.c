@@ -29,6 +29,7 @@
 #include "dns/alias_check.h"
 #include "store/certificates.h"
 #include "store/providers.h"
+#include "providers/scope.h"
 
 #define PROBE_TIMEOUT_MS 10000
 
@@ -58,13 +59,13 @@ static int can_write(void *arg, size_t i, const char *fqdn, cf_err *err)
 	check_provs *cp = arg;
 	cf_provider_ctx ctx = cp->ctx;
 
-	if (cp->of[i] < 0 || cp->p[cp->of[i]].ops->can_write == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "%s", cp->of[i] < 0 ? "no provider given"
-			   : "this provider type cannot tell");
+	if (cp->of[i] < 0) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "no provider given");
 		return -1;
 	}
 	ctx.settings = cp->p[cp->of[i]].settings;
-	return cp->p[cp->of[i]].ops->can_write(&ctx, fqdn, err);
+	/* allowed_names first (unwritable, naming the setting), then the type's probe */
+	return cf_provider_can_write(cp->p[cp->of[i]].ops, cp->p[cp->of[i]].name, &ctx, fqdn, err);
 }
 
 /* dns_alias as a spec (what spec.c does for a job); 1 with errs when malformed. */
