@@ -201,8 +201,15 @@ def test_failover(certfleet, lab, how):
         versions = dict(retry_sql(url, "SELECT certificate_id, count(*) FROM certificate_versions "
                                   "GROUP BY 1"))
         assert versions == {c: 1 for c in jobs}, versions
-        assert retry_sql(url, "SELECT count(*) FROM dns_records WHERE state IN "
-                         "('pending','present')") == [(0,)]
+        # A cleanup whose database write was cut off is skipped (the certificate does not
+        # depend on it) and its values are left to the janitor: they must go, soon.
+        (orphans,), = retry_sql(url, "SELECT count(*) FROM dns_records WHERE state IN "
+                                "('pending','present')")
+        deadline = time.monotonic() + 90
+        while retry_sql(url, "SELECT count(*) FROM dns_records WHERE state IN "
+                        "('pending','present')") != [(0,)]:
+            assert time.monotonic() < deadline, "TXT values still live 90 s on\n" + fleet.logs()
+            time.sleep(0.5)
         for i in [*range(1, n + 1), *range(201, 206)]:
             assert labdns.txt(lab["LAB_BIND"], f"h{i}.example.test.{RFC}") == [], f"TXT left at h{i}"
         for c in ("c1", f"c{n}"):
@@ -225,10 +232,11 @@ def test_failover(certfleet, lab, how):
         base = statistics.median(before)
         extra = [d - base for d in spanning] or [0.0]
 
-        # In-flight jobs go on as soon as the database does, not when their lease (10 s
-        # here) runs out and another worker claims them (step_kit.c retries a write
-        # whose connection was lost).
-        assert max(extra) < outage + 5, (outage, extra)
+        # In-flight jobs go on once the database does (plus a retry backoff), not when
+        # their lease (10 s here) runs out and another worker claims them: step_kit.c
+        # retries a write whose connection was lost. (Without that, a switchover's
+        # in-flight jobs took 9.7 s more for a 1.5 s outage; with it, 2.5-5.7 s.)
+        assert max(extra) < outage + 6, (outage, extra)
 
         # Fetches: certificates and chains never failed; keys answer again after.
         certs = [st for t, w, st in fetch.log if w == "cert"]
@@ -245,7 +253,7 @@ def test_failover(certfleet, lab, how):
               f"(its first write {resumed - db_up:+.2f} s after the database's); jobs in flight at it: {len(spanning)}, extra time median "
               f"{statistics.median(extra):.1f} s, max {max(extra):.1f} s (undisturbed median "
               f"{base:.1f} s), {left} jobs not yet issued at the {how}; fetches: {len(certs)} cert/chain all 200, keys failing until "
-              f"{key_gap:+.1f} s after writes resumed")
+              f"{key_gap:+.1f} s after writes resumed; {orphans} values left to the janitor")
         ok = True
     finally:
         if not ok and os.environ.get("HA_KEEP_FAILED"):
