@@ -132,6 +132,9 @@ static const setting settings[] = {
 	 "true: send private keys over plain HTTP to any client (behind a TLS proxy)"},
 	{"CERTFLEET_CACHE_OFFLINE_GRACE", K_INT, "60", OFF(cache_offline_grace), 0, 86400,
 	 "seconds the fetch cache keeps answering while its LISTEN connection is down"},
+	{"CERTFLEET_EXEC_DIR", K_OPTSTRING, "", OFF(exec_dir), 0, 0,
+	 "folder of the programs exec providers may run (owned by root or the service's "
+	 "user, writable by no one else); unset: no exec provider in serve"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -60,6 +60,7 @@ typedef struct cf_config {
 	char *local_addresses; /* comma-separated ranges that count as local (validated) */
 	bool allow_plain_keys; /* send private keys over plain HTTP to anyone */
 	int cache_offline_grace; /* seconds the fetch cache is trusted without its LISTEN */
+	char *exec_dir;        /* CERTFLEET_EXEC_DIR: exec providers' programs, "" = none */
 } cf_config;
 
 #include <stdint.h>

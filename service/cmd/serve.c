@@ -20,6 +20,7 @@
 #include "cmd/cmd.h"
 #include "http/http.h"
 #include "log.h"
+#include "providers/exec.h"
 #include "issue/directory.h"
 #include "store/issuers.h"
 #include "store/migrate.h"
@@ -91,6 +92,20 @@ out:
 	return rc;
 }
 
+/* The exec providers' rule: serve runs only programs directly inside
+ * CERTFLEET_EXEC_DIR, and none without it. A folder that fails the rule is
+ * reported here, with its reason, for the operator; API clients get one opaque
+ * message (providers/exec.c). */
+static void exec_policy(const cf_config *cfg)
+{
+	cf_err e = { 0 };
+
+	cf_exec_policy_set(cfg->exec_dir, true);
+	if (cfg->exec_dir[0] != '\0' && cf_exec_dir_check(cfg->exec_dir, &e) != 0)
+		cf_log(CF_LOG_WARN, "serve.exec_dir", "%s: no exec provider can run", e.msg);
+	cf_err_clear(&e);
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	cf_config cfg = {0};
@@ -117,6 +132,7 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	cf_log_level_parse(cfg.log_level, &lvl);
 	cf_log_set_level(lvl);
+	exec_policy(&cfg);
 	app.cfg = &cfg;
 	app.directory_profiles = cf_issue_directory_profiles;
 	if ((app.schema_expected = expected_schema(cfg.migrations_dir, &err)) < 0)
