@@ -11,6 +11,7 @@
  * is ignored (a client that hangs up is not fatal).
  */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,6 +93,21 @@ out:
 	return rc;
 }
 
+extern char **environ;
+
+/* Removes name from the environment and wipes its value where it lies: the
+ * initial environment is what /proc/PID/environ shows, and unsetenv() alone
+ * would leave the bytes there. The config already holds its own copy. */
+static void scrub_env(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			cf_wipe(*e + n + 1, strlen(*e + n + 1));
+	unsetenv(name);
+}
+
 /* The exec providers' rule: serve runs only programs directly inside
  * CERTFLEET_EXEC_DIR, and none without it. A folder that fails the rule is
  * reported here, with its reason, for the operator; API clients get one opaque
@@ -120,6 +136,9 @@ int cmd_serve(int argc, char **argv)
 	sigset_t set;
 	int sig = 0, rc = 1, left;
 
+	/* no core dumps and no ptrace by other processes of the same user: the
+	 * memory holds the master key and, while in use, private keys */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			file = argv[++i];
@@ -130,6 +149,8 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (cf_config_load(&cfg, file, &err) != 0)
 		goto out;
+	scrub_env("CERTFLEET_MASTER_KEY");
+	scrub_env("CERTFLEET_WEBHOOK_SECRET");
 	cf_log_level_parse(cfg.log_level, &lvl);
 	cf_log_set_level(lvl);
 	exec_policy(&cfg);
@@ -137,8 +158,10 @@ int cmd_serve(int argc, char **argv)
 	app.directory_profiles = cf_issue_directory_profiles;
 	if ((app.schema_expected = expected_schema(cfg.migrations_dir, &err)) < 0)
 		goto out;
-	if (cf_config_master_key(&cfg, app.master_key, &err) != 0 ||
-	    load_dns_settings(&cfg, &app, &err) != 0)
+	if (cf_config_master_key(&cfg, app.master_key, &err) != 0)
+		goto out;
+	cf_wipe(cfg.master_key, strlen(cfg.master_key)); /* only app.master_key from now on */
+	if (load_dns_settings(&cfg, &app, &err) != 0)
 		goto out;
 	if ((app.pool = cf_db_pool_new(cfg.database_url, cfg.db_pool)) == NULL) {
 		cf_err_oom(&err, NULL);

@@ -37,7 +37,12 @@
 #include "util/cidr.h"
 #include "util/files.h"
 
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* TLS 1.3 and 1.2 with forward-secret key exchange (ECDHE) and AEAD ciphers
+ * only: no CBC suite (padding oracles, Lucky13) and no static-RSA key exchange
+ * (no forward secrecy, ROBOT). Every current client speaks these. */
+#define TLS_PRIORITIES                                                                  \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 #define PEM_MAX (1024 * 1024)
 
 struct cf_http_server {
