@@ -61,6 +61,7 @@ typedef struct cf_config {
 	bool allow_plain_keys; /* send private keys over plain HTTP to anyone */
 	int cache_offline_grace; /* seconds the fetch cache is trusted without its LISTEN */
 	char *exec_dir;        /* CERTFLEET_EXEC_DIR: exec providers' programs, "" = none */
+	int alias_check_timeout; /* seconds POST /v1/aliases/check may take in all */
 } cf_config;
 
 #include <stdint.h>

@@ -57,6 +57,18 @@ typedef struct cf_http_req {
 	size_t ninval;
 } cf_http_req;
 
+struct cf_http_resp;
+
+/* An answer finished off the HTTP threads (cf_resp_defer). */
+typedef struct cf_http_defer {
+	/* Runs on a thread of its own after the handler has returned (and its
+	 * database connection went back to the pool); fills resp. Must finish in
+	 * bounded time: the connection waits, suspended, for it. */
+	void (*run)(void *arg, struct cf_http_resp *resp);
+	void (*free)(void *arg); /* after run, or instead of it when it cannot start */
+	void *arg;
+} cf_http_defer;
+
 typedef struct cf_http_resp {
 	int status;
 	const char *content_type; /* static string */
@@ -65,6 +77,7 @@ typedef struct cf_http_resp {
 	char *headers[8][2];      /* owned name/value pairs */
 	size_t nheaders;
 	bool secret;              /* the body holds a secret: wiped before it is freed */
+	cf_http_defer defer;      /* run != NULL: the answer is made later (cf_resp_defer) */
 } cf_http_resp;
 
 typedef int (*cf_handler)(cf_app *app, cf_http_req *req, cf_http_resp *resp);
@@ -119,6 +132,16 @@ int cf_resp_invalid(cf_http_resp *resp, const struct cf_verrs *errs);
  * into {"type","title","status","detail"}. */
 int cf_resp_problem_ext(cf_http_resp *resp, int status, const char *type_slug, json_t *ext,
 			const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Hands the answer to a thread: the server suspends the connection (the HTTP
+ * thread goes back to other requests), runs run(arg, resp) on a thread of its
+ * own, then resumes the connection and sends what run put in resp; free(arg)
+ * follows. At most CF_HTTP_DEFER_MAX run at once (beyond: 503 with
+ * Retry-After, and free(arg) at once). A deferred handler writes nothing to the
+ * database: its transaction is rolled back, and no Idempotency-Key answer is
+ * stored. Returns 0. */
+#define CF_HTTP_DEFER_MAX 8
+int cf_resp_defer(cf_http_resp *resp, void (*run)(void *arg, cf_http_resp *resp),
+		  void (*free_fn)(void *arg), void *arg);
 /* A response without a body (204). */
 int cf_resp_empty(cf_http_resp *resp, int status);
 int cf_resp_header(cf_http_resp *resp, const char *name, const char *value);
