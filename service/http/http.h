@@ -247,4 +247,32 @@ int cf_h_version_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 /* h_metrics.c: GET /metrics (Prometheus text format) */
 int cf_h_metrics(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 
+/* ---- paging.c: limit and cursor of the list routes ---- */
+
+#include "store/paging.h"
+
+#define CF_PAGE_DEFAULT 100
+#define CF_PAGE_MAX 1000
+
+typedef struct cf_page {
+	cf_page_q q;    /* for the store's *_page functions */
+	json_t *cursor; /* the decoded cursor: q.after points into it */
+} cf_page;
+
+/* Reads ?limit (1..CF_PAGE_MAX, default def_limit) and ?cursor: a key of
+ * strlen(kinds) parts, each of its kind ('s' text, 'i' integer, 't' timestamp).
+ * 0, or 1 with violations named "limit" / "cursor" added to errs. */
+struct cf_verrs;
+int cf_page_parse(const cf_http_req *req, const char *kinds, int def_limit, cf_page *p,
+		  struct cf_verrs *errs);
+/* Sets obj's "next" (the cursor after this page, or null on the last page) and,
+ * when more follow, a Link: <path?cursor=...&the other parameters>; rel="next".
+ * 0, or -1 when memory runs out. */
+int cf_page_answer(cf_http_req *req, cf_http_resp *resp, cf_page *p, json_t *obj);
+/* Answers a list: the store's error when rc != 0, else out (stolen) as 200 with
+ * cf_page_answer's "next" and Link. Frees p and clears err. */
+void cf_page_reply(cf_http_req *req, cf_http_resp *resp, cf_page *p, int rc, json_t *out,
+		   cf_err *err);
+void cf_page_free(cf_page *p);
+
 #endif
