@@ -50,7 +50,8 @@ int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err)
 	/* "Expect:" stops curl's 100-continue round trip on larger bodies. */
 	if (cf_http_header_add(&hdrs, "Expect", "") != 0 ||
 	    (req->body != NULL &&
-	     cf_http_header_add(&hdrs, "Content-Type", "application/json") != 0) ||
+	     cf_http_header_add(&hdrs, "Content-Type",
+				 req->content_type ? req->content_type : "application/json") != 0) ||
 	    cf_http_header_add(&hdrs, "Accept", "application/json") != 0)
 		goto oom;
 	for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++)

@@ -34,6 +34,7 @@ typedef struct cf_api_req {
 	long timeout_ms;                 /* total; <= 0 means 10 s */
 	size_t max_body;                 /* response cap; 0 means 1 MiB */
 	const char *who;                 /* for messages, e.g. "powerdns"; never a secret */
+	const char *content_type;        /* of body; NULL means application/json */
 } cf_api_req;
 
 typedef struct cf_api_resp {

@@ -10,7 +10,10 @@
  *  - credentials are never logged; `secret_keys` lists the settings that are
  *    credentials, so the service can seal them and never show them;
  *  - can_write() (optional) tells the alias check whether a target lies in a zone
- *    the provider can write, without writing anything.
+ *    the provider can write, without writing anything;
+ *  - present_many()/cleanup_many() (optional) do the same for all of a job's
+ *    values at once, for APIs where a change is a batch that must then be waited
+ *    for (route53, gcloud): one change per zone, one wait per change.
  *
  * Providers live in a static registry (registry.c) that refuses duplicate names.
  * Settings are a JSON object of strings (from the CLI's --provider-setting k=v or
@@ -30,6 +33,14 @@ typedef struct cf_provider_ctx {
 	const cf_dns_servers *resolvers;   /* for finding zones by SOA; never the system's */
 	long timeout_ms;                   /* per network call */
 } cf_provider_ctx;
+
+/* One value of a batch (present_many, cleanup_many). The strings are the
+ * caller's; the provider sets done. */
+typedef struct cf_provider_rec {
+	const char *fqdn;
+	const char *value;
+	bool done; /* set by the provider: this value is now present (removed) */
+} cf_provider_rec;
 
 typedef struct cf_provider_ops {
 	const char *name;
@@ -59,6 +70,19 @@ typedef struct cf_provider_ops {
 	 * them). 1 yes; 0 no, with err (permanent) saying why; -1 when it cannot tell
 	 * now (err, transient: no answer). Used by the alias check, never by issuance. */
 	CF_MUST_CHECK int (*can_write)(const cf_provider_ctx *ctx, const char *fqdn, cf_err *err);
+	/* Optional (NULL: the caller calls present/cleanup once per value): present, or
+	 * clean up, every value of recs[0..n) with the contract of present and cleanup
+	 * for each, grouping them so that each zone gets one change and one wait for
+	 * it. The fqdns may repeat (a wildcard and its apex share one). Each value
+	 * that reached its goal gets done = true, also when the call fails for the
+	 * others; 0 when all did, else -1 with err (permanent when the values not
+	 * done were surely not written, transient when they may have been). The
+	 * caller holds the service's write lock of every fqdn of recs around the
+	 * call, as around present and cleanup. */
+	CF_MUST_CHECK int (*present_many)(const cf_provider_ctx *ctx, cf_provider_rec *recs,
+					  size_t n, cf_err *err);
+	CF_MUST_CHECK int (*cleanup_many)(const cf_provider_ctx *ctx, cf_provider_rec *recs,
+					  size_t n, cf_err *err);
 } cf_provider_ops;
 
 /* Registers the built-in providers (idempotent, thread-safe via pthread_once). */
@@ -86,5 +110,7 @@ extern const cf_provider_ops cf_provider_route53;
 extern const cf_provider_ops cf_provider_powerdns;
 extern const cf_provider_ops cf_provider_exec;
 extern const cf_provider_ops cf_provider_acmedns;
+extern const cf_provider_ops cf_provider_azure;
+extern const cf_provider_ops cf_provider_gcloud;
 
 #endif

@@ -25,6 +25,7 @@ static const cf_provider_ops *const builtins[] = {
 	&cf_provider_rfc2136,
 	&cf_provider_cloudflare, &cf_provider_route53,
 	&cf_provider_powerdns, &cf_provider_exec, &cf_provider_acmedns,
+	&cf_provider_azure, &cf_provider_gcloud,
 };
 
 /* A provider name is a short lower-case identifier: [a-z0-9_-], 1..32. */

@@ -33,6 +33,13 @@
  * under a DELETE) also leads to a fresh read. Across processes the service
  * serialises writers per FQDN; this file cannot.
  *
+ * present_many() and cleanup_many() (the service's workers use them) do the
+ * same for all of a job's values at once: per hosted zone, the rrsets of all the
+ * names are read, ONE ChangeResourceRecordSets carries a change for each name
+ * that needs one (Route 53 applies a batch all or none), GetChange is polled
+ * once, and the rrsets are read again to check; a wildcard and its apex at one
+ * name are one UPSERT of both values.
+ *
  * can_write() (for the alias check) finds the hosted zone as a write would and
  * reads the name's TXT rrset there (GETs only): with a zone id that is wrong,
  * credentials that may not read it, or a name outside it, Route 53 says so.
@@ -50,6 +57,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -545,6 +553,257 @@ static int route53_can_write(const cf_provider_ctx *ctx, const char *fqdn, cf_er
 	return rc;
 }
 
+/* ---- batches (present_many, cleanup_many) ---- */
+
+/* A distinct name of a batch: its zone, and its rrset as last read with the
+ * Value texts it should have (borrowed from rr and the quoted values). */
+typedef struct r53_bname {
+	char name[CF_NAME_MAX + 1];
+	char zone_id[CF_R53_ID_MAX + 1];
+	cf_r53_rrset rr;
+	const char **vals;
+	size_t nvals;
+} r53_bname;
+
+/* The input of a batch: recs[i] is at names[of[i]], its value quoted[i]. */
+typedef struct r53_batch {
+	cf_provider_rec *recs;
+	size_t n;
+	size_t *of;
+	cf_buf *quoted;
+	r53_bname *names;
+	size_t nn;
+	bool add;
+} r53_batch;
+
+static int ptr_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (pthread_mutex_t *const *)a;
+	uintptr_t y = (uintptr_t) * (pthread_mutex_t *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Reads name k's rrset and works out its change: 1 with *ch filled when one is
+ * needed, 0 when every value of the batch at k is as wanted (marked done). */
+static int plan_name(r53_op *op, r53_batch *b, size_t k, cf_r53_change *ch, cf_err *err)
+{
+	r53_bname *nm = &b->names[k];
+	cf_buf u = { 0 };
+	size_t i, j;
+	int rc = -1;
+
+	cf_r53_rrset_free(&nm->rr);
+	free(nm->vals);
+	nm->vals = NULL;
+	nm->nvals = 0;
+	op->name = nm->name;
+	if (read_rrset(op, &nm->rr, err) != 0)
+		goto out;
+	if ((nm->vals = calloc(nm->rr.n + b->n + 1, sizeof(*nm->vals))) == NULL) {
+		cf_err_oom(err, WHO);
+		goto out;
+	}
+	for (i = 0; i < nm->rr.n; i++) { /* the others verbatim; ours dropped on cleanup */
+		bool ours = false;
+
+		cf_buf_reset(&u);
+		if (!b->add && cf_txt_unquote(nm->rr.values[i], CF_TXT_OCTAL, &u) == 0)
+			for (j = 0; j < b->n && !ours; j++)
+				ours = b->of[j] == k && strcmp((char *)u.data, b->recs[j].value) == 0;
+		if (!ours)
+			nm->vals[nm->nvals++] = nm->rr.values[i];
+	}
+	for (j = 0; b->add && j < b->n; j++) {
+		bool dup = false;
+
+		if (b->of[j] != k || cf_r53_rrset_has(&nm->rr, b->recs[j].value))
+			continue;
+		for (i = nm->rr.n; i < nm->nvals && !dup; i++)
+			dup = strcmp(nm->vals[i], (char *)b->quoted[j].data) == 0;
+		if (!dup)
+			nm->vals[nm->nvals++] = (char *)b->quoted[j].data;
+	}
+	rc = nm->nvals != nm->rr.n;
+	if (rc == 0) {
+		for (j = 0; j < b->n; j++)
+			if (b->of[j] == k)
+				b->recs[j].done = true;
+	} else if (b->add || nm->nvals > 0) {
+		*ch = (cf_r53_change){ "UPSERT", nm->name, b->add ? op->c->ttl : nm->rr.ttl,
+				       nm->vals, nm->nvals };
+	} else {
+		*ch = (cf_r53_change){ "DELETE", nm->name, nm->rr.ttl,
+				       (const char *const *)nm->rr.values, nm->rr.n };
+	}
+out:
+	cf_buf_free(&u);
+	return rc;
+}
+
+/* Every name of b in zone: read, one ChangeResourceRecordSets with all their
+ * changes, one wait for INSYNC, read again to check (redone up to ATTEMPTS
+ * times when the rrsets changed under us). */
+static int batch_zone(r53_op *op, r53_batch *b, const char *zone, cf_err *err)
+{
+	pthread_mutex_t **locks = calloc(b->nn, sizeof(*locks));
+	cf_r53_change *ch = calloc(b->nn, sizeof(*ch));
+	char path[CF_R53_ID_MAX + 64], code[64], id[CF_R53_ID_MAX + 1], status[32];
+	size_t k, nl = 0, i, nch;
+	cf_xml *doc = NULL;
+	char *body = NULL;
+	int attempt, rc = -1;
+
+	if (locks == NULL || ch == NULL) {
+		free(locks);
+		free(ch);
+		return cf_err_oom(err, WHO);
+	}
+	for (k = 0; k < b->nn; k++)
+		if (strcmp(b->names[k].zone_id, zone) == 0)
+			locks[nl++] = cf_txt_name_lock(b->names[k].name);
+	qsort(locks, nl, sizeof(*locks), ptr_cmp); /* one order: no lock cycles */
+	for (i = 0; i < nl; i++)
+		if (i == 0 || locks[i] != locks[i - 1])
+			pthread_mutex_lock(locks[i]);
+	memcpy(op->zone_id, zone, sizeof(op->zone_id));
+	snprintf(path, sizeof(path), API "/hostedzone/%s/rrset/", zone);
+	for (attempt = 0;; attempt++) {
+		bool any_delete = false;
+		int p = 0;
+
+		for (k = 0, nch = 0; k < b->nn; k++)
+			if (strcmp(b->names[k].zone_id, zone) == 0 &&
+			    (p = plan_name(op, b, k, &ch[nch], err)) != 0) {
+				if (p < 0)
+					break;
+				any_delete = any_delete || strcmp(ch[nch].action, "DELETE") == 0;
+				nch++;
+			}
+		if (p < 0)
+			break;
+		if (nch == 0) {
+			rc = 0;
+			break;
+		}
+		if (attempt == ATTEMPTS) {
+			cf_err_set(err, CF_ERR_TRANSIENT,
+				   WHO ": the TXT rrsets in zone %s kept changing under us: %zu "
+				   "still differ after %d changes", zone, nch, ATTEMPTS);
+			break;
+		}
+		free(body);
+		cf_xml_free(doc);
+		doc = NULL;
+		if ((body = cf_r53_changes_body(ch, nch, "certfleet")) == NULL) {
+			cf_err_oom(err, WHO);
+			break;
+		}
+		if (call(op, "POST", path, NULL, 0, body, &doc, code, err) != 0) {
+			if (strcmp(code, "InvalidChangeBatch") == 0 && any_delete) {
+				cf_err_clear(err); /* a DELETE met a changed rrset: read again */
+				continue;
+			}
+			break;
+		}
+		if (cf_r53_parse_change(doc, id, status, sizeof(status), err) != 0 ||
+		    wait_insync(op, id, status, err) != 0)
+			break;
+	}
+	while (nl-- > 0)
+		if (nl == 0 || locks[nl] != locks[nl - 1])
+			pthread_mutex_unlock(locks[nl]);
+	cf_xml_free(doc);
+	free(body);
+	free(ch);
+	free(locks);
+	return rc;
+}
+
+static int batch_update(const cf_provider_ctx *ctx, cf_provider_rec *recs, size_t n, bool add,
+			cf_err *err)
+{
+	r53_batch b = { .recs = recs, .n = n, .add = add };
+	char name[CF_NAME_MAX + 1];
+	r53_conf c;
+	r53_op op = { 0 };
+	size_t i, k;
+	int rc = -1;
+
+	if (conf_load(ctx->settings, &c, err) != 0)
+		return -1;
+	b.of = calloc(n ? n : 1, sizeof(*b.of));
+	b.quoted = calloc(n ? n : 1, sizeof(*b.quoted));
+	b.names = calloc(n ? n : 1, sizeof(*b.names));
+	op.c = &c;
+	op.timeout_ms = ctx->timeout_ms > 0 ? ctx->timeout_ms : 10000;
+	if (b.of == NULL || b.quoted == NULL || b.names == NULL) {
+		cf_err_oom(err, WHO);
+		goto out;
+	}
+	if ((op.curl = curl_easy_init()) == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, WHO ": curl_easy_init failed");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const char *v = recs[i].value;
+
+		if (cf_target_normalize(recs[i].fqdn, name, err) != 0) {
+			cf_err_wrap(err, WHO);
+			goto out;
+		}
+		if (v == NULL || v[0] == '\0' || strlen(v) > VALUE_MAX ||
+		    cf_txt_quote(v, CF_TXT_OCTAL, &b.quoted[i]) != 0) {
+			cf_err_set(err, CF_ERR_PERMANENT, WHO ": TXT value empty or over %d bytes",
+				   VALUE_MAX);
+			goto out;
+		}
+		for (k = 0; k < b.nn && strcasecmp(b.names[k].name, name) != 0; k++)
+			;
+		if (k == b.nn) { /* a new name: find its zone */
+			memcpy(b.names[k].name, name, sizeof(name));
+			op.name = b.names[k].name;
+			if (find_zone(&op, err) != 0)
+				goto out;
+			memcpy(b.names[k].zone_id, op.zone_id, sizeof(op.zone_id));
+			b.nn++;
+		}
+		b.of[i] = k;
+	}
+	for (k = 0; k < b.nn; k++) { /* each zone once, in the order first named */
+		for (i = 0; i < k && strcmp(b.names[i].zone_id, b.names[k].zone_id) != 0; i++)
+			;
+		if (i == k && batch_zone(&op, &b, b.names[k].zone_id, err) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	for (i = 0; b.names != NULL && i < b.nn; i++) {
+		cf_r53_rrset_free(&b.names[i].rr);
+		free(b.names[i].vals);
+	}
+	for (i = 0; b.quoted != NULL && i < n; i++)
+		cf_buf_free(&b.quoted[i]);
+	if (op.curl != NULL)
+		curl_easy_cleanup(op.curl);
+	free(b.names);
+	free(b.quoted);
+	free(b.of);
+	return rc;
+}
+
+static int route53_present_many(const cf_provider_ctx *ctx, cf_provider_rec *recs, size_t n,
+				cf_err *err)
+{
+	return batch_update(ctx, recs, n, true, err);
+}
+
+static int route53_cleanup_many(const cf_provider_ctx *ctx, cf_provider_rec *recs, size_t n,
+				cf_err *err)
+{
+	return batch_update(ctx, recs, n, false, err);
+}
+
 const cf_provider_ops cf_provider_route53 = {
 	.name = "route53",
 	.secret_keys = secret_keys,
@@ -552,4 +811,6 @@ const cf_provider_ops cf_provider_route53 = {
 	.present = route53_present,
 	.cleanup = route53_cleanup,
 	.can_write = route53_can_write,
+	.present_many = route53_present_many,
+	.cleanup_many = route53_cleanup_many,
 };

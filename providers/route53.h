@@ -68,6 +68,20 @@ bool cf_r53_rrset_has(const cf_r53_rrset *r, const char *value);
 char *cf_r53_change_body(const char *action, const char *name, long ttl,
 			 const char *const *values, size_t n, const char *comment);
 
+/* One change of a batch: action of the TXT rrset at name with ttl and the Value
+ * texts values[0..n) (borrowed). */
+typedef struct cf_r53_change {
+	const char *action;
+	const char *name;
+	long ttl;
+	const char *const *values;
+	size_t n;
+} cf_r53_change;
+
+/* The body of ChangeResourceRecordSets with the changes ch[0..nch), applied by
+ * Route 53 all or none. Caller frees; NULL when out of memory. */
+char *cf_r53_changes_body(const cf_r53_change *ch, size_t nch, const char *comment);
+
 /* From a ListResourceRecordSets answer: the TXT rrset at exactly name, or
  * found = false when the first rrset listed is another one. -1 (permanent) when
  * the answer is malformed or the rrset uses a routing policy (SetIdentifier). */

@@ -424,7 +424,14 @@ bool cf_r53_rrset_has(const cf_r53_rrset *r, const char *value)
 char *cf_r53_change_body(const char *action, const char *name, long ttl,
 			 const char *const *values, size_t n, const char *comment)
 {
-	size_t nl = strlen(name), i;
+	cf_r53_change ch = { action, name, ttl, values, n };
+
+	return cf_r53_changes_body(&ch, 1, comment);
+}
+
+char *cf_r53_changes_body(const cf_r53_change *ch, size_t nch, const char *comment)
+{
+	size_t nl, i, c;
 	cf_buf b = { 0 };
 	int rc;
 
@@ -433,19 +440,25 @@ char *cf_r53_change_body(const char *action, const char *name, long ttl,
 			   "<ChangeResourceRecordSetsRequest xmlns=\"%s\"><ChangeBatch><Comment>",
 			   CF_R53_XMLNS);
 	rc = rc ? rc : cf_xml_escape(&b, comment ? comment : "certfleet");
-	rc = rc ? rc : cf_buf_printf(&b, "</Comment><Changes><Change><Action>%s</Action>"
-					 "<ResourceRecordSet><Name>", action);
-	rc = rc ? rc : cf_xml_escape(&b, name);
-	rc = rc ? rc : cf_buf_printf(&b, "%s</Name><Type>TXT</Type><TTL>%ld</TTL>"
-					 "<ResourceRecords>",
-				     nl > 0 && name[nl - 1] == '.' ? "" : ".", ttl);
-	for (i = 0; i < n && rc == 0; i++) {
-		rc = cf_buf_append_str(&b, "<ResourceRecord><Value>");
-		rc = rc ? rc : cf_xml_escape(&b, values[i]);
-		rc = rc ? rc : cf_buf_append_str(&b, "</Value></ResourceRecord>");
+	rc = rc ? rc : cf_buf_append_str(&b, "</Comment><Changes>");
+	for (c = 0; c < nch && rc == 0; c++) {
+		nl = strlen(ch[c].name);
+		rc = cf_buf_printf(&b, "<Change><Action>%s</Action><ResourceRecordSet><Name>",
+				   ch[c].action);
+		rc = rc ? rc : cf_xml_escape(&b, ch[c].name);
+		rc = rc ? rc : cf_buf_printf(&b, "%s</Name><Type>TXT</Type><TTL>%ld</TTL>"
+						 "<ResourceRecords>",
+					     nl > 0 && ch[c].name[nl - 1] == '.' ? "" : ".",
+					     ch[c].ttl);
+		for (i = 0; i < ch[c].n && rc == 0; i++) {
+			rc = cf_buf_append_str(&b, "<ResourceRecord><Value>");
+			rc = rc ? rc : cf_xml_escape(&b, ch[c].values[i]);
+			rc = rc ? rc : cf_buf_append_str(&b, "</Value></ResourceRecord>");
+		}
+		rc = rc ? rc : cf_buf_append_str(&b, "</ResourceRecords></ResourceRecordSet>"
+						     "</Change>");
 	}
-	rc = rc ? rc : cf_buf_append_str(&b, "</ResourceRecords></ResourceRecordSet></Change>"
-					     "</Changes></ChangeBatch>"
+	rc = rc ? rc : cf_buf_append_str(&b, "</Changes></ChangeBatch>"
 					     "</ChangeResourceRecordSetsRequest>\n");
 	if (rc != 0) {
 		cf_buf_free(&b);

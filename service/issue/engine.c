@@ -215,27 +215,84 @@ out:
 	return rc;
 }
 
+/* The records of r that share x's provider (ops and settings) and are not yet
+ * handled, as a batch: recs and idx filled, handled marked; returns how many. */
+static size_t batch_of(run *r, size_t i, bool *handled, bool need_presented,
+		       cf_provider_rec *recs, size_t *idx)
+{
+	const txt_rec *x = &r->txt[i];
+	size_t k = 0;
+
+	for (size_t m = i; m < r->ntxt; m++) {
+		txt_rec *y = &r->txt[m];
+
+		if (handled[m] || y->ops != x->ops || y->settings != x->settings ||
+		    (need_presented && !y->presented))
+			continue;
+		handled[m] = true;
+		recs[k] = (cf_provider_rec){.fqdn = y->fqdn, .value = y->value};
+		idx[k++] = m;
+	}
+	return k;
+}
+
+/* Presents every value; a provider with present_many gets all of its values in
+ * one call (one change per zone, one wait). */
 static int present_all(run *r, cf_err *err)
 {
-	long t = (long)cf_clock_mono_ms();
 	cf_provider_ctx ctx = {.resolvers = r->p->resolvers, .timeout_ms = 10000};
+	cf_provider_rec *recs = calloc(r->ntxt ? r->ntxt : 1, sizeof(*recs));
+	size_t *idx = calloc(r->ntxt ? r->ntxt : 1, sizeof(*idx));
+	bool *handled = calloc(r->ntxt ? r->ntxt : 1, sizeof(*handled));
+	int rc = -1;
 
+	if (recs == NULL || idx == NULL || handled == NULL) {
+		cf_err_oom(err, NULL);
+		goto out;
+	}
 	for (size_t i = 0; i < r->ntxt; i++) {
 		txt_rec *x = &r->txt[i];
 		long t1 = (long)cf_clock_mono_ms();
+		size_t k;
 
+		if (handled[i])
+			continue;
 		ctx.settings = x->settings;
-		if (x->ops->present(&ctx, x->fqdn, x->value, err) != 0) {
-			cf_err_wrap(err, "present TXT at %s (%s)", x->fqdn, x->ops->name);
-			step(r, "present", t1, false, "%s", err->msg);
-			return -1;
+		if (x->ops->present_many == NULL) {
+			handled[i] = true;
+			if (x->ops->present(&ctx, x->fqdn, x->value, err) != 0) {
+				cf_err_wrap(err, "present TXT at %s (%s)", x->fqdn, x->ops->name);
+				step(r, "present", t1, false, "%s", err->msg);
+				goto out;
+			}
+			x->presented = true;
+			step(r, "present", t1, true, "%s TXT \"%s\" via %s", x->fqdn, x->value,
+			     x->ops->name);
+			continue;
 		}
-		x->presented = true;
-		step(r, "present", t1, true, "%s TXT \"%s\" via %s", x->fqdn, x->value,
-		     x->ops->name);
+		k = batch_of(r, i, handled, false, recs, idx);
+		if (x->ops->present_many(&ctx, recs, k, err) != 0)
+			cf_err_wrap(err, "present %zu TXT values (%s)", k, x->ops->name);
+		for (size_t m = 0; m < k; m++) {
+			txt_rec *y = &r->txt[idx[m]];
+
+			/* after a transient failure a value may be there: clean it up too */
+			y->presented = recs[m].done || err->cls == CF_ERR_TRANSIENT;
+			if (recs[m].done)
+				step(r, "present", t1, true, "%s TXT \"%s\" via %s", y->fqdn,
+				     y->value, y->ops->name);
+		}
+		if (err->cls != CF_ERR_NONE) {
+			step(r, "present", t1, false, "%s", err->msg);
+			goto out;
+		}
 	}
-	(void)t;
-	return 0;
+	rc = 0;
+out:
+	free(handled);
+	free(idx);
+	free(recs);
+	return rc;
 }
 
 static int propagate(run *r, cf_err *err)
@@ -325,32 +382,62 @@ out:
 	return rc;
 }
 
-/* Removes every value this run presented; reports but does not stop on errors. */
+/* Removes every value this run presented (a provider with cleanup_many: all of
+ * its values in one call); reports but does not stop on errors. */
 static int cleanup(run *r, cf_err *err)
 {
 	cf_provider_ctx ctx = {.resolvers = r->p->resolvers, .timeout_ms = 10000};
 	long t = (long)cf_clock_mono_ms();
 	size_t removed = 0, failed = 0;
+	cf_provider_rec *recs = calloc(r->ntxt ? r->ntxt : 1, sizeof(*recs));
+	size_t *idx = calloc(r->ntxt ? r->ntxt : 1, sizeof(*idx));
+	bool *handled = calloc(r->ntxt ? r->ntxt : 1, sizeof(*handled));
 	cf_err e = {0};
 
 	for (size_t i = 0; i < r->ntxt; i++) {
 		txt_rec *x = &r->txt[i];
-		if (!x->presented)
+		size_t k;
+
+		if (!x->presented || (handled != NULL && handled[i]))
 			continue;
 		ctx.settings = x->settings;
-		if (x->ops->cleanup(&ctx, x->fqdn, x->value, &e) == 0) {
-			x->presented = false;
-			removed++;
-		} else {
+		if (x->ops->cleanup_many == NULL || recs == NULL || idx == NULL || handled == NULL) {
+			if (x->ops->cleanup(&ctx, x->fqdn, x->value, &e) == 0) {
+				x->presented = false;
+				removed++;
+			} else {
+				failed++;
+				step(r, "cleanup", t, false, "%s TXT \"%s\": %s", x->fqdn, x->value,
+				     e.msg);
+				if (err && err->cls == CF_ERR_NONE)
+					cf_err_set(err, e.cls, "cleanup of %s: %s", x->fqdn, e.msg);
+			}
+			cf_err_clear(&e);
+			continue;
+		}
+		k = batch_of(r, i, handled, true, recs, idx);
+		if (x->ops->cleanup_many(&ctx, recs, k, &e) != 0 && e.cls == CF_ERR_NONE)
+			cf_err_set(&e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", x->ops->name);
+		for (size_t m = 0; m < k; m++) {
+			txt_rec *y = &r->txt[idx[m]];
+
+			if (recs[m].done) {
+				y->presented = false;
+				removed++;
+				continue;
+			}
 			failed++;
-			step(r, "cleanup", t, false, "%s TXT \"%s\": %s", x->fqdn, x->value, e.msg);
+			step(r, "cleanup", t, false, "%s TXT \"%s\": %s", y->fqdn, y->value, e.msg);
 			if (err && err->cls == CF_ERR_NONE)
-				cf_err_set(err, e.cls, "cleanup of %s: %s", x->fqdn, e.msg);
+				cf_err_set(err, e.cls, "cleanup of %s: %s", y->fqdn, e.msg);
 		}
 		cf_err_clear(&e);
 	}
 	if (removed || failed)
 		step(r, "cleanup", t, failed == 0, "%zu values removed, %zu failed", removed, failed);
+	free(handled);
+	free(idx);
+	free(recs);
 	return failed ? -1 : 0;
 }
 

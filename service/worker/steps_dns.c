@@ -23,6 +23,13 @@
  * provider whose each write changes one record atomically at the server (rfc2136:
  * ops.atomic_writes) is called without it.
  *
+ * A provider with batch operations (ops.present_many, ops.cleanup_many: route53,
+ * gcloud, azure) gets all of the job's values for it in one call, which makes one
+ * change per zone and waits for it once, instead of one change and one wait per
+ * value. The write locks of all of the batch's targets are held around that call,
+ * taken in sorted order so that two batches never wait for each other in a cycle
+ * (two names whose lock keys collide could still; the bounded wait breaks that).
+ *
  * The janitor removes orphan values (live, but their job ended or is gone) with
  * retries after a doubling backoff; each outcome is an event of the value's job
  * (store/dns_records.c) and each failure counts in cf_metrics_janitor_failures().
@@ -84,6 +91,46 @@ static void write_unlock(wk_thread *w, const cf_provider_ops *ops, const char *f
 		wk_thread_db_drop(w);
 	}
 	cf_err_clear(&e);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The distinct fqdns of recs[0..n), sorted, into names (room for n). */
+static size_t distinct_names(const cf_provider_rec *recs, size_t n, const char **names)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		names[i] = recs[i].fqdn;
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n; i++)
+		if (k == 0 || strcmp(names[k - 1], names[i]) != 0)
+			names[k++] = names[i];
+	return k;
+}
+
+/* Releases the write locks of names[0..k), the last taken first. */
+static void write_unlock_all(wk_thread *w, const cf_provider_ops *ops, const char **names,
+			     size_t k)
+{
+	while (k-- > 0)
+		write_unlock(w, ops, names[k]);
+}
+
+/* Takes the write locks of names[0..k) (sorted, distinct) in order; on failure
+ * none stays held. */
+static int write_lock_all(wk_thread *w, const cf_provider_ops *ops, const char **names,
+			  size_t k, bool job, cf_err *err)
+{
+	for (size_t i = 0; i < k; i++)
+		if (write_lock(w, ops, names[i], job, err) != 0) {
+			write_unlock_all(w, ops, names, i);
+			return -1;
+		}
+	return 0;
 }
 
 const wk_provider *wk_provider_get(wk_job *j, const char *name, cf_err *err)
@@ -239,11 +286,77 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 		       v->value, v->provider, cf_clock_mono_ms() - t);
 }
 
+/* Writes the values v[idx[0..k)], all of provider p, in one call of its
+ * present_many (under the write locks of all their targets), and records each
+ * outcome as present_one does. */
+static wk_rc present_batch(wk_job *j, const wk_provider *p, const cf_txt_value *v,
+			   const size_t *idx, size_t k)
+{
+	cf_provider_rec *recs = calloc(k, sizeof(*recs));
+	const char **names = calloc(k, sizeof(*names));
+	long long t = cf_clock_mono_ms();
+	cf_provider_ctx ctx = provider_ctx(j, p);
+	size_t i, nn;
+	PGconn *db;
+	wk_rc rc = WK_NEXT;
+	int st;
+
+	if (recs == NULL || names == NULL) {
+		rc = wk_oom(j);
+		goto out;
+	}
+	for (i = 0; i < k; i++)
+		recs[i] = (cf_provider_rec){.fqdn = v[idx[i]].fqdn, .value = v[idx[i]].value};
+	nn = distinct_names(recs, k, names);
+	if (write_lock_all(j->w, p->ops, names, nn, true, &j->err) != 0) {
+		rc = wk_check(j) != WK_NEXT ? wk_check(j) : wk_err(j);
+		goto out;
+	}
+	if (p->ops->present_many(&ctx, recs, k, &j->err) != 0) {
+		cf_metrics_dns_error(p->name);
+		cf_err_wrap(&j->err, "present %zu TXT values (%s)", k, p->name);
+	}
+	write_unlock_all(j->w, p->ops, names, nn);
+	for (i = 0; i < k && rc == WK_NEXT; i++) {
+		const cf_txt_value *x = &v[idx[i]];
+
+		if ((db = wk_db(j)) == NULL) {
+			rc = wk_db_err(j);
+			break;
+		}
+		st = cf_txt_set_state(db, &j->cl.ref, x,
+				      recs[i].done ? "present"
+				      : j->err.cls == CF_ERR_PERMANENT ? "failed" : NULL,
+				      recs[i].done ? NULL : j->err.msg, &j->err);
+		if (st == 1)
+			rc = WK_LOST;
+		else if (st < 0)
+			rc = wk_db_err(j);
+		else if (recs[i].done)
+			rc = wk_note(j, WK_EV(PRESENT), false, "%s TXT \"%s\" via %s (%lld ms, "
+				     "one batch of %zu)", x->fqdn, x->value, x->provider,
+				     cf_clock_mono_ms() - t, k);
+	}
+	if (rc == WK_NEXT && j->err.cls != CF_ERR_NONE)
+		rc = wk_err(j);
+out:
+	free(names);
+	free(recs);
+	return rc;
+}
+
 wk_rc wk_st_present(wk_job *j)
 {
 	cf_txt_value *v = NULL;
 	size_t n = values_of(j, &v);
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	bool *handled = calloc(n ? n : 1, sizeof(*handled));
 	wk_rc rc = WK_NEXT;
+
+	if (idx == NULL || handled == NULL) {
+		rc = wk_oom(j);
+		goto out;
+	}
 
 	if (n == 0 && json_array_size(json_object_get(j->data, "challenges")) > 0)
 		return wk_fail(j, CF_ERR_PERMANENT, "unreadable challenges in the job's data");
@@ -259,12 +372,32 @@ wk_rc wk_st_present(wk_job *j)
 	if (n > 0 && ((rc = budget_possible(j, v, n)) != WK_NEXT || (rc = reserve(j, v, n)) !=
 		      WK_NEXT))
 		goto out;
-	for (size_t i = 0; i < n && rc == WK_NEXT; i++)
-		if ((rc = wk_check(j)) == WK_NEXT)
+	for (size_t i = 0; i < n && rc == WK_NEXT; i++) {
+		const wk_provider *p;
+		size_t k = 0;
+
+		if (handled[i] || (rc = wk_check(j)) != WK_NEXT)
+			continue;
+		if ((p = wk_provider_get(j, v[i].provider, &j->err)) == NULL) {
+			rc = wk_err(j);
+			break;
+		}
+		if (p->ops->present_many == NULL) {
 			rc = present_one(j, &v[i]);
+			continue;
+		}
+		for (size_t m = i; m < n; m++)
+			if (!handled[m] && strcmp(v[m].provider, v[i].provider) == 0) {
+				handled[m] = true;
+				idx[k++] = m;
+			}
+		rc = present_batch(j, p, v, idx, k);
+	}
 	if (rc == WK_NEXT)
 		rc = wk_step_done(j, NULL, "%zu values written", n);
 out:
+	free(handled);
+	free(idx);
 	free(v);
 	return rc;
 }
@@ -345,24 +478,111 @@ static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 	return st == 1 ? WK_LOST : WK_NEXT;
 }
 
+/* Removes the recorded values rows[idx[0..k)], all of provider p, in one call
+ * of its cleanup_many (under the write locks of all their targets); each
+ * outcome is recorded on its row, as cleanup_one does. *removed counts those
+ * removed. */
+static wk_rc cleanup_batch(wk_job *j, const wk_provider *p, const cf_txt_row *rows,
+			   const size_t *idx, size_t k, size_t *removed)
+{
+	cf_provider_rec *recs = calloc(k, sizeof(*recs));
+	const char **names = calloc(k, sizeof(*names));
+	cf_provider_ctx ctx = provider_ctx(j, p);
+	cf_err e = {0}, e2 = {0};
+	size_t i, nn = 0;
+	PGconn *db;
+	wk_rc rc = WK_NEXT;
+
+	if (recs == NULL || names == NULL) {
+		cf_err_oom(&e, "cleanup");
+	} else {
+		for (i = 0; i < k; i++)
+			recs[i] = (cf_provider_rec){.fqdn = rows[idx[i]].fqdn,
+						    .value = rows[idx[i]].value};
+		nn = distinct_names(recs, k, names);
+		if (write_lock_all(j->w, p->ops, names, nn, true, &e) == 0) {
+			if (p->ops->cleanup_many(&ctx, recs, k, &e) != 0 && e.cls == CF_ERR_NONE)
+				cf_err_set(&e, CF_ERR_TRANSIENT, "provider %s: cleanup failed",
+					   p->name);
+			write_unlock_all(j->w, p->ops, names, nn);
+		}
+	}
+	if (e.cls != CF_ERR_NONE) {
+		cf_metrics_dns_error(p->name);
+		cf_log(CF_LOG_WARN, "txt.cleanup_failed", "%zu TXT values via %s: %s", k, p->name,
+		       e.msg);
+	}
+	for (i = 0; i < k && rc == WK_NEXT; i++) {
+		const cf_txt_row *row = &rows[idx[i]];
+		cf_txt_value v = {row->provider, row->fqdn, row->value, 0};
+		bool ok = recs != NULL && recs[i].done;
+		int st;
+
+		/* the lock may have replaced the thread's connection */
+		if ((db = wk_thread_db(j->w, NULL)) == NULL)
+			break;
+		st = cf_txt_set_state(db, &j->cl.ref, &v, ok ? "removed" : NULL,
+				      ok ? NULL : e.msg[0] ? e.msg : "not removed", &e2);
+		cf_err_clear(&e2);
+		if (cf_db_lost(db))
+			wk_thread_db_drop(j->w);
+		if (st == 1)
+			rc = WK_LOST;
+		else if (ok)
+			(*removed)++;
+	}
+	cf_err_clear(&e);
+	free(names);
+	free(recs);
+	return rc;
+}
+
 wk_rc wk_cleanup_values(wk_job *j, bool as_step)
 {
 	cf_txt_row *rows = NULL;
-	size_t n = 0, removed = 0;
+	size_t n = 0, removed = 0, *idx = NULL;
 	long long t = cf_clock_mono_ms();
-	bool ok;
+	bool ok, *handled = NULL;
 	PGconn *db = wk_db(j);
 	wk_rc rc = WK_NEXT;
 
 	if (db == NULL || cf_txt_live_of_job(db, j->cl.ref.id, &rows, &n, &j->err) != 0)
 		return wk_db_err(j);
+	idx = calloc(n ? n : 1, sizeof(*idx));
+	handled = calloc(n ? n : 1, sizeof(*handled));
+	if (idx == NULL || handled == NULL) {
+		rc = wk_oom(j);
+		goto out;
+	}
 	for (size_t i = 0; i < n && rc == WK_NEXT; i++) {
-		if (atomic_load(&j->w->lost))
+		const wk_provider *p;
+		cf_err pe = {0};
+		size_t k = 0;
+
+		if (handled[i])
+			continue;
+		if (atomic_load(&j->w->lost)) {
 			rc = WK_LOST;
-		else if ((db = wk_db(j)) == NULL)
+			break;
+		}
+		if ((db = wk_db(j)) == NULL) {
 			rc = wk_db_err(j);
-		else if ((rc = cleanup_one(j, db, &rows[i], &ok)) == WK_NEXT && ok)
-			removed++;
+			break;
+		}
+		p = wk_provider_get(j, rows[i].provider, &pe);
+		cf_err_clear(&pe);
+		if (p == NULL || p->ops->cleanup_many == NULL) {
+			/* one at a time (an unknown provider is recorded on the row there) */
+			if ((rc = cleanup_one(j, db, &rows[i], &ok)) == WK_NEXT && ok)
+				removed++;
+			continue;
+		}
+		for (size_t m = i; m < n; m++)
+			if (!handled[m] && strcmp(rows[m].provider, rows[i].provider) == 0) {
+				handled[m] = true;
+				idx[k++] = m;
+			}
+		rc = cleanup_batch(j, p, rows, idx, k, &removed);
 	}
 	if (rc == WK_NEXT && as_step) {
 		/* the runner writes it with the next step, timed from the step's start */
@@ -377,6 +597,9 @@ wk_rc wk_cleanup_values(wk_job *j, bool as_step)
 			     n - removed);
 		j->t0 = t0;
 	}
+out:
+	free(handled);
+	free(idx);
 	cf_txt_rows_free(rows, n);
 	return rc;
 }
