@@ -421,8 +421,8 @@ void cf_http_stop(cf_http_server *s)
 		return;
 	MHD_quiesce_daemon(s->d);
 	/* deferred answers hold suspended connections of the daemon: let them end
-	 * (each is bounded by its own deadline) */
-	for (int i = 0; i < 600 && atomic_load(&s->deferred) > 0; i++)
+	 * (each is bounded by its own deadline, at most 120 s for the alias check) */
+	for (int i = 0; i < 1250 && atomic_load(&s->deferred) > 0; i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
 	MHD_stop_daemon(s->d);
 	cf_cache_stop(s->cache);
