@@ -12,6 +12,7 @@
  */
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -137,8 +138,10 @@ int cmd_serve(int argc, char **argv)
 	int sig = 0, rc = 1, left;
 
 	/* no core dumps and no ptrace by other processes of the same user: the
-	 * memory holds the master key and, while in use, private keys */
+	 * memory holds the master key and, while in use, private keys (the core
+	 * limit too: with fs.suid_dumpable=2 a non-dumpable process still dumps) */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			file = argv[++i];

@@ -45,6 +45,9 @@ def test_serve_is_not_dumpable_and_keeps_no_secret_in_its_environment(certfleet,
         with open(f"/proc/{pid}/status") as f:
             status = f.read()
         assert f"Uid:\t{NOBODY}" in status, status
+        with open(f"/proc/{pid}/limits") as f:
+            core = [ln for ln in f if ln.startswith("Max core file size")][0].split()
+        assert core[4:6] == ["0", "0"], core  # soft and hard limit
         # not dumpable: its /proc entries belong to root, and its own user cannot read
         # its environment (a dumpable process's user can)
         assert os.stat(f"/proc/{pid}/environ").st_uid == 0
