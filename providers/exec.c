@@ -80,7 +80,7 @@ static const char *const public_keys[] = { "command", "timeout", NULL };
 typedef struct exec_conf {
 	const char *command;
 	long timeout_s;
-	int fd;      /* the command, opened (O_CLOEXEC); -1 before conf_load */
+	int fd;      /* the command, opened O_PATH|O_CLOEXEC; -1 before conf_load */
 	bool script; /* starts with "#!": its fd must stay open across the exec */
 } exec_conf;
 
@@ -148,14 +148,30 @@ int cf_exec_dir_check(const char *dir, cf_err *err)
 	return 0;
 }
 
-/* Opens c->command under the rule; -1 with err (one message for every failure
+/* Does the file behind fd (O_PATH) start with "#!"? Read through a reopening of
+ * that very file (/proc/self/fd), so a program that may be executed but not
+ * read (mode 0711) is simply not a script. */
+static bool is_script(int fd)
+{
+	char path[64], magic[2];
+	bool script = false;
+	int rfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) >= 0) {
+		script = pread(rfd, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!';
+		close(rfd);
+	}
+	return script;
+}
+
+/* Opens c->command (O_PATH) under the rule; -1 with err (one message for every failure
  * when a dir is set). */
 static int open_command(exec_conf *c, cf_err *err)
 {
 	const char *dir = policy_dir(), *name;
 	size_t dl = strlen(dir);
 	struct stat st;
-	char magic[2];
 	int dfd = -1;
 
 	if (dir[0] == '\0') {
@@ -163,7 +179,7 @@ static int open_command(exec_conf *c, cf_err *err)
 			return cf_err_set(err, CF_ERR_PERMANENT,
 					  WHO " setting command: exec providers are not allowed here "
 					  "(the operator has not set CERTFLEET_EXEC_DIR)");
-		c->fd = open(c->command, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		c->fd = open(c->command, O_PATH | O_CLOEXEC);
 		if (c->fd < 0 || fstat(c->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 		    (st.st_mode & 0111) == 0)
 			return cf_err_set(err, CF_ERR_PERMANENT,
@@ -178,7 +194,7 @@ static int open_command(exec_conf *c, cf_err *err)
 		if (strncmp(c->command, dir, dl) != 0 || c->command[dl] != '/' || name[0] == '\0' ||
 		    strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
 		    strcmp(name, "..") == 0 || (dfd = open_dir(dir, NULL)) < 0 ||
-		    (c->fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0 ||
+		    (c->fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 		    fstat(c->fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0 ||
 		    !safe_owner_mode(&st)) {
 			if (dfd >= 0)
@@ -187,7 +203,7 @@ static int open_command(exec_conf *c, cf_err *err)
 		}
 		close(dfd);
 	}
-	c->script = pread(c->fd, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!';
+	c->script = is_script(c->fd);
 	return 0;
 }
 
