@@ -21,6 +21,29 @@
 
 #define DEFAULT_TIMEOUT_MS 10000L
 #define DEFAULT_MAX_BODY (1024 * 1024)
+#define RETRY_AFTER_MAX_S 86400L
+
+/* Header capture: keeps Retry-After when it is a whole number of seconds. */
+static int on_header(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+	cf_api_resp *resp = arg;
+	long v = 0;
+	size_t i;
+
+	if (name == NULL) { /* a new response head: forget the earlier one's */
+		resp->retry_after_s = -1;
+		return 0;
+	}
+	if (nlen != 11 || strncasecmp(name, "Retry-After", 11) != 0 || vlen == 0 || vlen > 9)
+		return 0;
+	for (i = 0; i < vlen; i++) {
+		if (!isdigit((unsigned char)value[i]))
+			return 0;
+		v = v * 10 + (value[i] - '0');
+	}
+	resp->retry_after_s = v > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : v;
+	return 0;
+}
 
 int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err)
 {
@@ -35,12 +58,15 @@ int cf_api_http(const cf_api_req *req, cf_api_resp *resp, cf_err *err)
 			     .connect_timeout_ms = timeout < 5000 ? timeout : 5000L,
 			     .timeout_ms = timeout,
 			     .flags = CF_HTTP_PLAIN_ANY,
+			     .on_header = on_header,
+			     .header_arg = resp,
 			     .who = who };
 	CURL *c = NULL;
 	size_t i;
 	int code = CURLE_OK, ret = -1;
 
 	memset(resp, 0, sizeof(*resp));
+	resp->retry_after_s = -1;
 	resp->body.max = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
 	c = curl_easy_init();
 	if (c == NULL) {
@@ -83,6 +109,7 @@ void cf_api_resp_free(cf_api_resp *resp)
 		return;
 	cf_buf_free(&resp->body);
 	resp->status = 0;
+	resp->retry_after_s = -1;
 }
 
 int cf_api_url_check(const char *who, const char *key, const char *url,

@@ -43,6 +43,9 @@ typedef struct cf_api_resp {
 	/* after a failure: false when the request surely never reached the server
 	 * (no connection, no name, no TLS session), true when it may have */
 	bool maybe_delivered;
+	/* the Retry-After header of the answer in whole seconds (a delta; an HTTP
+	 * date is not read), -1 when there is none */
+	long retry_after_s;
 } cf_api_resp;
 
 /* Sends req. 0 when any HTTP response arrived (whatever its status), -1 with a

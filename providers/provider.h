@@ -112,5 +112,13 @@ extern const cf_provider_ops cf_provider_exec;
 extern const cf_provider_ops cf_provider_acmedns;
 extern const cf_provider_ops cf_provider_azure;
 extern const cf_provider_ops cf_provider_gcloud;
+/* the records-API providers (providers/rest_records.c and one file each) */
+extern const cf_provider_ops cf_provider_digitalocean;
+extern const cf_provider_ops cf_provider_hetzner;
+extern const cf_provider_ops cf_provider_ovh;
+extern const cf_provider_ops cf_provider_gandi;
+extern const cf_provider_ops cf_provider_linode;
+extern const cf_provider_ops cf_provider_desec;
+extern const cf_provider_ops cf_provider_httpreq;
 
 #endif

@@ -26,6 +26,8 @@ static const cf_provider_ops *const builtins[] = {
 	&cf_provider_cloudflare, &cf_provider_route53,
 	&cf_provider_powerdns, &cf_provider_exec, &cf_provider_acmedns,
 	&cf_provider_azure, &cf_provider_gcloud,
+	&cf_provider_digitalocean, &cf_provider_hetzner, &cf_provider_ovh,
+	&cf_provider_gandi, &cf_provider_linode, &cf_provider_desec, &cf_provider_httpreq,
 };
 
 /* A provider name is a short lower-case identifier: [a-z0-9_-], 1..32. */

@@ -110,8 +110,9 @@ static const setting settings[] = {
 	 "seconds before retrying a failed renewal; doubles per failure, at most a day"},
 	{"CERTFLEET_EXPIRING_SOON", K_INT, "604800", OFF(expiring_soon), 0, 315360000,
 	 "seconds before expiry when the expiring_soon webhook fires (once per version)"},
-	{"CERTFLEET_METRICS_AUTH", K_METRICS_AUTH, "none", OFF(metrics_auth), 0, 0,
-	 "none | admin: whether GET /metrics needs an admin token"},
+	{"CERTFLEET_METRICS_AUTH", K_METRICS_AUTH, "auto", OFF(metrics_auth), 0, 0,
+	 "auto | none | admin: whether GET /metrics needs an admin token (auto: unless "
+	 "the listen address is loopback)"},
 	{"CERTFLEET_METRICS_CACHE", K_INT, "5", OFF(metrics_cache), 0, 3600,
 	 "seconds the database-derived gauges of /metrics are cached"},
 	{"CERTFLEET_WEBHOOK_URLS", K_OPTSTRING, "", OFF(webhook_urls), 0, 0,
@@ -132,6 +133,17 @@ static const setting settings[] = {
 	 "true: send private keys over plain HTTP to any client (behind a TLS proxy)"},
 	{"CERTFLEET_CACHE_OFFLINE_GRACE", K_INT, "60", OFF(cache_offline_grace), 0, 86400,
 	 "seconds the fetch cache keeps answering while its LISTEN connection is down"},
+	{"CERTFLEET_MAX_CONNECTIONS", K_INT, "1000", OFF(max_connections), 1, 100000,
+	 "HTTP connections open at once; further ones wait in the listen backlog"},
+	{"CERTFLEET_MAX_CONNECTIONS_PER_IP", K_INT, "32", OFF(max_connections_per_ip), 1, 100000,
+	 "HTTP connections open at once from one client address; more are closed"},
+	{"CERTFLEET_REQUEST_TIMEOUT", K_INT, "10", OFF(request_timeout), 1, 3600,
+	 "seconds from a connection's start (or its previous answer) to its request's "
+	 "answer: a client sending slowly is cut then, whatever it still sends"},
+	{"CERTFLEET_DB_ACQUIRE_TIMEOUT_MS", K_INT, "2000", OFF(db_acquire_timeout_ms), 1, 600000,
+	 "milliseconds an HTTP request waits for a free pool connection before a 503"},
+	{"CERTFLEET_METRICS_DETAIL", K_BOOL, "false", OFF(metrics_detail), 0, 0,
+	 "true: /metrics shows each certificate's expiry, labelled with its id"},
 	{"CERTFLEET_EXEC_DIR", K_OPTSTRING, "", OFF(exec_dir), 0, 0,
 	 "folder of the programs exec providers may run (owned by root or the service's "
 	 "user, writable by no one else); unset: no exec provider in serve"},
@@ -225,9 +237,9 @@ static int check_value(const setting *st, const char *v, cf_err *err)
 					  st->name, st->min, st->max, v);
 		return 0;
 	case K_METRICS_AUTH:
-		if (strcmp(v, "none") && strcmp(v, "admin"))
+		if (strcmp(v, "none") && strcmp(v, "admin") && strcmp(v, "auto"))
 			return cf_err_set(err, CF_ERR_PERMANENT,
-					  "%s: expected none or admin, got '%s'", st->name, v);
+					  "%s: expected auto, none or admin, got '%s'", st->name, v);
 		return 0;
 	case K_BOOL:
 		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)

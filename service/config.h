@@ -60,6 +60,11 @@ typedef struct cf_config {
 	char *local_addresses; /* comma-separated ranges that count as local (validated) */
 	bool allow_plain_keys; /* send private keys over plain HTTP to anyone */
 	int cache_offline_grace; /* seconds the fetch cache is trusted without its LISTEN */
+	int max_connections;     /* open HTTP connections at once */
+	int max_connections_per_ip; /* open HTTP connections at once from one address */
+	int request_timeout;     /* s a request (or an idle keep-alive) may take, absolute */
+	int db_acquire_timeout_ms; /* ms an HTTP request waits for a pool connection */
+	bool metrics_detail;     /* /metrics labels series with certificate ids */
 	char *exec_dir;        /* CERTFLEET_EXEC_DIR: exec providers' programs, "" = none */
 	int alias_check_timeout; /* seconds POST /v1/aliases/check may take in all */
 } cf_config;

@@ -2,7 +2,8 @@
  * log.c: JSON-lines logging with a per-thread context; see log.h.
  *
  * jansson does the string escaping, so a message can hold any bytes a peer sent
- * without breaking the line format. One fputs per line under stdio's own lock
+ * without breaking the line format; bytes that are not UTF-8 (which jansson
+ * would refuse, losing the line) are replaced with '?' first (util/utf8.h). One fputs per line under stdio's own lock
  * keeps lines from different threads whole.
  */
 #include "log.h"
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "util/utf8.h"
 
 static cf_log_level min_level = CF_LOG_INFO;
 static _Thread_local char ctx_request[64];
@@ -60,6 +63,7 @@ void cf_log(cf_log_level level, const char *event, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	cf_utf8_scrub(msg); /* peer bytes, or a character cut at the end: jansson refuses */
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dns/dns.h"
+#include "util/utf8.h"
 
 #define KNOWN_KEY_TYPES "ec256, ec384, rsa2048, rsa3072, rsa4096"
 #define CERT_FIELDS \
@@ -43,6 +44,7 @@ int cf_verrs_add(cf_verrs *v, const char *field, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->detail + n, sizeof(e->detail) - (size_t)n, fmt, ap);
 	va_end(ap);
+	cf_utf8_scrub(e->detail); /* quoted input, or a cut character, stays JSON-safe */
 	return -1;
 }
 

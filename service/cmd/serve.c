@@ -170,6 +170,7 @@ int cmd_serve(int argc, char **argv)
 		cf_err_oom(&err, NULL);
 		goto out;
 	}
+	cf_db_pool_set_acquire_timeout(app.pool, cfg.db_acquire_timeout_ms);
 	if (default_issuer(&app, &err) != 0)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);

@@ -84,6 +84,9 @@ char *cf_jws_flatten(const cf_key *key, const json_t *protected_hdr, const char 
 CF_MUST_CHECK int cf_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 		   uint8_t out[32]);
 void cf_sha256(const void *data, size_t len, uint8_t out[32]);
+/* SHA-1, for protocols that still sign with it (the ovh provider's
+ * X-Ovh-Signature); never for anything of certfleet's own. */
+void cf_sha1(const void *data, size_t len, uint8_t out[20]);
 
 /* ---- CSR and certificates ---- */
 /* DER CSR for exactly these names (SAN dNSNames; CN = first name that fits 64

@@ -379,13 +379,24 @@ int cf_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
 	return 0;
 }
 
-void cf_sha256(const void *data, size_t len, uint8_t out[32])
+/* One EVP digest of data into out (size bytes). */
+static void digest(const EVP_MD *md, const void *data, size_t len, uint8_t *out, size_t size)
 {
 	static const uint8_t empty[1];
 
-	if (EVP_Digest(len ? data : empty, len, out, NULL, EVP_sha256(), NULL) != 1) {
+	if (EVP_Digest(len ? data : empty, len, out, NULL, md, NULL) != 1) {
 		/* Only a broken OpenSSL install gets here; never return stale bytes. */
-		memset(out, 0, 32);
+		memset(out, 0, size);
 		ERR_clear_error();
 	}
+}
+
+void cf_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	digest(EVP_sha256(), data, len, out, 32);
+}
+
+void cf_sha1(const void *data, size_t len, uint8_t out[20])
+{
+	digest(EVP_sha1(), data, len, out, 20);
 }

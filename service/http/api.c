@@ -2,10 +2,18 @@
  * api.c: what every /v1 request goes through before and after its handler, in
  * one place:
  *
- *  1. a database connection from the pool (503 when the database is down);
- *  2. the bearer token (401 when missing, malformed, unknown, expired or revoked,
- *     with nothing else done) and the route's role (403 for a host token on an
- *     admin route);
+ *  0. the gate (cf_api_gate), which server.c runs as soon as the headers are in,
+ *     before any body is read and before any database connection is taken: a
+ *     bearer token of the right shape (401 at once otherwise), not an id the
+ *     negative cache knows to be absent (401), and, when the id is in neither
+ *     cache, a lookup left in the client address's budget (429 otherwise; see
+ *     negcache.h);
+ *  1. a database connection from the pool (503 when the database is down or no
+ *     connection frees up within CERTFLEET_DB_ACQUIRE_TIMEOUT_MS; the body never
+ *     carries libpq's message, which names the database's host and port: that
+ *     goes to the log);
+ *  2. the bearer token (401 when unknown, expired or revoked, with nothing else
+ *     done) and the route's role (403 for a host token on an admin route);
  *  3. for methods that change something, a transaction around the handler,
  *     committed only when the handler answers 2xx: a 4xx or a failure rolls back
  *     every row the handler wrote, audit events included;
@@ -32,17 +40,32 @@
  */
 #include "http/http.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/validate.h"
 #include "http/cache.h"
+#include "http/negcache.h"
 #include "log.h"
 #include "store/audit.h"
 #include "store/db.h"
+#include "util/clock.h"
 
 #define REALM "Bearer realm=\"certfleet\""
+
+int cf_resp_db_unavailable(cf_http_req *req, cf_http_resp *resp, const cf_err *err)
+{
+	cf_log(CF_LOG_ERROR, "http.database", "%s %s: %s", req->method, req->path,
+	       err->msg[0] ? err->msg : "no connection");
+	cf_resp_problem(resp, 503, "database-unavailable", NULL,
+			"the database is unavailable or busy; try again (request %s)",
+			req->request_id);
+	cf_resp_header(resp, "Retry-After", "1");
+	return 0;
+}
 
 int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err)
 {
@@ -88,11 +111,39 @@ static const char *const why_refused[] = {
 	[CF_TOKEN_REVOKED] = "the token has been revoked",
 };
 
+/* Refused requests are logged up to REFUSED_LOG_PER_S lines a second per
+ * process; beyond that they are counted, and the count is logged with the next
+ * second's first line: a flood of made-up tokens must not turn into a flood of
+ * log writes (the metrics count every refusal). */
+#define REFUSED_LOG_PER_S 20
+
+static _Atomic long long refused_log_second;
+static atomic_uint refused_log_lines;
+static atomic_ulong refused_log_dropped;
+
+static bool refused_log_allowed(void)
+{
+	long long now = cf_clock_mono_ms() / 1000, was = atomic_load(&refused_log_second);
+	unsigned long dropped;
+
+	if (now != was && atomic_compare_exchange_strong(&refused_log_second, &was, now)) {
+		atomic_store(&refused_log_lines, 0);
+		if ((dropped = atomic_exchange(&refused_log_dropped, 0)) > 0)
+			cf_log(CF_LOG_WARN, "http.refused_not_logged", "%lu refused requests "
+			       "(401/429) in the last second(s) were not logged one by one", dropped);
+	}
+	if (atomic_fetch_add(&refused_log_lines, 1) < REFUSED_LOG_PER_S)
+		return true;
+	atomic_fetch_add(&refused_log_dropped, 1);
+	return false;
+}
+
 /* The 401 of a token that did not pass; nothing is logged of the token. */
 static void unauthorized(cf_http_req *req, cf_http_resp *resp, cf_token_status st)
 {
-	cf_log(CF_LOG_INFO, "http.unauthorized", "%s %s from %s: %s", req->method, req->path,
-	       req->client_ip, why_refused[st]);
+	if (refused_log_allowed())
+		cf_log(CF_LOG_INFO, "http.unauthorized", "%s %s from %s: %s", req->method,
+		       req->path, req->client_ip, why_refused[st]);
 	cf_resp_problem(resp, 401, "unauthorized", NULL, "%s", why_refused[st]);
 	cf_resp_header(resp, "WWW-Authenticate", REALM ", error=\"invalid_token\"");
 }
@@ -120,7 +171,73 @@ static int touch(cf_app *app, cf_http_req *req, cf_err *err)
 	return 0;
 }
 
-/* Steps 1-2. Returns 0 when the caller may go on; otherwise resp is set. */
+int cf_api_gate(cf_app *app, cf_http_req *req, cf_http_resp *resp)
+{
+	const char *token = cf_req_bearer(req), *secret;
+	char id[CF_TOKEN_ID_LEN + 1];
+	cf_negcache *neg = cf_cache_negative(req->cache);
+
+	if (req->gated)
+		return 0;
+	if (token == NULL) {
+		cf_resp_problem(resp, 401, "unauthorized", NULL,
+				"this route needs an Authorization: Bearer <token> header");
+		cf_resp_header(resp, "WWW-Authenticate", REALM);
+		return -1;
+	}
+	if (cf_token_split(token, id, &secret) != 0 || cf_negcache_has(neg, id)) {
+		unauthorized(req, resp, CF_TOKEN_INVALID);
+		return -1;
+	}
+	if (!cf_cache_token_cached(req->cache, id)) {
+		if (!cf_negcache_take(neg, req->client_ip)) {
+			if (refused_log_allowed())
+				cf_log(CF_LOG_INFO, "http.unknown_tokens", "%s %s from %s: the "
+				       "address's budget of unknown token look-ups is spent",
+				       req->method, req->path, req->client_ip);
+			cf_resp_problem(resp, 429, "too-many-unknown-tokens", NULL,
+					"too many look-ups of unknown tokens from %s; try again "
+					"later", req->client_ip);
+			cf_resp_header(resp, "Retry-After", "1");
+			return -1;
+		}
+		req->budget_taken = true;
+	}
+	req->gated = true;
+	return 0;
+}
+
+/* The token against the database (admin routes): an id it does not have goes
+ * to the negative cache, as the fetch cache's loads do. */
+static int verify_in_db(cf_http_req *req, const char *token, cf_token_status *st, cf_err *err)
+{
+	cf_negcache *neg = cf_cache_negative(req->cache);
+	uint64_t gen = cf_negcache_gen(neg);
+	char id[CF_TOKEN_ID_LEN + 1];
+	const char *secret;
+	cf_token_row row;
+	cf_cache_stats cs;
+	bool found = false;
+	int rc = -1;
+
+	if (cf_token_split(token, id, &secret) != 0) {
+		cf_token_check(NULL, token, time(NULL), &req->who, st);
+		return 0;
+	}
+	if (cf_token_lookup(req->db, id, &row, &found, err) != 0)
+		goto out;
+	cf_token_check(found ? &row : NULL, token, time(NULL), &req->who, st);
+	cf_cache_stats_get(req->cache, &cs);
+	if (!found && cs.listening) /* a listener hears the id's creation */
+		cf_negcache_add(neg, id, gen);
+	rc = 0;
+out:
+	cf_wipe(&row, sizeof(row));
+	return rc;
+}
+
+/* Steps 1-2 (after the gate). Returns 0 when the caller may go on; otherwise
+ * resp is set. */
 static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
 			cf_http_resp *resp)
 {
@@ -129,23 +246,18 @@ static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
 	cf_err err = { 0 };
 	int rc = -1;
 
-	if (token == NULL) {
-		cf_resp_problem(resp, 401, "unauthorized", NULL,
-				"this route needs an Authorization: Bearer <token> header");
-		cf_resp_header(resp, "WWW-Authenticate", REALM);
-		goto out;
-	}
 	if (req->db != NULL) {
-		if (cf_token_verify(req->db, token, &req->who, &st, &err) != 0) {
+		if (verify_in_db(req, token, &st, &err) != 0) {
 			cf_resp_store_error(req, resp, &err);
 			goto out;
 		}
 	} else if (cf_cache_auth(req->cache, token, &req->who, &st, &err) != 0) {
-		cf_log(CF_LOG_ERROR, "http.store_error", "%s %s: %s", req->method, req->path,
-		       err.msg);
-		cf_resp_problem(resp, 503, "database-unavailable", NULL,
-				"the token could not be checked: the database is unreachable");
+		cf_resp_db_unavailable(req, resp, &err);
 		goto out;
+	}
+	if (req->budget_taken && st != CF_TOKEN_INVALID) { /* the id exists */
+		cf_negcache_refund(cf_cache_negative(req->cache), req->client_ip);
+		req->budget_taken = false;
 	}
 	if (st != CF_TOKEN_OK) {
 		unauthorized(req, resp, st);
@@ -256,11 +368,13 @@ int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *
 	uint8_t fp[32] = { 0 };
 	cf_err err = { 0 };
 
+	if (cf_api_gate(app, req, resp) != 0) /* no-op when server.c ran it */
+		return 0;
 	if (rt->flags & CF_ROUTE_CACHED)
 		return run_cached(app, rt, req, resp);
 	req->db = cf_db_acquire(app->pool, &err);
 	if (req->db == NULL) {
-		cf_resp_problem(resp, 503, "database-unavailable", NULL, "%s", err.msg);
+		cf_resp_db_unavailable(req, resp, &err);
 		goto out;
 	}
 	if (authenticate(app, rt, req, resp) != 0)

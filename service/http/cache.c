@@ -2,10 +2,11 @@
  * cache.c: the fetch cache and its NOTIFY listener; see cache.h for what it
  * guarantees.
  *
- * Three string-keyed hash maps under one mutex: token rows by token id (a row
- * that does not exist is cached too, so a flood of made-up tokens does not reach
- * the database), certificate entries by certificate id, and the time each token's
- * use was last recorded. Every operation under the mutex is a hash look-up or a
+ * Three string-keyed hash maps under one mutex: token rows by token id,
+ * certificate entries by certificate id, and the time each token's use was last
+ * recorded. Token ids the database does not have go to the negative cache
+ * (negcache.h, bounded on its own), never into the token map, so a flood of
+ * made-up ids neither reaches the database per request nor evicts real rows. Every operation under the mutex is a hash look-up or a
  * pointer swap; loads from the database happen outside it.
  *
  * The race that matters: a request misses, reads the database, and meanwhile a
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http/negcache.h"
 #include "log.h"
 #include "store/listen.h"
 #include "util/buf.h"
@@ -207,6 +209,7 @@ struct cf_cache {
 	cf_db_pool *pool;
 	pthread_t thread;
 	cf_waiter stop;        /* the listener's stop */
+	cf_negcache *neg;      /* absent token ids (negcache.h), owned */
 };
 
 /* Whole seconds on the monotonic clock. */
@@ -225,6 +228,8 @@ static bool usable(const cf_cache *c)
 static void drop(cf_cache *c, cf_cache_kind kind, const char *id)
 {
 	c->gen++;
+	if (kind != CF_CACHE_CERT)
+		cf_negcache_forget(c->neg, kind == CF_CACHE_ALL ? NULL : id);
 	if (kind == CF_CACHE_ALL) {
 		map_clear(&c->tokens);
 		map_clear(&c->certs);
@@ -291,13 +296,19 @@ int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_st
 	gen = c->gen;
 	can_keep = c->listening;
 	pthread_mutex_unlock(&c->mu);
-	if (hit == NULL) {
+	if (hit == NULL && cf_negcache_has(c->neg, id)) {
+		e.exists = false; /* known absent: no load */
+	} else if (hit == NULL) {
 		if (load_token(c, id, &e, err) != 0)
 			goto out;
 		pthread_mutex_lock(&c->mu);
 		c->st.loads++;
-		if (can_keep && c->listening && c->gen == gen && map_get(&c->tokens, id) == NULL &&
-		    (keep = malloc(sizeof(*keep))) != NULL) {
+		if (!e.exists) {
+			if (can_keep && c->listening && c->gen == gen)
+				cf_negcache_add(c->neg, id, cf_negcache_gen(c->neg));
+		} else if (can_keep && c->listening && c->gen == gen &&
+			   map_get(&c->tokens, id) == NULL &&
+			   (keep = malloc(sizeof(*keep))) != NULL) {
 			*keep = e;
 			map_put(&c->tokens, id, keep);
 		}
@@ -470,7 +481,8 @@ cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, int offline_grace_s,
 		goto oom;
 	if (map_init(&c->tokens, token_entry_free) != 0 ||
 	    map_init(&c->certs, cert_entry_free) != 0 ||
-	    map_init(&c->touched, plain_free) != 0 || (c->url = strdup(url)) == NULL)
+	    map_init(&c->touched, plain_free) != 0 || (c->url = strdup(url)) == NULL ||
+	    (c->neg = cf_negcache_new()) == NULL)
 		goto oom;
 	if (cf_waiter_init(&c->stop) != 0)
 		goto oom;
@@ -492,6 +504,7 @@ fail:
 		map_free(&c->tokens);
 		map_free(&c->certs);
 		map_free(&c->touched);
+		cf_negcache_free(c->neg);
 		free(c->url);
 		free(c);
 	}
@@ -508,7 +521,25 @@ void cf_cache_stop(cf_cache *c)
 	map_free(&c->tokens);
 	map_free(&c->certs);
 	map_free(&c->touched);
+	cf_negcache_free(c->neg);
 	pthread_mutex_destroy(&c->mu);
 	free(c->url);
 	free(c);
+}
+
+/* ---- for the gate in front of authentication (api.c) ---- */
+
+cf_negcache *cf_cache_negative(cf_cache *c)
+{
+	return c->neg;
+}
+
+bool cf_cache_token_cached(cf_cache *c, const char *id)
+{
+	bool hit;
+
+	pthread_mutex_lock(&c->mu);
+	hit = usable(c) && map_get(&c->tokens, id) != NULL;
+	pthread_mutex_unlock(&c->mu);
+	return hit;
 }

@@ -79,4 +79,11 @@ void cf_cache_invalidate(cf_cache *c, cf_cache_kind kind, const char *id);
 
 void cf_cache_stats_get(cf_cache *c, cf_cache_stats *out);
 
+/* The cache's table of absent token ids and per-address budgets (negcache.h;
+ * owned by the cache, which forgets what notifications name). */
+struct cf_negcache;
+struct cf_negcache *cf_cache_negative(cf_cache *c);
+/* true when token id's row is in the cache and usable now (no load). */
+bool cf_cache_token_cached(cf_cache *c, const char *id);
+
 #endif

@@ -46,6 +46,8 @@ typedef struct cf_http_req {
 	bool tls;           /* the request came over HTTPS */
 	bool local;         /* the client's address is in CERTFLEET_LOCAL_ADDRESSES */
 	/* set by api.c for routes that need a token */
+	bool gated;         /* cf_api_gate passed */
+	bool budget_taken;  /* the gate took an unknown-token look-up of client_ip's budget */
 	PGconn *db;         /* borrowed from the pool for this request */
 	cf_principal who;   /* the caller */
 	/* cache entries this request changed, dropped once its transaction commits
@@ -183,6 +185,15 @@ void cf_http_stop(cf_http_server *s);
  * role (403), Idempotency-Key on POST (replay or 422), the transaction around the
  * handler. Called by the dispatcher for every route whose auth is not NONE. */
 int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *resp);
+/* The checks made before a body is read or a database connection taken: a
+ * bearer token of the right shape, an id not known to be absent, and (when the
+ * id is in neither cache) a look-up left in the client address's budget.
+ * Returns 0 to go on, or -1 with resp set (401 or 429). Idempotent. */
+int cf_api_gate(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* The 503 of a database that cannot be reached or a pool with no connection
+ * free in time: the detail names no host, port or libpq message (err is
+ * logged). Returns 0. */
+int cf_resp_db_unavailable(cf_http_req *req, cf_http_resp *resp, const cf_err *err);
 /* Writes an audit event for the caller in the request's transaction. */
 int cf_api_audit(cf_http_req *req, const char *action, const char *target,
 		 const json_t *detail, cf_err *err);

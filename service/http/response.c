@@ -8,6 +8,7 @@
 
 #include "api/validate.h"
 #include "util/buf.h"
+#include "util/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@ int cf_resp_problem(cf_http_resp *resp, int status, const char *type_slug, const
 	va_start(ap, detail_fmt);
 	vsnprintf(detail, sizeof(detail), detail_fmt, ap);
 	va_end(ap);
+	cf_utf8_scrub(detail); /* a path or header quoted, or a character cut */
 	snprintf(type, sizeof(type), "https://certfleet.dev/problems/%s", type_slug);
 	o = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title",
 		      title ? title : status_title(status), "status", status, "detail", detail);
@@ -82,6 +84,7 @@ int cf_resp_problem_ext(cf_http_resp *resp, int status, const char *type_slug, j
 	va_start(ap, detail_fmt);
 	vsnprintf(detail, sizeof(detail), detail_fmt, ap);
 	va_end(ap);
+	cf_utf8_scrub(detail); /* a path or header quoted, or a character cut */
 	snprintf(type, sizeof(type), "https://certfleet.dev/problems/%s", type_slug);
 	o = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", status_title(status),
 		      "status", status, "detail", detail);

@@ -10,6 +10,21 @@
  * The daemon runs its own thread pool (CERTFLEET_HTTP_THREADS) on epoll. Stopping
  * quiesces the listening socket first, then lets running requests finish.
  *
+ * What no anonymous client can do: hold more than CERTFLEET_MAX_CONNECTIONS_PER_IP
+ * connections (libmicrohttpd closes the rest as they arrive; beyond
+ * CERTFLEET_MAX_CONNECTIONS in all it stops accepting until one closes), or keep one beyond CERTFLEET_REQUEST_TIMEOUT without getting an
+ * answer (deadline.h: an absolute deadline, which trickling bytes do not move).
+ * And as soon as a request's headers are in, before any body is read (on_request's
+ * first call, early_answer): an unknown path is answered 404, a body on a route
+ * that takes none (GET, HEAD, DELETE) 400, a Content-Length above CERTFLEET_MAX_BODY
+ * 413, and a route that needs a token runs the gate (cf_api_gate: the bearer's
+ * shape, the negative cache, the address's budget; 401/429) -- all without a
+ * database connection. libmicrohttpd then sends the answer and closes the
+ * connection without reading the body.
+ *
+ * Log lines and problem details that quote a path or header stay whole when
+ * those are not UTF-8 (log.c and response.c scrub what jansson would refuse).
+ *
  * TLS: with CERTFLEET_TLS_CERT and CERTFLEET_TLS_KEY set, the daemon speaks HTTPS
  * only (libmicrohttpd on GnuTLS; TLS 1.2 and 1.3). The files are read once at
  * start (a new certificate needs a restart) and the key's copy in memory is
@@ -23,8 +38,10 @@
  * Deferred answers (cf_resp_defer; the alias check, which asks DNS and the
  * providers): the connection is suspended, a detached thread makes the answer
  * and resumes it, and libmicrohttpd calls on_request again, which sends it. At
- * most CF_HTTP_DEFER_MAX run at once; stopping waits for them (each is bounded
- * by its own deadline) before the daemon, which owns their connections, goes.
+ * most CF_HTTP_DEFER_MAX run at once; the connection's deadline is held
+ * meanwhile (the deferred answer has its own); stopping waits for them (each is
+ * bounded by its own deadline) before the daemon, which owns their connections,
+ * goes.
  */
 #include "http/http.h"
 
@@ -39,7 +56,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "api/validate.h"
 #include "crypto/crypto.h"
+#include "http/deadline.h"
 #include "log.h"
 #include "metrics.h"
 #include "util/buf.h"
@@ -60,6 +79,7 @@ struct cf_http_server {
 	cf_cache *cache;
 	bool tls;
 	cf_cidr_list local; /* CERTFLEET_LOCAL_ADDRESSES */
+	cf_deadlines *deadlines; /* CERTFLEET_REQUEST_TIMEOUT (deadline.h) */
 	atomic_int deferred; /* deferred answers running */
 };
 
@@ -67,6 +87,12 @@ typedef struct req_ctx {
 	cf_http_req req;
 	int too_large;
 	int route; /* index in cf_routes of the matched route, -1 when none (metrics) */
+	const cf_route *rt; /* the matched route (early_answer), NULL when none */
+	int path_known;     /* rt NULL but the path exists with another method (405) */
+	bool has_body;      /* Content-Length > 0 or Transfer-Encoding */
+	bool answered;      /* a response was queued before the body was read */
+	bool decided;       /* early holds the answer, sent at the next call */
+	cf_http_resp early; /* owned while decided */
 	/* a deferred answer: made by its thread into resp, then sent when the
 	 * connection is resumed (ready is set before the resume) */
 	cf_http_resp resp;
@@ -135,8 +161,8 @@ static void dispatch(cf_app *app, req_ctx *ctx, cf_http_resp *resp)
 				app->cfg->max_body);
 		return;
 	}
-	rt = cf_route_match(req->method, req->path, req, &known);
-	ctx->route = rt ? (int)(rt - cf_routes) : -1;
+	rt = ctx->rt;
+	known = ctx->path_known;
 	if (rt == NULL && known) {
 		char allow[128];
 
@@ -159,6 +185,62 @@ static void dispatch(cf_app *app, req_ctx *ctx, cf_http_resp *resp)
 	if (rt->fn(app, req, resp) != 0 || resp->status == 0)
 		cf_resp_problem(resp, 500, "internal", NULL, "the handler failed; see the logs "
 				"for request %s", req->request_id);
+}
+
+/* Does a route of this method take a request body? */
+static bool takes_body(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	       strcmp(method, "DELETE") != 0;
+}
+
+/* What can be decided from the headers alone, before a body is read or a
+ * database connection taken (see the top of this file). Matches the route into
+ * ctx. Returns true with resp set when the request is answered now. */
+static bool early_answer(cf_http_server *s, req_ctx *ctx, cf_http_resp *resp)
+{
+	cf_http_req *req = &ctx->req;
+	const char *cl = cf_req_header(req, "Content-Length");
+	const char *te = cf_req_header(req, "Transfer-Encoding");
+	char *end;
+	unsigned long long len;
+
+	ctx->has_body = te != NULL || (cl != NULL && strspn(cl, "0") != strlen(cl));
+	ctx->rt = cf_route_match(req->method, req->path, req, &ctx->path_known);
+	ctx->route = ctx->rt ? (int)(ctx->rt - cf_routes) : -1;
+	if (cl != NULL) {
+		len = strtoull(cl, &end, 10);
+		if (*end == '\0' && len > (unsigned long long)s->app->cfg->max_body) {
+			ctx->too_large = 1;
+			return false; /* dispatch answers 413 at once */
+		}
+	}
+	if (ctx->rt == NULL)
+		return false; /* 404 or 405: dispatch answers at once (no body is read) */
+	if (ctx->has_body && !takes_body(req->method)) {
+		cf_verrs errs = { 0 };
+
+		cf_verrs_add(&errs, "body", "not accepted on %s %s: it takes no request body",
+			     ctx->rt->method, ctx->rt->pattern);
+		cf_resp_invalid(resp, &errs);
+		return true;
+	}
+	return ctx->rt->auth != CF_AUTH_NONE && cf_api_gate(s->app, req, resp) != 0;
+}
+
+/* Sends resp for ctx (metrics, request id, access log) and frees it. */
+static enum MHD_Result answer(struct MHD_Connection *c, req_ctx *ctx, cf_http_resp *resp)
+{
+	enum MHD_Result ret;
+
+	cf_metrics_http(ctx->route, ctx->req.method, resp->status); /* one atomic increment */
+	cf_resp_header(resp, "X-Request-Id", ctx->req.request_id);
+	cf_log(CF_LOG_DEBUG, "http.request", "%s %s %d from %s", ctx->req.method, ctx->req.path,
+	       resp->status, ctx->req.client_ip);
+	ret = send_resp(c, resp);
+	cf_resp_free(resp);
+	ctx->answered = true;
+	return ret;
 }
 
 static void *deferred_main(void *arg)
@@ -211,6 +293,7 @@ static int start_deferred(cf_http_server *s, struct MHD_Connection *c, req_ctx *
 	MHD_resume_connection(c);
 	atomic_fetch_sub(&s->deferred, 1);
 	ctx->resp = (cf_http_resp){ 0 };
+	ctx->conn = NULL;
 busy:
 	if (d.free != NULL)
 		d.free(d.arg);
@@ -220,12 +303,22 @@ busy:
 	return -1;
 }
 
+/* The deadline of connection c (deadline.h), or NULL. */
+static cf_deadline_conn *conn_deadline(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	cf_http_server *s = cls;
 	req_ctx *ctx = *con_cls;
+	cf_deadline_conn *dl;
 	cf_http_resp resp = {0};
 	const struct sockaddr *sa;
 	enum MHD_Result ret;
@@ -248,7 +341,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ctx->req.tls = s->tls;
 		ctx->req.cache = s->cache;
 		*con_cls = ctx;
+		cf_log_set_request(ctx->req.request_id);
+		ret = MHD_YES;
+		if (early_answer(s, ctx, &resp)) {
+			ctx->decided = true;
+		} else if (ctx->rt == NULL || ctx->too_large) { /* 404, 405, 413 */
+			dispatch(s->app, ctx, &resp);
+			ctx->decided = true;
+		}
+		/* With a body, the answer goes now and libmicrohttpd closes the connection
+		 * without reading the body. Without one, it goes at the next call, which
+		 * comes at once: answered there, the connection stays open (keep-alive). */
+		if (ctx->decided && ctx->has_body)
+			ret = answer(c, ctx, &resp);
+		else if (ctx->decided)
+			ctx->early = resp;
+		cf_log_set_request(NULL);
+		return ret;
+	}
+	if (ctx->answered) { /* answered before its body: discard what still comes */
+		*upload_size = 0;
 		return MHD_YES;
+	}
+	if (ctx->decided) {
+		*upload_size = 0;
+		cf_log_set_request(ctx->req.request_id);
+		resp = ctx->early;
+		memset(&ctx->early, 0, sizeof(ctx->early));
+		ret = answer(c, ctx, &resp);
+		cf_log_set_request(NULL);
+		return ret;
 	}
 	if (*upload_size != 0) {
 		if (!ctx->too_large && cf_buf_append(&ctx->req.body, upload_data, *upload_size) != 0)
@@ -256,27 +378,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	dl = conn_deadline(c);
 	if (atomic_load(&ctx->ready)) { /* resumed: the deferred answer is made */
+		cf_log_set_request(ctx->req.request_id);
 		resp = ctx->resp;
 		ctx->resp = (cf_http_resp){ 0 };
 		atomic_store(&ctx->ready, false);
-		cf_log_set_request(ctx->req.request_id);
-	} else if (ctx->conn != NULL) {
-		return MHD_YES; /* suspended, called again before the answer is made */
-	} else {
-		cf_log_set_request(ctx->req.request_id);
-		dispatch(s->app, ctx, &resp);
-		if (resp.defer.run != NULL && start_deferred(s, c, ctx, &resp) == 0) {
-			cf_log_set_request(NULL);
-			return MHD_YES;
-		}
+		cf_deadlines_renew(s->deadlines, dl);
+		ret = answer(c, ctx, &resp);
+		cf_log_set_request(NULL);
+		return ret;
 	}
-	cf_metrics_http(ctx->route, method, resp.status); /* one atomic increment */
-	cf_resp_header(&resp, "X-Request-Id", ctx->req.request_id);
-	cf_log(CF_LOG_DEBUG, "http.request", "%s %s %d from %s", method, url, resp.status,
-	       ctx->req.client_ip);
-	ret = send_resp(c, &resp);
-	cf_resp_free(&resp);
+	if (ctx->conn != NULL)
+		return MHD_YES; /* suspended, called again before the answer is made */
+	cf_log_set_request(ctx->req.request_id);
+	cf_deadlines_hold(s->deadlines, dl); /* the handler's time is not the client's */
+	dispatch(s->app, ctx, &resp);
+	if (resp.defer.run != NULL && start_deferred(s, c, ctx, &resp) == 0) {
+		cf_log_set_request(NULL);
+		return MHD_YES; /* still held: the deferred answer has its own deadline */
+	}
+	cf_deadlines_renew(s->deadlines, dl); /* a full timeout to read the answer */
+	ret = answer(c, ctx, &resp);
 	cf_log_set_request(NULL);
 	return ret;
 }
@@ -284,16 +407,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	cf_http_server *s = cls;
 	req_ctx *ctx = *con_cls;
 
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		cf_deadlines_renew(s->deadlines, conn_deadline(c)); /* keep-alive: the next */
 	if (ctx == NULL)
 		return;
 	for (size_t i = 0; i < ctx->req.nparams; i++)
 		free(ctx->req.params[i]);
+	cf_resp_free(&ctx->early); /* decided, never sent (the connection failed) */
 	cf_buf_free_secret(&ctx->req.body); /* may hold provider credentials */
 	cf_resp_free(&ctx->resp);
 	free(ctx);
 	*con_cls = NULL;
+}
+
+/* A connection opens or closes: its deadline (deadline.h). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	cf_http_server *s = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci ? cf_deadlines_add(s->deadlines, ci->connect_fd) : NULL;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		cf_deadlines_remove(s->deadlines, *socket_context); /* before the close */
+		*socket_context = NULL;
+	}
 }
 
 /* The metrics' label of a route index (see cf_metrics_http_set_route_names). */
@@ -388,11 +531,17 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 				  app->cfg->cache_offline_grace, err);
 	if (s->cache == NULL)
 		goto fail;
+	if ((s->deadlines = cf_deadlines_start(app->cfg->request_timeout, err)) == NULL)
+		goto fail;
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg->http_threads,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)app->cfg->request_timeout,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)app->cfg->max_connections,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				(unsigned)app->cfg->max_connections_per_ip,
 				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
 				MHD_OPTION_ARRAY, tls_opts,
 				MHD_OPTION_END);
@@ -410,6 +559,7 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 fail:
 	free(cert);
 	cf_secret_free(key);
+	cf_deadlines_stop(s->deadlines);
 	cf_cache_stop(s->cache);
 	free(s);
 	return NULL;
@@ -425,6 +575,7 @@ void cf_http_stop(cf_http_server *s)
 	for (int i = 0; i < 1250 && atomic_load(&s->deferred) > 0; i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
 	MHD_stop_daemon(s->d);
+	cf_deadlines_stop(s->deadlines); /* every connection is closed now */
 	cf_cache_stop(s->cache);
 	free(s);
 }

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "util/clock.h"
 
 struct cf_db_pool {
 	pthread_mutex_t mu;
@@ -17,6 +20,7 @@ struct cf_db_pool {
 	int nidle;
 	int open; /* connections that exist: idle + lent out */
 	int size;
+	int acquire_timeout_ms; /* 0 = wait as long as it takes */
 };
 
 PGconn *cf_db_connect(const char *url, cf_err *err)
@@ -45,6 +49,7 @@ PGconn *cf_db_connect(const char *url, cf_err *err)
 cf_db_pool *cf_db_pool_new(const char *url, int size)
 {
 	cf_db_pool *p = calloc(1, sizeof(*p));
+	pthread_condattr_t ca;
 
 	if (p == NULL)
 		return NULL;
@@ -58,17 +63,36 @@ cf_db_pool *cf_db_pool_new(const char *url, int size)
 	}
 	p->size = size;
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	/* CLOCK_MONOTONIC: cf_db_acquire's timed wait uses cf_clock_deadline */
+	if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&p->cv, &ca) != 0) {
+		pthread_mutex_destroy(&p->mu);
+		free(p->url);
+		free(p->idle);
+		free(p);
+		return NULL;
+	}
+	pthread_condattr_destroy(&ca);
 	return p;
 }
 
 PGconn *cf_db_acquire(cf_db_pool *p, cf_err *err)
 {
 	PGconn *c = NULL;
+	struct timespec until = cf_clock_deadline(p->acquire_timeout_ms / 1000.0);
 
 	pthread_mutex_lock(&p->mu);
-	while (p->nidle == 0 && p->open >= p->size)
-		pthread_cond_wait(&p->cv, &p->mu);
+	while (p->nidle == 0 && p->open >= p->size) {
+		if (p->acquire_timeout_ms <= 0) {
+			pthread_cond_wait(&p->cv, &p->mu);
+		} else if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0 &&
+			   p->nidle == 0 && p->open >= p->size) {
+			pthread_mutex_unlock(&p->mu);
+			cf_err_set(err, CF_ERR_TRANSIENT, "database: no pool connection free "
+				   "within %d ms (all %d in use)", p->acquire_timeout_ms, p->size);
+			return NULL;
+		}
+	}
 	if (p->nidle > 0) {
 		c = p->idle[--p->nidle];
 		pthread_mutex_unlock(&p->mu);
@@ -88,6 +112,13 @@ PGconn *cf_db_acquire(cf_db_pool *p, cf_err *err)
 		pthread_mutex_unlock(&p->mu);
 	}
 	return c;
+}
+
+void cf_db_pool_set_acquire_timeout(cf_db_pool *p, int ms)
+{
+	pthread_mutex_lock(&p->mu);
+	p->acquire_timeout_ms = ms;
+	pthread_mutex_unlock(&p->mu);
 }
 
 void cf_db_release(cf_db_pool *p, PGconn *c, bool broken)

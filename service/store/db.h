@@ -28,8 +28,11 @@ PGconn *cf_db_connect(const char *url, cf_err *err);
 /* A pool of at most size connections (created on demand). Returns NULL on OOM. */
 cf_db_pool *cf_db_pool_new(const char *url, int size);
 /* Takes a connection, waiting for one when all are in use. NULL when connecting
- * fails (err says why; class transient). */
+ * fails or the wait ran out (err says why; class transient). */
 PGconn *cf_db_acquire(cf_db_pool *pool, cf_err *err);
+/* Bounds cf_db_acquire's wait for a free connection to ms (0, the default: no
+ * bound); after it, cf_db_acquire returns NULL with a transient error. */
+void cf_db_pool_set_acquire_timeout(cf_db_pool *pool, int ms);
 /* Returns a connection; broken = true closes it (it will be replaced). Callers pass
  * cf_db_lost(conn). A connection left inside a transaction is closed as well. */
 void cf_db_release(cf_db_pool *pool, PGconn *conn, bool broken);

@@ -25,7 +25,8 @@ def scrape(serve, token=None, status=200):
 
 
 def test_metrics_move_with_the_jobs(fleet, lab):
-    s = fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_METRICS_CACHE=0)
+    s = fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_METRICS_CACHE=0,
+                    CERTFLEET_METRICS_DETAIL="true")
     fleet.provider()
     m0 = scrape(s)
     assert value(m0, "certfleet_database_up") == 1
