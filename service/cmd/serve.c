@@ -208,6 +208,15 @@ out:
 		fflush(NULL);
 		_exit(rc);
 	}
+	if ((left = cf_h_aliases_running()) > 0) {
+		/* alias checks past their answer's deadline, still waiting on DNS: they
+		 * use only what they own, but exit's handlers would tear down the
+		 * libraries under them */
+		cf_wipe(app.master_key, sizeof(app.master_key));
+		cf_log(CF_LOG_WARN, "serve.stopped", "%d alias checks left behind", left);
+		fflush(NULL);
+		_exit(rc);
+	}
 	cf_db_pool_free(app.pool);
 	if (rc == 0)
 		cf_log(CF_LOG_INFO, "serve.stopped", "stopped cleanly");

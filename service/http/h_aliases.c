@@ -236,6 +236,11 @@ static json_t *stored_definition(cf_http_req *req, cf_http_resp *resp, const jso
 
 static atomic_int checks_running; /* checker threads alive, those left behind too */
 
+int cf_h_aliases_running(void)
+{
+	return atomic_load(&checks_running);
+}
+
 /* One check: owned jointly by the deferred answer and the checker thread (refs),
  * freed by whichever lets go last. names point into body/def. */
 typedef struct check_job {
@@ -251,6 +256,7 @@ typedef struct check_job {
 	cf_err err;
 	int rc;
 	int timeout_s;
+	cf_dns_servers resolvers; /* a copy: a checker left behind may outlive the app */
 } check_job;
 
 static void job_release(void *arg)
@@ -378,9 +384,10 @@ static check_job *job_new(cf_app *app, json_t **body, json_t **def, const char *
 	*names = NULL;
 	memset(spec, 0, sizeof(*spec));
 	memset(cp, 0, sizeof(*cp));
-	j->creq = (cf_alias_check_req){ .resolvers = &app->resolvers, .spec = &j->spec,
+	j->resolvers = app->resolvers;
+	j->creq = (cf_alias_check_req){ .resolvers = &j->resolvers, .spec = &j->spec,
 					.names = j->names, .n = n };
-	j->cp.ctx.resolvers = &app->resolvers;
+	j->cp.ctx.resolvers = &j->resolvers;
 	j->cp.ctx.timeout_ms = PROBE_TIMEOUT_MS;
 	if (j->cp.np > 0) {
 		j->creq.writable = can_write;

@@ -134,6 +134,9 @@ int cf_resp_invalid(cf_http_resp *resp, const struct cf_verrs *errs);
  * into {"type","title","status","detail"}. */
 int cf_resp_problem_ext(cf_http_resp *resp, int status, const char *type_slug, json_t *ext,
 			const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Alias checks still running (h_aliases.c), those whose answer already went
+ * (504) included: stopping gives them a moment. */
+int cf_h_aliases_running(void);
 /* Hands the answer to a thread: the server suspends the connection (the HTTP
  * thread goes back to other requests), runs run(arg, resp) on a thread of its
  * own, then resumes the connection and sends what run put in resp; free(arg)

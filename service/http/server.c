@@ -571,8 +571,13 @@ void cf_http_stop(cf_http_server *s)
 		return;
 	MHD_quiesce_daemon(s->d);
 	/* deferred answers hold suspended connections of the daemon: let them end
-	 * (each is bounded by its own deadline, at most 120 s for the alias check) */
+	 * (each is bounded by its own deadline, at most 120 s for the alias check);
+	 * alias checks left behind by their answer's deadline use only what they
+	 * own, but get a moment to end before the process's exit tears the
+	 * libraries down */
 	for (int i = 0; i < 1250 && atomic_load(&s->deferred) > 0; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
+	for (int i = 0; i < 20 && cf_h_aliases_running() > 0; i++)
 		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
 	MHD_stop_daemon(s->d);
 	cf_deadlines_stop(s->deadlines); /* every connection is closed now */
