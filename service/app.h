@@ -19,6 +19,7 @@ typedef struct cf_app {
 	cf_db_pool *pool;
 	int schema_expected; /* the highest migration version this binary ships */
 	uint8_t master_key[32]; /* seals secrets at rest; wiped at exit */
+	uint8_t idem_key[32];   /* keys Idempotency-Key fingerprints (derived); wiped at exit */
 	cf_dns_servers resolvers; /* CERTFLEET_RESOLVERS, or /etc/resolv.conf */
 	cf_propagation propagation;
 	/* the profiles a CA's directory offers (issue/directory.c; NULL in a process

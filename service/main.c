@@ -31,6 +31,7 @@ static const subcommand commands[] = {
 	{"fetch", cmd_fetch, "host agent: install a certificate and key from certfleet (see --help)"},
 	{"account", cmd_account, "ACME account: register (or look up), key rollover"},
 	{"revoke", cmd_revoke, "revoke a certificate at its CA, with a reason"},
+	{"ctl", cmd_ctl, "admin command line over the API of a running serve (see ctl help)"},
 	{"version", cmd_version, "print the version"},
 };
 

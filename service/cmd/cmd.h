@@ -14,5 +14,6 @@ int cmd_token(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
 
 #endif

@@ -24,8 +24,11 @@
 #include "log.h"
 #include "providers/exec.h"
 #include "issue/directory.h"
+#include "crypto/crypto.h"
+#include "store/audit.h"
 #include "store/issuers.h"
 #include "store/migrate.h"
+#include "store/tokens.h"
 #include "util/buf.h"
 #include "util/files.h"
 #include "worker/fleet.h"
@@ -166,6 +169,11 @@ int cmd_serve(int argc, char **argv)
 	cf_wipe(cfg.master_key, strlen(cfg.master_key)); /* only app.master_key from now on */
 	if (load_dns_settings(&cfg, &app, &err) != 0)
 		goto out;
+	if (cf_tokens_init(app.master_key) != 0 ||
+	    cf_derive_key(app.master_key, CF_IDEM_KEY_INFO, app.idem_key) != 0) {
+		cf_err_set(&err, CF_ERR_PERMANENT, "deriving keys from the master key failed");
+		goto out;
+	}
 	if ((app.pool = cf_db_pool_new(cfg.database_url, cfg.db_pool)) == NULL) {
 		cf_err_oom(&err, NULL);
 		goto out;
@@ -221,6 +229,8 @@ out:
 	if (rc == 0)
 		cf_log(CF_LOG_INFO, "serve.stopped", "stopped cleanly");
 	cf_wipe(app.master_key, sizeof(app.master_key));
+	cf_wipe(app.idem_key, sizeof(app.idem_key));
+	cf_tokens_done();
 	cf_config_free(&cfg);
 	cf_err_clear(&err);
 	return rc;

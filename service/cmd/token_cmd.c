@@ -3,15 +3,19 @@
  * in the database (CERTFLEET_DATABASE_URL), which is how the first admin token
  * comes to exist.
  *
- *   certfleet token create --role admin|host --name NAME [--expires 90d]
+ *   certfleet token create --role admin|host|keys --name NAME [--expires 90d]
  *       prints the token ("cf_<id>_<secret>") once, alone on stdout; only its
- *       SHA-256 is stored, so it cannot be shown again. A host token's name is
- *       the host name that certificates list in "hosts".
+ *       HMAC (keyed by a key derived from the master key, which create therefore
+ *       needs) is stored, so it cannot be shown again. A host token's name is the
+ *       host name that certificates list in "hosts". Whoever can run this with
+ *       the database's credentials can make any token: it is the one way to make
+ *       a keys token (README "Who gets the key").
  *   certfleet token list [--json]
  *   certfleet token revoke NAME | --id ID
  *
- * Creation and revocation write an audit event (actor "cli") in the same
- * transaction. Every form takes --config FILE like the other commands.
+ * Creation and revocation write an audit event (actor "cli", no token id) in
+ * the same transaction. The names "cli", "worker" and "db:*" are refused. Every
+ * form takes --config FILE like the other commands.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +35,7 @@
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: certfleet token create --role admin|host --name NAME [--expires 90d]\n"
+		"usage: certfleet token create --role admin|host|keys --name NAME [--expires 90d]\n"
 		"       certfleet token list [--json]\n"
 		"       certfleet token revoke NAME | --id ID\n"
 		"(each takes --config FILE; the database is CERTFLEET_DATABASE_URL)\n");
@@ -99,11 +103,15 @@ static int do_create(PGconn *c, token_args *a, cf_err *err)
 	int rc = -1;
 
 	if (role == CF_ROLE_NONE)
-		return cf_err_set(err, CF_ERR_PERMANENT, "--role: expected admin or host");
+		return cf_err_set(err, CF_ERR_PERMANENT, "--role: expected admin, host or keys");
 	if (!cf_valid_token_name(a->name))
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  "--name: expected 1-128 of A-Z a-z 0-9 . _ @ - (starting with a "
 				  "letter or digit)");
+	if (cf_token_name_reserved(a->name))
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "--name: \"%s\" is reserved (cli, worker and db:* are the audit "
+				  "trail's own actors)", a->name);
 	if (role == CF_ROLE_HOST && !cf_valid_host(a->name))
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  "--name: a host token is named after its host: lower-case "
@@ -115,7 +123,7 @@ static int do_create(PGconn *c, token_args *a, cf_err *err)
 		goto out;
 	detail = json_pack("{s:s, s:s, s:I}", "name", a->name, "role", cf_role_name(role),
 			   "expires_in_s", (json_int_t)expires);
-	if (cf_audit_write(c, ACTOR, "token.create", id, ADDRESS, detail, err) != 0)
+	if (cf_audit_write(c, ACTOR, NULL, "token.create", id, ADDRESS, detail, err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -131,7 +139,7 @@ static int do_revoke(PGconn *c, token_args *a, cf_err *err)
 
 	if ((a->name == NULL) == (a->id == NULL))
 		return cf_err_set(err, CF_ERR_PERMANENT, "revoke: give a NAME or --id ID");
-	n = cf_token_revoke(c, a->id ? NULL : a->name, a->id, &ids, err);
+	n = cf_token_revoke(c, a->id ? NULL : a->name, a->id, CF_ROLE_NONE, &ids, err);
 	if (n < 0)
 		goto out;
 	if (n == 0) {
@@ -143,7 +151,7 @@ static int do_revoke(PGconn *c, token_args *a, cf_err *err)
 		const char *id = json_string_value(json_array_get(ids, i));
 		json_t *d = json_pack("{s:s}", "by", a->id ? "id" : "name");
 
-		if (cf_audit_write(c, ACTOR, "token.revoke", id, ADDRESS, d, err) != 0) {
+		if (cf_audit_write(c, ACTOR, NULL, "token.revoke", id, ADDRESS, d, err) != 0) {
 			json_decref(d);
 			goto out;
 		}
@@ -205,6 +213,16 @@ int cmd_token(int argc, char **argv)
 		return usage();
 	if (cf_config_load(&cfg, a.config, &err) != 0)
 		goto out;
+	if (strcmp(argv[1], "create") == 0) {
+		uint8_t master[32];
+		int k = cf_config_master_key(&cfg, master, &err);
+
+		if (k == 0 && cf_tokens_init(master) != 0)
+			k = cf_err_set(&err, CF_ERR_PERMANENT, "deriving the token key failed");
+		cf_wipe(master, sizeof(master));
+		if (k != 0)
+			goto out;
+	}
 	if ((c = cf_db_connect(cfg.database_url, &err)) == NULL)
 		goto out;
 	if (strcmp(argv[1], "create") == 0)
@@ -231,6 +249,7 @@ out:
 	if (rc != 0)
 		fprintf(stderr, "certfleet token %s: %s\n", argv[1], err.msg);
 	PQfinish(c);
+	cf_tokens_done();
 	cf_config_free(&cfg);
 	cf_err_clear(&err);
 	return rc;

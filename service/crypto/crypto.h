@@ -155,6 +155,24 @@ CF_MUST_CHECK int cf_seal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, c
 CF_MUST_CHECK int cf_unseal(const uint8_t key[CF_SEAL_KEY_LEN], const char *aad, const void *blob,
 	      size_t len, cf_buf *out, cf_err *err);
 
+/* A key for one purpose derived from the master key: HKDF-SHA-256 (RFC 5869, no
+ * salt) with info naming the purpose, e.g. "certfleet token hmac v1". Keys of
+ * different purposes are unrelated, so a value keyed for one (a token's stored
+ * HMAC) says nothing about another. Returns 0 / -1. The caller wipes out. */
+CF_MUST_CHECK int cf_derive_key(const uint8_t master[CF_SEAL_KEY_LEN], const char *info,
+				uint8_t out[32]);
+
+/* An HMAC-SHA-256 key made ready once (the algorithm fetched, the key's pads
+ * hashed), for a MAC computed on every request (the token check): cf_mac_key_new
+ * copies key; cf_mac_key_sha256 may run from any number of threads at once on
+ * the same cf_mac_key (each call works on its own copy); cf_mac_key_free wipes
+ * and frees (NULL is fine). new returns NULL on failure; sha256 returns 0 / -1. */
+typedef struct cf_mac_key cf_mac_key;
+cf_mac_key *cf_mac_key_new(const uint8_t key[32]);
+CF_MUST_CHECK int cf_mac_key_sha256(const cf_mac_key *k, const void *data, size_t len,
+				    uint8_t out[32]);
+void cf_mac_key_free(cf_mac_key *k);
+
 /* ---- random and compare ---- */
 CF_MUST_CHECK int cf_random_bytes(void *out, size_t n);
 /* A random string of nbytes (1..1024) of entropy, base64url, caller frees; NULL on

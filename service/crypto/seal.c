@@ -4,11 +4,19 @@
  * tag; the additional authenticated data names the row and column the blob belongs
  * to, so a blob copied into another row fails to open. Plaintext never leaves
  * cf_unseal unless the tag verified.
+ *
+ * Keys for other purposes than sealing (the token HMAC, the Idempotency-Key
+ * fingerprint) are derived from the master key with HKDF (cf_derive_key), never
+ * the master key itself. A cf_mac_key holds such a key ready for an HMAC on every
+ * request: the algorithm is fetched once, and each MAC works on a copy of the
+ * keyed context.
  */
 #include "crypto/crypto_int.h"
 
 #include <limits.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,4 +161,76 @@ out:
 	free(plain);
 	EVP_CIPHER_CTX_free(ctx);
 	return rc;
+}
+
+int cf_derive_key(const uint8_t master[CF_SEAL_KEY_LEN], const char *info, uint8_t out[32])
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	size_t outlen = 32;
+	int rc = -1;
+
+	if (ctx == NULL || master == NULL || info == NULL)
+		goto out;
+	if (EVP_PKEY_derive_init(ctx) <= 0 ||
+	    EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) <= 0 ||
+	    EVP_PKEY_CTX_set1_hkdf_key(ctx, master, CF_SEAL_KEY_LEN) <= 0 ||
+	    EVP_PKEY_CTX_add1_hkdf_info(ctx, (const unsigned char *)info,
+					(int)strlen(info)) <= 0 ||
+	    EVP_PKEY_derive(ctx, out, &outlen) <= 0 || outlen != 32)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0) {
+		cf_wipe(out, 32);
+		ERR_clear_error();
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return rc;
+}
+
+struct cf_mac_key {
+	EVP_MAC_CTX *tmpl; /* keyed; only ever duplicated, never updated */
+};
+
+cf_mac_key *cf_mac_key_new(const uint8_t key[32])
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	cf_mac_key *k = calloc(1, sizeof(*k));
+
+	if (mac == NULL || k == NULL || (k->tmpl = EVP_MAC_CTX_new(mac)) == NULL ||
+	    EVP_MAC_init(k->tmpl, key, 32, params) != 1) {
+		cf_mac_key_free(k);
+		k = NULL;
+		ERR_clear_error();
+	}
+	EVP_MAC_free(mac); /* the context keeps its own reference */
+	return k;
+}
+
+int cf_mac_key_sha256(const cf_mac_key *k, const void *data, size_t len, uint8_t out[32])
+{
+	static const uint8_t empty[1];
+	EVP_MAC_CTX *c = k != NULL ? EVP_MAC_CTX_dup(k->tmpl) : NULL;
+	size_t outlen = 0;
+	int rc = -1;
+
+	if (c != NULL && EVP_MAC_update(c, len ? data : empty, len) == 1 &&
+	    EVP_MAC_final(c, out, &outlen, 32) == 1 && outlen == 32)
+		rc = 0;
+	if (rc != 0)
+		ERR_clear_error();
+	EVP_MAC_CTX_free(c); /* wipes the copy of the keyed state */
+	return rc;
+}
+
+void cf_mac_key_free(cf_mac_key *k)
+{
+	if (k == NULL)
+		return;
+	EVP_MAC_CTX_free(k->tmpl);
+	free(k);
 }

@@ -13,15 +13,17 @@
  *     carries libpq's message, which names the database's host and port: that
  *     goes to the log);
  *  2. the bearer token (401 when unknown, expired or revoked, with nothing else
- *     done) and the route's role (403 for a host token on an admin route);
+ *     done) and the route's roles (403 for a token whose role the route does not
+ *     take, e.g. a host token on an admin route, or a keys token on a fetch);
  *  3. for methods that change something, a transaction around the handler,
  *     committed only when the handler answers 2xx: a 4xx or a failure rolls back
  *     every row the handler wrote, audit events included;
- *  4. on POST with an Idempotency-Key: the same key with the same request (SHA-256
- *     of method, path and body) from the same token replays the stored answer
- *     (status and body) without running the handler; with another request it is a
- *     422. The answer is stored in the transaction of the effect. Only successes
- *     are stored: a request refused with 4xx changed nothing and may be retried.
+ *  4. on POST with an Idempotency-Key: the same key with the same request (an
+ *     HMAC of method, path and body keyed by app->idem_key) from the same token
+ *     replays the stored answer (status and body) without running the handler;
+ *     with another request it is a 422. The answer is stored in the transaction
+ *     of the effect. Only successes are stored: a request refused with 4xx
+ *     changed nothing and may be retried.
  *
  * Routes flagged CF_ROUTE_CACHED (the certificate fetches) skip steps 1, 3 and
  * 4: the token is checked against the fetch cache (cache.h) and the handler runs
@@ -81,7 +83,8 @@ int cf_resp_store_error(cf_http_req *req, cf_http_resp *resp, cf_err *err)
 int cf_api_audit(cf_http_req *req, const char *action, const char *target,
 		 const json_t *detail, cf_err *err)
 {
-	return cf_audit_write(req->db, req->who.name, action, target, req->client_ip, detail, err);
+	return cf_audit_write(req->db, req->who.name, req->who.token_id, action, target,
+			      req->client_ip, detail, err);
 }
 
 void cf_req_invalidate(cf_http_req *req, cf_cache_kind kind, const char *id)
@@ -148,18 +151,22 @@ static void unauthorized(cf_http_req *req, cf_http_resp *resp, cf_token_status s
 	cf_resp_header(resp, "WWW-Authenticate", REALM ", error=\"invalid_token\"");
 }
 
-/* Records the use of the caller's token: on the request's connection, or on one
- * of the pool's for a cached route, where a failure is only logged (the use is
+/* Records the use of the caller's token, and re-hashes a legacy token's row
+ * (SHA-256 -> HMAC, cf_token_rehash): on the request's connection, or on one of
+ * the pool's for a cached route, where a failure is only logged (the use is
  * recorded next time; a fetch does not fail for it). */
 static int touch(cf_app *app, cf_http_req *req, cf_err *err)
 {
+	const char *legacy = req->who.legacy_hash ? cf_req_bearer(req) : NULL;
 	cf_err e = { 0 };
 	PGconn *db;
 
 	if (req->db != NULL)
-		return cf_token_touch(req->db, req->who.token_id, err);
+		return cf_token_touch(req->db, req->who.token_id, err) != 0 ||
+		       (legacy != NULL && cf_token_rehash(req->db, legacy, err) != 0) ? -1 : 0;
 	if ((db = cf_db_acquire(app->pool, &e)) != NULL) {
-		if (cf_token_touch(db, req->who.token_id, &e) != 0) {
+		if (cf_token_touch(db, req->who.token_id, &e) != 0 ||
+		    (legacy != NULL && cf_token_rehash(db, legacy, &e) != 0)) {
 			/* best effort: logged below from e; a missed touch only leaves
 			 * the token's last-use time behind */
 		}
@@ -236,6 +243,31 @@ out:
 	return rc;
 }
 
+/* Does a token of role r pass a route's auth? */
+static bool role_allowed(cf_auth auth, cf_role r)
+{
+	switch (auth) {
+	case CF_AUTH_NONE:
+	case CF_AUTH_ANY:
+		return true;
+	case CF_AUTH_ADMIN:
+		return r == CF_ROLE_ADMIN;
+	case CF_AUTH_HOST_OR_ADMIN:
+		return r == CF_ROLE_HOST || r == CF_ROLE_ADMIN;
+	case CF_AUTH_ADMIN_OR_KEYS:
+		return r == CF_ROLE_ADMIN || r == CF_ROLE_KEYS;
+	}
+	return false;
+}
+
+static const char *const auth_needs[] = {
+	[CF_AUTH_NONE] = "no token",
+	[CF_AUTH_ADMIN] = "an admin token",
+	[CF_AUTH_HOST_OR_ADMIN] = "a host or an admin token",
+	[CF_AUTH_ADMIN_OR_KEYS] = "an admin or a keys token",
+	[CF_AUTH_ANY] = "a token",
+};
+
 /* Steps 1-2 (after the gate). Returns 0 when the caller may go on; otherwise
  * resp is set. */
 static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
@@ -263,11 +295,11 @@ static int authenticate(cf_app *app, const cf_route *rt, cf_http_req *req,
 		unauthorized(req, resp, st);
 		goto out;
 	}
-	if (rt->auth == CF_AUTH_ADMIN && req->who.role != CF_ROLE_ADMIN) {
+	if (!role_allowed(rt->auth, req->who.role)) {
 		cf_resp_problem(resp, 403, "forbidden", NULL,
-				"%s %s needs an admin token; token %s (%s) has the role %s",
-				rt->method, rt->pattern, req->who.token_id, req->who.name,
-				cf_role_name(req->who.role));
+				"%s %s needs %s; token %s (%s) has the role %s",
+				rt->method, rt->pattern, auth_needs[rt->auth], req->who.token_id,
+				req->who.name, cf_role_name(req->who.role));
 		goto out;
 	}
 	if (cf_cache_touch_due(req->cache, req->who.token_id) && touch(app, req, &err) != 0) {
@@ -282,8 +314,8 @@ out:
 
 /* Step 4, before the handler. Returns 1 when the handler should run, 0 when resp
  * is complete (a replay, a 422 or an error). */
-static int idempotency_begin(cf_http_req *req, cf_http_resp *resp, const char *key,
-			     uint8_t fp[32])
+static int idempotency_begin(const cf_app *app, cf_http_req *req, cf_http_resp *resp,
+			     const char *key, uint8_t fp[32])
 {
 	cf_idem_state st;
 	cf_err err = { 0 };
@@ -297,7 +329,8 @@ static int idempotency_begin(cf_http_req *req, cf_http_resp *resp, const char *k
 		cf_resp_invalid(resp, &errs);
 		goto out;
 	}
-	cf_idem_fingerprint(req->method, req->path, req->body.data, req->body.len, fp);
+	cf_idem_fingerprint(app->idem_key, req->method, req->path, req->body.data,
+			    req->body.len, fp);
 	if (cf_idem_begin(req->db, req->who.token_id, key, fp, &st, &status, &body, &err) != 0) {
 		cf_resp_store_error(req, resp, &err);
 		goto out;
@@ -399,7 +432,7 @@ int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *
 		cf_resp_invalid(resp, &errs);
 		goto out;
 	}
-	if (key != NULL && idempotency_begin(req, resp, key, fp) == 0)
+	if (key != NULL && idempotency_begin(app, req, resp, key, fp) == 0)
 		goto out;
 	if (rt->fn(app, req, resp) != 0 || resp->status == 0) {
 		cf_resp_problem(resp, 500, "internal", NULL,

@@ -10,6 +10,16 @@
  * providers a certificate names are locked FOR SHARE until the commit, so a
  * concurrent DELETE of one of them waits and then sees the certificate.
  *
+ * Key grants (README "Who gets the key"): a certificate's hosts and admin_keys
+ * say who receives its private key, so changing them is the keys role's, not
+ * the admin's. A PATCH from an admin token that would change either is refused
+ * (403 naming the field; the same value again is no change); a keys token may
+ * PATCH those two members and nothing else, and reads certificates but creates
+ * none. An admin token creates certificates whose key goes to their hosts or,
+ * with admin_keys: true, to admin tokens, but not both at once (403): otherwise
+ * an admin could delete a certificate and create it again under its id, with
+ * its hosts, as one whose key the admin also receives.
+ *
  * DELETE is refused (409) while a job of the certificate is running or waiting:
  * a worker may hold an ACME order and TXT values for it. A queued job is deleted
  * with the certificate.
@@ -64,6 +74,72 @@ static int validate(cf_app *app, cf_http_req *req, cf_http_resp *resp, const jso
 	return r;
 }
 
+/* 403 naming field: what the caller's token may not do. */
+static void forbidden(const cf_http_req *req, cf_http_resp *resp, const char *field,
+		      const char *why)
+{
+	cf_resp_problem_ext(resp, 403, "forbidden", json_pack("{s:s}", "field", field),
+			    "%s: %s; token %s (%s) has the role %s", field, why, req->who.token_id,
+			    req->who.name, cf_role_name(req->who.role));
+}
+
+/* Do two arrays of strings hold the same set? (Order is no change.) */
+static bool same_set(const json_t *a, const json_t *b)
+{
+	size_t i, j;
+
+	if (json_array_size(a) != json_array_size(b))
+		return false;
+	for (i = 0; i < json_array_size(a); i++) {
+		for (j = 0; j < json_array_size(b); j++)
+			if (json_equal(json_array_get(a, i), json_array_get(b, j)))
+				break;
+		if (j == json_array_size(b))
+			return false;
+	}
+	return true;
+}
+
+/* A keys token's PATCH (see the top), checked before anything else: 1 when
+ * answered 403 (a member other than hosts and admin_keys). */
+static int refuse_keys_patch(const cf_http_req *req, cf_http_resp *resp, const json_t *body)
+{
+	const char *k;
+	json_t *v;
+
+	if (req->who.role != CF_ROLE_KEYS || !json_is_object(body))
+		return 0;
+	json_object_foreach((json_t *)body, k, v)
+		if (strcmp(k, "hosts") != 0 && strcmp(k, "admin_keys") != 0 &&
+		    strcmp(k, "id") != 0) {
+			forbidden(req, resp, k, "a keys token changes only hosts and admin_keys");
+			return 1;
+		}
+	return 0;
+}
+
+/* An admin token's PATCH (see the top): 1 when answered 403 (it would change
+ * hosts or admin_keys). current is the definition before it, doc the validated
+ * result. */
+static int refuse_admin_patch(const cf_http_req *req, cf_http_resp *resp,
+			      const json_t *current, const json_t *doc)
+{
+	if (req->who.role == CF_ROLE_KEYS)
+		return 0;
+	if (!same_set(json_object_get(current, "hosts"), json_object_get(doc, "hosts"))) {
+		forbidden(req, resp, "hosts", "the hosts of a certificate receive its private "
+			  "key: only a keys token changes them");
+		return 1;
+	}
+	if (json_is_true(json_object_get(current, "admin_keys")) !=
+	    json_is_true(json_object_get(doc, "admin_keys"))) {
+		forbidden(req, resp, "admin_keys", "admin_keys grants the private key to admin "
+			  "tokens: only a keys token changes it");
+		return 1;
+	}
+	return 0;
+}
+
 static void not_found(cf_http_resp *resp, const char *id)
 {
 	cf_resp_problem(resp, 404, "not-found", NULL, "no certificate called \"%.80s\"", id);
@@ -110,6 +186,13 @@ int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	id = json_string_value(json_object_get(doc, "id"));
+	if (json_array_size(json_object_get(doc, "hosts")) > 0 &&
+	    json_is_true(json_object_get(doc, "admin_keys"))) {
+		forbidden(req, resp, "admin_keys", "an admin token creates a certificate whose key "
+			  "goes to its hosts or to admin tokens, not both: create it without one "
+			  "and have a keys token PATCH it in");
+		goto out;
+	}
 	if ((r = cf_cert_insert(req->db, doc, &err)) < 0)
 		goto fail;
 	if (r == 0) {
@@ -186,7 +269,8 @@ int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		not_found(resp, id);
 		goto out;
 	}
-	if ((body = cf_req_json(req, resp, false)) == NULL)
+	if ((body = cf_req_json(req, resp, false)) == NULL ||
+	    refuse_keys_patch(req, resp, body) != 0)
 		goto out;
 	if (cf_cert_get_doc_locked(req->db, id, &current, &err) != 0)
 		goto fail;
@@ -203,6 +287,8 @@ int cf_h_cert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 			goto fail;
 		goto out;
 	}
+	if (refuse_admin_patch(req, resp, current, doc) != 0)
+		goto out;
 	detail = changed_fields(body);
 	if (cf_cert_update(req->db, doc, &err) < 0 ||
 	    cf_api_audit(req, "certificate.update", id, detail, &err) != 0 ||

@@ -195,8 +195,8 @@ static int audit_key(cf_app *app, const cf_http_req *req, const char *id, const 
 	}
 	if ((db = cf_db_acquire(app->pool, err)) == NULL)
 		goto out;
-	rc = cf_audit_write(db, req->who.name, "certificate.fetch_key", id, req->client_ip,
-			    detail, err);
+	rc = cf_audit_write(db, req->who.name, req->who.token_id, "certificate.fetch_key", id,
+			    req->client_ip, detail, err);
 	cf_db_release(app->pool, db, cf_db_lost(db));
 out:
 	json_decref(detail);

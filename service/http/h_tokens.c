@@ -1,11 +1,19 @@
 /*
- * h_tokens.c: /v1/tokens: API tokens over the API (admin only), the same
- * operations as `certfleet token`: create (the secret is in the 201 answer and
- * nowhere else: only its SHA-256 is stored, the answer body is wiped once sent,
- * and the route refuses an Idempotency-Key, whose stored answer would keep the
- * secret), list (never a secret or a hash), and revoke by name (every live token
- * of that name, or with ?id= only that one: rotation keeps two tokens of one
- * host valid until the old one is revoked).
+ * h_tokens.c: /v1/tokens: API tokens over the API, the same operations as
+ * `certfleet token`: create (the secret is in the 201 answer and nowhere else:
+ * only its HMAC is stored, the answer body is wiped once sent, and the route
+ * refuses an Idempotency-Key, whose stored answer would keep the secret), list
+ * (never a secret or a hash), and revoke by name (every live token of that
+ * name, or with ?id= only that one: rotation keeps two tokens of one host valid
+ * until the old one is revoked).
+ *
+ * Who may do what (README "Who gets the key"): a host token can fetch keys, so
+ * only a keys token creates one; an admin token creates admin tokens; keys tokens
+ * come only from the CLI on the database host (a token that could make keys
+ * tokens would spread the capability). Revoking takes nothing away from anyone's
+ * secrets: an admin token revokes any token, a keys token host tokens only. The
+ * names "cli", "worker" and "db:*" are the audit trail's own actors and are
+ * refused (400).
  *
  * Every create and revoke is an audit event in the request's transaction, and
  * drops the token from this process's fetch cache once committed (the NOTIFY of
@@ -41,11 +49,14 @@ static int parse_create(const json_t *body, const char **name, cf_role *role, lo
 			cf_verrs_add(&errs, k, "unknown field (known: name, role, expires_in)");
 	*role = cf_role_parse(json_string_value(r));
 	if (*role == CF_ROLE_NONE)
-		cf_verrs_add(&errs, "role", "required: \"admin\" or \"host\"");
+		cf_verrs_add(&errs, "role", "required: \"admin\", \"host\" or \"keys\"");
 	*name = json_string_value(n);
 	if (!cf_valid_token_name(*name))
 		cf_verrs_add(&errs, "name", "required: 1-128 of A-Z a-z 0-9 . _ @ - (starting with "
 			     "a letter or digit)");
+	else if (cf_token_name_reserved(*name))
+		cf_verrs_add(&errs, "name", "\"%s\" is reserved: \"cli\", \"worker\" and names "
+			     "starting with \"db:\" are the audit trail's own actors", *name);
 	else if (*role == CF_ROLE_HOST && !cf_valid_host(*name))
 		cf_verrs_add(&errs, "name", "a host token is named after its host, as certificates "
 			     "list it in \"hosts\": lower-case labels of a-z, 0-9 and '-', joined "
@@ -61,6 +72,27 @@ out:
 	return 1;
 }
 
+/* 1 (answered 403, naming the field role) when the caller may not create a token
+ * of this role. */
+static int refuse_role(const cf_http_req *req, cf_role role, cf_http_resp *resp)
+{
+	const char *why = NULL;
+
+	if (role == CF_ROLE_KEYS)
+		why = "keys tokens are created only with `certfleet token create --role keys` "
+		      "on the database host";
+	else if (role == CF_ROLE_HOST && req->who.role != CF_ROLE_KEYS)
+		why = "a host token receives private keys, so only a keys token creates one";
+	else if (role == CF_ROLE_ADMIN && req->who.role != CF_ROLE_ADMIN)
+		why = "only an admin token creates admin tokens";
+	if (why == NULL)
+		return 0;
+	cf_resp_problem_ext(resp, 403, "forbidden", json_pack("{s:s}", "field", "role"),
+			    "role: %s; token %s (%s) has the role %s", why, req->who.token_id,
+			    req->who.name, cf_role_name(req->who.role));
+	return 1;
+}
+
 int cf_h_tokens_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
 	char id[CF_TOKEN_ID_LEN + 1];
@@ -72,7 +104,8 @@ int cf_h_tokens_create(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	long expires = 0;
 
 	if ((body = cf_req_json(req, resp, false)) == NULL ||
-	    parse_create(body, &name, &role, &expires, resp) != 0)
+	    parse_create(body, &name, &role, &expires, resp) != 0 ||
+	    refuse_role(req, role, resp) != 0)
 		goto out;
 	if (cf_token_create(req->db, name, role, expires, &token, id, &err) != 0)
 		goto fail;
@@ -128,6 +161,7 @@ static bool valid_token_id(const char *s)
 int cf_h_token_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
 	const char *name = req->params[0], *id = cf_req_query(req, "id");
+	bool keys = req->who.role == CF_ROLE_KEYS;
 	json_t *ids = NULL, *detail = NULL, *v;
 	cf_verrs errs = { 0 };
 	cf_err err = { 0 };
@@ -140,13 +174,15 @@ int cf_h_token_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		cf_resp_invalid(resp, &errs);
 		goto out;
 	}
+	/* a keys token revokes host tokens only */
 	n = cf_valid_token_name(name)
-		    ? cf_token_revoke(req->db, name, id, &ids, &err) : 0;
+		    ? cf_token_revoke(req->db, name, id, keys ? CF_ROLE_HOST : CF_ROLE_NONE, &ids,
+				      &err) : 0;
 	if (n < 0)
 		goto fail;
 	if (n == 0) {
-		cf_resp_problem(resp, 404, "not-found", NULL, "no live token called \"%.128s\"%s%s",
-				name, id ? " with id " : "", id ? id : "");
+		cf_resp_problem(resp, 404, "not-found", NULL, "no live %stoken called \"%.128s\"%s%s",
+				keys ? "host " : "", name, id ? " with id " : "", id ? id : "");
 		goto out;
 	}
 	detail = json_pack("{s:s, s:s}", "name", name, "by", id ? "id" : "name");

@@ -89,6 +89,8 @@ typedef enum cf_auth {
 	CF_AUTH_NONE = 0,      /* anyone (/healthz, /readyz) */
 	CF_AUTH_ADMIN,         /* an admin token */
 	CF_AUTH_HOST_OR_ADMIN, /* a host or an admin token */
+	CF_AUTH_ADMIN_OR_KEYS, /* an admin or a keys token (the handler narrows each) */
+	CF_AUTH_ANY,           /* any valid token (/v1/whoami) */
 } cf_auth;
 
 /* Route flags. */

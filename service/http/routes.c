@@ -5,7 +5,9 @@
  * matches one non-empty segment and is captured, in order, into req->params. The
  * table is small, so matching is a linear scan with no allocation until a match.
  * Each route names who may call it (auth); the dispatcher checks that before the
- * handler runs (api.c), so a handler never sees an unauthenticated request. The
+ * handler runs (api.c), so a handler never sees an unauthenticated request. A
+ * keys token (key grants) reaches only the token routes and the reading and
+ * PATCH of certificates; the handlers narrow what it may change there. The
  * flags say how: CF_ROUTE_CACHED routes (the fetches hosts poll) are authorised
  * from the fetch cache, without a database connection.
  */
@@ -18,7 +20,7 @@
 const cf_route cf_routes[] = {
 	{"GET", "/healthz", CF_AUTH_NONE, cf_h_healthz, 0},
 	{"GET", "/readyz", CF_AUTH_NONE, cf_h_readyz, 0},
-	{"GET", "/v1/whoami", CF_AUTH_HOST_OR_ADMIN, cf_h_whoami, 0},
+	{"GET", "/v1/whoami", CF_AUTH_ANY, cf_h_whoami, 0},
 	{"GET", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_list, 0},
 	{"POST", "/v1/providers", CF_AUTH_ADMIN, cf_h_providers_create, 0},
 	{"GET", "/v1/providers/{name}", CF_AUTH_ADMIN, cf_h_provider_get, 0},
@@ -28,10 +30,10 @@ const cf_route cf_routes[] = {
 	{"GET", "/v1/issuers/{name}", CF_AUTH_ADMIN, cf_h_issuer_get, 0},
 	{"PATCH", "/v1/issuers/{name}", CF_AUTH_ADMIN, cf_h_issuer_patch, 0},
 	{"DELETE", "/v1/issuers/{name}", CF_AUTH_ADMIN, cf_h_issuer_delete, 0},
-	{"GET", "/v1/certificates", CF_AUTH_ADMIN, cf_h_certs_list, 0},
+	{"GET", "/v1/certificates", CF_AUTH_ADMIN_OR_KEYS, cf_h_certs_list, 0},
 	{"POST", "/v1/certificates", CF_AUTH_ADMIN, cf_h_certs_create, 0},
-	{"GET", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_get, 0},
-	{"PATCH", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_patch, 0},
+	{"GET", "/v1/certificates/{id}", CF_AUTH_ADMIN_OR_KEYS, cf_h_cert_get, 0},
+	{"PATCH", "/v1/certificates/{id}", CF_AUTH_ADMIN_OR_KEYS, cf_h_cert_patch, 0},
 	{"DELETE", "/v1/certificates/{id}", CF_AUTH_ADMIN, cf_h_cert_delete, 0},
 	{"POST", "/v1/certificates/{id}/issue", CF_AUTH_ADMIN, cf_h_cert_issue, 0},
 	{"POST", "/v1/certificates/{id}/resume", CF_AUTH_ADMIN, cf_h_cert_resume, 0},
@@ -52,9 +54,10 @@ const cf_route cf_routes[] = {
 	{"POST", "/v1/certificates/{id}/versions/{version}/revoke", CF_AUTH_ADMIN,
 	 cf_h_version_revoke, 0},
 	{"GET", "/metrics", CF_AUTH_NONE, cf_h_metrics, 0},
-	{"GET", "/v1/tokens", CF_AUTH_ADMIN, cf_h_tokens_list, 0},
-	{"POST", "/v1/tokens", CF_AUTH_ADMIN, cf_h_tokens_create, CF_ROUTE_NO_IDEMPOTENCY},
-	{"DELETE", "/v1/tokens/{name}", CF_AUTH_ADMIN, cf_h_token_revoke, 0},
+	{"GET", "/v1/tokens", CF_AUTH_ADMIN_OR_KEYS, cf_h_tokens_list, 0},
+	{"POST", "/v1/tokens", CF_AUTH_ADMIN_OR_KEYS, cf_h_tokens_create,
+	 CF_ROUTE_NO_IDEMPOTENCY},
+	{"DELETE", "/v1/tokens/{name}", CF_AUTH_ADMIN_OR_KEYS, cf_h_token_revoke, 0},
 	{"GET", "/v1/audit", CF_AUTH_ADMIN, cf_h_audit_list, 0},
 };
 const size_t cf_nroutes = sizeof(cf_routes) / sizeof(cf_routes[0]);

@@ -5,7 +5,10 @@
  * transaction-level advisory lock on a hash of the pair, so two identical POSTs
  * racing each other cannot both take effect: the second waits for the first to
  * commit, then finds its record and replays it. A record expires after 24 hours;
- * a key may then be used again.
+ * a key may then be used again, and the workers' janitor purges it
+ * (cf_idem_purge). The fingerprint is keyed (HMAC with a key derived from the
+ * master key), so the stored value does not let a reader of the table test
+ * guesses of a request body.
  */
 #include "store/audit.h"
 
@@ -18,19 +21,19 @@
 #include "store/paging.h"
 #include "store/rows.h"
 
-int cf_audit_write(PGconn *conn, const char *actor, const char *action, const char *target,
-		   const char *address, const json_t *detail, cf_err *err)
+int cf_audit_write(PGconn *conn, const char *actor, const char *token_id, const char *action,
+		   const char *target, const char *address, const json_t *detail, cf_err *err)
 {
 	char *d = detail ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	const char *params[5] = { actor, action, target, address, d };
+	const char *params[6] = { actor, action, target, address, d, token_id };
 	int rc;
 
 	if (detail != NULL && d == NULL)
 		return cf_err_oom(err, "audit");
 	rc = cf_db_run(conn, "writing an audit event",
-		       "INSERT INTO audit_events (actor, action, target, address, detail) "
-		       "VALUES ($1, $2, $3, $4, $5::jsonb)",
-		       5, params, err);
+		       "INSERT INTO audit_events (actor, action, target, address, detail, token_id) "
+		       "VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+		       6, params, err);
 	free(d);
 	return rc;
 }
@@ -47,8 +50,8 @@ bool cf_idem_key_valid(const char *key)
 	return true;
 }
 
-void cf_idem_fingerprint(const char *method, const char *path, const void *body, size_t len,
-			 uint8_t out[32])
+void cf_idem_fingerprint(const uint8_t key[32], const char *method, const char *path,
+			 const void *body, size_t len, uint8_t out[32])
 {
 	cf_buf b = { 0 };
 
@@ -61,7 +64,8 @@ void cf_idem_fingerprint(const char *method, const char *path, const void *body,
 		cf_buf_free_secret(&b);
 		return;
 	}
-	cf_sha256(b.data, b.len, out);
+	if (cf_hmac_sha256(key, 32, b.data, b.len, out) != 0)
+		memset(out, 0, 32);
 	cf_buf_free_secret(&b); /* the body may hold provider credentials */
 }
 
@@ -174,11 +178,27 @@ int cf_audit_page_json(PGconn *conn, const char *since, const char *actor, const
 
 	return page_query(conn, "listing audit events",
 			  "SELECT json_build_object('id', e.id, 'at', " CF_SQL_TS("e.at") ", "
-			  "'actor', e.actor, 'action', e.action, 'target', e.target, 'address', "
-			  "e.address, 'detail', e.detail)::text, e.at::text, e.id::text "
-			  "FROM audit_events e WHERE ($1 = '' OR e.at >= $1::timestamptz) "
+			  "'actor', e.actor, 'token_id', e.token_id, 'action', e.action, "
+			  "'target', e.target, 'address', e.address, 'detail', e.detail)::text, "
+			  "e.at::text, e.id::text FROM audit_events e "
+			  "WHERE ($1 = '' OR e.at >= $1::timestamptz) "
 			  "AND ($2 = '' OR e.actor = $2) AND ($3 = '' OR e.action = $3) "
-			  "AND ($5 = '' OR (e.at, e.id) > (NULLIF($5, '')::timestamptz, NULLIF($6, '')::bigint)) "
-			  "ORDER BY e.at, e.id LIMIT $4::int",
+			  "AND ($5 = '' OR (e.at, e.id) > (NULLIF($5, '')::timestamptz, "
+			  "NULLIF($6, '')::bigint)) ORDER BY e.at, e.id LIMIT $4::int",
 			  6, p, 2, q, "events", out, err);
+}
+
+int cf_idem_purge(PGconn *conn, long *purged, cf_err *err)
+{
+	PGresult *res;
+
+	*purged = 0;
+	res = cf_db_exec(conn, "purging old Idempotency-Key records",
+			 "DELETE FROM idempotency_keys WHERE created_at < now() - "
+			 "interval '24 hours'", 0, NULL, err);
+	if (res == NULL)
+		return -1;
+	*purged = atol(PQcmdTuples(res));
+	PQclear(res);
+	return 0;
 }

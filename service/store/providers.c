@@ -7,6 +7,13 @@
  * cf_seal/cf_unseal and jansson, and is wiped (cf_secret_free,
  * cf_buf_free_secret) as soon as it has been converted; JSON objects holding
  * secrets are wiped by cf_provider_settings_free. Nothing here logs a value.
+ *
+ * The AAD of a blob sealed now (secrets_aad = 2) names the provider, its type and
+ * a SHA-256 of its public settings (canonical JSON: compact, keys sorted, as
+ * jansson writes it after reading the column back), so a row whose type or
+ * public settings were changed in SQL (a secret token pointed at another server)
+ * no longer opens. Rows sealed before 0011_keys (secrets_aad = 1) keep the AAD
+ * "dns_providers:<name>" and open as before; a v2 row relabelled 1 does not open.
  */
 #include "store/providers.h"
 
@@ -28,6 +35,26 @@ int cf_provider_aad(const char *name, char out[CF_PROVIDER_AAD_MAX])
 		return -1;
 	n = snprintf(out, CF_PROVIDER_AAD_MAX, "dns_providers:%s", name);
 	return (n < 0 || n >= CF_PROVIDER_AAD_MAX) ? -1 : 0;
+}
+
+int cf_provider_aad_v2(const char *name, const char *type, const json_t *public_settings,
+		       char out[CF_PROVIDER_AAD2_MAX])
+{
+	uint8_t digest[32];
+	char hex[65], *text;
+	int n;
+
+	if (name == NULL || type == NULL || !json_is_object(public_settings))
+		return -1;
+	text = json_dumps(public_settings, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL)
+		return -1;
+	cf_sha256(text, strlen(text), digest);
+	free(text);
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	n = snprintf(out, CF_PROVIDER_AAD2_MAX, "dns_providers:v2:%s:%s:%s", name, type, hex);
+	return (n < 0 || n >= CF_PROVIDER_AAD2_MAX) ? -1 : 0;
 }
 
 /* Wipes the strings that die with j: those referenced only by it (a string
@@ -63,7 +90,7 @@ int cf_provider_settings_seal(const cf_provider_ops *ops, const uint8_t key[32],
 			      const char *name, const json_t *settings, json_t **public_out,
 			      cf_buf *sealed, cf_err *err)
 {
-	char aad[CF_PROVIDER_AAD_MAX];
+	char aad[CF_PROVIDER_AAD2_MAX];
 	json_t *pub = NULL, *sec = NULL;
 	char *text = NULL;
 	const char *k;
@@ -71,7 +98,7 @@ int cf_provider_settings_seal(const cf_provider_ops *ops, const uint8_t key[32],
 	int rc = -1;
 
 	*public_out = NULL;
-	if (ops == NULL || !json_is_object(settings) || cf_provider_aad(name, aad) != 0) {
+	if (ops == NULL || !json_is_object(settings) || name == NULL) {
 		cf_err_set(err, CF_ERR_PERMANENT, "provider settings: bad arguments");
 		goto out;
 	}
@@ -84,6 +111,10 @@ int cf_provider_settings_seal(const cf_provider_ops *ops, const uint8_t key[32],
 
 		if (json_object_set_new(dst, k, json_deep_copy(v)) != 0)
 			goto oom;
+	}
+	if (cf_provider_aad_v2(name, ops->name, pub, aad) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "provider settings: name or type too long");
+		goto out;
 	}
 	text = json_dumps(sec, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL)
@@ -105,10 +136,11 @@ out:
 	return rc;
 }
 
-int cf_provider_secrets_unseal(const uint8_t key[32], const char *name, const void *blob,
-			       size_t len, json_t **secrets, cf_err *err)
+int cf_provider_secrets_unseal(const uint8_t key[32], const char *name, const char *type,
+			       const json_t *public_settings, const void *blob, size_t len,
+			       json_t **secrets, cf_err *err)
 {
-	char aad[CF_PROVIDER_AAD_MAX];
+	char aad[CF_PROVIDER_AAD2_MAX];
 	cf_buf plain = { 0 };
 	json_error_t je;
 	json_t *obj = NULL, *v;
@@ -116,8 +148,9 @@ int cf_provider_secrets_unseal(const uint8_t key[32], const char *name, const vo
 	int rc = -1;
 
 	*secrets = NULL;
-	if (cf_provider_aad(name, aad) != 0) {
-		cf_err_set(err, CF_ERR_PERMANENT, "provider name too long");
+	if (type != NULL ? cf_provider_aad_v2(name, type, public_settings, aad) != 0
+			 : cf_provider_aad(name, aad) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "provider name or type too long");
 		goto out;
 	}
 	if (cf_unseal(key, aad, blob, len, &plain, err) != 0) {
@@ -146,23 +179,36 @@ out:
 }
 
 /* The blob of column c (bytea, text format) opened into *secrets; an SQL NULL is
- * an empty object (a provider without secrets). */
+ * an empty object (a provider without secrets). Columns c - 2 and c - 1 are the
+ * type and the public settings (text), column c + 1 the AAD version. */
 static int unseal_column(const PGresult *res, int r, int c, const uint8_t key[32],
 			 const char *name, json_t **secrets, cf_err *err)
 {
-	unsigned char *blob;
+	unsigned char *blob = NULL;
+	json_t *pub = NULL;
+	bool v2 = strcmp(PQgetvalue(res, r, c + 1), "2") == 0;
 	size_t len = 0;
-	int rc;
+	int rc = -1;
 
 	if (PQgetisnull(res, r, c)) {
 		*secrets = json_object();
 		return *secrets ? 0 : cf_err_oom(err, NULL);
 	}
 	blob = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, c), &len);
-	if (blob == NULL)
-		return cf_err_set(err, CF_ERR_TRANSIENT, "provider %s: bad bytea", name);
-	rc = cf_provider_secrets_unseal(key, name, blob, len, secrets, err);
-	PQfreemem(blob);
+	if (blob == NULL) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "provider %s: bad bytea", name);
+		goto out;
+	}
+	if (v2 && (pub = json_loads(PQgetvalue(res, r, c - 1), 0, NULL)) == NULL) {
+		cf_err_set(err, CF_ERR_PERMANENT, "provider %s: settings are not JSON", name);
+		goto out;
+	}
+	rc = cf_provider_secrets_unseal(key, name, v2 ? PQgetvalue(res, r, c - 2) : NULL, pub,
+					blob, len, secrets, err);
+out:
+	json_decref(pub);
+	if (blob != NULL)
+		PQfreemem(blob);
 	return rc;
 }
 
@@ -178,7 +224,7 @@ int cf_provider_settings_load(PGconn *conn, const uint8_t key[32], const char *n
 	*type = NULL;
 	*merged_settings = NULL;
 	res = cf_db_exec(conn, "loading a DNS provider",
-			 "SELECT type, settings::text, secrets_sealed FROM dns_providers "
+			 "SELECT type, settings::text, secrets_sealed, secrets_aad FROM dns_providers "
 			 "WHERE name = $1",
 			 1, params, err);
 	if (res == NULL)
@@ -224,8 +270,8 @@ int cf_provider_insert(PGconn *conn, const char *name, const char *type,
 	if (settings == NULL)
 		return cf_err_oom(err, NULL);
 	res = cf_db_execb(conn, "inserting a DNS provider",
-			  "INSERT INTO dns_providers (name, type, settings, secrets_sealed) "
-			  "VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (name) DO NOTHING "
+			  "INSERT INTO dns_providers (name, type, settings, secrets_sealed, secrets_aad) "
+			  "VALUES ($1, $2, $3::jsonb, $4, 2) ON CONFLICT (name) DO NOTHING "
 			  "RETURNING name",
 			  4, params, lengths, formats, err);
 	if (res != NULL)
@@ -236,8 +282,8 @@ int cf_provider_insert(PGconn *conn, const char *name, const char *type,
 }
 
 #define PROVIDER_COLUMNS                                                                   \
-	"name, type, settings::text, secrets_sealed, " CF_SQL_TS("created_at") ", "       \
-	CF_SQL_TS("updated_at")
+	"name, type, settings::text, secrets_sealed, secrets_aad, "                        \
+	CF_SQL_TS("created_at") ", " CF_SQL_TS("updated_at")
 
 /* Row r as the API representation (see providers.h). */
 static json_t *provider_json(const PGresult *res, int r, const uint8_t key[32])
@@ -256,8 +302,8 @@ static json_t *provider_json(const PGresult *res, int r, const uint8_t key[32])
 	cf_provider_settings_free(secrets);
 	o = json_pack("{s:s, s:s, s:o?, s:o?, s:b, s:s, s:s}", "name", name, "type",
 		      PQgetvalue(res, r, 1), "settings", cf_row_json(res, r, 2), "secrets", names,
-		      "secrets_valid", valid, "created_at", PQgetvalue(res, r, 4), "updated_at",
-		      PQgetvalue(res, r, 5));
+		      "secrets_valid", valid, "created_at", PQgetvalue(res, r, 5), "updated_at",
+		      PQgetvalue(res, r, 6));
 	return o;
 }
 

@@ -5,9 +5,13 @@
  * A provider's settings are a JSON object of strings. The settings that the
  * provider type lists in ops->secret_keys (credentials) are kept apart: the row's
  * `settings` column holds only the others, and `secrets_sealed` holds
- * cf_seal(master key, aad "dns_providers:<name>", JSON text of the object of the
- * secret settings). The AAD binds the blob to its row, so a blob copied into
- * another provider's row does not open. The master key never enters the database.
+ * cf_seal(master key, aad, JSON text of the object of the secret settings). The
+ * AAD (cf_provider_aad_v2, column secrets_aad = 2) binds the blob to its row's
+ * name, type and public settings, so a blob copied into another provider's row,
+ * or a row whose type or public settings were changed behind the API, does not
+ * open. Rows sealed before 0011_keys (secrets_aad = 1) have the AAD
+ * "dns_providers:<name>" (cf_provider_aad). The master key never enters the
+ * database.
  *
  * Workers call cf_provider_settings_load() to get the full settings (secrets
  * included) right before they call the provider; the HTTP side never returns a
@@ -30,8 +34,20 @@
 /* Longest AAD: "dns_providers:" + a 63-character name + NUL. */
 #define CF_PROVIDER_AAD_MAX 80
 
-/* "dns_providers:<name>" into out. Returns 0, or -1 when it does not fit. */
+/* "dns_providers:<name>" into out (version 1, rows sealed before 0011_keys).
+ * Returns 0, or -1 when it does not fit. */
 CF_MUST_CHECK int cf_provider_aad(const char *name, char out[CF_PROVIDER_AAD_MAX]);
+
+/* Longest version 2 AAD: "dns_providers:v2:" + name + ":" + type + ":" + 64 hex
+ * digits + NUL, with room for long type names. */
+#define CF_PROVIDER_AAD2_MAX 256
+
+/* "dns_providers:v2:<name>:<type>:<hex SHA-256 of public_settings as compact JSON
+ * with sorted keys>" into out. Returns 0, or -1 when it does not fit or
+ * public_settings is not an object. */
+CF_MUST_CHECK int cf_provider_aad_v2(const char *name, const char *type,
+				     const json_t *public_settings,
+				     char out[CF_PROVIDER_AAD2_MAX]);
 
 /* Splits settings (an object of strings, already validated by ops->validate) into
  * *public_out (a new object of the non-secret settings) and, appended to sealed,
@@ -42,10 +58,14 @@ CF_MUST_CHECK int cf_provider_settings_seal(const cf_provider_ops *ops, const ui
 			      cf_buf *sealed, cf_err *err);
 
 /* Opens a sealed blob of provider name into *secrets (a new object; free it with
- * cf_provider_settings_free). Fails, without output, when the key or the AAD (the
- * name) do not match, or when the plaintext is not a JSON object of strings. */
-CF_MUST_CHECK int cf_provider_secrets_unseal(const uint8_t key[32], const char *name, const void *blob,
-			       size_t len, json_t **secrets, cf_err *err);
+ * cf_provider_settings_free): with type and public_settings, a version 2 blob
+ * (what cf_provider_settings_seal makes); with type NULL, a version 1 blob.
+ * Fails, without output, when the key or the AAD (name, type, public settings)
+ * do not match, or when the plaintext is not a JSON object of strings. */
+CF_MUST_CHECK int cf_provider_secrets_unseal(const uint8_t key[32], const char *name,
+					     const char *type, const json_t *public_settings,
+					     const void *blob, size_t len, json_t **secrets,
+					     cf_err *err);
 
 /* The worker's entry point: reads the row of provider name and returns its type
  * (*type, malloc'd, caller frees) and *merged_settings: the non-secret settings

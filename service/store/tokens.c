@@ -3,10 +3,15 @@
  *
  * The secret part of a token exists in memory only while it is made or checked;
  * the full token string handed to the caller must be wiped with cf_secret_free.
- * Verification does the same work (a SHA-256 and a constant-time compare) whether
- * or not the id exists, so the answer time does not tell a guessed id from a
- * guessed secret. Expiry is judged by the caller's clock (cf_token_check's now),
- * so that a cached row expires on time without asking the database.
+ * The stored value is HMAC-SHA-256(token key, secret), the token key derived from
+ * the master key once per process (cf_tokens_init): a copy of the tokens table
+ * alone does not let anyone test guesses of a secret. Rows made before 0011_keys
+ * hold SHA-256(secret) and still verify; the first use of such a token re-hashes
+ * its row (cf_token_rehash, called with the throttled last-use record). Verification does the same work (an
+ * HMAC, a SHA-256 and a constant-time compare) whether or not the id exists and
+ * whichever hash the row holds, so the answer time does not tell a guessed id
+ * from a guessed secret. Expiry is judged by the caller's clock (cf_token_check's
+ * now), so that a cached row expires on time without asking the database.
  */
 #include "store/tokens.h"
 
@@ -22,6 +27,56 @@
 #include "util/buf.h"
 
 #define SECRET_BYTES 32
+#define TOKEN_KEY_INFO "certfleet token hmac v1"
+
+/* The token HMAC key: set once by cf_tokens_init before threads start, only
+ * read afterwards (cf_mac_key_sha256 works on a copy); freed by cf_tokens_done. */
+static cf_mac_key *token_mac;
+
+int cf_tokens_init(const uint8_t master_key[32])
+{
+	uint8_t k[32];
+	int rc = -1;
+
+	cf_tokens_done();
+	if (cf_derive_key(master_key, TOKEN_KEY_INFO, k) == 0 &&
+	    (token_mac = cf_mac_key_new(k)) != NULL)
+		rc = 0;
+	cf_wipe(k, sizeof(k));
+	return rc;
+}
+
+void cf_tokens_done(void)
+{
+	cf_mac_key_free(token_mac);
+	token_mac = NULL;
+}
+
+bool cf_token_name_reserved(const char *name)
+{
+	return name != NULL && (strcmp(name, "cli") == 0 || strcmp(name, "worker") == 0 ||
+				strncmp(name, "db:", 3) == 0);
+}
+
+/* HMAC-SHA-256(token key, secret) into out; -1 (out zeroed) without a key, after
+ * the same work with a zero key. */
+static int secret_hmac(const char *secret, uint8_t out[32])
+{
+	static const uint8_t zero[32];
+
+	if (token_mac == NULL) {
+		if (cf_hmac_sha256(zero, sizeof(zero), secret, strlen(secret), out) != 0) {
+			/* out is zeroed below either way */
+		}
+		memset(out, 0, 32);
+		return -1;
+	}
+	if (cf_mac_key_sha256(token_mac, secret, strlen(secret), out) != 0) {
+		memset(out, 0, 32);
+		return -1;
+	}
+	return 0;
+}
 
 cf_role cf_role_parse(const char *s)
 {
@@ -29,12 +84,15 @@ cf_role cf_role_parse(const char *s)
 		return CF_ROLE_ADMIN;
 	if (s != NULL && strcmp(s, "host") == 0)
 		return CF_ROLE_HOST;
+	if (s != NULL && strcmp(s, "keys") == 0)
+		return CF_ROLE_KEYS;
 	return CF_ROLE_NONE;
 }
 
 const char *cf_role_name(cf_role r)
 {
-	return r == CF_ROLE_ADMIN ? "admin" : r == CF_ROLE_HOST ? "host" : "none";
+	return r == CF_ROLE_ADMIN ? "admin" : r == CF_ROLE_HOST ? "host"
+		: r == CF_ROLE_KEYS ? "keys" : "none";
 }
 
 static bool b64url_char(char c)
@@ -108,6 +166,11 @@ int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s
 	int rc = -1;
 
 	*token = NULL;
+	if (token_mac == NULL) {
+		cf_err_set(err, CF_ERR_PERMANENT, "token: the master key is needed to create a "
+			   "token (CERTFLEET_MASTER_KEY or CERTFLEET_MASTER_KEY_FILE)");
+		goto out;
+	}
 	if (cf_random_bytes(rid, sizeof(rid)) != 0 || (secret = cf_random_token(SECRET_BYTES)) == NULL) {
 		cf_err_set(err, CF_ERR_TRANSIENT, "token: no random bytes");
 		goto out;
@@ -120,7 +183,10 @@ int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s
 		goto out;
 	}
 	snprintf(full, flen, "cf_%s_%s", id, secret);
-	cf_sha256(secret, strlen(secret), hash);
+	if (secret_hmac(secret, hash) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "token: HMAC failed");
+		goto out;
+	}
 	snprintf(expires, sizeof(expires), "%ld", expires_s);
 	params[0] = id;
 	params[1] = name;
@@ -128,7 +194,7 @@ int cf_token_create(PGconn *conn, const char *name, cf_role role, long expires_s
 	params[3] = (const char *)hash;
 	params[4] = expires;
 	res = cf_db_execb(conn, "creating a token",
-			  "INSERT INTO tokens (id, name, role, secret_sha256, expires_at) "
+			  "INSERT INTO tokens (id, name, role, secret_hmac, expires_at) "
 			  "VALUES ($1, $2, $3, $4, CASE WHEN $5::bigint > 0 "
 			  "THEN now() + $5::bigint * interval '1 second' END)",
 			  5, params, lengths, formats, err);
@@ -168,9 +234,10 @@ int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found
 	*found = false;
 	memset(row, 0, sizeof(*row));
 	res = cf_db_exec(conn, "checking a token",
-			 "SELECT name, role, secret_sha256, "
+			 "SELECT name, role, COALESCE(secret_hmac, secret_sha256), "
 			 "COALESCE(floor(extract(epoch FROM expires_at))::bigint, 0), "
-			 "revoked_at IS NOT NULL FROM tokens WHERE id = $1",
+			 "revoked_at IS NOT NULL, secret_hmac IS NOT NULL FROM tokens "
+			 "WHERE id = $1",
 			 1, params, err);
 	if (res == NULL)
 		return -1;
@@ -180,6 +247,7 @@ int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found
 		row->role = cf_role_parse(PQgetvalue(res, 0, 1));
 		row->expires_at = (time_t)cf_col_int(res, 0, 3, 0);
 		row->revoked = cf_col_bool(res, 0, 4);
+		row->hmac = cf_col_bool(res, 0, 5);
 		*found = true;
 	}
 	PQclear(res);
@@ -192,17 +260,20 @@ void cf_token_check(const cf_token_row *row, const char *token, time_t now,
 	static const uint8_t none[32] = { 0 };
 	char id[CF_TOKEN_ID_LEN + 1] = "000000000000";
 	const char *secret = "";
-	uint8_t got[32];
-	bool shaped, match;
+	uint8_t mac[32], sha[32];
+	bool shaped, keyed, match;
 
 	*status = CF_TOKEN_INVALID;
 	memset(who, 0, sizeof(*who));
 	shaped = cf_token_split(token, id, &secret) == 0;
-	/* the same work whether or not the id exists */
-	cf_sha256(secret, strlen(secret), got);
-	match = cf_ct_equal(got, sizeof(got), row ? row->secret_sha256 : none, sizeof(got)) &&
-		shaped && row != NULL && strcmp(row->id, id) == 0;
-	cf_wipe(got, sizeof(got));
+	/* the same work whether or not the id exists, and whichever hash it has */
+	keyed = secret_hmac(secret, mac) == 0;
+	cf_sha256(secret, strlen(secret), sha);
+	match = cf_ct_equal(row && !row->hmac ? sha : mac, sizeof(mac),
+			    row ? row->secret_sha256 : none, sizeof(mac)) &&
+		shaped && row != NULL && (keyed || !row->hmac) && strcmp(row->id, id) == 0;
+	cf_wipe(mac, sizeof(mac));
+	cf_wipe(sha, sizeof(sha));
 	if (!match)
 		return;
 	if (row->revoked) {
@@ -216,6 +287,7 @@ void cf_token_check(const cf_token_row *row, const char *token, time_t now,
 	snprintf(who->token_id, sizeof(who->token_id), "%s", row->id);
 	snprintf(who->name, sizeof(who->name), "%s", row->name);
 	who->role = row->role;
+	who->legacy_hash = !row->hmac;
 	*status = CF_TOKEN_OK;
 }
 
@@ -245,9 +317,45 @@ int cf_token_touch(PGconn *conn, const char *id, cf_err *err)
 			 1, params, err);
 }
 
-int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids, cf_err *err)
+int cf_token_rehash(PGconn *conn, const char *token, cf_err *err)
 {
-	const char *params[2] = { name ? name : "", id ? id : "" };
+	char id[CF_TOKEN_ID_LEN + 1];
+	const char *secret, *params[3];
+	const int lengths[3] = { 0, 32, 32 }, formats[3] = { 0, 1, 1 };
+	uint8_t mac[32], sha[32];
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (cf_token_split(token, id, &secret) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "token: malformed");
+		goto out;
+	}
+	if (secret_hmac(secret, mac) != 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "token %s: no token key to re-hash with", id);
+		goto out;
+	}
+	cf_sha256(secret, strlen(secret), sha);
+	params[0] = id;
+	params[1] = (const char *)mac;
+	params[2] = (const char *)sha;
+	res = cf_db_execb(conn, "re-hashing a token",
+			  "UPDATE tokens SET secret_hmac = $2, secret_sha256 = NULL WHERE id = $1 "
+			  "AND secret_hmac IS NULL AND secret_sha256 = $3",
+			  3, params, lengths, formats, err);
+	if (res != NULL)
+		rc = 0;
+out:
+	PQclear(res);
+	cf_wipe(mac, sizeof(mac));
+	cf_wipe(sha, sizeof(sha));
+	return rc;
+}
+
+int cf_token_revoke(PGconn *conn, const char *name, const char *id, cf_role role,
+		    json_t **ids, cf_err *err)
+{
+	const char *params[3] = { name ? name : "", id ? id : "",
+				  role == CF_ROLE_NONE ? "" : cf_role_name(role) };
 	PGresult *res;
 	int n;
 
@@ -256,8 +364,8 @@ int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids
 	res = cf_db_exec(conn, "revoking tokens",
 			 "UPDATE tokens SET revoked_at = now() WHERE revoked_at IS NULL AND "
 			 "($1 <> '' OR $2 <> '') AND ($1 = '' OR name = $1) AND "
-			 "($2 = '' OR id = $2) RETURNING id",
-			 2, params, err);
+			 "($2 = '' OR id = $2) AND ($3 = '' OR role = $3) RETURNING id",
+			 3, params, err);
 	if (res == NULL)
 		return -1;
 	n = PQntuples(res);
@@ -269,17 +377,19 @@ int cf_token_revoke(PGconn *conn, const char *name, const char *id, json_t **ids
 }
 
 #define TOKEN_COLUMNS                                                                     \
-	"id, name, role, " CF_SQL_TS("created_at") ", " CF_SQL_TS("expires_at") ", "      \
+	"id, name, role, CASE WHEN secret_hmac IS NULL THEN 'sha256' ELSE 'hmac' END, "     \
+	CF_SQL_TS("created_at") ", " CF_SQL_TS("expires_at") ", "      \
 	CF_SQL_TS("revoked_at") ", " CF_SQL_TS("last_used_at")
 
 /* Row r of a TOKEN_COLUMNS result as its representation. */
 static json_t *token_json(const PGresult *res, int r)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", cf_row_str(res, r, 0),
-			 "name", cf_row_str(res, r, 1), "role", cf_row_str(res, r, 2),
-			 "created_at", cf_row_str(res, r, 3), "expires_at", cf_row_str(res, r, 4),
-			 "revoked_at", cf_row_str(res, r, 5), "last_used_at",
-			 cf_row_str(res, r, 6));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+			 cf_row_str(res, r, 0), "name", cf_row_str(res, r, 1), "role",
+			 cf_row_str(res, r, 2), "hash", cf_row_str(res, r, 3), "created_at",
+			 cf_row_str(res, r, 4), "expires_at", cf_row_str(res, r, 5),
+			 "revoked_at", cf_row_str(res, r, 6), "last_used_at",
+			 cf_row_str(res, r, 7));
 }
 
 int cf_token_list(PGconn *conn, json_t **out, cf_err *err)
@@ -331,6 +441,7 @@ int cf_token_page(PGconn *conn, cf_page_q *q, json_t **out, cf_err *err)
 
 	*out = NULL;
 	res = cf_db_exec(conn, "listing tokens",
+			 /* the key's created_at, full precision, is the last column */
 			 "SELECT " TOKEN_COLUMNS ", created_at::text FROM tokens WHERE $1 = '' OR "
 			 "(created_at, id) > (NULLIF($1, '')::timestamptz, $2) ORDER BY created_at, id "
 			 "LIMIT $3::int", 3, p, err);
@@ -341,7 +452,7 @@ int cf_token_page(PGconn *conn, cf_page_q *q, json_t **out, cf_err *err)
 	for (int r = 0; list != NULL && r < n && r < q->limit; r++)
 		json_array_append_new(list, token_json(res, r));
 	q->more = n > q->limit;
-	if (list == NULL || (q->more && (cf_col_dup(res, q->limit - 1, 7, &q->next[0]) != 0 ||
+	if (list == NULL || (q->more && (cf_col_dup(res, q->limit - 1, PQnfields(res) - 1, &q->next[0]) != 0 ||
 					 cf_col_dup(res, q->limit - 1, 0, &q->next[1]) != 0))) {
 		json_decref(list);
 		PQclear(res);

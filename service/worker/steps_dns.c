@@ -34,7 +34,8 @@
  * retries after a doubling backoff; each outcome is an event of the value's job
  * (store/dns_records.c) and each failure counts in cf_metrics_janitor_failures().
  * Provider credentials are unsealed once per claim (cf_provider_settings_load) and
- * wiped when it ends.
+ * wiped when it ends. The same pass purges Idempotency-Key records older than 24
+ * hours (cf_idem_purge): they no longer replay, and would otherwise pile up.
  */
 #include "worker/worker_int.h"
 
@@ -44,6 +45,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "store/audit.h"
 #include "store/dns_records.h"
 #include "store/providers.h"
 #include "util/clock.h"
@@ -643,6 +645,21 @@ static void orphan_clean(wk_thread *w, PGconn *db, const cf_txt_row *row, cf_err
 #define WK_JANITOR_BATCH 5
 #define WK_JANITOR_TRIES 10
 
+/* The janitor's second task: old Idempotency-Key records; a failure is logged
+ * and retried on the next pass. */
+static void idem_purge(wk_thread *w)
+{
+	cf_err err = {0};
+	long n = 0;
+	PGconn *db = wk_thread_db(w, &err);
+
+	if (db != NULL && cf_idem_purge(db, &n, &err) != 0)
+		cf_log(CF_LOG_WARN, "idempotency.purge", "%s", err.msg);
+	else if (n > 0)
+		cf_log(CF_LOG_INFO, "idempotency.purge", "%ld records older than 24 h purged", n);
+	cf_err_clear(&err);
+}
+
 void wk_janitor(wk_thread *w)
 {
 	static atomic_llong next_run; /* per process: one janitor pass at a time */
@@ -676,6 +693,7 @@ void wk_janitor(wk_thread *w)
 		free(row.value);
 		cf_err_clear(&e);
 	}
+	idem_purge(w);
 	if (cf_db_lost(w->db))
 		wk_thread_db_drop(w);
 	cf_err_clear(&err);

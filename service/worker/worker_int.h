@@ -103,7 +103,8 @@ void wk_issuer_order_sent(wk_job *j);
 
 /* ---- the janitor, run by idle workers (pool.c) ---- */
 /* steps_dns.c: cleans up to a few orphan TXT values (live, but their job is
- * finished or gone); runs at most every other poll interval per process. */
+ * finished or gone) and purges Idempotency-Key records older than 24 h; runs at
+ * most every other poll interval per process. */
 void wk_janitor(wk_thread *w);
 
 /* ---- revoke.c: a job of kind 'revoke' (instead of the issuance steps) ---- */

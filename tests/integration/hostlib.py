@@ -177,14 +177,23 @@ class HostsApi(Api):
 
     def certificate(self, cid, hosts, admin_keys=False, provider="lab-bind",
                     domains=("example.test",)):
+        """Creates a certificate (admin token); a key for both hosts and admins is
+        granted as an operator must: admin_keys by the keys token afterwards."""
+        both = bool(hosts) and admin_keys
         r = self.post("/v1/certificates", json={
             "id": cid, "domains": list(domains), "provider": provider, "hosts": list(hosts),
-            "admin_keys": admin_keys})
+            "admin_keys": admin_keys and not both})
         assert r.status_code == 201, r.text
+        if both:
+            p = self.patch(f"/v1/certificates/{cid}", json={"admin_keys": True},
+                           token=self.keys_token)
+            assert p.status_code == 200, p.text
         return r.json()
 
     def host_token(self, name, **extra):
-        r = self.post("/v1/tokens", json={"name": name, "role": "host", **extra})
+        """A new host token, made by the keys token (the only role that may)."""
+        r = self.post("/v1/tokens", json={"name": name, "role": "host", **extra},
+                      token=self.keys_token)
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
@@ -202,6 +211,8 @@ def start_hosts_api(certfleet, db_url, tls=None, **settings):
     run(certfleet, ["migrate"], env, check=True)
     token = run(certfleet, ["token", "create", "--role", "admin", "--name", "test-admin"], env,
                 check=True).stdout.strip()
+    keys = run(certfleet, ["token", "create", "--role", "keys", "--name", "test-keys"], env,
+               check=True).stdout.strip()
     serve = (TlsServe(certfleet, env, tls[2]) if tls else Serve(certfleet, env)).__enter__()
     # the cache keeps entries only once its LISTEN connection is up (and drops all
     # when it connects): tests that count cache loads start after that
@@ -210,7 +221,9 @@ def start_hosts_api(certfleet, db_url, tls=None, **settings):
     except BaseException:
         serve.__exit__(None, None, None)
         raise
-    return HostsApi(serve, token, db_url, env), serve
+    api = HostsApi(serve, token, db_url, env)
+    api.keys_token = keys
+    return api, serve
 
 
 def log_lines(serve, event, text=""):

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 import labdns
 from hostlib import (Pki, log_lines, seed_version, start_hosts_api, tmpdir, wait_log,
                      write_token_file)
-from service import db_url  # noqa: F401 (fixture)
+from service import db_url, run  # noqa: F401 (fixture)
 from workerlib import RFC, fleet  # noqa: F401 (fixture)
 
 FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
@@ -296,7 +296,9 @@ def test_fetches_a_certificate_issued_by_the_worker(fleet, lab, certfleet):
         "dns_alias": f"example.test.{RFC}", "provider": "lab-bind", "hosts": ["web-01"]})
     assert r.status_code == 201, r.text
     job = r.json()["job"]["id"]
-    r = api.post("/v1/tokens", json={"name": "web-01", "role": "host"})
+    keys = run(certfleet, ["token", "create", "--role", "keys", "--name", "grants"], api.env,
+               check=True).stdout.strip()
+    r = api.post("/v1/tokens", json={"name": "web-01", "role": "host"}, token=keys)
     d = tmpdir()
     try:
         token_file = write_token_file(d, r.json()["token"])

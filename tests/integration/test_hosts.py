@@ -69,21 +69,27 @@ def audit(api, action=None):
 # ---- tokens ----
 
 def test_token_api_create_list_revoke(hosts):
-    r = hosts.post("/v1/tokens", json={"name": "web-01", "role": "host", "expires_in": "90d"})
+    # host tokens are made by the keys token (an admin token may not: test_keys.py)
+    r = hosts.post("/v1/tokens", json={"name": "web-01", "role": "host", "expires_in": "90d"},
+                   token=hosts.keys_token)
     assert r.status_code == 201, r.text
     body = r.json()
     tid, secret = TOKEN.fullmatch(body["token"]).groups()
     assert body["id"] == tid and body["role"] == "host" and body["expires_at"]
-    # only the SHA-256 of the secret is stored, nothing else holds it
-    (digest,), = hosts.sql("SELECT secret_sha256 FROM tokens WHERE id = %s", (tid,))
-    assert bytes(digest) == hashlib.sha256(secret.encode()).digest()
+    assert body["hash"] == "hmac"
+    # only a keyed hash of the secret is stored (not even its plain SHA-256), nothing
+    # else holds it
+    (plain, digest), = hosts.sql("SELECT secret_sha256, secret_hmac FROM tokens WHERE id = %s",
+                                 (tid,))
+    assert plain is None and len(bytes(digest)) == 32
+    assert bytes(digest) != hashlib.sha256(secret.encode()).digest()
     (dump,), = hosts.sql("SELECT concat_ws(' ', (SELECT string_agg(row_to_json(t)::text, ' ') "
                          "FROM tokens t), (SELECT string_agg(row_to_json(a)::text, ' ') FROM "
                          "audit_events a), (SELECT string_agg(row_to_json(i)::text, ' ') "
                          "FROM idempotency_keys i))")
     assert secret not in dump
     listing = hosts.get("/v1/tokens").json()["tokens"]
-    assert [t["name"] for t in listing] == ["test-admin", "web-01"]
+    assert [t["name"] for t in listing] == ["test-admin", "test-keys", "web-01"]
     assert secret not in str(listing) and all("token" not in t for t in listing)
     assert hosts.get("/v1/whoami", token=body["token"]).json() == {
         "token_id": tid, "name": "web-01", "role": "host"}
@@ -93,7 +99,7 @@ def test_token_api_create_list_revoke(hosts):
     assert hosts.delete("/v1/tokens/web-01").status_code == 404  # nothing live left
     events = [(a, act, t, addr) for a, act, t, addr, _ in audit(hosts)
               if act.startswith("token.")]
-    assert ("test-admin", "token.create", tid, "127.0.0.1") in events
+    assert ("test-keys", "token.create", tid, "127.0.0.1") in events
     assert ("test-admin", "token.revoke", tid, "127.0.0.1") in events
 
 
@@ -114,11 +120,11 @@ def test_token_create_refuses_bad_input(hosts, body, field):
 
 def test_token_create_refuses_idempotency_key(hosts):
     # a replayed answer would have to be stored, and it holds the secret
-    before = hosts.counts()
+    before, tokens = hosts.counts(), hosts.sql("SELECT count(*) FROM tokens")
     r = hosts.post("/v1/tokens", json={"name": "web-01", "role": "host"},
-                   headers={"Idempotency-Key": "k1"})
+                   headers={"Idempotency-Key": "k1"}, token=hosts.keys_token)
     assert r.status_code == 400 and r.json()["field"] == "Idempotency-Key"
-    assert hosts.counts() == before and hosts.sql("SELECT count(*) FROM tokens") == [(1,)]
+    assert hosts.counts() == before and hosts.sql("SELECT count(*) FROM tokens") == tokens
 
 
 def test_rotation_two_live_tokens_then_revoke_the_old_one(hosts, pki):
@@ -250,10 +256,11 @@ def test_who_may_fetch_what(hosts, pki):
         r = hosts.fetch("web", part)
         assert r.status_code == 403 and r.json()["type"].endswith("/key-not-granted")
         assert "admin_keys" in r.json()["detail"]
-    assert hosts.patch("/v1/certificates/web", json={"admin_keys": True}).json()["admin_keys"]
+    assert hosts.patch("/v1/certificates/web", json={"admin_keys": True},
+                       token=hosts.keys_token).json()["admin_keys"]
     assert hosts.fetch("web", "privkey.pem").status_code == 200  # the next request
     # taking a host off the list takes effect at its next request
-    hosts.patch("/v1/certificates/web", json={"hosts": ["web-02"]})
+    hosts.patch("/v1/certificates/web", json={"hosts": ["web-02"]}, token=hosts.keys_token)
     assert hosts.fetch("web", "cert.pem", token=w1).status_code == 404
     assert hosts.fetch("web", "cert.pem", token=w2).status_code == 200
     # a host token stays off the admin routes
@@ -268,7 +275,8 @@ def test_audit_of_changes_and_key_fetches(hosts, pki, lab):
     hosts.bind_provider(lab, name="second")
     hosts.delete("/v1/providers/second")
     hosts.certificate("web", ["web-01"])
-    hosts.patch("/v1/certificates/web", json={"hosts": ["web-01", "web-02"]})
+    hosts.patch("/v1/certificates/web", json={"hosts": ["web-01", "web-02"]},
+                token=hosts.keys_token)
     t = hosts.host_token("web-01")
     v = seed_version(hosts.db_url, "web", pki)  # an issuance (here: by the test's db user)
     hosts.fetch("web", "bundle", token=t)
@@ -279,8 +287,8 @@ def test_audit_of_changes_and_key_fetches(hosts, pki, lab):
     for want in (("test-admin", "provider.create", "second"),
                  ("test-admin", "provider.delete", "second"),
                  ("test-admin", "certificate.create", "web"),
-                 ("test-admin", "certificate.update", "web"),
-                 ("test-admin", "token.create", TOKEN.fullmatch(t).group(1)),
+                 ("test-keys", "certificate.update", "web"),
+                 ("test-keys", "token.create", TOKEN.fullmatch(t).group(1)),
                  ("db:postgres", "certificate.issued", "web"),
                  ("web-01", "certificate.fetch_key", "web"),
                  ("test-admin", "certificate.delete", "gone")):

@@ -1,5 +1,5 @@
 """The full auth matrix: every route of service/http/routes.c x every kind of caller
-(none, a bad token, an expired token, a revoked token, host A, host B, admin) x own
+(none, a bad token, an expired token, a revoked token, host A, host B, admin, keys) x own
 or other certificate, each cell asserted against the status this table gives it.
 The table must name exactly the routes of routes.c: a new route fails this test
 until its row is added.
@@ -25,47 +25,49 @@ from hostlib import Pki, seed_version, start_hosts_api
 from service import db_url  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = ["none", "bad", "expired", "revoked", "host_a", "host_b", "admin"]
+ROLES = ["none", "bad", "expired", "revoked", "host_a", "host_b", "admin", "keys"]
 UNAUTHENTICATED = ("none", "bad", "expired", "revoked")
 
-# method, route pattern: status for (admin own, admin other, host own, host other, no
-# valid token). "no valid token" is 401 on every /v1 route.
+# method, route pattern: status for (admin own, admin other, host own, host other, keys,
+# no valid token). "no valid token" is 401 on every /v1 route. A keys token grants
+# keys (host tokens, a certificate's hosts and admin_keys) and may do nothing else; an
+# admin token may not make a host token (it would then fetch the key).
 TABLE = [
-    ("GET", "/healthz",                             200, 200, 200, 200, 200),
-    ("GET", "/readyz",                              200, 200, 200, 200, 200),
-    ("GET", "/v1/whoami",                           200, 200, 200, 200, 401),
-    ("GET", "/v1/providers",                        200, 200, 403, 403, 401),
-    ("POST", "/v1/providers",                       201, 201, 403, 403, 401),
-    ("GET", "/v1/providers/{name}",                 200, 200, 403, 403, 401),
-    ("DELETE", "/v1/providers/{name}",              204, 204, 403, 403, 401),
-    ("GET", "/v1/certificates",                     200, 200, 403, 403, 401),
-    ("POST", "/v1/certificates",                    201, 201, 403, 403, 401),
-    ("GET", "/v1/certificates/{id}",                200, 200, 403, 403, 401),
-    ("PATCH", "/v1/certificates/{id}",              200, 200, 403, 403, 401),
-    ("DELETE", "/v1/certificates/{id}",             204, 204, 403, 403, 401),
-    ("POST", "/v1/certificates/{id}/issue",         202, 202, 403, 403, 401),
-    ("GET", "/v1/certificates/{id}/bundle",         200, 403, 200, 404, 401),
-    ("GET", "/v1/certificates/{id}/fullchain.pem",  200, 200, 200, 404, 401),
-    ("GET", "/v1/certificates/{id}/chain.pem",      200, 200, 200, 404, 401),
-    ("GET", "/v1/certificates/{id}/cert.pem",       200, 200, 200, 404, 401),
-    ("GET", "/v1/certificates/{id}/privkey.pem",    200, 403, 200, 404, 401),
-    ("GET", "/v1/certificates/{id}/versions",       200, 200, 403, 403, 401),
+    ("GET", "/healthz",                             200, 200, 200, 200, 200, 200),
+    ("GET", "/readyz",                              200, 200, 200, 200, 200, 200),
+    ("GET", "/v1/whoami",                           200, 200, 200, 200, 200, 401),
+    ("GET", "/v1/providers",                        200, 200, 403, 403, 403, 401),
+    ("POST", "/v1/providers",                       201, 201, 403, 403, 403, 401),
+    ("GET", "/v1/providers/{name}",                 200, 200, 403, 403, 403, 401),
+    ("DELETE", "/v1/providers/{name}",              204, 204, 403, 403, 403, 401),
+    ("GET", "/v1/certificates",                     200, 200, 403, 403, 200, 401),
+    ("POST", "/v1/certificates",                    201, 201, 403, 403, 403, 401),
+    ("GET", "/v1/certificates/{id}",                200, 200, 403, 403, 200, 401),
+    ("PATCH", "/v1/certificates/{id}",              200, 200, 403, 403, 200, 401),
+    ("DELETE", "/v1/certificates/{id}",             204, 204, 403, 403, 403, 401),
+    ("POST", "/v1/certificates/{id}/issue",         202, 202, 403, 403, 403, 401),
+    ("GET", "/v1/certificates/{id}/bundle",         200, 403, 200, 404, 403, 401),
+    ("GET", "/v1/certificates/{id}/fullchain.pem",  200, 200, 200, 404, 403, 401),
+    ("GET", "/v1/certificates/{id}/chain.pem",      200, 200, 200, 404, 403, 401),
+    ("GET", "/v1/certificates/{id}/cert.pem",       200, 200, 200, 404, 403, 401),
+    ("GET", "/v1/certificates/{id}/privkey.pem",    200, 403, 200, 404, 403, 401),
+    ("GET", "/v1/certificates/{id}/versions",       200, 200, 403, 403, 403, 401),
     ("POST", "/v1/certificates/{id}/versions/{version}/revoke",
-                                                    202, 202, 403, 403, 401),
-    ("GET", "/v1/jobs",                             200, 200, 403, 403, 401),
-    ("GET", "/v1/jobs/{id}",                        200, 200, 403, 403, 401),
-    ("GET", "/v1/tokens",                           200, 200, 403, 403, 401),
-    ("POST", "/v1/tokens",                          201, 201, 403, 403, 401),
-    ("DELETE", "/v1/tokens/{name}",                 200, 200, 403, 403, 401),
-    ("GET", "/v1/audit",                            200, 200, 403, 403, 401),
-    ("GET", "/metrics",                             200, 200, 200, 200, 200),
-    ("POST", "/v1/aliases/check",                   200, 200, 403, 403, 401),
-    ("POST", "/v1/certificates/{id}/resume",        202, 202, 403, 403, 401),
-    ("GET", "/v1/issuers",                          200, 200, 403, 403, 401),
-    ("POST", "/v1/issuers",                         201, 201, 403, 403, 401),
-    ("GET", "/v1/issuers/{name}",                   200, 200, 403, 403, 401),
-    ("PATCH", "/v1/issuers/{name}",                 200, 200, 403, 403, 401),
-    ("DELETE", "/v1/issuers/{name}",                204, 204, 403, 403, 401),
+                                                    202, 202, 403, 403, 403, 401),
+    ("GET", "/v1/jobs",                             200, 200, 403, 403, 403, 401),
+    ("GET", "/v1/jobs/{id}",                        200, 200, 403, 403, 403, 401),
+    ("GET", "/v1/tokens",                           200, 200, 403, 403, 200, 401),
+    ("POST", "/v1/tokens",                          403, 403, 403, 403, 201, 401),
+    ("DELETE", "/v1/tokens/{name}",                 200, 200, 403, 403, 200, 401),
+    ("GET", "/v1/audit",                            200, 200, 403, 403, 403, 401),
+    ("GET", "/metrics",                             200, 200, 200, 200, 200, 200),
+    ("POST", "/v1/aliases/check",                   200, 200, 403, 403, 403, 401),
+    ("POST", "/v1/certificates/{id}/resume",        202, 202, 403, 403, 403, 401),
+    ("GET", "/v1/issuers",                          200, 200, 403, 403, 403, 401),
+    ("POST", "/v1/issuers",                         201, 201, 403, 403, 403, 401),
+    ("GET", "/v1/issuers/{name}",                   200, 200, 403, 403, 403, 401),
+    ("PATCH", "/v1/issuers/{name}",                 200, 200, 403, 403, 403, 401),
+    ("DELETE", "/v1/issuers/{name}",                204, 204, 403, 403, 403, 401),
 ]
 
 ROUTE = re.compile(r'\{"(GET|POST|PATCH|DELETE|PUT)",\s*"([^"]+)",\s*(CF_AUTH_\w+)')
@@ -77,9 +79,11 @@ def routes_in_code():
 
 
 def expected(row, role, which):
-    admin_own, admin_other, host_own, host_other, unauth = row[2:]
+    admin_own, admin_other, host_own, host_other, keys, unauth = row[2:]
     if role in UNAUTHENTICATED:
         return unauth
+    if role == "keys":
+        return keys
     if role == "admin":
         return admin_own if which == "own" else admin_other
     return host_own if which == "own" else host_other
@@ -109,7 +113,7 @@ class World:
             (self.jobs[cid],), = api.sql("SELECT id::text FROM jobs WHERE certificate_id = %s",
                                          (cid,))
         a = api.host_token("host-a")
-        self.tokens = {"admin": api.token, "host_a": a, "host_b": api.host_token("host-b"),
+        self.tokens = {"admin": api.token, "keys": api.keys_token, "host_a": a, "host_b": api.host_token("host-b"),
                        "none": None, "bad": a[:17] + ("B" if a[17] != "B" else "C") + a[18:]}
         revoked = api.host_token("host-a")
         r = api.delete(f"/v1/tokens/host-a?id={revoked[3:15]}")
@@ -190,7 +194,7 @@ class World:
             body = {"name": self.unique("h"), "role": "host"}
         elif pattern == "/v1/tokens/{name}":
             name = "host-a"
-            if admin:
+            if admin or role == "keys":
                 name = self.unique("h")
                 self.api.host_token(name)
             path = f"/v1/tokens/{name}"

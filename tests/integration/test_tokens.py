@@ -1,17 +1,30 @@
 """API tokens: `certfleet token create|list|revoke` against the database, and the
 bearer check in front of every /v1 route: no token, a malformed, unknown, wrong,
 expired or revoked one gets 401 and nothing happens; a host token on an admin route
-gets 403; only SHA-256 of the secret is stored."""
+gets 403; only an HMAC of the secret is stored, keyed by a key derived from the master
+key (a token stored with the older plain SHA-256 keeps working: test_keys.py)."""
+import base64
 import hashlib
+import hmac
 import re
 
 import pytest
 
 from openapi import api  # noqa: F401 (fixture)
-from service import db_url, run  # noqa: F401 (fixture)
+from service import TEST_MASTER_KEY, db_url, run  # noqa: F401 (fixture)
 
 TOKEN = re.compile(r"^cf_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 CERT = {"id": "web", "domains": ["example.test"], "provider": "p"}
+
+
+def token_hmac(secret):
+    """What the service stores of a secret: HMAC-SHA-256 keyed by HKDF-SHA-256(master key,
+    no salt, info "certfleet token hmac v1")."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    key = HKDF(hashes.SHA256(), 32, None, b"certfleet token hmac v1").derive(
+        base64.b64decode(TEST_MASTER_KEY))
+    return hmac.new(key, secret.encode(), hashlib.sha256).digest()
 
 
 def prepare(api, lab):
@@ -27,10 +40,12 @@ def test_create_prints_the_token_once_and_stores_its_hash(api):
     assert m, p.stdout
     tid, secret = m.groups()
     assert "only time" in p.stderr and secret not in p.stderr
-    (name, role, digest, expires), = api.sql(
-        "SELECT name, role, secret_sha256, expires_at FROM tokens WHERE id = %s", (tid,))
-    assert (name, role, expires) == ("ops", "admin", None)
-    assert bytes(digest) == hashlib.sha256(secret.encode()).digest()
+    (name, role, plain, digest, expires), = api.sql(
+        "SELECT name, role, secret_sha256, secret_hmac, expires_at FROM tokens WHERE id = %s",
+        (tid,))
+    assert (name, role, plain, expires) == ("ops", "admin", None, None)
+    assert bytes(digest) == token_hmac(secret)
+    assert bytes(digest) != hashlib.sha256(secret.encode()).digest()
     (dump,), = api.sql("SELECT string_agg(row_to_json(t)::text, ' ') FROM tokens t")
     assert secret not in dump
     listing = run(api.serve.certfleet, ["token", "list"], api.env)
@@ -45,6 +60,7 @@ def test_create_prints_the_token_once_and_stores_its_hash(api):
 
 def test_create_refuses_bad_arguments(api):
     for args in (["--role", "root", "--name", "x"], ["--role", "admin", "--name", "bad name"],
+                 ["--role", "admin", "--name", "cli"], ["--role", "keys", "--name", "worker"],
                  ["--role", "host", "--name", "Web_01"], ["--role", "admin", "--name", "x",
                                                          "--expires", "soon"]):
         p = run(api.serve.certfleet, ["token", "create", *args], api.env)

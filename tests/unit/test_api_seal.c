@@ -1,10 +1,12 @@
 /*
  * test_api_seal.c: the pure parts of the API's storage helpers: sealing a
  * provider's settings (store/providers.c: only the secret keys are sealed, the
- * AAD "dns_providers:<name>" binds the blob to its row, so a blob swapped between
- * two rows or opened with another key fails), the token format and durations
- * (store/tokens.c), Idempotency-Key syntax and fingerprints (store/audit.c), and
- * the UUID check of job ids (store/rows.c). No database.
+ * AAD "dns_providers:v2:<name>:<type>:<settings digest>" binds the blob to its
+ * row, type and public settings, so a blob swapped between two rows, relabelled
+ * with another type or settings, or opened with another key fails), the token
+ * format, roles, reserved names and the HMAC and legacy SHA-256 checks
+ * (store/tokens.c), Idempotency-Key syntax and keyed fingerprints
+ * (store/audit.c), and the UUID check of job ids (store/rows.c). No database.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +15,10 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "providers/provider.h"
 #include "store/audit.h"
 #include "store/providers.h"
@@ -67,8 +71,8 @@ static void test_only_secrets_are_sealed(void **state)
 	assert_true(blob.len > 29);
 	assert_int_equal(blob.data[0], 1);
 	assert_false(contains(blob.data, blob.len, SECRET));
-	assert_int_equal(cf_provider_secrets_unseal(key1, "lab", blob.data, blob.len, &secrets,
-						    &err), 0);
+	assert_int_equal(cf_provider_secrets_unseal(key1, "lab", "rfc2136", pub, blob.data,
+						    blob.len, &secrets, &err), 0);
 	assert_int_equal(json_object_size(secrets), 1);
 	assert_string_equal(json_string_value(json_object_get(secrets, "tsig_secret")), SECRET);
 	cf_provider_settings_free(secrets);
@@ -82,23 +86,42 @@ static void test_blob_is_bound_to_its_row_and_key(void **state)
 	json_t *pa = seal("one", key1, &a), *pb = seal("two", key1, &b), *out = NULL;
 	cf_err err = { 0 };
 
+	json_t *other = json_deep_copy(pa);
+
 	/* swapped between rows: neither opens */
-	assert_int_equal(cf_provider_secrets_unseal(key1, "one", b.data, b.len, &out, &err), -1);
+	assert_int_equal(cf_provider_secrets_unseal(key1, "one", "rfc2136", pa, b.data, b.len,
+						    &out, &err), -1);
 	assert_null(out);
 	assert_non_null(strstr(err.msg, "do not open"));
 	cf_err_clear(&err);
-	assert_int_equal(cf_provider_secrets_unseal(key1, "two", a.data, a.len, &out, &err), -1);
+	assert_int_equal(cf_provider_secrets_unseal(key1, "two", "rfc2136", pb, a.data, a.len,
+						    &out, &err), -1);
+	cf_err_clear(&err);
+	/* another type, other public settings, or read as a version 1 row */
+	assert_int_equal(cf_provider_secrets_unseal(key1, "one", "powerdns", pa, a.data, a.len,
+						    &out, &err), -1);
+	cf_err_clear(&err);
+	json_object_set_new(other, "server", json_string("198.51.100.7:53"));
+	assert_int_equal(cf_provider_secrets_unseal(key1, "one", "rfc2136", other, a.data, a.len,
+						    &out, &err), -1);
+	cf_err_clear(&err);
+	assert_int_equal(cf_provider_secrets_unseal(key1, "one", NULL, NULL, a.data, a.len, &out,
+						    &err), -1);
 	cf_err_clear(&err);
 	/* another master key */
-	assert_int_equal(cf_provider_secrets_unseal(key2, "one", a.data, a.len, &out, &err), -1);
+	assert_int_equal(cf_provider_secrets_unseal(key2, "one", "rfc2136", pa, a.data, a.len,
+						    &out, &err), -1);
 	cf_err_clear(&err);
 	/* a flipped bit */
 	a.data[a.len / 2] ^= 1;
-	assert_int_equal(cf_provider_secrets_unseal(key1, "one", a.data, a.len, &out, &err), -1);
+	assert_int_equal(cf_provider_secrets_unseal(key1, "one", "rfc2136", pa, a.data, a.len,
+						    &out, &err), -1);
 	cf_err_clear(&err);
 	a.data[a.len / 2] ^= 1;
-	assert_int_equal(cf_provider_secrets_unseal(key1, "one", a.data, a.len, &out, &err), 0);
+	assert_int_equal(cf_provider_secrets_unseal(key1, "one", "rfc2136", pa, a.data, a.len,
+						    &out, &err), 0);
 	cf_provider_settings_free(out);
+	json_decref(other);
 	json_decref(pa);
 	json_decref(pb);
 	cf_buf_free(&a);
@@ -114,8 +137,8 @@ static void test_no_secrets_seals_an_empty_object(void **state)
 	assert_int_equal(cf_provider_settings_seal(&cf_provider_rfc2136, key1, "plain", s, &pub,
 						   &blob, &err), 0);
 	assert_true(json_equal(s, pub));
-	assert_int_equal(cf_provider_secrets_unseal(key1, "plain", blob.data, blob.len, &out, &err),
-			 0);
+	assert_int_equal(cf_provider_secrets_unseal(key1, "plain", "rfc2136", pub, blob.data,
+						    blob.len, &out, &err), 0);
 	assert_int_equal(json_object_size(out), 0);
 	cf_provider_settings_free(out);
 	json_decref(pub);
@@ -133,6 +156,41 @@ static void test_aad(void **state)
 	memset(long_name, 'a', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
 	assert_int_equal(cf_provider_aad(long_name, aad), -1);
+}
+
+#define V1_PLAIN "{\"tsig_secret\":\"x\"}"
+
+static void test_aad_v2_and_legacy_blob(void **state)
+{
+	char aad[CF_PROVIDER_AAD2_MAX], aad2[CF_PROVIDER_AAD2_MAX], aad1[CF_PROVIDER_AAD_MAX];
+	json_t *pub = json_pack("{s:s, s:s}", "tsig_name", "k", "server", "192.0.2.1:53"),
+	       *same = json_pack("{s:s, s:s}", "server", "192.0.2.1:53", "tsig_name", "k"),
+	       *out = NULL;
+	cf_buf blob = { 0 };
+	cf_err err = { 0 };
+
+	/* the digest does not depend on the order of the members */
+	assert_int_equal(cf_provider_aad_v2("lab", "rfc2136", pub, aad), 0);
+	assert_int_equal(strncmp(aad, "dns_providers:v2:lab:rfc2136:", 29), 0);
+	assert_int_equal(strlen(aad), 29 + 64);
+	assert_int_equal(cf_provider_aad_v2("lab", "rfc2136", same, aad2), 0);
+	assert_string_equal(aad, aad2);
+	assert_int_equal(cf_provider_aad_v2("lab", "exec", same, aad2), 0);
+	assert_string_not_equal(aad, aad2);
+	/* a version 1 blob (sealed before 0011_keys) still opens as version 1 */
+	assert_int_equal(cf_provider_aad("lab", aad1), 0);
+	assert_int_equal(cf_seal(key1, aad1, V1_PLAIN, strlen(V1_PLAIN), &blob, &err), 0);
+	assert_int_equal(cf_provider_secrets_unseal(key1, "lab", NULL, NULL, blob.data, blob.len,
+						    &out, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(out, "tsig_secret")), "x");
+	cf_provider_settings_free(out);
+	out = NULL;
+	assert_int_equal(cf_provider_secrets_unseal(key1, "lab", "rfc2136", pub, blob.data,
+						    blob.len, &out, &err), -1);
+	cf_err_clear(&err);
+	json_decref(pub);
+	json_decref(same);
+	cf_buf_free(&blob);
 }
 
 static void test_token_split(void **state)
@@ -182,6 +240,13 @@ static void test_roles(void **state)
 	assert_int_equal(cf_role_parse("host"), CF_ROLE_HOST);
 	assert_int_equal(cf_role_parse("root"), CF_ROLE_NONE);
 	assert_string_equal(cf_role_name(CF_ROLE_HOST), "host");
+	assert_int_equal(cf_role_parse("keys"), CF_ROLE_KEYS);
+	assert_string_equal(cf_role_name(CF_ROLE_KEYS), "keys");
+	assert_true(cf_token_name_reserved("cli"));
+	assert_true(cf_token_name_reserved("worker"));
+	assert_true(cf_token_name_reserved("db:postgres"));
+	assert_false(cf_token_name_reserved("web-01"));
+	assert_false(cf_token_name_reserved("clinic"));
 }
 
 static void test_idempotency_keys(void **state)
@@ -199,17 +264,62 @@ static void test_idempotency_keys(void **state)
 	longkey[255] = '\0';
 	assert_true(cf_idem_key_valid(longkey));
 
-	cf_idem_fingerprint("POST", "/v1/certificates", "{}", 2, a);
-	cf_idem_fingerprint("POST", "/v1/certificates", "{}", 2, b);
+	cf_idem_fingerprint(key1, "POST", "/v1/certificates", "{}", 2, a);
+	cf_idem_fingerprint(key1, "POST", "/v1/certificates", "{}", 2, b);
 	assert_memory_equal(a, b, 32);
-	cf_idem_fingerprint("POST", "/v1/providers", "{}", 2, c);
+	cf_idem_fingerprint(key1, "POST", "/v1/providers", "{}", 2, c);
 	assert_memory_not_equal(a, c, 32);
-	cf_idem_fingerprint("POST", "/v1/certificates", "{ }", 3, c);
+	cf_idem_fingerprint(key1, "POST", "/v1/certificates", "{ }", 3, c);
 	assert_memory_not_equal(a, c, 32);
 	/* NUL separators keep method, path and body apart */
-	cf_idem_fingerprint("POST", "/v1/a", "\nb", 2, b);
-	cf_idem_fingerprint("POST", "/v1/a\n", "b", 1, c);
+	cf_idem_fingerprint(key1, "POST", "/v1/a", "\nb", 2, b);
+	cf_idem_fingerprint(key1, "POST", "/v1/a\n", "b", 1, c);
 	assert_memory_not_equal(b, c, 32);
+	/* keyed: another key, another fingerprint, and not the plain SHA-256 */
+	cf_idem_fingerprint(key1, "POST", "/v1/certificates", "{}", 2, a);
+	cf_idem_fingerprint(key2, "POST", "/v1/certificates", "{}", 2, b);
+	assert_memory_not_equal(a, b, 32);
+	cf_sha256("POST\0/v1/certificates\0{}", 24, c);
+	assert_memory_not_equal(a, c, 32);
+}
+
+static void test_token_hmac_and_legacy_rows(void **state)
+{
+	const char *secret = "Zm9vYmFyYmF6cXV4cXV1eHNlY3JldHNlY3JldHNlY3I";
+	char token[128];
+	uint8_t k[32];
+	cf_token_row row = { .id = "0123456789ab", .name = "web-01", .role = CF_ROLE_HOST };
+	cf_principal who;
+	cf_token_status st;
+
+	snprintf(token, sizeof(token), "cf_%s_%s", row.id, secret);
+	/* no key yet: an HMAC row does not verify */
+	row.hmac = true;
+	cf_token_check(&row, token, 1000, &who, &st);
+	assert_int_equal(st, CF_TOKEN_INVALID);
+	assert_int_equal(cf_tokens_init(key1), 0);
+	assert_int_equal(cf_derive_key(key1, "certfleet token hmac v1", k), 0);
+	assert_int_equal(cf_hmac_sha256(k, 32, secret, strlen(secret), row.secret_sha256), 0);
+	cf_token_check(&row, token, 1000, &who, &st);
+	assert_int_equal(st, CF_TOKEN_OK);
+	assert_int_equal(who.role, CF_ROLE_HOST);
+	assert_false(who.legacy_hash);
+	/* the plain SHA-256 in an HMAC row does not verify */
+	cf_sha256(secret, strlen(secret), row.secret_sha256);
+	cf_token_check(&row, token, 1000, &who, &st);
+	assert_int_equal(st, CF_TOKEN_INVALID);
+	/* ... but a legacy row (before 0011_keys) holding it does */
+	row.hmac = false;
+	cf_token_check(&row, token, 1000, &who, &st);
+	assert_int_equal(st, CF_TOKEN_OK);
+	assert_true(who.legacy_hash); /* to be re-hashed (cf_token_rehash) */
+	/* another master key: the HMAC row no longer verifies */
+	row.hmac = true;
+	assert_int_equal(cf_hmac_sha256(k, 32, secret, strlen(secret), row.secret_sha256), 0);
+	assert_int_equal(cf_tokens_init(key2), 0);
+	cf_token_check(&row, token, 1000, &who, &st);
+	assert_int_equal(st, CF_TOKEN_INVALID);
+	cf_tokens_done();
 }
 
 static void test_uuid(void **state)
@@ -231,6 +341,8 @@ int main(void)
 		cmocka_unit_test(test_blob_is_bound_to_its_row_and_key),
 		cmocka_unit_test(test_no_secrets_seals_an_empty_object),
 		cmocka_unit_test(test_aad),
+		cmocka_unit_test(test_aad_v2_and_legacy_blob),
+		cmocka_unit_test(test_token_hmac_and_legacy_rows),
 		cmocka_unit_test(test_token_split),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_roles),
