@@ -281,8 +281,9 @@ typedef struct cf_page {
 struct cf_verrs;
 int cf_page_parse(const cf_http_req *req, const char *kinds, int def_limit, cf_page *p,
 		  struct cf_verrs *errs);
-/* Sets obj's "next" (the cursor after this page, or null on the last page) and,
- * when more follow, a Link: <path?cursor=...&the other parameters>; rel="next".
+/* When more follow this page: sets obj's "next" (the cursor after it) and a
+ * Link: <path?cursor=...&the other parameters>; rel="next". Neither on the last
+ * page.
  * 0, or -1 when memory runs out. */
 int cf_page_answer(cf_http_req *req, cf_http_resp *resp, cf_page *p, json_t *obj);
 /* Answers a list: the store's error when rc != 0, else out (stolen) as 200 with

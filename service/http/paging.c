@@ -5,9 +5,10 @@
  *
  * Lists are pages in a fixed order, each at most `limit` items (1 to
  * CF_PAGE_MAX; CF_PAGE_DEFAULT when absent). An answer that has more after it
- * says so with "next": a cursor (null on the last page) and a Link header
+ * says so with "next": a cursor, and a Link header
  * <...?cursor=...>; rel="next" that repeats the request's other query
- * parameters. The cursor is opaque to clients: base64url of a JSON array of the
+ * parameters; the last page has neither (so a list that fits in one page is
+ * answered exactly as before paging existed). The cursor is opaque to clients: base64url of a JSON array of the
  * sort key of the page's last item (store/paging.h), which the next query
  * resumes after (keyset paging: no offset, stable under inserts). A cursor is
  * only a position: whatever it says, the query and its filters decide what is
@@ -127,7 +128,7 @@ int cf_page_answer(cf_http_req *req, cf_http_resp *resp, cf_page *p, json_t *obj
 	int rc = -1;
 
 	if (!p->q.more)
-		return json_object_set_new(obj, "next", json_null()) == 0 ? 0 : -1;
+		return 0; /* the last page: no "next" (a list that fits is as it always was) */
 	if ((key = json_array()) == NULL)
 		goto out;
 	for (int k = 0; k < CF_PAGE_KEYS && p->q.next[k] != NULL; k++)
