@@ -122,6 +122,8 @@ static const setting settings[] = {
 	 "HMAC-SHA256 key that signs every webhook (or use _FILE)"},
 	{"CERTFLEET_WEBHOOK_SECRET_FILE", K_OPTSTRING, "", OFF(webhook_secret_file), 0, 0,
 	 "file holding the webhook HMAC key"},
+	{"CERTFLEET_ALERT_INTERVAL", K_INT, "60", OFF(alert_interval), 1, 3600,
+	 "seconds between the alert rules' passes (expiring certificates, daily digests)"},
 	{"CERTFLEET_TLS_CERT", K_OPTSTRING, "", OFF(tls_cert), 0, 0,
 	 "PEM file of the API's TLS certificate (and chain): serve speaks HTTPS "
 	 "(with CERTFLEET_TLS_KEY)"},
@@ -132,7 +134,14 @@ static const setting settings[] = {
 	{"CERTFLEET_ALLOW_PLAIN_KEYS", K_BOOL, "false", OFF(allow_plain_keys), 0, 0,
 	 "true: send private keys over plain HTTP to any client (behind a TLS proxy)"},
 	{"CERTFLEET_CACHE_OFFLINE_GRACE", K_INT, "60", OFF(cache_offline_grace), 0, 86400,
-	 "seconds the fetch cache keeps answering while its LISTEN connection is down"},
+	 "seconds the fetch cache's entries stand in for a database that does not answer, "
+	 "counted from when its LISTEN connection went down"},
+	{"CERTFLEET_CACHE_MAX_AGE", K_INT, "60", OFF(cache_max_age), 0, 86400,
+	 "seconds a fetch cache entry answers before it is read again from the database "
+	 "(0 = every fetch reads it)"},
+	{"CERTFLEET_CACHE_HEARTBEAT", K_INT, "5", OFF(cache_heartbeat), 1, 3600,
+	 "seconds between the fetch cache listener's heartbeats; one not back within "
+	 "this time counts as offline"},
 	{"CERTFLEET_MAX_CONNECTIONS", K_INT, "1000", OFF(max_connections), 1, 100000,
 	 "HTTP connections open at once; further ones wait in the listen backlog"},
 	{"CERTFLEET_MAX_CONNECTIONS_PER_IP", K_INT, "32", OFF(max_connections_per_ip), 1, 100000,

@@ -54,12 +54,15 @@ typedef struct cf_config {
 	char *webhook_urls;    /* comma-separated http(s) URLs, "" = no webhooks */
 	char *webhook_secret;  /* HMAC key of the signatures, or "" (then the file) */
 	char *webhook_secret_file;
+	int alert_interval;    /* seconds between the alerts' periodic passes */
 	/* hosts: TLS, who may receive keys over plain HTTP, the fetch cache */
 	char *tls_cert;        /* PEM file of the API's certificate (+ chain), "" = plain HTTP */
 	char *tls_key;         /* PEM file of its private key, "" = plain HTTP */
 	char *local_addresses; /* comma-separated ranges that count as local (validated) */
 	bool allow_plain_keys; /* send private keys over plain HTTP to anyone */
-	int cache_offline_grace; /* seconds the fetch cache is trusted without its LISTEN */
+	int cache_offline_grace; /* seconds cache entries stand in for an unanswering database */
+	int cache_max_age;     /* seconds a fetch cache entry answers without the database */
+	int cache_heartbeat;   /* seconds between the cache listener's heartbeats */
 	int max_connections;     /* open HTTP connections at once */
 	int max_connections_per_ip; /* open HTTP connections at once from one address */
 	int request_timeout;     /* s a request (or an idle keep-alive) may take, absolute */

@@ -16,6 +16,15 @@
  * moved (the request still uses what it read: that was the state when it asked).
  * PostgreSQL delivers a notification only once its transaction is visible, so a
  * read that starts after an invalidation sees the change.
+ *
+ * Every entry carries the monotonic time it was read. A lookup answers from an
+ * entry only while the listener is up (heartbeats coming back) and the entry is
+ * younger than the maximum age; otherwise it reads the database, and the entry
+ * it read replaces the old one (gen permitting). When that read fails, the old
+ * entry stands in if the listener is up or went offline at most the grace ago;
+ * after a failed read of an offline lookup, the next ones skip the database for
+ * DB_RETRY_MS (a database that does not answer would otherwise cost every fetch
+ * a connection attempt).
  */
 #include "http/cache.h"
 
@@ -35,6 +44,7 @@
 
 #define MAP_MAX_ENTRIES 200000 /* a map that grows beyond this is emptied */
 #define TOUCH_INTERVAL_S 60
+#define DB_RETRY_MS 1000     /* offline: how long a failed read spares the database */
 
 /* ---- a small chained hash map of string keys ---- */
 
@@ -166,6 +176,7 @@ static void map_free(map *m)
 typedef struct token_entry {
 	bool exists;
 	cf_token_row row;
+	long long loaded_ms; /* when it was read (monotonic) */
 } token_entry;
 
 static void token_entry_free(void *p)
@@ -195,15 +206,23 @@ static void plain_free(void *p)
 	free(p);
 }
 
+/* Puts key -> val, replacing (and freeing) what key held. Takes val. */
+static void map_set(map *m, const char *key, void *val)
+{
+	map_del(m, key);
+	map_put(m, key, val);
+}
+
 /* ---- the cache ---- */
 
 struct cf_cache {
 	pthread_mutex_t mu;
 	map tokens, certs, touched;
 	uint64_t gen;          /* bumped by every invalidation */
-	bool listening;        /* the listener holds a LISTEN connection */
-	time_t offline_since;  /* monotonic seconds, when !listening */
-	int grace;             /* CERTFLEET_CACHE_OFFLINE_GRACE */
+	bool listening;        /* the listener's heartbeats come back */
+	long long offline_since; /* monotonic ms, when !listening */
+	long long db_failed_at;  /* monotonic ms of the last failed read, 0: none */
+	cf_cache_settings set;
 	cf_cache_stats st;
 	char *url;
 	cf_db_pool *pool;
@@ -218,10 +237,48 @@ static time_t mono_now(void)
 	return (time_t)(cf_clock_mono_ms() / 1000);
 }
 
-/* May entries answer now? (caller holds mu) */
-static bool usable(const cf_cache *c)
+/* May an entry read at loaded_ms answer without the database? (caller holds mu) */
+static bool fresh(const cf_cache *c, long long loaded_ms, long long now)
 {
-	return c->listening || mono_now() - c->offline_since <= c->grace;
+	return c->listening && now - loaded_ms < 1000LL * c->set.max_age_s;
+}
+
+/* May an entry stand in for a database that did not answer? (caller holds mu) */
+static bool may_stand_in(const cf_cache *c, long long now)
+{
+	return c->listening || now - c->offline_since <= 1000LL * c->set.offline_grace_s;
+}
+
+/* Should a lookup skip the database and use its stand-in? Offline, right after
+ * a failed read, when a stand-in may answer. (caller holds mu) */
+static bool skip_db(const cf_cache *c, long long now)
+{
+	return !c->listening && c->db_failed_at != 0 && now - c->db_failed_at < DB_RETRY_MS &&
+	       may_stand_in(c, now);
+}
+
+/* Records the outcome of a read of the database. */
+static void db_answered(cf_cache *c, bool ok)
+{
+	pthread_mutex_lock(&c->mu);
+	c->db_failed_at = ok ? 0 : cf_clock_mono_ms();
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* After a failed read: may the entry that was there stand in? Counts it. */
+static bool stand_in(cf_cache *c, bool have, const char *what, const char *id)
+{
+	bool ok;
+
+	pthread_mutex_lock(&c->mu);
+	ok = have && may_stand_in(c, cf_clock_mono_ms());
+	if (ok)
+		c->st.stand_ins++;
+	pthread_mutex_unlock(&c->mu);
+	if (ok)
+		cf_log(CF_LOG_DEBUG, "cache.stand_in", "%s %s: the database did not answer", what,
+		       id);
+	return ok;
 }
 
 /* Drops one entry or all (caller holds mu). */
@@ -266,12 +323,35 @@ static int load_token(cf_cache *c, const char *id, token_entry *e, cf_err *err)
 	PGconn *db = cf_db_acquire(c->pool, err);
 	int rc;
 
+	memset(e, 0, sizeof(*e));
 	if (db == NULL)
 		return -1;
-	memset(e, 0, sizeof(*e));
+	e->loaded_ms = cf_clock_mono_ms();
 	rc = cf_token_lookup(db, id, &e->row, &e->exists, err);
 	cf_db_release(c->pool, db, cf_db_lost(db));
 	return rc;
+}
+
+/* Keeps e as the entry of id unless an invalidation came meanwhile: a row in
+ * the token map, an absent id in the negative cache (only while listening, from
+ * before the read to now: it has no age, so it must be exact) and out of the
+ * map. */
+static void keep_token(cf_cache *c, const char *id, const token_entry *e, uint64_t gen,
+		       bool listening)
+{
+	token_entry *keep;
+
+	pthread_mutex_lock(&c->mu);
+	c->st.loads++;
+	if (c->gen == gen && !e->exists) {
+		map_del(&c->tokens, id);
+		if (listening && c->listening)
+			cf_negcache_add(c->neg, id, cf_negcache_gen(c->neg));
+	} else if (c->gen == gen && (keep = malloc(sizeof(*keep))) != NULL) {
+		*keep = *e;
+		map_set(&c->tokens, id, keep);
+	}
+	pthread_mutex_unlock(&c->mu);
 }
 
 int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_status *status,
@@ -279,8 +359,9 @@ int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_st
 {
 	char id[CF_TOKEN_ID_LEN + 1];
 	const char *secret;
-	token_entry e = { 0 }, *hit = NULL, *keep;
-	bool can_keep;
+	token_entry e = { 0 }, got = { 0 }, *hit;
+	bool have = false, use = false, skip = false, listening;
+	long long now = cf_clock_mono_ms();
 	uint64_t gen;
 	int rc = -1;
 
@@ -289,37 +370,41 @@ int cf_cache_auth(cf_cache *c, const char *token, cf_principal *who, cf_token_st
 		return 0;
 	}
 	pthread_mutex_lock(&c->mu);
-	if (usable(c) && (hit = map_get(&c->tokens, id)) != NULL) {
+	if ((hit = map_get(&c->tokens, id)) != NULL) {
 		e = *hit;
-		c->st.hits++;
+		have = true;
+		use = fresh(c, hit->loaded_ms, now);
+		skip = !use && skip_db(c, now);
+		if (use)
+			c->st.hits++;
 	}
 	gen = c->gen;
-	can_keep = c->listening;
+	listening = c->listening;
 	pthread_mutex_unlock(&c->mu);
 	if (hit == NULL && cf_negcache_has(c->neg, id)) {
 		e.exists = false; /* known absent: no load */
-	} else if (hit == NULL) {
-		if (load_token(c, id, &e, err) != 0)
-			goto out;
-		pthread_mutex_lock(&c->mu);
-		c->st.loads++;
-		if (!e.exists) {
-			if (can_keep && c->listening && c->gen == gen)
-				cf_negcache_add(c->neg, id, cf_negcache_gen(c->neg));
-		} else if (can_keep && c->listening && c->gen == gen &&
-			   map_get(&c->tokens, id) == NULL &&
-			   (keep = malloc(sizeof(*keep))) != NULL) {
-			*keep = e;
-			map_put(&c->tokens, id, keep);
+	} else if (!use && !skip) {
+		if (load_token(c, id, &got, err) == 0) {
+			db_answered(c, true);
+			keep_token(c, id, &got, gen, listening);
+			e = got;
+			cf_log(CF_LOG_DEBUG, "cache.load", "token %s (%s)", id,
+			       e.exists ? "found" : "no such token");
+		} else {
+			db_answered(c, false);
+			if (!stand_in(c, have, "token", id))
+				goto out;
+			cf_err_clear(err);
 		}
-		pthread_mutex_unlock(&c->mu);
-		cf_log(CF_LOG_DEBUG, "cache.load", "token %s (%s)", id,
-		       e.exists ? "found" : "no such token");
+	} else if (skip && !stand_in(c, have, "token", id)) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "the database did not answer");
+		goto out;
 	}
 	cf_token_check(e.exists ? &e.row : NULL, token, time(NULL), who, status);
 	rc = 0;
 out:
 	cf_wipe(&e, sizeof(e));
+	cf_wipe(&got, sizeof(got));
 	return rc;
 }
 
@@ -360,6 +445,7 @@ static cf_cached_cert *load_cert(cf_cache *c, const char *id, cf_err *err)
 		free(e);
 		return NULL;
 	}
+	e->loaded_ms = cf_clock_mono_ms();
 	rc = cf_cert_fetch_load(db, id, &e->f, err);
 	cf_db_release(c->pool, db, cf_db_lost(db));
 	if (rc != 0) {
@@ -370,44 +456,64 @@ static cf_cached_cert *load_cert(cf_cache *c, const char *id, cf_err *err)
 	return e;
 }
 
+/* Keeps e (a new load) as the entry of id unless an invalidation came meanwhile. */
+static void keep_cert(cf_cache *c, const char *id, cf_cached_cert *e, uint64_t gen)
+{
+	pthread_mutex_lock(&c->mu);
+	c->st.loads++;
+	if (c->gen == gen) {
+		atomic_fetch_add(&e->refs, 1); /* the map's reference */
+		map_set(&c->certs, id, e);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
 int cf_cache_cert(cf_cache *c, const char *id, const cf_cached_cert **out, cf_err *err)
 {
-	cf_cached_cert *e = NULL, *other;
-	bool can_keep;
+	cf_cached_cert *e = NULL, *got;
+	bool use = false, skip = false;
+	long long now = cf_clock_mono_ms();
 	uint64_t gen;
 
 	*out = NULL;
 	pthread_mutex_lock(&c->mu);
-	if (usable(c) && (e = map_get(&c->certs, id)) != NULL) {
+	if ((e = map_get(&c->certs, id)) != NULL) {
 		atomic_fetch_add(&e->refs, 1);
-		c->st.hits++;
+		use = fresh(c, e->loaded_ms, now);
+		skip = !use && skip_db(c, now);
+		if (use)
+			c->st.hits++;
 	}
 	gen = c->gen;
-	can_keep = c->listening;
 	pthread_mutex_unlock(&c->mu);
-	if (e != NULL) {
-		*out = e;
-		return 0;
+	if (use)
+		goto done;
+	if (skip) {
+		if (stand_in(c, true, "certificate", id))
+			goto done;
+		cf_err_set(err, CF_ERR_TRANSIENT, "the database did not answer");
+		goto fail;
 	}
-	if ((e = load_cert(c, id, err)) == NULL)
-		return -1;
-	pthread_mutex_lock(&c->mu);
-	c->st.loads++;
-	if (can_keep && c->listening && c->gen == gen) {
-		if ((other = map_get(&c->certs, id)) != NULL) { /* a concurrent load won */
-			atomic_fetch_add(&other->refs, 1);
-			cf_cache_cert_release(e);
-			e = other;
-		} else {
-			atomic_fetch_add(&e->refs, 1); /* the map's reference */
-			map_put(&c->certs, id, e);
+	if ((got = load_cert(c, id, err)) == NULL) {
+		db_answered(c, false);
+		if (stand_in(c, e != NULL, "certificate", id)) {
+			cf_err_clear(err);
+			goto done;
 		}
+		goto fail;
 	}
-	pthread_mutex_unlock(&c->mu);
+	db_answered(c, true);
+	keep_cert(c, id, got, gen);
+	cf_cache_cert_release(e);
+	e = got;
 	cf_log(CF_LOG_DEBUG, "cache.load", "certificate %s (%s, version %d)", id,
 	       e->f.exists ? "found" : "no such certificate", e->f.version);
+done:
 	*out = e;
 	return 0;
+fail:
+	cf_cache_cert_release(e);
+	return -1;
 }
 
 /* ---- the listener ---- */
@@ -435,18 +541,20 @@ static void on_notify(const char *payload, void *arg)
 static void set_listening(cf_cache *c, bool on)
 {
 	pthread_mutex_lock(&c->mu);
-	if (on)
-		drop(c, CF_CACHE_ALL, NULL); /* notifications may have been missed */
-	else
-		c->offline_since = mono_now();
+	if (on) /* notifications may have been missed; stand-ins are no hits */
+		drop(c, CF_CACHE_ALL, NULL);
+	else    /* the entries stay, as stand-ins */
+		c->offline_since = cf_clock_mono_ms();
 	c->listening = on;
 	pthread_mutex_unlock(&c->mu);
 	if (on)
-		cf_log(CF_LOG_INFO, "cache.listening", "LISTEN " CF_CACHE_CHANNEL);
+		cf_log(CF_LOG_INFO, "cache.listening", "LISTEN " CF_CACHE_CHANNEL
+		       " (heartbeat every %d s)", c->set.heartbeat_s);
 	else
 		cf_log(CF_LOG_WARN, "cache.offline",
-		       "the cache's LISTEN connection is down: entries answer for %d more "
-		       "seconds, then every fetch asks the database", c->grace);
+		       "the cache's LISTEN connection is down or missed a heartbeat: every "
+		       "fetch asks the database; entries stand in for it for %d seconds "
+		       "when it does not answer", c->set.offline_grace_s);
 }
 
 static void on_connect(void *arg)
@@ -466,14 +574,16 @@ static void *listener_main(void *arg)
 {
 	cf_cache *c = arg;
 	cf_listen l = { .url = c->url, .channel = CF_CACHE_CHANNEL,
-			.app_name = "certfleet-cache", .on_connect = on_connect,
+			.app_name = "certfleet-cache", .heartbeat_s = c->set.heartbeat_s,
+			.on_connect = on_connect,
 			.on_notify = on_notify, .on_disconnect = on_disconnect, .arg = c };
 
 	cf_listen_run(&l, &c->stop);
 	return NULL;
 }
 
-cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, int offline_grace_s, cf_err *err)
+cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, const cf_cache_settings *set,
+			 cf_err *err)
 {
 	cf_cache *c = calloc(1, sizeof(*c));
 
@@ -488,8 +598,8 @@ cf_cache *cf_cache_start(const char *url, cf_db_pool *pool, int offline_grace_s,
 		goto oom;
 	pthread_mutex_init(&c->mu, NULL);
 	c->pool = pool;
-	c->grace = offline_grace_s;
-	c->offline_since = mono_now();
+	c->set = *set;
+	c->offline_since = cf_clock_mono_ms();
 	if (pthread_create(&c->thread, NULL, listener_main, c) != 0) {
 		cf_err_set(err, CF_ERR_PERMANENT, "cannot start the cache listener thread");
 		pthread_mutex_destroy(&c->mu);
@@ -538,8 +648,10 @@ bool cf_cache_token_cached(cf_cache *c, const char *id)
 {
 	bool hit;
 
+	token_entry *e;
+
 	pthread_mutex_lock(&c->mu);
-	hit = usable(c) && map_get(&c->tokens, id) != NULL;
+	hit = (e = map_get(&c->tokens, id)) != NULL && fresh(c, e->loaded_ms, cf_clock_mono_ms());
 	pthread_mutex_unlock(&c->mu);
 	return hit;
 }

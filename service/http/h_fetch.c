@@ -8,23 +8,30 @@
  *     other (and for one that does not exist) it gets the same 404, so that
  *     existence is not revealed. An admin token sees every certificate.
  *  2. a certificate without an issued version: 404 (type not-issued).
- *  3. the private key (bundle, privkey.pem) goes only over HTTPS, or to a client
+ *  3. a current version revoked for keyCompromise is not served on any route:
+ *     410 (type key-compromised) naming the revocation (version, reason, time),
+ *     until a replacement version becomes current.
+ *  4. the private key (bundle, privkey.pem) goes only over HTTPS, or to a client
  *     whose address is in CERTFLEET_LOCAL_ADDRESSES, or anywhere when
  *     CERTFLEET_ALLOW_PLAIN_KEYS=true: otherwise 403 (tls-required).
- *  4. an admin token gets the private key only when the certificate says
+ *  5. an admin token gets the private key only when the certificate says
  *     "admin_keys": true: otherwise 403 (key-not-granted).
- *  5. each version has a strong ETag (SHA-256 of the full chain, stored with the
+ *  6. each version has a strong ETag (SHA-256 of the full chain, stored with the
  *     version); If-None-Match with it gets 304 and no body.
  *
  * Everything comes from the fetch cache (cache.h): a poll that ends in 304 costs
  * the database nothing. The key stays sealed in the cache; it is opened per
  * request (AAD "certificate_versions:<id>:<version>", so a blob moved to another
- * row does not open: 500, never another certificate's key), and every answer
- * that carries it is first recorded as an audit event (certificate.fetch_key,
- * with the token, the version and the client's address): when that record cannot
- * be written, the key is not sent (503). Bodies that hold the key are built in
- * one exact allocation (no copies left behind by a growing buffer) and wiped
- * when sent.
+ * row does not open: 500, never another certificate's key). Every answer that
+ * carries it is decided by the database, not by the cache: the audit event
+ * (certificate.fetch_key, with the token, the version and the client's address)
+ * is written only when the token is live, the certificate grants the key to it,
+ * and the version is current and not revoked for keyCompromise, all at that
+ * moment (store/key_fetch.h). A refusal drops the cache entry that disagreed
+ * (token: 401 at once; certificate: the fetch runs once more on a fresh entry,
+ * which answers 404, 403 or 410); when the record cannot be written, the key is
+ * not sent (503). Bodies that hold the key are built in one exact allocation (no
+ * copies left behind by a growing buffer) and wiped when sent.
  */
 #include "http/http.h"
 
@@ -32,10 +39,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/revocation.h"
 #include "api/validate.h"
 #include "crypto/crypto.h"
 #include "log.h"
-#include "store/audit.h"
+#include "store/key_fetch.h"
 
 typedef enum part { P_BUNDLE, P_FULLCHAIN, P_CHAIN, P_CERT, P_KEY } part;
 
@@ -64,7 +72,31 @@ static bool visible(const cf_cached_cert *e, const cf_principal *who)
 	return false;
 }
 
-/* Steps 3-4: 1 (answered 403) when the key may not go to this caller. */
+/* The revocation reason that stops a version from being served. */
+static int refused_reason(void)
+{
+	return cf_revocation_reason_code("keyCompromise", false);
+}
+
+/* Step 3: 1 (answered 410) when the current version is revoked for
+ * keyCompromise. */
+static int refuse_compromised(cf_http_resp *resp, const char *id, const cf_cert_fetch *f)
+{
+	const char *reason = cf_revocation_reason_name(f->revocation_reason);
+
+	if (f->revoked_at[0] == '\0' || f->revocation_reason != refused_reason())
+		return 0;
+	cf_resp_problem_ext(resp, 410, "key-compromised",
+			    json_pack("{s:{s:i, s:s, s:s}}", "revocation", "version", f->version,
+				      "reason", reason, "revoked_at", f->revoked_at),
+			    "version %d of certificate \"%s\" was revoked for %s at %s: it is not "
+			    "served any more; a replacement version is served once it is issued",
+			    f->version, id, reason, f->revoked_at);
+	cf_resp_header(resp, "Cache-Control", "no-store");
+	return 1;
+}
+
+/* Steps 4-5: 1 (answered 403) when the key may not go to this caller. */
 static int refuse_key(const cf_app *app, const cf_http_req *req, cf_http_resp *resp,
 		      const char *id, const cf_cached_cert *e)
 {
@@ -180,26 +212,74 @@ static char *bundle_json(const char *id, const cf_cert_fetch *f, const char *key
 	return out;
 }
 
-/* Records the key fetch (its own connection from the pool, committed at once). */
-static int audit_key(cf_app *app, const cf_http_req *req, const char *id, const cf_cert_fetch *f,
-		     part p, cf_err *err)
+/* What the database said of a key fetch. */
+typedef enum recorded {
+	REC_GRANTED,  /* recorded: send the key */
+	REC_ANSWERED, /* refused: resp holds the answer */
+	REC_RELOAD,   /* the certificate's entry disagreed with the database */
+} recorded;
+
+/* The 401 of a token that the database refuses (api.c's words). */
+static void token_refused(cf_http_resp *resp, cf_key_verdict v)
+{
+	cf_resp_problem(resp, 401, "unauthorized", NULL, "%s",
+			v == CF_KEY_TOKEN_REVOKED ? "the token has been revoked"
+			: v == CF_KEY_TOKEN_EXPIRED ? "the token has expired"
+						    : "the token is not valid");
+	cf_resp_header(resp, "WWW-Authenticate",
+		       "Bearer realm=\"certfleet\", error=\"invalid_token\"");
+}
+
+/* Records the key fetch on a connection of the pool (committed at once), on the
+ * condition that the database grants it now (store/key_fetch.h). A refusal drops
+ * the cache entry that disagreed. */
+static recorded record_key(cf_app *app, cf_http_req *req, cf_http_resp *resp, const char *id,
+			   const cf_cert_fetch *f, part p)
 {
 	json_t *detail = json_pack("{s:i, s:s, s:s, s:b}", "version", f->version, "token",
 				   req->who.token_id, "via", parts[p].name, "tls", req->tls);
+	char *d = detail ? json_dumps(detail, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	cf_key_fetch kf = { .token_id = req->who.token_id, .certificate_id = id,
+			    .version = f->version, .refused_reason = refused_reason(),
+			    .address = req->client_ip, .detail = d };
+	cf_key_verdict v = CF_KEY__MAX;
+	recorded rc = REC_ANSWERED;
+	cf_err err = { 0 };
 	PGconn *db = NULL;
-	int rc = -1;
 
-	if (detail == NULL) {
-		cf_err_oom(err, NULL);
+	if (d == NULL) {
+		cf_err_oom(&err, NULL);
+		goto fail;
+	}
+	if ((db = cf_db_acquire(app->pool, &err)) == NULL)
+		goto fail;
+	if (cf_key_fetch_record(db, &kf, &v, &err) != 0)
+		goto fail;
+	if (v == CF_KEY_GRANTED) {
+		rc = REC_GRANTED;
 		goto out;
 	}
-	if ((db = cf_db_acquire(app->pool, err)) == NULL)
-		goto out;
-	rc = cf_audit_write(db, req->who.name, req->who.token_id, "certificate.fetch_key", id,
-			    req->client_ip, detail, err);
-	cf_db_release(app->pool, db, cf_db_lost(db));
+	cf_log(CF_LOG_INFO, "fetch.key_refused", "certificate %s version %d, token %s: %s "
+	       "(the database's verdict)", id, f->version, req->who.token_id,
+	       cf_key_verdict_name(v));
+	if (v == CF_KEY_TOKEN_UNKNOWN || v == CF_KEY_TOKEN_REVOKED || v == CF_KEY_TOKEN_EXPIRED) {
+		cf_cache_invalidate(req->cache, CF_CACHE_TOKEN, req->who.token_id);
+		token_refused(resp, v);
+	} else {
+		cf_cache_invalidate(req->cache, CF_CACHE_CERT, id);
+		rc = REC_RELOAD;
+	}
+	goto out;
+fail:
+	cf_log(CF_LOG_ERROR, "fetch.audit_failed", "certificate %s: %s", id, err.msg);
+	cf_resp_problem(resp, 503, "database-unavailable", NULL,
+			"the key fetch could not be recorded in the audit trail, so the key was "
+			"not sent; try again");
 out:
+	cf_db_release(app->pool, db, cf_db_lost(db));
+	free(d);
 	json_decref(detail);
+	cf_err_clear(&err);
 	return rc;
 }
 
@@ -255,11 +335,15 @@ static int open_key(cf_app *app, cf_http_resp *resp, const char *id, const cf_ce
 	return rc;
 }
 
-static int fetch(cf_app *app, cf_http_req *req, cf_http_resp *resp, part p)
+/* One pass over the policy and the answer; REC_RELOAD when the database
+ * refused the key on grounds that the cache entry did not show (it was
+ * dropped: the caller runs the fetch again). */
+static recorded fetch_once(cf_app *app, cf_http_req *req, cf_http_resp *resp, part p)
 {
 	const char *id = req->params[0];
 	const cf_cached_cert *e = NULL;
 	const cf_cert_fetch *f;
+	recorded rc = REC_ANSWERED;
 	cf_buf key = { 0 };
 	cf_err err = { 0 };
 
@@ -280,6 +364,8 @@ static int fetch(cf_app *app, cf_http_req *req, cf_http_resp *resp, part p)
 				"certificate \"%s\" has no issued version yet", id);
 		goto out;
 	}
+	if (refuse_compromised(resp, id, f))
+		goto out;
 	if (parts[p].key && refuse_key(app, req, resp, id, e))
 		goto out;
 	if (none_match_hits(cf_req_header(req, "If-None-Match"), f->etag)) {
@@ -288,13 +374,9 @@ static int fetch(cf_app *app, cf_http_req *req, cf_http_resp *resp, part p)
 		if (parts[p].key && open_key(app, resp, id, f, &key) != 0)
 			goto out;
 		if (parts[p].key && strcmp(req->method, "GET") == 0 &&
-		    audit_key(app, req, id, f, p, &err) != 0) {
-			cf_log(CF_LOG_ERROR, "fetch.audit_failed", "certificate %s: %s", id, err.msg);
-			cf_resp_problem(resp, 503, "database-unavailable", NULL,
-					"the key fetch could not be recorded in the audit trail, so "
-					"the key was not sent; try again");
+		    (rc = record_key(app, req, resp, id, f, p)) != REC_GRANTED)
 			goto out;
-		}
+		rc = REC_ANSWERED;
 		if (body(resp, id, f, p, (const char *)key.data) != 0) {
 			cf_resp_problem(resp, 500, "internal", NULL, "out of memory");
 			goto out;
@@ -306,6 +388,18 @@ out:
 	cf_buf_free_secret(&key);
 	cf_cache_cert_release(e);
 	cf_err_clear(&err);
+	return rc;
+}
+
+/* The fetch, run a second time on a fresh entry when the database refused the
+ * key on grounds the cached one did not show. */
+static int fetch(cf_app *app, cf_http_req *req, cf_http_resp *resp, part p)
+{
+	if (fetch_once(app, req, resp, p) == REC_RELOAD &&
+	    fetch_once(app, req, resp, p) == REC_RELOAD)
+		cf_resp_problem(resp, 503, "changed", NULL,
+				"certificate \"%s\" changed while it was fetched; try again",
+				req->params[0]);
 	return 0;
 }
 

@@ -233,6 +233,12 @@ int cf_h_issuers_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_issuer_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_issuer_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_issuer_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+/* h_alerts.c: /v1/alerts, the alert rules (store/alerts.h) */
+int cf_h_alerts_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_alerts_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_alert_get(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_alert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+int cf_h_alert_delete(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 /* h_certificates.c */
 int cf_h_certs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_certs_create(cf_app *app, cf_http_req *req, cf_http_resp *resp);

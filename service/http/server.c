@@ -528,7 +528,9 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 						       (void *)TLS_PRIORITIES };
 	}
 	s->cache = cf_cache_start(app->cfg->database_url, app->pool,
-				  app->cfg->cache_offline_grace, err);
+				  &(cf_cache_settings){ app->cfg->cache_offline_grace,
+							app->cfg->cache_max_age,
+							app->cfg->cache_heartbeat }, err);
 	if (s->cache == NULL)
 		goto fail;
 	if ((s->deadlines = cf_deadlines_start(app->cfg->request_timeout, err)) == NULL)

@@ -251,6 +251,8 @@ static int fetch_version(const PGresult *res, cf_cert_fetch *f)
 		return -1;
 	f->key_sealed = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 9), &len);
 	f->key_sealed_len = len;
+	cf_col_copy(f->revoked_at, sizeof(f->revoked_at), res, 0, 10);
+	f->revocation_reason = (int)cf_col_int(res, 0, 11, -1);
 	return f->cert_pem && f->chain_pem && f->key_sealed ? 0 : -1;
 }
 
@@ -261,10 +263,12 @@ int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, cf_err *e
 	int rc = -1;
 
 	memset(f, 0, sizeof(*f));
+	f->revocation_reason = -1;
 	res = cf_db_exec(conn, "reading a certificate for a fetch",
 			 "SELECT to_json(c.hosts)::text, c.admin_keys, v.version, v.etag, "
 			 "v.serial, " CF_SQL_TS("v.not_before") ", " CF_SQL_TS("v.not_after")
-			 ", v.cert_pem, v.chain_pem, v.key_sealed FROM certificates c "
+			 ", v.cert_pem, v.chain_pem, v.key_sealed, " CF_SQL_TS("v.revoked_at")
+			 ", v.revocation_reason FROM certificates c "
 			 "LEFT JOIN certificate_versions v ON v.certificate_id = c.id "
 			 "AND v.version = c.current_version WHERE c.id = $1",
 			 1, params, err);

@@ -83,6 +83,8 @@ typedef struct cf_cert_fetch {
 	char *cert_pem, *chain_pem;
 	uint8_t *key_sealed; /* AES-256-GCM blob, AAD certificate_versions:<id>:<version> */
 	size_t key_sealed_len;
+	char revoked_at[32]; /* RFC 3339 UTC, "" while the version is not revoked */
+	int revocation_reason; /* RFC 5280 code, -1 when revoked without one (or not) */
 } cf_cert_fetch;
 
 /* Reads certificate id into *f (zeroed first; f->exists false when there is no

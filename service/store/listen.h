@@ -9,11 +9,23 @@
  * cannot be made or breaks, it tries again after 1 s, doubling up to
  * CF_LISTEN_BACKOFF_MAX_S, and from 1 s again once connected.
  *
- * Callbacks run on the loop's thread, in order: on_connect after every
- * successful LISTEN (the first and each reconnection: notifications may have
- * been missed meanwhile), on_notify for each notification, on_disconnect when a
- * connection that was listening is lost (not when a connection attempt fails,
- * nor at the stop). Any of them may be NULL.
+ * Heartbeats (heartbeat_s > 0): a connection can look healthy and still not
+ * deliver notifications (LISTEN through a transaction-pooling PgBouncer, a proxy
+ * that stopped forwarding). The loop then also LISTENs on a private channel,
+ * "<channel>_hb_<backend pid>", and sends NOTIFY to it every heartbeat_s
+ * seconds from its own connection; a notification that went through the server
+ * comes back. The connection counts as listening only once the first heartbeat
+ * came back, and a heartbeat that is not back within heartbeat_s seconds counts
+ * as a lost connection (logged as listen.heartbeat_missed): it is closed and
+ * made again. Nobody else listens on the private channel, so other processes
+ * (older versions included) never see the heartbeats.
+ *
+ * Callbacks run on the loop's thread, in order: on_connect once the connection
+ * listens (after LISTEN, or with heartbeats after the first heartbeat came back;
+ * the first connection and each reconnection: notifications may have been
+ * missed meanwhile), on_notify for each notification, on_disconnect when a
+ * connection for which on_connect ran is lost or misses a heartbeat (not when a
+ * connection attempt fails, nor at the stop). Any of them may be NULL.
  */
 #ifndef CERTFLEET_STORE_LISTEN_H
 #define CERTFLEET_STORE_LISTEN_H
@@ -26,6 +38,7 @@ typedef struct cf_listen {
 	const char *url;      /* the database URL (borrowed) */
 	const char *channel;  /* the channel, an SQL identifier (borrowed) */
 	const char *app_name; /* application_name of the connection */
+	int heartbeat_s;      /* > 0: heartbeats every heartbeat_s seconds (see above) */
 	void (*on_connect)(void *arg);
 	void (*on_notify)(const char *payload, void *arg);
 	void (*on_disconnect)(void *arg);

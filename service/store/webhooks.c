@@ -47,7 +47,8 @@ static const char claim_sql[] =
 	" UPDATE webhook_deliveries d SET attempts = d.attempts + 1,"
 	"  next_attempt_at = now() + make_interval(secs => $1::int)"
 	" FROM c WHERE d.id = c.id"
-	" RETURNING d.id, d.attempts, d.event, d.event_id, d.url, d.payload::text";
+	" RETURNING d.id, d.attempts, d.event, d.event_id, d.url, d.payload::text,"
+	" COALESCE(d.alert_event, 0)";
 
 int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, cf_err *err)
 {
@@ -75,6 +76,7 @@ int cf_webhook_claim(PGconn *c, int lease_s, cf_webhook_delivery *out, cf_err *e
 		cf_err_oom(err, "claiming a webhook delivery");
 		goto out;
 	}
+	out->alert_event = cf_col_int(r, 0, 6, 0);
 	rc = 1;
 out:
 	PQclear(r);

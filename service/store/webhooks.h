@@ -38,6 +38,8 @@ typedef struct cf_webhook_delivery {
 	char event_id[40];
 	char *url;             /* owned */
 	char *body;            /* owned: the exact bytes to send and sign */
+	long long alert_event; /* an alert (store/alerts.h) to send by its rule's
+				* channel; 0: a webhook to url */
 } cf_webhook_delivery;
 
 /* Claims the most overdue pending delivery for lease_s seconds. Returns 1 with out

@@ -33,9 +33,11 @@ cf_scheduler *cf_scheduler_start(cf_app *app, cf_err *err);
  * its connection. NULL is fine. */
 void cf_scheduler_stop(cf_scheduler *s);
 
-/* Checks CERTFLEET_WEBHOOK_URLS and the secret, and starts the sender. NULL
- * without an error when no URL is configured; NULL with err (naming the setting)
- * when a URL is malformed, the secret is missing, or the thread cannot start. */
+/* Checks CERTFLEET_WEBHOOK_URLS and the secret, and starts the sender, which
+ * also delivers the alerts of the alert rules and runs their periodic pass
+ * (worker/alerts.h) every CERTFLEET_ALERT_INTERVAL seconds, with or without
+ * URLs. NULL with err (naming the setting) when a URL is malformed, the secret
+ * is missing, or the thread cannot start. */
 cf_webhooks *cf_webhooks_start(cf_app *app, cf_err *err);
 /* Stops the sender (a POST in flight finishes or times out, 10 s at most) and
  * wipes the secret. NULL is fine. */

@@ -37,6 +37,7 @@
 
 #include "crypto/crypto.h"
 #include "log.h"
+#include "store/alerts.h"
 #include "store/rows.h"
 #include "util/clock.h"
 #include "util/files.h"
@@ -398,6 +399,17 @@ static bool paused_meanwhile(wk_job *j)
 	return false;
 }
 
+/* The issuer_paused alerts (store/alerts.h: once per rule, issuer and day); a
+ * failure to record them is logged, never the job's. */
+static void issuer_alert(wk_job *j, PGconn *db, double until_s, const char *reason)
+{
+	cf_err e = {0};
+
+	if (cf_alert_issuer_paused(db, j->iss.name, until_s, reason, &e) < 0)
+		cf_log(CF_LOG_WARN, "alerts.issuer_paused", "%s", e.msg);
+	cf_err_clear(&e);
+}
+
 bool wk_issuer_fault(wk_job *j)
 {
 	cf_acme_failure f = {0};
@@ -430,6 +442,7 @@ bool wk_issuer_fault(wk_job *j)
 	}
 	cf_log(CF_LOG_WARN, "issuer.paused", "issuer %s paused for %.1f s: %s", j->iss.name,
 	       until_s, reason);
+	issuer_alert(j, db, until_s, reason);
 	j->w->ca_transport_failed = false;
 	clock_text(until_s, until, sizeof(until));
 	snprintf(what, sizeof(what), "issuer %s, paused until %s: %s", j->iss.name, until, reason);

@@ -107,6 +107,36 @@ static void failed_name_check(const wk_job *j, json_t *p)
 	cf_err_clear(&e);
 }
 
+/* A preflight that failed with an alias: the first name whose alias check is
+ * not ok, and that verdict (so the problem, and the alert, say which record is
+ * missing or wrong). */
+static void preflight_check(const wk_job *j, json_t *p)
+{
+	const char **names = cf_issue_name_ptrs(j->names, j->nnames);
+	cf_alias_check_req req = {.names = names, .n = j->nnames, .spec = &j->alias,
+				  .resolvers = &j->w->app->resolvers};
+	json_t *out = NULL, *r;
+	cf_err e = {0};
+	size_t i;
+
+	if (names != NULL && cf_alias_check_run(&req, &out, &e) == 0)
+		json_array_foreach(out, i, r) {
+			const char *v = json_string_value(json_object_get(r, "verdict"));
+
+			if (v == NULL || strcmp(v, "ok") == 0)
+				continue;
+			json_object_set_new(p, "name", json_copy(json_object_get(r, "name")));
+			json_object_set_new(p, "alias_check", json_pack(
+				"{s:O, s:O, s:O}", "verdict", json_object_get(r, "verdict"),
+				"detail", json_object_get(r, "detail"), "target",
+				json_object_get(r, "target")));
+			break;
+		}
+	json_decref(out);
+	free(names);
+	cf_err_clear(&e);
+}
+
 /* jobs.problem of a failed job: an RFC 9457-style summary, with the CA's problem
  * document (when there was one) inside. Caller frees. */
 static char *problem_summary(const wk_job *j)
@@ -125,6 +155,8 @@ static char *problem_summary(const wk_job *j)
 		json_decref(ca);
 	if (p != NULL && j->failed_name[0])
 		failed_name_check(j, p);
+	else if (p != NULL && j->err_step == CF_STEP_PREFLIGHT && j->alias.mode != CF_ALIAS_NONE)
+		preflight_check(j, p);
 	s = p ? json_dumps(p, JSON_COMPACT) : NULL;
 	json_decref(p);
 	return s;

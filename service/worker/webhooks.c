@@ -23,9 +23,16 @@
  * ('failed'). Nothing is kept in memory between deliveries, so a restart resumes
  * where the table stands. The secret is loaded once, kept in the sender's own
  * buffer, never logged, and wiped at stop.
+ *
+ * Alerts (alerts.h, store/alerts.h) travel the same table: a delivery with
+ * alert_event set is sent by its rule's channel (e-mail, Slack, Teams, or back
+ * through post() with the rule's URL and key) and retried the same way; the
+ * sender also runs the alerts' periodic pass every CERTFLEET_ALERT_INTERVAL
+ * seconds, and therefore runs even when no webhook URL is configured.
  */
 #include "worker/worker_int.h"
 #include "worker/fleet.h"
+#include "worker/alerts.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +44,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "providers/api_http.h"
+#include "store/alerts.h"
 #include "store/cert_issued.h"
 #include "store/webhooks.h"
 #include "util/clock.h"
@@ -56,6 +64,7 @@ struct cf_webhooks {
 	cf_waiter waiter; /* the sender's sleep between polls, and its stop */
 	cf_buf secret; /* the HMAC key; wiped at stop */
 	PGconn *db;
+	long long next_sweep_ms; /* the alerts' periodic pass (alerts.h) */
 };
 
 /* ---- events from the job's final transaction ---- */
@@ -104,7 +113,8 @@ int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 	json_t *data;
 	int rc;
 
-	if (cf_issued_failed_hook(c, job, j->cl.certificate_id, err) != 0)
+	if (cf_issued_failed_hook(c, job, j->cl.certificate_id, err) != 0 ||
+	    cf_alert_job_failed(c, job->id, j->cl.certificate_id, err) < 0)
 		return -1;
 	/* failed validations in a row reached the setting: the certificate pauses
 	 * until POST /v1/certificates/{id}/resume */
@@ -164,8 +174,9 @@ static void redact_url(char *msg, size_t cap, const char *url)
 	cf_wipe(out, sizeof(out));
 }
 
-/* "sha256=<hex>" of HMAC(secret, ts "." body) into out (7 + 64 + 1 bytes). */
-static int sign(const cf_webhooks *w, const char *ts, const char *body, char out[80])
+/* "sha256=<hex>" of HMAC(key, ts "." body) into out (7 + 64 + 1 bytes). */
+static int sign(const uint8_t *key, size_t keylen, const char *ts, const char *body,
+		char out[80])
 {
 	cf_buf msg = {0};
 	uint8_t mac[32];
@@ -173,7 +184,7 @@ static int sign(const cf_webhooks *w, const char *ts, const char *body, char out
 
 	if (cf_buf_append_str(&msg, ts) == 0 && cf_buf_append_str(&msg, ".") == 0 &&
 	    cf_buf_append_str(&msg, body) == 0 &&
-	    cf_hmac_sha256(w->secret.data, w->secret.len, msg.data, msg.len, mac) == 0) {
+	    cf_hmac_sha256(key, keylen, msg.data, msg.len, mac) == 0) {
 		strcpy(out, "sha256=");
 		for (int i = 0; i < 32; i++)
 			snprintf(out + 7 + 2 * i, 3, "%02x", mac[i]);
@@ -183,18 +194,21 @@ static int sign(const cf_webhooks *w, const char *ts, const char *body, char out
 	return rc;
 }
 
-/* One POST; *status gets the HTTP status (0 when none came). */
-static void post(cf_webhooks *w, const cf_webhook_delivery *d, int *status, cf_err *err)
+/* One POST of d's body to url signed with key; *status gets the HTTP status (0
+ * when none came). A wk_signed_post_fn (alerts.h): webhook-channel alerts come
+ * back here with their rule's URL and key. */
+static void post(const uint8_t *key, size_t keylen, const char *url,
+		 const cf_webhook_delivery *d, int *status, cf_err *err)
 {
 	char ts[24], sig[80], h_event[64], h_id[80], h_ts[64], h_sig[120];
 	const char *headers[] = {h_event, h_id, h_ts, h_sig, NULL};
-	cf_api_req req = {.method = "POST", .url = d->url, .headers = headers, .body = d->body,
+	cf_api_req req = {.method = "POST", .url = url, .headers = headers, .body = d->body,
 			  .timeout_ms = WH_TIMEOUT_MS, .max_body = 65536, .who = "webhook"};
 	cf_api_resp resp = {0};
 
 	*status = 0;
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-	if (sign(w, ts, d->body, sig) != 0) {
+	if (sign(key, keylen, ts, d->body, sig) != 0) {
 		cf_err_set(err, CF_ERR_TRANSIENT, "webhook: signing failed");
 		return;
 	}
@@ -233,7 +247,10 @@ static void deliver(cf_webhooks *w, const cf_webhook_delivery *d)
 	double retry;
 	int status = 0;
 
-	post(w, d, &status, &e);
+	if (d->alert_event != 0) /* an alert: by its rule's channel (alerts.c) */
+		wk_alert_send(w->app, w->db, d, post, &status, &e);
+	else
+		post(w->secret.data, w->secret.len, d->url, d, &status, &e);
 	redact_url(e.msg, sizeof(e.msg), d->url);
 	ok = e.cls == CF_ERR_NONE;
 	give_up = !ok && d->attempts >= WH_MAX_ATTEMPTS;
@@ -270,6 +287,10 @@ static void *sender_main(void *arg)
 
 		if (w->db == NULL)
 			w->db = cf_db_connect(w->app->cfg->database_url, &err);
+		if (w->db != NULL && cf_clock_mono_ms() >= w->next_sweep_ms) {
+			wk_alert_sweep(w->db);
+			w->next_sweep_ms = cf_clock_mono_ms() + 1000LL * w->app->cfg->alert_interval;
+		}
 		if (w->db != NULL)
 			rc = cf_webhook_claim(w->db, WH_LEASE_S, &d, &err);
 		if (rc == 1) {
@@ -393,11 +414,11 @@ static void webhooks_free(cf_webhooks *w)
 cf_webhooks *cf_webhooks_start(cf_app *app, cf_err *err)
 {
 	const cf_config *cfg = app->cfg;
+	/* without URLs the sender still runs: it delivers the alerts (alerts.h) */
+	bool urls = strspn(cfg->webhook_urls, " ,\t") != strlen(cfg->webhook_urls);
 	cf_webhooks *w;
 
-	if (strspn(cfg->webhook_urls, " ,\t") == strlen(cfg->webhook_urls))
-		return NULL;
-	if (check_urls(cfg->webhook_urls, err) != 0)
+	if (urls && check_urls(cfg->webhook_urls, err) != 0)
 		return NULL;
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		cf_err_oom(err, "webhooks");
@@ -409,7 +430,7 @@ cf_webhooks *cf_webhooks_start(cf_app *app, cf_err *err)
 		return NULL;
 	}
 	w->app = app;
-	if (load_secret(w, cfg, err) != 0) {
+	if (urls && load_secret(w, cfg, err) != 0) {
 		webhooks_free(w);
 		return NULL;
 	}
@@ -418,7 +439,8 @@ cf_webhooks *cf_webhooks_start(cf_app *app, cf_err *err)
 		webhooks_free(w);
 		return NULL;
 	}
-	cf_log(CF_LOG_INFO, "webhooks.started", "delivering events to CERTFLEET_WEBHOOK_URLS");
+	cf_log(CF_LOG_INFO, "webhooks.started", "delivering %salerts",
+	       urls ? "events to CERTFLEET_WEBHOOK_URLS, and " : "");
 	return w;
 }
 

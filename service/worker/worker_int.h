@@ -11,6 +11,8 @@
  *   steps_cert.c  respond, validate, finalize, download + store
  *   revoke.c      a revocation job (kind revoke): revokeCert, then done
  *   webhooks.c    the job outcomes as webhook events; the webhook sender thread
+ *   alerts.c      alerts for people: rendering, the channels, the periodic pass
+ *                 (alerts.h), for the webhook sender
  *   resume.c      where a resumed job continues (pure: resume.h)
  *   job.c         the runner of one claimed job: its step table (step -> function
  *                 -> next step), resuming, and the outcomes (job.h)

@@ -465,3 +465,23 @@ def test_revoked_version_410_exits_5(host):
     assert not [f for f in os.listdir(host.out) if f.endswith(".pem")]
     usage = subprocess.run([host.certfleet, "fetch"], capture_output=True, text=True)
     assert "5 revoked" in usage.stderr, usage.stderr
+
+
+def test_revoked_for_key_compromise_by_the_real_server_exits_5(host):
+    """The server side (h_fetch.c) answers 410 key-compromised for a current version
+    revoked for keyCompromise: the agent says so, exits 5, keeps the installed files,
+    and installs the replacement once it lands."""
+    v1 = host.new_version()
+    assert host.run().returncode == 10
+    n = len(log_lines(host.serve, "cache.invalidate", "certificate:web (notify)"))
+    host.api.sql("UPDATE certificate_versions SET revoked_at = now(), revocation_reason = 1 "
+                 "WHERE certificate_id = 'web' AND version = %s", (v1["version"],))
+    wait_log(host.serve, "cache.invalidate", "certificate:web (notify)", count=n + 1)
+    p = host.run()
+    assert p.returncode == 5, (p.returncode, p.stdout, p.stderr)
+    assert "410" in p.stderr and "key-compromised" in p.stderr, p.stderr
+    assert "revoked for keyCompromise" in p.stderr, p.stderr
+    assert host.files() == want_files(v1) and host.reload_count() == 1
+    v2 = host.new_version()
+    p = host.run()
+    assert p.returncode == 10 and host.files() == want_files(v2), p.stdout + p.stderr
