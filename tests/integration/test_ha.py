@@ -17,6 +17,7 @@ Skipped without the HA lab; scripts/test runs them in a lab of their own (marker
 import os
 from concurrent.futures import ThreadPoolExecutor
 import statistics
+import subprocess
 import threading
 import time
 
@@ -26,6 +27,7 @@ import requests
 
 import labdns
 from halib import Database, connect, ctl, need_ha, retry_sql
+from openapi import Api
 from service import Serve
 from workerlib import RFC, Fleet, check_version
 
@@ -290,7 +292,6 @@ def test_replica_in_a_namespace(certfleet, lab):
         serve.env["CERTFLEET_LISTEN"] = f"{ip}:{serve.port}"
         serve.__enter__()
         fleet.serves.append(serve)
-        from openapi import Api
         fleet.api = Api(serve, fleet.token, url, env)
         fleet.provider()
         job = fleet.certificate("ns", ["h250.example.test"], f"h250.example.test.{RFC}")
@@ -305,7 +306,6 @@ def test_replica_in_a_namespace(certfleet, lab):
         probe = [lab["LAB_HA_CTL"], "host", "exec", lab["LAB_HA_DIR"], host,
                  "/usr/lib/postgresql/15/bin/psql", "-XAtc", "SELECT 1",
                  lab["LAB_HA_PG_URL"] + "&connect_timeout=2"]
-        import subprocess
         assert subprocess.run(probe, capture_output=True, text=True, timeout=20).stdout.strip() == "1"
         ctl(lab, "host", "cut", host, "db")
         p = subprocess.run(probe, capture_output=True, text=True, timeout=20)
