@@ -247,6 +247,11 @@ static json_t *check_hosts(cert_ctx *c, const json_t *h)
 		cf_verrs_add(c->errs, "hosts", "must be an array of host names");
 		return NULL;
 	}
+	if (json_array_size(h) > CF_HOSTS_MAX) {
+		cf_verrs_add(c->errs, "hosts", "at most %d host names (got %zu)", CF_HOSTS_MAX,
+			     json_array_size(h));
+		return NULL;
+	}
 	out = json_array();
 	json_array_foreach(h, i, v) {
 		snprintf(field, sizeof(field), "hosts[%zu]", i);

@@ -220,19 +220,21 @@ int cf_h_certs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	cf_verrs errs = { 0 };
 	cf_err err = { 0 };
 	long secs = 0;
+	cf_page pg;
+	int rc;
 
 	/* ?expiring_within=7d: only what is at risk (current version expiring) */
-	if (within != NULL && cf_parse_duration(within, &secs) != 0) {
+	if (within != NULL && cf_parse_duration(within, &secs) != 0)
 		cf_verrs_add(&errs, "expiring_within", "expected a duration such as 7d, 12h, 30m "
 			     "or 3600s");
+	if (cf_page_parse(req, within != NULL ? "ts" : "s", CF_PAGE_DEFAULT, &pg, &errs) != 0 ||
+	    errs.n > 0) {
 		cf_resp_invalid(resp, &errs);
-	} else if ((within != NULL
-		    ? cf_cert_list_expiring_json(req->db, secs, &out, &err)
-		    : cf_cert_list_json(req->db, &out, &err)) != 0)
-		cf_resp_store_error(req, resp, &err);
-	else
-		cf_resp_json(resp, 200, out);
-	cf_err_clear(&err);
+		cf_page_free(&pg);
+		return 0;
+	}
+	rc = cf_cert_page_json(req->db, within != NULL ? secs : -1, &pg.q, &out, &err);
+	cf_page_reply(req, resp, &pg, rc, out, &err);
 	return 0;
 }
 
