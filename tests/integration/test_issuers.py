@@ -452,3 +452,27 @@ def test_certificates_per_registered_domain_budget(fleet, lab):
     b = fleet.api.get("/v1/issuers/perdomain").json()["state"]["budgets"]
     assert b["certificates_per_domain"]["used"] == 1 and b["certificates_per_domain"]["left"] == 0
     assert b["certificates_per_domain"]["next_at"] is not None
+
+
+def test_two_replicas_register_one_account_without_pausing_the_issuer(fleet, lab, proxy):
+    """Two replicas start at once against a fresh issuer: one newAccount reaches the
+    CA (Pebble answers 500 to simultaneous ones of one key, which paused the issuer);
+    the other worker waits for the registration lock and uses the stored account."""
+    control(proxy, "POST", "/faults", {"endpoint": "newAccount", "kind": "latency",
+                                       "ms": 1500})
+    fleet.start(CERTFLEET_WORKERS=1)
+    fleet.start(CERTFLEET_WORKERS=1)
+    fleet.provider()
+    issuer(fleet, "fresh", lab["LAB_CAPROXY_DIR"])
+    jobs = [cert(fleet, f"a{i}", [f"h{60 + i}.example.test"], ["fresh"]) for i in (1, 2)]
+    states = fleet.wait(jobs, timeout=120)
+    assert set(states.values()) == {"issued"}, fleet.timeline(*jobs)
+    log = control(proxy, "GET", "/requests")
+    log = log["requests"] if isinstance(log, dict) else log
+    assert len([r for r in log if r["endpoint"] == "newAccount"]) == 1, log
+    rows = fleet.sql("SELECT account_url FROM acme_accounts WHERE directory_url = %s",
+                     (lab["LAB_CAPROXY_DIR"],))
+    assert len(rows) == 1 and rows[0][0], rows
+    paused = [e for j in jobs for e in fleet.events(j) if "paused until" in e[2]]
+    assert paused == [], fleet.timeline(*jobs)
+    assert fleet.api.get("/v1/issuers/fresh").json()["state"]["paused"] is None
