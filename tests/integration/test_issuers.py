@@ -476,3 +476,32 @@ def test_two_replicas_register_one_account_without_pausing_the_issuer(fleet, lab
     paused = [e for j in jobs for e in fleet.events(j) if "paused until" in e[2]]
     assert paused == [], fleet.timeline(*jobs)
     assert fleet.api.get("/v1/issuers/fresh").json()["state"]["paused"] is None
+
+
+def test_concurrent_503s_pause_once_at_the_first_backoff_step(fleet, lab, proxy):
+    """Four newOrder requests in flight at once all get a 503: the issuer's streak
+    rises once and the pause is the first backoff step (1 s, the Retry-After), not
+    escalated and extended by every 503 of requests sent before the pause began."""
+    n = 4
+    control(proxy, "POST", "/faults", {"endpoint": "newOrder", "kind": "latency",
+                                       "ms": 3000, "count": n})
+    control(proxy, "POST", "/faults", {"endpoint": "newOrder", "kind": "503",
+                                       "count": n, "retry_after": 1})
+    fleet.start(CERTFLEET_WORKERS=n, CERTFLEET_ISSUER_BACKOFF_MAX=60)
+    fleet.provider()
+    issuer(fleet, "burst", lab["LAB_CAPROXY_DIR"])
+    jobs = [cert(fleet, f"b{i}", [f"h{70 + i}.example.test"], ["burst"]) for i in range(n)]
+    states = fleet.wait(jobs, timeout=120)
+    assert set(states.values()) == {"issued"}, fleet.timeline(*jobs)
+    log = control(proxy, "GET", "/requests")
+    log = log["requests"] if isinstance(log, dict) else log
+    orders = [r for r in log if r["endpoint"] == "newOrder"]
+    failed = [r for r in orders if r["status"] == 503]
+    assert len(failed) == n and orders[:n] == failed, orders
+    # one pause of 1 s (streak 0 -> 1); escalated per 503 it would have been 8 s
+    out = "\n".join(s.output() for s in fleet.serves)
+    paused = [ln for ln in out.splitlines() if "issuer burst paused for" in ln]
+    assert len(paused) == 1, paused
+    assert re.search(r"paused for [01]\.\d s", paused[0]), paused
+    assert orders[n]["time"] - failed[-1]["time"] < 4.0, orders
+    assert all(f == 0 for (f,) in fleet.sql("SELECT failures FROM jobs"))
