@@ -505,3 +505,33 @@ def test_concurrent_503s_pause_once_at_the_first_backoff_step(fleet, lab, proxy)
     assert re.search(r"paused for [01]\.\d s", paused[0]), paused
     assert orders[n]["time"] - failed[-1]["time"] < 4.0, orders
     assert all(f == 0 for (f,) in fleet.sql("SELECT failures FROM jobs"))
+
+
+def test_due_certificate_behind_waiting_renewals_gets_its_job_in_one_pass(fleet, lab):
+    """More due certificates with a renewal already waiting than a pass looks at
+    (CERTFLEET_RENEW_BATCH=2) do not starve the due one behind them: they are no
+    candidates, so one pass queues its renewal."""
+    fleet.start(CERTFLEET_WORKERS=2, CERTFLEET_RENEW_INTERVAL=0)
+    fleet.provider()
+    ids = ["a1", "a2", "a3", "z"]
+    for i, cid in enumerate(ids):  # one after the other: z expires last
+        job = cert(fleet, cid, [f"h{80 + i}.example.test"])
+        assert fleet.wait([job], timeout=60)[job] == "issued", fleet.timeline(job)
+    # every one due now (a plan the scheduler keeps: same version and fraction, ARI
+    # not to be asked for an hour); a1..a3 have a renewal waiting for an hour
+    fleet.sql("INSERT INTO renewal_plans (certificate_id, version, source, renew_fraction,"
+              " renew_at, ari_next_fetch) SELECT id, current_version, 'fraction',"
+              " renew_fraction, now() - interval '1 minute', now() + interval '1 hour'"
+              " FROM certificates")
+    fleet.sql("INSERT INTO jobs (certificate_id, kind, step, state, run_after) SELECT id,"
+              " 'renew', 'preflight', 'waiting', now() + interval '1 hour' FROM"
+              " certificates WHERE id <> 'z'")
+    assert fleet.sql("SELECT count(*) FROM jobs WHERE state = 'waiting'") == [(3,)]
+    # a scheduler with a pass of 2 (the waiting jobs stay as they are for an hour)
+    fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_RENEW_INTERVAL=1, CERTFLEET_RENEW_BATCH=2)
+    deadline = time.monotonic() + 20
+    while not fleet.sql("SELECT 1 FROM jobs WHERE certificate_id = 'z' AND kind = 'renew'"):
+        assert time.monotonic() < deadline, "\n".join(
+            ln for ln in fleet.serves[-1].output().splitlines() if "scheduler" in ln)
+        time.sleep(0.2)
+    assert fleet.sql("SELECT count(*) FROM jobs WHERE kind = 'renew'") == [(4,)]
