@@ -12,19 +12,28 @@
  * empty), with the values of secret settings replaced by "***".
  *
  * Settings (a JSON object of strings):
- *   command  absolute path of a regular, executable file that others cannot
- *            write (required); run directly (posix_spawn, no shell)
+ *   command  absolute path of a regular, executable file (required); run
+ *            directly (no shell). With CERTFLEET_EXEC_DIR set it must be a file
+ *            directly inside that folder (DIR/NAME), the folder and the file
+ *            owned by root or the service's user and writable by no one else;
+ *            `serve` requires the setting (without it no exec provider is
+ *            accepted or run). Without it (the CLI only) any absolute path of a
+ *            file that others cannot write. Every failure of this rule gives one
+ *            message, whatever the file's state: no caller learns whether a
+ *            file exists.
  *   timeout  seconds, 1-3600 (default 30); on expiry the program's whole process
  *            group is killed (SIGKILL) and the failure is transient
  *   any other KEY ([A-Za-z0-9_.-], 1-64 characters) reaches the program as the
  *            environment variable CERTFLEET_SETTING_<KEY upper-cased, '-' and '.'
  *            as '_'>; that is how it gets its server, zone and credentials.
- * The secret settings (sealed by the service, never shown) are those with these
- * exact keys: secret, password, token, api_key, api_token, auth_token,
- * tsig_secret, secret_key, secret_access_key, private_key, client_secret. Put a
- * credential under one of them.
+ * Every setting but command and timeout is secret: sealed by the service,
+ * never shown nor audited (only its name), and its value (4 bytes or longer)
+ * is scrubbed from the program's output quoted in errors.
  *
- * The program runs in its own process group, in "/", with stdin from /dev/null,
+ * Running: the folder is opened and checked again, the file opened relative
+ * to it with O_NOFOLLOW and checked through that descriptor, and that very
+ * file is executed (fexecve), so nothing can be swapped between the check and
+ * the exec. The program runs in its own process group, in "/", with stdin from /dev/null,
  * no inherited file descriptor, default signal dispositions and an empty signal
  * mask, and an environment of PATH and its settings only: the service's own
  * environment (master key, database URL) is never passed on. stdout and stderr
@@ -32,7 +41,7 @@
  * the program exits, anything it left running in its process group is killed
  * too. Copies of setting values made here are wiped before they are freed.
  */
-#define _GNU_SOURCE /* pipe2, posix_spawn_file_actions_add{closefrom,chdir}_np */
+#define _GNU_SOURCE /* pipe2, fexecve, close_range */
 #include "providers/provider.h"
 #include "providers/exec.h"
 
@@ -40,7 +49,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,15 +70,149 @@
 #define DRAIN_MS 200   /* reading on after the program exits, for its last output */
 #define EX_TEMPFAIL 75
 
-static const char *const secret_keys[] = { "secret",      "password",   "token",
-					   "api_key",     "api_token",  "auth_token",
-					   "tsig_secret", "secret_key", "secret_access_key",
-					   "private_key", "client_secret", NULL };
+/* The only settings that are not secret (cf_provider_ops.public_keys). */
+static const char *const public_keys[] = { "command", "timeout", NULL };
+
+#define BAD_COMMAND                                                                      \
+	WHO " setting command: not an executable file directly inside CERTFLEET_EXEC_DIR " \
+	    "that only root or the service's user can change"
 
 typedef struct exec_conf {
 	const char *command;
 	long timeout_s;
+	int fd;      /* the command, opened O_PATH|O_CLOEXEC; -1 before conf_load */
+	bool script; /* starts with "#!": its fd must stay open across the exec */
 } exec_conf;
+
+/* ---- the operator's rule (cf_exec_policy_set) ---- */
+
+static struct {
+	bool set, required;
+	char dir[1024];
+} policy;
+
+void cf_exec_policy_set(const char *dir, bool required)
+{
+	size_t n;
+
+	snprintf(policy.dir, sizeof(policy.dir), "%s", dir ? dir : "");
+	n = strlen(policy.dir);
+	while (n > 1 && policy.dir[n - 1] == '/')
+		policy.dir[--n] = '\0';
+	policy.required = required;
+	policy.set = true;
+}
+
+static const char *policy_dir(void)
+{
+	if (!policy.set)
+		cf_exec_policy_set(getenv("CERTFLEET_EXEC_DIR"), false);
+	return policy.dir;
+}
+
+/* Owned by root or the effective user, writable by neither group nor others. */
+static bool safe_owner_mode(const struct stat *st)
+{
+	return (st->st_uid == 0 || st->st_uid == geteuid()) &&
+	       (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+static int open_dir(const char *dir, cf_err *err)
+{
+	struct stat st;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "CERTFLEET_EXEC_DIR: cannot open %s: %s", dir,
+			   strerror(errno));
+		return -1;
+	}
+	if (fstat(dfd, &st) != 0 || !safe_owner_mode(&st)) {
+		cf_err_set(err, CF_ERR_PERMANENT,
+			   "CERTFLEET_EXEC_DIR: %s must be owned by root or uid %ld and writable "
+			   "by no one else (it is uid %ld, mode %04o)",
+			   dir, (long)geteuid(), (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+		close(dfd);
+		return -1;
+	}
+	return dfd;
+}
+
+int cf_exec_dir_check(const char *dir, cf_err *err)
+{
+	int dfd = open_dir(dir, err);
+
+	if (dfd < 0)
+		return -1;
+	close(dfd);
+	return 0;
+}
+
+/* Does the file behind fd (O_PATH) start with "#!"? Read through a reopening of
+ * that very file (/proc/self/fd), so a program that may be executed but not
+ * read (mode 0711) is simply not a script. */
+static bool is_script(int fd)
+{
+	char path[64], magic[2];
+	bool script = false;
+	int rfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) >= 0) {
+		script = pread(rfd, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!';
+		close(rfd);
+	}
+	return script;
+}
+
+/* Opens c->command (O_PATH) under the rule; -1 with err (one message for every failure
+ * when a dir is set). */
+static int open_command(exec_conf *c, cf_err *err)
+{
+	const char *dir = policy_dir(), *name;
+	size_t dl = strlen(dir);
+	struct stat st;
+	int dfd = -1;
+
+	if (dir[0] == '\0') {
+		if (policy.required)
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  WHO " setting command: exec providers are not allowed here "
+					  "(the operator has not set CERTFLEET_EXEC_DIR)");
+		c->fd = open(c->command, O_PATH | O_CLOEXEC);
+		if (c->fd < 0 || fstat(c->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+		    (st.st_mode & 0111) == 0)
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  WHO " setting command: %.200s is not an executable file",
+					  c->command);
+		if (st.st_mode & S_IWOTH)
+			return cf_err_set(err, CF_ERR_PERMANENT,
+					  WHO " setting command: %.200s is writable by any user "
+					  "(chmod o-w)", c->command);
+	} else {
+		name = c->command + dl + 1;
+		if (strncmp(c->command, dir, dl) != 0 || c->command[dl] != '/' || name[0] == '\0' ||
+		    strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
+		    strcmp(name, "..") == 0 || (dfd = open_dir(dir, NULL)) < 0 ||
+		    (c->fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+		    fstat(c->fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0 ||
+		    !safe_owner_mode(&st)) {
+			if (dfd >= 0)
+				close(dfd);
+			return cf_err_set(err, CF_ERR_PERMANENT, BAD_COMMAND);
+		}
+		close(dfd);
+	}
+	c->script = is_script(c->fd);
+	return 0;
+}
+
+static void conf_close(exec_conf *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
 
 /* ---- pure parts (exec.h) ---- */
 
@@ -145,25 +287,20 @@ static int conf_load(const json_t *s, exec_conf *c, cf_err *err)
 	char names[MAX_SETTINGS][sizeof(ENV_PREFIX) + 64];
 	const char *key;
 	const json_t *v;
-	struct stat st;
 	size_t n = 0, i;
 
 	memset(c, 0, sizeof(*c));
+	c->fd = -1;
 	if (s == NULL || !json_is_object(s))
 		return cf_err_set(err, CF_ERR_PERMANENT, WHO ": settings must be an object");
 	if (cf_api_setting_str(WHO, s, "command", &c->command, err) != 0)
 		return -1;
+	if ((c->command == NULL || c->command[0] != '/') && policy_dir()[0] != '\0')
+		return cf_err_set(err, CF_ERR_PERMANENT, BAD_COMMAND);
 	if (c->command == NULL || c->command[0] != '/')
 		return cf_err_set(err, CF_ERR_PERMANENT,
 				  WHO " setting command: required, an absolute path (got \"%.100s\")",
 				  c->command ? c->command : "");
-	if (stat(c->command, &st) != 0 || !S_ISREG(st.st_mode) || access(c->command, X_OK) != 0)
-		return cf_err_set(err, CF_ERR_PERMANENT,
-				  WHO " setting command: %.200s is not an executable file", c->command);
-	if (st.st_mode & S_IWOTH)
-		return cf_err_set(err, CF_ERR_PERMANENT,
-				  WHO " setting command: %.200s is writable by any user (chmod o-w)",
-				  c->command);
 	if (cf_api_setting_long(WHO, s, "timeout", 1, 3600, DEFAULT_TIMEOUT_S, &c->timeout_s,
 				err) != 0)
 		return -1;
@@ -188,26 +325,33 @@ static int conf_load(const json_t *s, exec_conf *c, cf_err *err)
 						  names[n]);
 		n++;
 	}
+	if (open_command(c, err) != 0) {
+		conf_close(c);
+		return -1;
+	}
 	return 0;
 }
 
 static int exec_validate(const json_t *settings, cf_err *err)
 {
 	exec_conf c;
+	int rc = conf_load(settings, &c, err);
 
-	return conf_load(settings, &c, err);
+	conf_close(&c);
+	return rc;
 }
 
 /* ---- running the program ---- */
 
+/* Every setting but the public ones (what cf_provider_is_secret answers for
+ * this provider through public_keys; asked here directly, as the registry
+ * depends on this file and not the other way round). */
 static bool is_secret(const char *key)
 {
-	size_t i;
-
-	for (i = 0; secret_keys[i] != NULL; i++)
-		if (strcmp(secret_keys[i], key) == 0)
-			return true;
-	return false;
+	for (size_t i = 0; public_keys[i] != NULL; i++)
+		if (strcmp(public_keys[i], key) == 0)
+			return false;
+	return true;
 }
 
 static void env_free(char **env)
@@ -265,47 +409,46 @@ static void drain(int *fd, cf_exec_tail *t)
 	}
 }
 
+/* In the child, between fork and exec: only async-signal-safe calls. Its own
+ * process group, default signal dispositions and an empty mask, stdin from
+ * /dev/null, stdout and stderr to the pipes, the command's fd as fd 3 (left
+ * open across the exec only for a script, whose interpreter reads it through
+ * /dev/fd/3), every other descriptor closed, "/" as the working folder; then
+ * the checked file itself is executed. */
+static void child(const exec_conf *c, char *const argv[], char *const env[], int out_w,
+		  int err_w)
+{
+	struct sigaction dfl;
+	sigset_t none;
+	int nul;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL); /* fails harmlessly for KILL, STOP, ... */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (setpgid(0, 0) != 0 || (nul = open("/dev/null", O_RDONLY)) < 0 || dup2(nul, 0) < 0 ||
+	    dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0 || dup2(c->fd, 3) < 0 ||
+	    fcntl(3, F_SETFD, c->script ? 0 : FD_CLOEXEC) != 0 || chdir("/") != 0)
+		_exit(127);
+	close_range(4, ~0U, 0);
+	fexecve(3, argv, env);
+	_exit(127);
+}
+
 /* Starts the program; returns its pid or -1 with err. Closes the write ends. */
 static pid_t spawn(const exec_conf *c, char *const argv[], char *const env[], int out[2],
 		   int errp[2], cf_err *err)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
-	pid_t pid = -1;
-	int rc;
+	pid_t pid = fork();
 
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (rc == 0)
-		rc = posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	if (rc == 0)
-		rc = posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-	if (rc == 0)
-		rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (rc == 0)
-		rc = posix_spawn_file_actions_addchdir_np(&fa, "/");
-	if (rc == 0)
-		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-						       POSIX_SPAWN_SETSIGDEF);
-	if (rc == 0)
-		rc = posix_spawnattr_setpgroup(&at, 0);
-	if (rc == 0)
-		rc = posix_spawnattr_setsigmask(&at, &none);
-	if (rc == 0)
-		rc = posix_spawnattr_setsigdefault(&at, &all);
-	if (rc == 0)
-		rc = posix_spawn(&pid, c->command, &fa, &at, argv, env);
-	if (rc != 0) {
-		cf_err_set(err, rc == ENOMEM || rc == EAGAIN ? CF_ERR_TRANSIENT : CF_ERR_PERMANENT,
-			   WHO ": cannot run %s: %s", c->command, strerror(rc));
-		pid = -1;
-	}
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	if (pid == 0)
+		child(c, argv, env, out[1], errp[1]);
+	if (pid < 0)
+		cf_err_set(err, errno == ENOMEM || errno == EAGAIN ? CF_ERR_TRANSIENT :
+								     CF_ERR_PERMANENT,
+			   WHO ": cannot run %s: fork: %s", c->command, strerror(errno));
 	close(out[1]);
 	close(errp[1]);
 	out[1] = errp[1] = -1;
@@ -413,10 +556,14 @@ static int run(const cf_provider_ctx *ctx, const char *action, const char *fqdn,
 
 	if (conf_load(ctx->settings, &c, err) != 0)
 		return -1;
-	if (cf_target_normalize(fqdn, name, err) != 0)
-		return cf_err_wrap(err, WHO);
-	if (value == NULL || value[0] == '\0' || strlen(value) > 1024)
-		return cf_err_set(err, CF_ERR_PERMANENT, WHO ": TXT value empty or over 1024 bytes");
+	if (cf_target_normalize(fqdn, name, err) != 0) {
+		cf_err_wrap(err, WHO);
+		goto out;
+	}
+	if (value == NULL || value[0] == '\0' || strlen(value) > 1024) {
+		cf_err_set(err, CF_ERR_PERMANENT, WHO ": TXT value empty or over 1024 bytes");
+		goto out;
+	}
 	snprintf(target, sizeof(target), "%s.", name);
 	argv[0] = (char *)c.command;
 	argv[1] = (char *)action;
@@ -473,6 +620,7 @@ out:
 		free(tails);
 	}
 	env_free(env);
+	conf_close(&c);
 	return rc;
 }
 
@@ -490,7 +638,7 @@ static int exec_cleanup(const cf_provider_ctx *ctx, const char *fqdn, const char
 
 const cf_provider_ops cf_provider_exec = {
 	.name = "exec",
-	.secret_keys = secret_keys,
+	.public_keys = public_keys,
 	.validate = exec_validate,
 	.present = exec_present,
 	.cleanup = exec_cleanup,

@@ -7,6 +7,7 @@
 #ifndef CERTFLEET_PROVIDERS_EXEC_H
 #define CERTFLEET_PROVIDERS_EXEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -33,5 +34,18 @@ size_t cf_exec_tail_get(const cf_exec_tail *t, char *out, size_t outlen);
 /* Replaces every occurrence of secret (when 4 bytes or longer) in the
  * NUL-terminated text with "***", in place. */
 void cf_exec_scrub(char *text, const char *secret);
+
+/* The operator's rule for commands, process-wide; set once at start-up, before
+ * any thread runs a provider. dir: CERTFLEET_EXEC_DIR ("" or NULL: none).
+ * required: without a dir, every exec provider is refused (serve: the API and
+ * the worker); when not required and no dir is set, the command may be any
+ * absolute path (the CLI, run by the operator). Never called: the CLI's
+ * default, with the dir from the environment's CERTFLEET_EXEC_DIR. */
+void cf_exec_policy_set(const char *dir, bool required);
+
+/* Whether dir is fit to be CERTFLEET_EXEC_DIR: a folder owned by root or the
+ * effective user and writable by no one else. 0, or -1 with err saying why
+ * (for the operator's log at start-up; API clients get one opaque message). */
+CF_MUST_CHECK int cf_exec_dir_check(const char *dir, cf_err *err);
 
 #endif

@@ -45,6 +45,9 @@ typedef struct cf_provider_rec {
 typedef struct cf_provider_ops {
 	const char *name;
 	const char *const *secret_keys; /* NULL-terminated */
+	/* NULL-terminated; when set, every setting NOT listed here is secret (and
+	 * secret_keys is not used): for providers whose settings are free-form */
+	const char *const *public_keys;
 	CF_MUST_CHECK int (*validate)(const json_t *settings, cf_err *err);
 	CF_MUST_CHECK int (*present)(const cf_provider_ctx *ctx, const char *fqdn, const char *value,
 		       cf_err *err);

@@ -133,7 +133,15 @@ int cf_provider_is_secret(const cf_provider_ops *ops, const char *key)
 {
 	size_t i;
 
-	if (ops == NULL || ops->secret_keys == NULL || key == NULL)
+	if (ops == NULL || key == NULL)
+		return 0;
+	if (ops->public_keys != NULL) {
+		for (i = 0; ops->public_keys[i] != NULL; i++)
+			if (strcmp(ops->public_keys[i], key) == 0)
+				return 0;
+		return 1;
+	}
+	if (ops->secret_keys == NULL)
 		return 0;
 	for (i = 0; ops->secret_keys[i] != NULL; i++)
 		if (strcmp(ops->secret_keys[i], key) == 0)

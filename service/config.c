@@ -155,6 +155,11 @@ static const setting settings[] = {
 	 "milliseconds an HTTP request waits for a free pool connection before a 503"},
 	{"CERTFLEET_METRICS_DETAIL", K_BOOL, "false", OFF(metrics_detail), 0, 0,
 	 "true: /metrics shows each certificate's expiry, labelled with its id"},
+	{"CERTFLEET_EXEC_DIR", K_OPTSTRING, "", OFF(exec_dir), 0, 0,
+	 "folder of the programs exec providers may run (owned by root or the service's "
+	 "user, writable by no one else); unset: no exec provider in serve"},
+	{"CERTFLEET_ALIAS_CHECK_TIMEOUT", K_INT, "20", OFF(alias_check_timeout), 1, 120,
+	 "seconds POST /v1/aliases/check may take in all (504 beyond)"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

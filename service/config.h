@@ -69,6 +69,8 @@ typedef struct cf_config {
 	int request_timeout;     /* s a request (or an idle keep-alive) may take, absolute */
 	int db_acquire_timeout_ms; /* ms an HTTP request waits for a pool connection */
 	bool metrics_detail;     /* /metrics labels series with certificate ids */
+	char *exec_dir;        /* CERTFLEET_EXEC_DIR: exec providers' programs, "" = none */
+	int alias_check_timeout; /* seconds POST /v1/aliases/check may take in all */
 } cf_config;
 
 #include <stdint.h>

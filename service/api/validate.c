@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dns/dns.h"
+#include "providers/scope.h"
 #include "util/utf8.h"
 
 #define KNOWN_KEY_TYPES "ec256, ec384, rsa2048, rsa3072, rsa4096"
@@ -244,6 +245,11 @@ static json_t *check_hosts(cert_ctx *c, const json_t *h)
 		return json_array();
 	if (!json_is_array(h)) {
 		cf_verrs_add(c->errs, "hosts", "must be an array of host names");
+		return NULL;
+	}
+	if (json_array_size(h) > CF_HOSTS_MAX) {
+		cf_verrs_add(c->errs, "hosts", "at most %d host names (got %zu)", CF_HOSTS_MAX,
+			     json_array_size(h));
 		return NULL;
 	}
 	out = json_array();
@@ -679,7 +685,7 @@ int cf_provider_doc_validate(const json_t *in, const cf_provider_ops **ops, cf_v
 		cf_verrs_add(errs, "settings", "required: an object of strings");
 	} else {
 		json_object_foreach((json_t *)settings, k, v)
-			if (!json_is_string(v)) {
+			if (!json_is_string(v) && strcmp(k, CF_SCOPE_SETTING) != 0) {
 				snprintf(field, sizeof(field), "settings.%.100s", k);
 				cf_verrs_add(errs, field, "must be a string");
 			}
@@ -688,8 +694,11 @@ int cf_provider_doc_validate(const json_t *in, const cf_provider_ops **ops, cf_v
 		*ops = NULL;
 		return 1;
 	}
-	if ((*ops)->validate(settings, &e) != 0) {
-		key = setting_named(e.msg, settings, word);
+	/* allowed_names is normalised in place (the caller's body is stored as it is
+	 * then); the provider validates the rest */
+	if (cf_provider_validate(*ops, (json_t *)settings, &e) != 0) {
+		key = strstr(e.msg, CF_SCOPE_SETTING) != NULL ? CF_SCOPE_SETTING
+							      : setting_named(e.msg, settings, word);
 		if (key != NULL)
 			snprintf(field, sizeof(field), "settings.%.100s", key);
 		else

@@ -21,6 +21,9 @@
 #include "util/err.h"
 
 #define CF_VERR_MAX 20
+/* Host names in one certificate's "hosts": bounded, as every input is (the list
+ * is kept in the row, in the fetch cache, and checked on every fetch). */
+#define CF_HOSTS_MAX 1000
 
 typedef struct cf_verr {
 	char field[300];

@@ -18,8 +18,9 @@
  * of each record's CNAME chain). With --provider (a provider type and its
  * settings, validated as the API would), the check asks the provider whether it
  * can write each target, when the provider can tell (providers/provider.h,
- * can_write). Exit status: 0 when every name is ok, 1 when one is not (or on an
- * error), 2 for usage errors. Setting values are never printed and are wiped.
+ * can_write), and first whether its allowed_names cover the target (providers/scope.h).
+ * Exit status: 0 when every name is ok or insecure (unsigned zones: information), 1
+ * when one is not (or on an error), 2 for usage errors. Setting values are never printed and are wiped.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "cmd/cmd.h"
 #include "dns/alias_check.h"
 #include "providers/provider.h"
+#include "providers/scope.h"
 #include "util/buf.h"
 
 #define DEFAULT_TIMEOUT_MS 10000L
@@ -171,7 +173,7 @@ static int can_write(void *arg, size_t name_index, const char *fqdn, cf_err *err
 {
 	const writable_arg *w = arg;
 
-	return w->ops->can_write(&w->ctx, fqdn, err);
+	return cf_provider_can_write(w->ops, w->ops->name, &w->ctx, fqdn, err);
 }
 
 static int suggest(void *arg, size_t name_index, const char *name, char *out, size_t len)
@@ -303,12 +305,11 @@ static int run_check(alias_opts *o, cf_err *err)
 				   o->provider);
 			goto out;
 		}
-		if (w.ops->validate(o->settings, err) != 0)
+		if (cf_provider_validate(w.ops, o->settings, err) != 0)
 			goto out;
 		w.ctx = (cf_provider_ctx){ .settings = o->settings, .resolvers = &o->resolvers,
 					   .timeout_ms = o->timeout_ms };
-		if (w.ops->can_write != NULL)
-			req.writable = can_write;
+		req.writable = can_write; /* allowed_names, then the provider's own probe */
 		req.suggest = suggest;
 		req.arg = &w;
 	} else if (json_object_size(o->settings) > 0) {
@@ -330,7 +331,8 @@ static int run_check(alias_opts *o, cf_err *err)
 	}
 	rc = 0;
 	json_array_foreach(results, i, r)
-		if (strcmp(str_of(r, "verdict", ""), "ok") != 0)
+		if (strcmp(str_of(r, "verdict", ""), "ok") != 0 &&
+		    strcmp(str_of(r, "verdict", ""), "insecure") != 0) /* information only */
 			rc = 1;
 out:
 	json_decref(results);

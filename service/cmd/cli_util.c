@@ -1,7 +1,8 @@
 /*
  * cli_util.c: parsing helpers for subcommands that configure DNS providers and
  * resolvers on the command line, and the account key file of the ACME commands;
- * see cli_util.h. Settings become a JSON object of strings, exactly the shape a
+ * see cli_util.h. Settings become a JSON object of strings (allowed_names, which
+ * every provider takes, a JSON array: "a,b" or '["a","b"]'), exactly the shape a
  * provider's validate() expects from the database, so the command line and the
  * API share one validation path. An account key file is created the way a key
  * file must be: mode 0600 from the first byte, complete before its name appears
@@ -19,6 +20,27 @@
 
 #include "crypto/crypto.h"
 #include "util/files.h"
+
+/* allowed_names=a,b (or a JSON array) as a JSON array of strings, or NULL. */
+static json_t *names_list(const char *text)
+{
+	json_t *a;
+	const char *p = text, *end;
+
+	if (*text == '[')
+		return json_loads(text, JSON_DECODE_ANY, NULL);
+	if ((a = json_array()) == NULL)
+		return NULL;
+	while (*p != '\0') {
+		end = p + strcspn(p, ", ");
+		if (end > p && json_array_append_new(a, json_stringn(p, (size_t)(end - p))) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+		p = *end != '\0' ? end + 1 : end;
+	}
+	return a;
+}
 
 static int key_char_ok(char c)
 {
@@ -75,6 +97,8 @@ int cf_cli_settings_add(json_t *obj, const char *kv, cf_err *err)
 			text[--len] = '\0';
 		v = json_string(text);
 		cf_secret_free(text);
+	} else if (strcmp(key, "allowed_names") == 0) {
+		v = names_list(eq + 1);
 	} else {
 		v = json_string(eq + 1);
 	}

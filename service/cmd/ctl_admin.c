@@ -44,11 +44,13 @@ static const char *named_path(char *out, size_t n, const char *what, const char 
 
 /* ---- alias check ---- */
 
+/* ok, or insecure (a right chain through unsigned zones: information only, as in
+ * `certfleet alias check`) */
 static bool verdict_ok(const json_t *r)
 {
 	const char *v = json_string_value(json_object_get(r, "verdict"));
 
-	return v != NULL && strcmp(v, "ok") == 0;
+	return v != NULL && (strcmp(v, "ok") == 0 || strcmp(v, "insecure") == 0);
 }
 
 static const ctl_col alias_cols[] = {

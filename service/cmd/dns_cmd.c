@@ -18,6 +18,7 @@
 #include "cmd/cli_util.h"
 #include "dns/dns.h"
 #include "providers/provider.h"
+#include "providers/scope.h"
 #include "util/buf.h"
 
 #define DEFAULT_WAIT_MS 60000L
@@ -191,12 +192,15 @@ static int do_provider(dns_opts *o, bool present, cf_err *err)
 	if (ops == NULL)
 		return cf_err_set(err, CF_ERR_PERMANENT, "no provider named \"%.60s\"",
 				  o->provider);
-	if (ops->validate(o->settings, err) != 0)
+	if (cf_provider_validate(ops, o->settings, err) != 0)
 		return -1;
 	ctx.settings = o->settings;
 	ctx.resolvers = o->resolvers.n > 0 ? &o->resolvers : NULL;
 	ctx.timeout_ms = o->timeout_ms;
-	if ((present ? ops->present : ops->cleanup)(&ctx, o->args[0], o->args[1], err) != 0)
+	/* any FQDN may be given here: allowed_names holds for a removal too */
+	if ((present ? cf_provider_present(ops, ops->name, &ctx, o->args[0], o->args[1], err)
+		     : cf_provider_cleanup(ops, ops->name, &ctx, o->args[0], o->args[1], true,
+					   err)) != 0)
 		return -1;
 	printf("%s TXT \"%s\" at %s\n", present ? "presented" : "removed", o->args[1],
 	       o->args[0]);

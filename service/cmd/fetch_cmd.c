@@ -6,12 +6,15 @@
  *                   [--ca-file PEM] [--reload CMD] [--owner USER[:GROUP]]
  *                   [--allow-http] [--quiet]
  *
- * One run: take DIR/.certfleet-fetch.lock (a second run on the same folder
- * fails at once), remove temporary files a killed run left behind, ask for
+ * One run: check DIR (it must belong to the user running the agent and be
+ * writable by no one else: cmd/fetch_dir.c works through its fd and never
+ * follows a link in it), take DIR/.certfleet-fetch.lock (a second run on the
+ * same folder fails at once), remove temporary files a killed run left behind, ask for
  * GET /v1/certificates/ID/bundle with If-None-Match (the ETag of the installed
  * version, kept in DIR/.certfleet-fetch.json), and on a new version write
  * cert.pem, chain.pem, fullchain.pem (0644) and privkey.pem (0600), each
- * atomically (cf_write_file_atomic: a temporary file in DIR, fsync, rename), then
+ * atomically (cf_fdir_write: a temporary file with a random name, created
+ * O_EXCL|O_NOFOLLOW, owned and moded, fsync, renameat), then
  * the state (the ETag and each file's SHA-256), then run the reload command
  * (/bin/sh -c CMD) once. If-None-Match is sent only when every file still has the
  * hash the state records, so a folder left half-written (or edited by hand) is
@@ -19,8 +22,10 @@
  *
  * Exit status: 0 nothing changed; 10 a new version was installed (and reloaded);
  * 3 the files were installed but the reload command failed (it is run again by
- * the next run, until it succeeds); 1 any other error, 2 a usage error; each with
- * a message on stderr. A run killed at any point leaves every file whole (old or
+ * the next run, until it succeeds); 5 the installed version was revoked for
+ * keyCompromise and the server has no replacement yet (410; the server's detail
+ * is printed; nothing is written, nothing reloaded); 1 any other error, 2 a usage
+ * error; each with a message on stderr. A run killed at any point leaves every file whole (old or
  * new) and the next run completes the change: the state is written after the
  * files and says "reload pending" until the command has succeeded, so a change is
  * reloaded at least once even across crashes, and exactly once otherwise.
@@ -35,7 +40,6 @@
  * clear; the server refuses keys over plain HTTP to non-local clients anyway).
  */
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -52,6 +56,7 @@
 
 #include "api/validate.h"
 #include "cmd/cmd.h"
+#include "cmd/fetch_dir.h"
 #include "crypto/crypto.h"
 #include "util/buf.h"
 #include "util/files.h"
@@ -61,6 +66,7 @@ extern char **environ;
 
 #define EXIT_CHANGED 10
 #define EXIT_RELOAD_FAILED 3
+#define EXIT_REVOKED 5
 #define STATE_FILE ".certfleet-fetch.json"
 #define LOCK_FILE ".certfleet-fetch.lock"
 #define MAX_BODY (4 * 1024 * 1024)
@@ -71,6 +77,7 @@ typedef struct fetch_args {
 	bool allow_http, quiet;
 	uid_t uid;
 	gid_t gid;
+	int dfd; /* DIR, opened and checked by cf_fdir_open */
 } fetch_args;
 
 /* The files of a version, in the order they are written. */
@@ -102,7 +109,9 @@ static int usage(void)
 		"usage: certfleet fetch --server URL --token-file F --certificate ID --out DIR\n"
 		"                       [--ca-file PEM] [--reload CMD] [--owner USER[:GROUP]]\n"
 		"                       [--allow-http] [--quiet]\n"
-		"exit status: 0 unchanged, 10 changed, 3 reload failed, 1 error, 2 usage\n");
+		"exit status: 0 unchanged, 10 changed, 3 reload failed,\n"
+		"             5 revoked (keyCompromise, no replacement yet), 1 error, 2 usage\n"
+		"DIR must belong to the user running the agent and be writable by no one else\n");
 	return 2;
 }
 
@@ -257,45 +266,16 @@ static char *read_token(const char *path, cf_err *err)
 
 /* ---- the folder: lock, leftovers, state ---- */
 
-/* Takes DIR's lock (held until the process ends). */
-static int lock_dir(const char *dir, cf_err *err)
-{
-	char path[4096];
-	int fd;
-
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-		return cf_err_set(err, CF_ERR_PERMANENT, "--out: cannot create %s: %s", dir,
-				  strerror(errno));
-	snprintf(path, sizeof(path), "%s/%s", dir, LOCK_FILE);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		return cf_err_set(err, CF_ERR_PERMANENT, "cannot open %s: %s", path,
-				  strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-		return cf_err_set(err, CF_ERR_PERMANENT,
-				  "another certfleet fetch is writing to %s (%s is locked)", dir, path);
-	return 0; /* fd stays open: the lock lives as long as the process */
-}
-
-/* Removes ".<file>.tmp-<pid>" files of a run that was killed while writing (we
+/* Removes ".<file>.tmp-*" files of a run that was killed while writing (we
  * hold the lock: no run is writing now). */
-static void remove_leftovers(const char *dir)
+static void remove_leftovers(const fetch_args *a)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[4096], prefix[64];
+	const char *names[NFILES + 1];
 
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		for (int i = 0; i <= NFILES; i++) {
-			snprintf(prefix, sizeof(prefix), ".%s.tmp-",
-				 i < NFILES ? files[i].name : STATE_FILE);
-			if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-				snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-				unlink(path);
-			}
-		}
-	}
-	if (d != NULL)
-		closedir(d);
+	for (int i = 0; i < NFILES; i++)
+		names[i] = files[i].name;
+	names[NFILES] = STATE_FILE;
+	cf_fdir_remove_leftovers(a->dfd, names, NFILES + 1);
 }
 
 static void state_free(state *s)
@@ -307,13 +287,17 @@ static void state_free(state *s)
 /* The state of the last run for certificate id (empty when none or another id). */
 static void state_read(const fetch_args *a, state *s)
 {
-	char path[4096];
 	const char *cert;
+	size_t n = 0;
+	char *text;
 	json_t *j;
 
 	memset(s, 0, sizeof(*s));
-	snprintf(path, sizeof(path), "%s/%s", a->out, STATE_FILE);
-	if ((j = json_load_file(path, 0, NULL)) == NULL)
+	if ((text = cf_fdir_read(a->dfd, STATE_FILE, MAX_PEM, &n)) == NULL)
+		return;
+	j = json_loadb(text, n, 0, NULL);
+	cf_secret_free(text);
+	if (j == NULL)
 		return;
 	cert = json_string_value(json_object_get(j, "certificate"));
 	if (cert != NULL && strcmp(cert, a->id) == 0 &&
@@ -343,13 +327,12 @@ static void sha_hex(const char *text, size_t len, char out[65])
 /* Does every file in DIR still have the hash the state records? */
 static bool files_intact(const fetch_args *a, const state *s)
 {
-	char path[4096], hex[65], *text;
+	char hex[65], *text;
 	size_t n = 0;
 	bool ok = true;
 
 	for (int i = 0; ok && i < NFILES; i++) {
-		snprintf(path, sizeof(path), "%s/%s", a->out, files[i].name);
-		if ((text = cf_read_file(path, MAX_PEM, &n, NULL)) == NULL)
+		if ((text = cf_fdir_read(a->dfd, files[i].name, MAX_PEM, &n)) == NULL)
 			return false;
 		sha_hex(text, n, hex);
 		ok = strcmp(hex, s->sha[i]) == 0;
@@ -370,7 +353,8 @@ static int state_write(const fetch_args *a, const state *s, cf_err *err)
 	if (text == NULL)
 		cf_err_oom(err, NULL);
 	else
-		rc = cf_write_file_atomic(a->out, STATE_FILE, text, strlen(text), 0644, err);
+		rc = cf_fdir_write(a->dfd, a->out, STATE_FILE, text, strlen(text), 0644, false, 0,
+				   0, err);
 	wipe_free(text); /* json_dumps allocates through the allocator set in cmd_fetch */
 	json_decref(j);
 	return rc;
@@ -487,15 +471,14 @@ out:
 	return rc;
 }
 
-/* Does DIR/name hold exactly text? */
-static bool same_content(const char *dir, const char *name, const char *text)
+/* Does DIR/name hold exactly text (a regular file, not a link)? */
+static bool same_content(int dfd, const char *name, const char *text)
 {
-	char path[4096], *have;
+	char *have;
 	size_t n = 0;
 	bool same;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((have = cf_read_file(path, MAX_PEM, &n, NULL)) == NULL)
+	if ((have = cf_fdir_read(dfd, name, MAX_PEM, &n)) == NULL)
 		return false;
 	same = n == strlen(text) && memcmp(have, text, n) == 0;
 	cf_secret_free(have);
@@ -505,20 +488,14 @@ static bool same_content(const char *dir, const char *name, const char *text)
 /* Writes the files that differ; *changed tells whether any did. */
 static int install(const fetch_args *a, const bundle *b, bool *changed, cf_err *err)
 {
-	char path[4096];
-
 	*changed = false;
 	for (int i = 0; i < NFILES; i++) {
-		if (same_content(a->out, files[i].name, b->text[i]))
+		if (same_content(a->dfd, files[i].name, b->text[i]))
 			continue;
 		*changed = true;
-		if (cf_write_file_atomic(a->out, files[i].name, b->text[i], strlen(b->text[i]),
-					 files[i].mode, err) != 0)
+		if (cf_fdir_write(a->dfd, a->out, files[i].name, b->text[i], strlen(b->text[i]),
+				  files[i].mode, a->owner != NULL, a->uid, a->gid, err) != 0)
 			return -1;
-		snprintf(path, sizeof(path), "%s/%s", a->out, files[i].name);
-		if (a->owner != NULL && chown(path, a->uid, a->gid) != 0)
-			return cf_err_set(err, CF_ERR_PERMANENT, "--owner: chown %s: %s", path,
-					  strerror(errno));
 	}
 	return 0;
 }
@@ -599,7 +576,7 @@ out:
 
 int cmd_fetch(int argc, char **argv)
 {
-	fetch_args a = { 0 };
+	fetch_args a = { .dfd = -1 };
 	answer ans = { 0 };
 	state st = { 0 };
 	cf_err err = { 0 };
@@ -615,9 +592,11 @@ int cmd_fetch(int argc, char **argv)
 		goto out;
 	}
 	if (check_server(&a, &err) != 0 || (a.owner && parse_owner(&a, &err) != 0) ||
-	    (token = read_token(a.token_file, &err)) == NULL || lock_dir(a.out, &err) != 0)
+	    (token = read_token(a.token_file, &err)) == NULL ||
+	    (a.dfd = cf_fdir_open(a.out, &err)) < 0 ||
+	    cf_fdir_lock(a.dfd, a.out, LOCK_FILE, &err) != 0)
 		goto out;
-	remove_leftovers(a.out);
+	remove_leftovers(&a);
 	state_read(&a, &st);
 	if (request(&a, token, st.etag && files_intact(&a, &st) ? st.etag : NULL, &ans, &err) != 0)
 		goto out;
@@ -627,6 +606,12 @@ int cmd_fetch(int argc, char **argv)
 			printf("%s: unchanged (version %d)\n", a.id, st.version);
 	} else if (ans.status == 200) {
 		rc = on_new(&a, &ans, &st, &err);
+	} else if (ans.status == 410) {
+		/* revoked for keyCompromise, no replacement yet: keep what is installed
+		 * (the web server keeps running), say why, and let the operator know by
+		 * the exit status; the next run installs the replacement */
+		answer_error(&a, &ans, &err);
+		rc = EXIT_REVOKED;
 	} else {
 		answer_error(&a, &ans, &err);
 	}
@@ -634,6 +619,8 @@ out:
 	if (rc != 0 && rc != EXIT_CHANGED)
 		fprintf(stderr, "certfleet fetch: %s\n", err.msg);
 	cf_secret_free(token);
+	if (a.dfd >= 0)
+		close(a.dfd); /* the lock's own fd stays open until exit */
 	cf_buf_free_secret(&ans.body);
 	state_free(&st);
 	cf_err_clear(&err);

@@ -22,6 +22,7 @@
 #include "cmd/cli_util.h"
 #include "cmd/cmd.h"
 #include "issue/engine.h"
+#include "providers/scope.h"
 #include "util/clock.h"
 #include "util/files.h"
 
@@ -281,7 +282,7 @@ int cmd_issue(int argc, char **argv)
 		cf_err_set(&err, CF_ERR_PERMANENT, "--provider: unknown provider '%s'", o.provider);
 		goto out;
 	}
-	if (ops->validate(o.settings, &err) != 0 || build_alias(&o, &spec, &err) != 0)
+	if (cf_provider_validate(ops, o.settings, &err) != 0 || build_alias(&o, &spec, &err) != 0)
 		goto out;
 	/* loaded from --account-key, or made (and saved there when given) */
 	if ((acct = cf_cli_account_key_load_or_create("--account-key", o.account_key_file, NULL,

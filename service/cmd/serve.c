@@ -11,6 +11,8 @@
  * is ignored (a client that hangs up is not fatal).
  */
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include "cmd/cmd.h"
 #include "http/http.h"
 #include "log.h"
+#include "providers/exec.h"
 #include "issue/directory.h"
 #include "crypto/crypto.h"
 #include "store/audit.h"
@@ -94,6 +97,35 @@ out:
 	return rc;
 }
 
+extern char **environ;
+
+/* Removes name from the environment and wipes its value where it lies: the
+ * initial environment is what /proc/PID/environ shows, and unsetenv() alone
+ * would leave the bytes there. The config already holds its own copy. */
+static void scrub_env(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			cf_wipe(*e + n + 1, strlen(*e + n + 1));
+	unsetenv(name);
+}
+
+/* The exec providers' rule: serve runs only programs directly inside
+ * CERTFLEET_EXEC_DIR, and none without it. A folder that fails the rule is
+ * reported here, with its reason, for the operator; API clients get one opaque
+ * message (providers/exec.c). */
+static void exec_policy(const cf_config *cfg)
+{
+	cf_err e = { 0 };
+
+	cf_exec_policy_set(cfg->exec_dir, true);
+	if (cfg->exec_dir[0] != '\0' && cf_exec_dir_check(cfg->exec_dir, &e) != 0)
+		cf_log(CF_LOG_WARN, "serve.exec_dir", "%s: no exec provider can run", e.msg);
+	cf_err_clear(&e);
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	cf_config cfg = {0};
@@ -108,6 +140,11 @@ int cmd_serve(int argc, char **argv)
 	sigset_t set;
 	int sig = 0, rc = 1, left;
 
+	/* no core dumps and no ptrace by other processes of the same user: the
+	 * memory holds the master key and, while in use, private keys (the core
+	 * limit too: with fs.suid_dumpable=2 a non-dumpable process still dumps) */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			file = argv[++i];
@@ -118,14 +155,19 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (cf_config_load(&cfg, file, &err) != 0)
 		goto out;
+	scrub_env("CERTFLEET_MASTER_KEY");
+	scrub_env("CERTFLEET_WEBHOOK_SECRET");
 	cf_log_level_parse(cfg.log_level, &lvl);
 	cf_log_set_level(lvl);
+	exec_policy(&cfg);
 	app.cfg = &cfg;
 	app.directory_profiles = cf_issue_directory_profiles;
 	if ((app.schema_expected = expected_schema(cfg.migrations_dir, &err)) < 0)
 		goto out;
-	if (cf_config_master_key(&cfg, app.master_key, &err) != 0 ||
-	    load_dns_settings(&cfg, &app, &err) != 0)
+	if (cf_config_master_key(&cfg, app.master_key, &err) != 0)
+		goto out;
+	cf_wipe(cfg.master_key, strlen(cfg.master_key)); /* only app.master_key from now on */
+	if (load_dns_settings(&cfg, &app, &err) != 0)
 		goto out;
 	if (cf_tokens_init(app.master_key) != 0 ||
 	    cf_derive_key(app.master_key, CF_IDEM_KEY_INFO, app.idem_key) != 0) {
@@ -171,6 +213,15 @@ out:
 	if ((left = cf_workers_stop(workers, cfg.shutdown_grace)) > 0) {
 		/* their jobs were released; they still use the app: do not free it */
 		cf_log(CF_LOG_WARN, "serve.stopped", "%d workers left behind", left);
+		fflush(NULL);
+		_exit(rc);
+	}
+	if ((left = cf_h_aliases_running()) > 0) {
+		/* alias checks past their answer's deadline, still waiting on DNS: they
+		 * use only what they own, but exit's handlers would tear down the
+		 * libraries under them */
+		cf_wipe(app.master_key, sizeof(app.master_key));
+		cf_log(CF_LOG_WARN, "serve.stopped", "%d alias checks left behind", left);
 		fflush(NULL);
 		_exit(rc);
 	}

@@ -16,9 +16,17 @@
  * The verdict comes from the resolvers' view when it could be read (that is what
  * the CA sees) and from the authoritative view otherwise; a difference between
  * the two is mentioned in the detail (a resolver may still cache an old answer).
+ * Where that gives ok, the chain's health as the CA meets it comes next
+ * (chain_health): DNSSEC along the whole chain (dnssec.c: bogus names the zone and
+ * the reason; unsigned zones make "insecure", information only), a resolver that
+ * answers SERVFAIL or nothing (unresolvable, naming the server), and a target that
+ * no zone holds (dangling: its SOA walk ends in a top-level zone, or nowhere).
+ * Each record gets a short timeout per query and a time budget (cf_dns_limits_set),
+ * so a dead server costs seconds, not a resolver timeout per hop.
  * Every JSON value built here is owned by the result array handed to the caller.
  */
 #include "dns/alias_check.h"
+#include "dns/dnssec.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +37,10 @@
 
 #define AUTH_MAX_HOPS 16
 #define AUTH_MAX_SERVERS 4
+/* Each query waits at most this long, and one record's checks together this long
+ * (then the rest fail at once, and say so). */
+#define CHECK_QUERY_MS 1000
+#define CHECK_RECORD_BUDGET_MS 3000
 
 /* What one challenge record looks like, in both views. */
 typedef struct rec_view {
@@ -424,6 +436,66 @@ static void suggest_target(const cf_alias_check_req *req, const cf_challenge_tar
 		 "; a target the provider can write: %s.", name);
 }
 
+/* The health of an ok chain: DNSSEC, resolvability, a zone for the target. Sets
+ * the verdict (dnssec_bogus, unresolvable, dangling) when one fails; *sec is the
+ * DNSSEC state (for insecure and the result's "dnssec"); *dangling when no zone
+ * holds the target. */
+static void chain_health(const cf_alias_check_req *req, const rec_view *v,
+			 const char *target, verdict *vd, cf_dnssec_result *sec, bool *dangling)
+{
+	const cf_challenge_target *t = v->t;
+	char *zone = NULL;
+	cf_err e = { 0 };
+
+	*dangling = false;
+	if (cf_dnssec_check(req->resolvers, t->record, sec, &e) != 0) {
+		sec->state = CF_DNSSEC_UNRESOLVABLE;
+		snprintf(sec->reason, sizeof(sec->reason), "%s", e.msg);
+	}
+	cf_err_clear(&e);
+	/* where the resolvers already failed on the chain, that failure names the hop
+	 * and the server (the budget may be spent by now) */
+	if (sec->state == CF_DNSSEC_UNRESOLVABLE && v->res_ok && v->res.unresolved)
+		snprintf(sec->reason, sizeof(sec->reason), "%s", v->res_error);
+	if (sec->state == CF_DNSSEC_BOGUS) {
+		set_verdict(vd, "dnssec_bogus", "DNSSEC validation fails in zone %s: %s; the CA's "
+			    "resolvers answer SERVFAIL for %s. TXT, so no DNS-01 validation through "
+			    "it can succeed", sec->zone, sec->reason, t->record);
+		return;
+	}
+	if (sec->state == CF_DNSSEC_UNRESOLVABLE) {
+		set_verdict(vd, "unresolvable", "%s. TXT cannot be resolved, as the CA would ask "
+			    "for it: %s", t->record, sec->reason);
+		return;
+	}
+	if (cf_dns_find_zone(req->resolvers, target, &zone, &e) != 0) {
+		if (e.cls == CF_ERR_TRANSIENT) {
+			set_verdict(vd, "unresolvable", "the zone of %s. cannot be found: %s", target,
+				    e.msg);
+		} else {
+			*dangling = true;
+			set_verdict(vd, "dangling", "no zone holds %s.: %s", target, e.msg);
+		}
+	} else if (strchr(zone, '.') == NULL) {
+		*dangling = true;
+		set_verdict(vd, "dangling", "no zone holds %s.: the nearest zone is the top-level "
+			    "zone %s. (NXDOMAIN below it), so the CNAME points at nothing; point it "
+			    "at a name in a zone the provider can write", target, zone);
+	}
+	cf_err_clear(&e);
+	free(zone);
+}
+
+/* The result's "dnssec" member (new), or null when the chain was not examined. */
+static json_t *dnssec_json(const cf_dnssec_result *sec, bool examined)
+{
+	if (!examined)
+		return json_null();
+	return json_pack("{s:s, s:s?, s:s?}", "state", cf_dnssec_state_name(sec->state),
+			 "zone", sec->zone[0] ? sec->zone : NULL, "reason",
+			 sec->reason[0] ? sec->reason : NULL);
+}
+
 /* Checks one record and fills the results of its names. */
 static void check_record(const cf_alias_check_req *req, const cf_alias_spec *spec,
 			 const cf_challenge_target *t, json_t **results)
@@ -434,16 +506,30 @@ static void check_record(const cf_alias_check_req *req, const cf_alias_spec *spe
 	const char *target, *from;
 	char name[CF_NAME_MAX + 1];
 	cf_err e = { 0 };
-	bool at_record;
+	cf_dnssec_result sec = { 0 };
+	bool at_record, examined = false, dangling = false;
 	int writable = -1;
 
+	cf_dns_limits_set(CHECK_QUERY_MS, CHECK_RECORD_BUDGET_MS);
 	resolver_view(req->resolvers, &v);
 	auth_chain(req->resolvers, &v);
 	chain = chain_names(&v);
 	target = target_of(spec, &v, chain, &from, &at_record);
 	decide(&v, target, at_record, &vd);
 	compare_views(&v, &vd);
-	if (req->writable != NULL && target != NULL) {
+	if (strcmp(vd.name, "ok") == 0 && target != NULL) {
+		chain_health(req, &v, target, &vd, &sec, &dangling);
+		examined = true;
+	}
+	if (req->writable != NULL && target != NULL && dangling) {
+		/* a provider has no zone where no zone is */
+		writable = 0;
+		cf_err_set(&e, CF_ERR_PERMANENT, "no zone holds %s, so the provider has none to "
+			   "write", target);
+	} else if (req->writable != NULL && target != NULL && strcmp(vd.name, "unresolvable") == 0) {
+		/* its zone does not answer: the provider's probe would only wait too */
+		cf_err_set(&e, CF_ERR_TRANSIENT, "not asked: %s does not resolve", target);
+	} else if (req->writable != NULL && target != NULL) {
 		writable = req->writable(req->arg, t->names[0], target, &e);
 		if (writable == 0 && strcmp(vd.name, "ok") == 0)
 			set_verdict(&vd, "unwritable", "%s. reaches %s., but the DNS provider cannot "
@@ -453,6 +539,9 @@ static void check_record(const cf_alias_check_req *req, const cf_alias_spec *spe
 				 sizeof(vd.detail) - strlen(vd.detail),
 				 "; besides, the DNS provider cannot write %s.", target);
 	}
+	if (strcmp(vd.name, "ok") == 0 && examined && sec.state == CF_DNSSEC_INSECURE)
+		set_verdict(&vd, "insecure", "%s. reaches %s. (fine for issuance), but without "
+			    "DNSSEC: %s", t->record, target, sec.reason);
 	if (target == NULL || writable == 0)
 		suggest_target(req, t, &v, &vd);
 	for (size_t k = 0; k < t->nnames; k++) {
@@ -469,9 +558,11 @@ static void check_record(const cf_alias_check_req *req, const cf_alias_spec *spe
 			      v.auth_error[0] ? v.auth_error : NULL, "writable_detail",
 			      writable == 1 || req->writable == NULL || target == NULL ? NULL : e.msg,
 			      "fix", "delete", vd.del, "create", vd.create);
-		if (r != NULL)
+		if (r != NULL) {
 			json_object_set_new(r, "writable",
 					    writable < 0 ? json_null() : json_boolean(writable));
+			json_object_set_new(r, "dnssec", dnssec_json(&sec, examined));
+		}
 		results[t->names[k]] = r;
 	}
 	cf_err_clear(&e);
@@ -502,6 +593,7 @@ int cf_alias_check_run(const cf_alias_check_req *req, json_t **out, cf_err *err)
 	}
 	for (k = 0; k < plan.n; k++)
 		check_record(req, spec, &plan.t[k], results);
+	cf_dns_limits_clear();
 	*out = json_array();
 	for (k = 0; k < req->n; k++) {
 		if (results[k] == NULL || json_array_append_new(*out, results[k]) != 0) {

@@ -76,6 +76,15 @@ void cf_dns_server_str(const cf_dns_server *s, char out[CF_DNS_SERVER_STRLEN]);
 int cf_dns_servers_from_resolv_conf(cf_dns_servers *l, const char *path, cf_err *err);
 
 /* ---- query.c ---- */
+/* Limits for the queries of the calling thread from now on: each query waits at
+ * most per_query_ms (0: the default, 2 s), and all of them together budget_ms
+ * (0: no budget); past it every query fails at once (transient, naming the
+ * budget). cf_dns_limits_clear() lifts them. */
+void cf_dns_limits_set(long per_query_ms, long budget_ms);
+void cf_dns_limits_clear(void);
+/* true once this thread's budget is spent. */
+bool cf_dns_budget_spent(void);
+
 typedef struct cf_cname_chain {
 	char **names; /* names[0] is the start; each next one is the CNAME target */
 	size_t n;

@@ -14,13 +14,19 @@
  * (its CNAME, or its TXT/A/AAAA records as zone-file lines: the alias check's
  * view of each hop), the zone of a name (SOA walk) and the addresses of a zone's
  * NS set (each NS host resolved through the same servers).
+ *
+ * A caller that must answer quickly (the alias check) sets limits for its thread
+ * (cf_dns_limits_set): a shorter timeout per query and a time budget; once the
+ * budget is spent, every further query fails at once, naming the budget.
  */
 #include "dns/dns.h"
+#include "dns/dns_int.h"
 
-#include <ldns/ldns.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/clock.h"
 
 #define QUERY_TIMEOUT_MS 2000
 #define EDNS_UDP_SIZE 1232
@@ -50,13 +56,59 @@ static const char *type_name(ldns_rr_type t)
 	}
 }
 
+/* This thread's limits (cf_dns_limits_set): 0 = none. */
+static _Thread_local long lim_query_ms;
+static _Thread_local long long lim_deadline_ms;
+static _Thread_local long lim_budget_ms;
+
+void cf_dns_limits_set(long per_query_ms, long budget_ms)
+{
+	lim_query_ms = per_query_ms;
+	lim_budget_ms = budget_ms;
+	lim_deadline_ms = budget_ms > 0 ? cf_clock_mono_ms() + budget_ms : 0;
+}
+
+void cf_dns_limits_clear(void)
+{
+	lim_query_ms = 0;
+	lim_budget_ms = 0;
+	lim_deadline_ms = 0;
+}
+
+bool cf_dns_budget_spent(void)
+{
+	return lim_deadline_ms > 0 && cf_clock_mono_ms() >= lim_deadline_ms;
+}
+
+/* The timeout of the next query in ms; 0 when the budget is spent (err set). */
+static long query_timeout(const cf_dns_server *srv, cf_err *err)
+{
+	long t = lim_query_ms > 0 ? lim_query_ms : QUERY_TIMEOUT_MS;
+	long long left;
+	char who[CF_DNS_SERVER_STRLEN];
+
+	if (lim_deadline_ms <= 0)
+		return t;
+	left = lim_deadline_ms - cf_clock_mono_ms();
+	if (left <= 0) {
+		cf_dns_server_str(srv, who);
+		cf_err_set(err, CF_ERR_TRANSIENT, "DNS server %s not asked: the check's time budget "
+			   "(%ld ms) is spent", who, lim_budget_ms);
+		return 0;
+	}
+	return left < t ? (long)left : t;
+}
+
 /* A resolver object that talks to exactly one server. */
 static ldns_resolver *resolver_for(const cf_dns_server *srv, bool rd, cf_err *err)
 {
 	ldns_resolver *r = NULL;
 	ldns_rdf *addr = NULL;
-	struct timeval tv = { QUERY_TIMEOUT_MS / 1000, (QUERY_TIMEOUT_MS % 1000) * 1000 };
+	long ms = query_timeout(srv, err);
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
+	if (ms == 0)
+		return NULL;
 	addr = ldns_rdf_new_frm_str(strchr(srv->ip, ':') ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A,
 				    srv->ip);
 	r = ldns_resolver_new();
@@ -156,6 +208,50 @@ out:
 		*qname_out = qname;
 		qname = NULL;
 	}
+	if (qname != NULL)
+		ldns_rdf_deep_free(qname);
+	return rc;
+}
+
+int cf_dns_raw(const cf_dns_servers *l, const char *name, ldns_rr_type type, unsigned flags,
+	       ldns_pkt **out, cf_err *err)
+{
+	ldns_rdf *qname = ldns_dname_new_frm_str(name);
+	ldns_resolver *r = NULL;
+	ldns_status st = LDNS_STATUS_ERR;
+	char who[CF_DNS_SERVER_STRLEN] = "";
+	size_t i;
+	int rc = -1;
+
+	*out = NULL;
+	if (qname == NULL || l == NULL || l->n == 0) {
+		cf_err_set(err, CF_ERR_PERMANENT, "cannot ask for %.260s", name);
+		goto out;
+	}
+	for (i = 0; i < l->n && *out == NULL; i++) {
+		cf_err_clear(err);
+		cf_dns_server_str(&l->s[i], who);
+		if ((r = resolver_for(&l->s[i], true, err)) == NULL)
+			continue;
+		ldns_resolver_set_dnssec(r, (flags & CF_DNS_Q_DO) != 0);
+		ldns_resolver_set_dnssec_cd(r, (flags & CF_DNS_Q_CD) != 0);
+		st = ldns_resolver_send(out, r, qname, type, LDNS_RR_CLASS_IN,
+					LDNS_RD | ((flags & CF_DNS_Q_CD) ? LDNS_CD : 0));
+		if (st != LDNS_STATUS_OK && *out != NULL) {
+			ldns_pkt_free(*out);
+			*out = NULL;
+		}
+		ldns_resolver_deep_free(r);
+		r = NULL;
+	}
+	if (*out != NULL) {
+		cf_err_clear(err);
+		rc = 0;
+	} else if (err->cls == CF_ERR_NONE) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "DNS server %s: no answer for %.260s (%s)", who,
+			   name, ldns_get_errorstr_by_id(st));
+	}
+out:
 	if (qname != NULL)
 		ldns_rdf_deep_free(qname);
 	return rc;

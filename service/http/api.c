@@ -439,6 +439,8 @@ int cf_api_run(cf_app *app, const cf_route *rt, cf_http_req *req, cf_http_resp *
 				"the handler failed; see the logs for request %s", req->request_id);
 		goto out;
 	}
+	if (resp->defer.run != NULL)
+		goto out; /* answered later, off this thread; it wrote nothing: roll back */
 	if (in_txn && resp->status >= 200 && resp->status < 300) {
 		in_txn = false;
 		if (commit(req, resp, key, fp) != 0)

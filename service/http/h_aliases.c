@@ -13,22 +13,32 @@
  * with the name's provider added; DNS problems are verdicts, never errors, so
  * the status is 200 whenever the input could be checked.
  *
- * Unlike the other handlers this one asks DNS (and, through can_write, the
- * providers' APIs) from an HTTP thread: the check is the answer, and it is
- * bounded (2 s per DNS question, the provider timeout per probe), but a long
- * list of names keeps one HTTP thread and one database connection for a while.
- * Nothing is written; the request's transaction commits nothing.
+ * The check asks DNS (and, through can_write, the providers' APIs), which takes
+ * time, so it runs off the HTTP threads and under one overall deadline: the
+ * handler validates the body and loads the providers (its database connection
+ * then goes back to the pool), and hands the rest to a deferred answer
+ * (cf_resp_defer: the connection is suspended, the HTTP thread is free for
+ * other requests). That answer starts the check on a thread of its own and
+ * waits for it until CERTFLEET_ALIAS_CHECK_TIMEOUT; a check still running then
+ * is answered 504 and left to finish alone (it owns everything it uses, and
+ * frees it). At most CF_HTTP_DEFER_MAX checks run at once, counting those
+ * left behind; beyond that the answer is 503 with Retry-After. Nothing is
+ * written.
  */
 #include "http/http.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/validate.h"
 #include "dns/alias_check.h"
 #include "store/certificates.h"
 #include "store/providers.h"
+#include "providers/scope.h"
 
 #define PROBE_TIMEOUT_MS 10000
 
@@ -58,13 +68,13 @@ static int can_write(void *arg, size_t i, const char *fqdn, cf_err *err)
 	check_provs *cp = arg;
 	cf_provider_ctx ctx = cp->ctx;
 
-	if (cp->of[i] < 0 || cp->p[cp->of[i]].ops->can_write == NULL) {
-		cf_err_set(err, CF_ERR_TRANSIENT, "%s", cp->of[i] < 0 ? "no provider given"
-			   : "this provider type cannot tell");
+	if (cp->of[i] < 0) {
+		cf_err_set(err, CF_ERR_TRANSIENT, "no provider given");
 		return -1;
 	}
 	ctx.settings = cp->p[cp->of[i]].settings;
-	return cp->p[cp->of[i]].ops->can_write(&ctx, fqdn, err);
+	/* allowed_names first (unwritable, naming the setting), then the type's probe */
+	return cf_provider_can_write(cp->p[cp->of[i]].ops, cp->p[cp->of[i]].name, &ctx, fqdn, err);
 }
 
 /* dns_alias as a spec (what spec.c does for a job); 1 with errs when malformed. */
@@ -223,14 +233,179 @@ static json_t *stored_definition(cf_http_req *req, cf_http_resp *resp, const jso
 	return out;
 }
 
+/* ---- the check, off the HTTP threads ---- */
+
+static atomic_int checks_running; /* checker threads alive, those left behind too */
+
+int cf_h_aliases_running(void)
+{
+	return atomic_load(&checks_running);
+}
+
+/* One check: owned jointly by the deferred answer and the checker thread (refs),
+ * freed by whichever lets go last. names point into body/def. */
+typedef struct check_job {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs;
+	bool done;
+	json_t *body, *def, *results;
+	const char **names;
+	cf_alias_spec spec;
+	check_provs cp;
+	cf_alias_check_req creq;
+	cf_err err;
+	int rc;
+	int timeout_s;
+	cf_dns_servers resolvers; /* a copy: a checker left behind may outlive the app */
+} check_job;
+
+static void job_release(void *arg)
+{
+	check_job *j = arg;
+	bool last;
+
+	pthread_mutex_lock(&j->mu);
+	last = --j->refs == 0;
+	pthread_mutex_unlock(&j->mu);
+	if (!last)
+		return;
+	for (size_t i = 0; i < j->cp.np; i++)
+		cf_provider_settings_free(j->cp.p[i].settings);
+	free(j->cp.of);
+	free(j->names);
+	cf_alias_spec_free(&j->spec);
+	json_decref(j->results);
+	json_decref(j->def);
+	json_decref(j->body);
+	cf_err_clear(&j->err);
+	pthread_cond_destroy(&j->cv);
+	pthread_mutex_destroy(&j->mu);
+	free(j);
+}
+
+static void *checker_main(void *arg)
+{
+	check_job *j = arg;
+	json_t *results = NULL;
+	cf_err err = { 0 };
+	int rc = cf_alias_check_run(&j->creq, &results, &err);
+
+	pthread_mutex_lock(&j->mu);
+	j->rc = rc;
+	j->results = results;
+	j->err = err;
+	j->done = true;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	atomic_fetch_sub(&checks_running, 1);
+	job_release(j);
+	return NULL;
+}
+
+/* The deferred answer: start the checker, wait for it until the deadline. */
+static void job_run(void *arg, cf_http_resp *resp)
+{
+	check_job *j = arg;
+	cf_verrs errs = { 0 };
+	struct timespec until;
+	pthread_attr_t at;
+	pthread_t t;
+	json_t *r;
+	size_t i;
+	bool started = false;
+
+	if (atomic_fetch_add(&checks_running, 1) < CF_HTTP_DEFER_MAX &&
+	    pthread_attr_init(&at) == 0) {
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		j->refs++; /* the checker's */
+		started = pthread_create(&t, &at, checker_main, j) == 0;
+		if (!started)
+			j->refs--;
+		pthread_attr_destroy(&at);
+	}
+	if (!started) {
+		atomic_fetch_sub(&checks_running, 1);
+		cf_resp_problem(resp, 503, "busy", NULL, "%d alias checks are running: try again "
+				"shortly", CF_HTTP_DEFER_MAX);
+		cf_resp_header(resp, "Retry-After", "5");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += j->timeout_s;
+	pthread_mutex_lock(&j->mu);
+	while (!j->done)
+		if (pthread_cond_timedwait(&j->cv, &j->mu, &until) != 0 && !j->done)
+			break;
+	if (!j->done) {
+		pthread_mutex_unlock(&j->mu);
+		cf_resp_problem(resp, 504, "alias-check-timeout", NULL,
+				"the alias check of %zu names did not finish within %d s "
+				"(CERTFLEET_ALIAS_CHECK_TIMEOUT): check fewer names at once, or "
+				"check the resolvers (CERTFLEET_RESOLVERS)",
+				j->creq.n, j->timeout_s);
+		return;
+	}
+	pthread_mutex_unlock(&j->mu);
+	if (j->rc != 0) {
+		cf_verrs_add(&errs, j->spec.mode == CF_ALIAS_MAP || j->spec.mode == CF_ALIAS_ONE
+			     ? "dns_alias" : "domains", "%s", j->err.msg);
+		cf_resp_invalid(resp, &errs);
+		return;
+	}
+	json_array_foreach(j->results, i, r)
+		json_object_set_new(r, "provider", j->cp.of[i] < 0 ? json_null()
+				    : json_string(j->cp.p[j->cp.of[i]].name));
+	cf_resp_json(resp, 200, json_pack("{s:O}", "results", j->results));
+}
+
+/* A job that takes over the request's parsed state (the caller's pointers are
+ * set to NULL); NULL when out of memory. */
+static check_job *job_new(cf_app *app, json_t **body, json_t **def, const char ***names,
+			  size_t n, cf_alias_spec *spec, check_provs *cp)
+{
+	check_job *j = calloc(1, sizeof(*j));
+	pthread_condattr_t ca;
+
+	if (j == NULL)
+		return NULL;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	j->refs = 1; /* the deferred answer's */
+	j->timeout_s = app->cfg->alias_check_timeout;
+	j->body = *body;
+	j->def = *def;
+	j->names = *names;
+	j->spec = *spec;
+	j->cp = *cp;
+	*body = *def = NULL;
+	*names = NULL;
+	memset(spec, 0, sizeof(*spec));
+	memset(cp, 0, sizeof(*cp));
+	j->resolvers = app->resolvers;
+	j->creq = (cf_alias_check_req){ .resolvers = &j->resolvers, .spec = &j->spec,
+					.names = j->names, .n = n };
+	j->cp.ctx.resolvers = &j->resolvers;
+	j->cp.ctx.timeout_ms = PROBE_TIMEOUT_MS;
+	if (j->cp.np > 0) {
+		j->creq.writable = can_write;
+		j->creq.suggest = suggest;
+		j->creq.arg = &j->cp;
+	}
+	return j;
+}
+
 int cf_h_aliases_check(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
-	json_t *body = NULL, *def = NULL, *results = NULL, *r;
+	json_t *body = NULL, *def = NULL;
 	const json_t *b;
 	const char **names = NULL;
 	cf_alias_spec spec = { 0 };
-	check_provs cp = { .ctx = { .resolvers = &app->resolvers, .timeout_ms = PROBE_TIMEOUT_MS } };
-	cf_alias_check_req creq = { .resolvers = &app->resolvers, .spec = &spec };
+	check_provs cp = { 0 };
+	check_job *job;
 	cf_verrs errs = { 0 };
 	cf_err err = { 0 };
 	bool failed = false;
@@ -264,23 +439,12 @@ int cf_h_aliases_check(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		cf_resp_invalid(resp, &errs);
 		goto out;
 	}
-	creq.names = names;
-	creq.n = n;
-	if (cp.np > 0) {
-		creq.writable = can_write;
-		creq.suggest = suggest;
-		creq.arg = &cp;
+	if ((job = job_new(app, &body, &def, &names, n, &spec, &cp)) == NULL) {
+		cf_err_oom(&err, NULL);
+		failed = true;
+		goto done;
 	}
-	if (cf_alias_check_run(&creq, &results, &err) != 0) {
-		cf_verrs_add(&errs, spec.mode == CF_ALIAS_MAP || spec.mode == CF_ALIAS_ONE
-			     ? "dns_alias" : "domains", "%s", err.msg);
-		cf_resp_invalid(resp, &errs);
-		goto out;
-	}
-	json_array_foreach(results, i, r)
-		json_object_set_new(r, "provider", cp.of[i] < 0 ? json_null()
-				    : json_string(cp.p[cp.of[i]].name));
-	cf_resp_json(resp, 200, json_pack("{s:O}", "results", results));
+	cf_resp_defer(resp, job_run, job_release, job);
 done:
 	if (failed)
 		cf_resp_store_error(req, resp, &err);
@@ -290,7 +454,6 @@ out:
 	free(cp.of);
 	free(names);
 	cf_alias_spec_free(&spec);
-	json_decref(results);
 	json_decref(def);
 	json_decref(body);
 	cf_err_clear(&err);

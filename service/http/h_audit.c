@@ -79,13 +79,13 @@ static bool valid_since(const char *s, char *out, size_t outlen)
 int cf_h_audit_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
 	const char *since = cf_req_query(req, "since"), *actor = cf_req_query(req, "actor"),
-		   *action = cf_req_query(req, "action"), *limit_s = cf_req_query(req, "limit");
+		   *action = cf_req_query(req, "action");
 	char since_norm[64];
 	cf_verrs errs = { 0 };
 	cf_err err = { 0 };
 	json_t *out = NULL;
-	long limit = LIST_DEFAULT;
-	char *end = NULL;
+	cf_page pg;
+	int rc;
 
 	if (since != NULL && !valid_since(since, since_norm, sizeof(since_norm)))
 		cf_verrs_add(&errs, "since", "\"%.40s\" is not an RFC 3339 date-time such as "
@@ -94,20 +94,13 @@ int cf_h_audit_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		cf_verrs_add(&errs, "actor", "must be 1-200 characters");
 	if (action != NULL && (action[0] == '\0' || strlen(action) > 100))
 		cf_verrs_add(&errs, "action", "must be 1-100 characters");
-	if (limit_s != NULL) {
-		errno = 0;
-		limit = strtol(limit_s, &end, 10);
-		if (errno != 0 || limit_s[0] == '\0' || *end != '\0' || limit < 1 ||
-		    limit > LIST_MAX)
-			cf_verrs_add(&errs, "limit", "must be a number from 1 to %d", LIST_MAX);
-	}
-	if (errs.n > 0)
+	if (cf_page_parse(req, "ti", LIST_DEFAULT, &pg, &errs) != 0 || errs.n > 0) {
 		cf_resp_invalid(resp, &errs);
-	else if (cf_audit_list_json(req->db, since ? since_norm : NULL, actor, action, (int)limit,
-				    &out, &err) != 0)
-		cf_resp_store_error(req, resp, &err);
-	else
-		cf_resp_json(resp, 200, out);
-	cf_err_clear(&err);
+		cf_page_free(&pg);
+		return 0;
+	}
+	rc = cf_audit_page_json(req->db, since ? since_norm : NULL, actor, action, &pg.q, &out,
+				&err);
+	cf_page_reply(req, resp, &pg, rc, out, &err);
 	return 0;
 }

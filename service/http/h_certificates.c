@@ -10,6 +10,12 @@
  * providers a certificate names are locked FOR SHARE until the commit, so a
  * concurrent DELETE of one of them waits and then sees the certificate.
  *
+ * A provider with allowed_names (providers/scope.h) must be able to write the
+ * challenge target of each name it serves: the record itself without an alias,
+ * the alias or the alias map's entry otherwise (with "auto" the target is known
+ * only from DNS: the worker checks it before writing). Otherwise 400, naming the
+ * name, the target and the provider.
+ *
  * Key grants (README "Who gets the key"): a certificate's hosts and admin_keys
  * say who receives its private key, so changing them is the keys role's, not
  * the admin's. A PATCH from an admin token that would change either is refused
@@ -34,6 +40,7 @@
 #include "store/issuers.h"
 #include "store/jobs.h"
 #include "store/providers.h"
+#include "providers/scope.h"
 
 /* The cf_cert_rules callback: does provider name exist (and lock it)? */
 static int provider_exists(void *arg, const char *name, cf_err *err)
@@ -54,6 +61,62 @@ static int issuer_exists(void *arg, const char *name, cf_err *err)
 	return r == 0 && strcmp(name, CF_ISSUER_DEFAULT) == 0 ? 1 : r;
 }
 
+/* The FQDN the values of name go to under doc's dns_alias into target; false for
+ * "auto" (known only from DNS). */
+static bool doc_target(const json_t *doc, const char *name, char target[CF_NAME_MAX + 1])
+{
+	const json_t *a = json_object_get(doc, "dns_alias");
+
+	if (json_is_string(a) && strcmp(json_string_value(a), "auto") == 0)
+		return false;
+	if (json_is_object(a))
+		a = json_object_get(a, name);
+	if (json_is_string(a))
+		return snprintf(target, CF_NAME_MAX + 1, "%s", json_string_value(a)) <= CF_NAME_MAX;
+	return cf_challenge_record(name, target, NULL) == 0;
+}
+
+/* Each name's target against its provider's allowed_names: 0 fine, 1 answered 400
+ * (every name outside is listed), -1 error. */
+static int scope_check(cf_app *app, cf_http_req *req, cf_http_resp *resp, const json_t *doc,
+		       cf_err *err)
+{
+	const json_t *prov = json_object_get(doc, "provider"), *d;
+	char target[CF_NAME_MAX + 1], field[96];
+	cf_verrs errs = { 0 };
+	size_t i;
+	int rc = 0;
+
+	json_array_foreach(json_object_get(doc, "domains"), i, d) {
+		const char *name = json_string_value(d), *pname;
+		json_t *p = NULL;
+		cf_err e = { 0 };
+
+		pname = json_string_value(json_is_object(prov) ? json_object_get(prov, name) : prov);
+		if (pname == NULL || !doc_target(doc, name, target))
+			continue;
+		if (cf_provider_get_json(req->db, app->master_key, pname, &p, err) != 0) {
+			rc = -1;
+			break;
+		}
+		if (cf_scope_allows(json_object_get(p, "settings"), pname, target, &e) != 1) {
+			if (json_is_object(prov))
+				snprintf(field, sizeof(field), "provider[\"%.60s\"]", name);
+			else
+				snprintf(field, sizeof(field), "provider");
+			cf_verrs_add(&errs, field, "%s: its challenge target %s: %s", name, target,
+				     e.msg);
+		}
+		cf_err_clear(&e);
+		json_decref(p);
+	}
+	if (rc == 0 && errs.n > 0) {
+		cf_resp_invalid(resp, &errs);
+		rc = 1;
+	}
+	return rc;
+}
+
 /* cf_cert_validate with the service's rules; 0 valid, 1 answered 400, -1 error. */
 static int validate(cf_app *app, cf_http_req *req, cf_http_resp *resp, const json_t *in,
 		    json_t **doc, cf_err *err)
@@ -67,6 +130,10 @@ static int validate(cf_app *app, cf_http_req *req, cf_http_resp *resp, const jso
 
 	if (r == 1)
 		cf_resp_invalid(resp, &errs);
+	if (r == 0 && (r = scope_check(app, req, resp, *doc, err)) != 0) {
+		json_decref(*doc); /* answered (400) or failed */
+		*doc = NULL;
+	}
 	if (r == 0 && (r = cf_profile_check(app, req, resp, *doc, err)) != 0) {
 		json_decref(*doc); /* answered (400, 503) or failed */
 		*doc = NULL;
@@ -152,19 +219,21 @@ int cf_h_certs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	cf_verrs errs = { 0 };
 	cf_err err = { 0 };
 	long secs = 0;
+	cf_page pg;
+	int rc;
 
 	/* ?expiring_within=7d: only what is at risk (current version expiring) */
-	if (within != NULL && cf_parse_duration(within, &secs) != 0) {
+	if (within != NULL && cf_parse_duration(within, &secs) != 0)
 		cf_verrs_add(&errs, "expiring_within", "expected a duration such as 7d, 12h, 30m "
 			     "or 3600s");
+	if (cf_page_parse(req, within != NULL ? "ts" : "s", CF_PAGE_DEFAULT, &pg, &errs) != 0 ||
+	    errs.n > 0) {
 		cf_resp_invalid(resp, &errs);
-	} else if ((within != NULL
-		    ? cf_cert_list_expiring_json(req->db, secs, &out, &err)
-		    : cf_cert_list_json(req->db, &out, &err)) != 0)
-		cf_resp_store_error(req, resp, &err);
-	else
-		cf_resp_json(resp, 200, out);
-	cf_err_clear(&err);
+		cf_page_free(&pg);
+		return 0;
+	}
+	rc = cf_cert_page_json(req->db, within != NULL ? secs : -1, &pg.q, &out, &err);
+	cf_page_reply(req, resp, &pg, rc, out, &err);
 	return 0;
 }
 

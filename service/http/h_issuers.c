@@ -233,13 +233,18 @@ static void body_free(json_t *body)
 int cf_h_issuers_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
 	json_t *out = NULL;
+	cf_verrs errs = {0};
 	cf_err err = {0};
+	cf_page pg;
+	int rc;
 
-	if (cf_issuer_list_json(req->db, &out, &err) != 0)
-		cf_resp_store_error(req, resp, &err);
-	else
-		cf_resp_json(resp, 200, out);
-	cf_err_clear(&err);
+	if (cf_page_parse(req, "s", CF_PAGE_DEFAULT, &pg, &errs) != 0) {
+		cf_resp_invalid(resp, &errs);
+		cf_page_free(&pg);
+		return 0;
+	}
+	rc = cf_issuer_page_json(req->db, &pg.q, &out, &err);
+	cf_page_reply(req, resp, &pg, rc, out, &err);
 	return 0;
 }
 

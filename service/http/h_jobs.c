@@ -20,12 +20,11 @@ int cf_h_jobs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
 	const char *cert = cf_req_query(req, "certificate");
 	const char *state = cf_req_query(req, "state");
-	const char *limit_s = cf_req_query(req, "limit");
 	cf_verrs errs = { 0 };
 	cf_err err = { 0 };
 	json_t *out = NULL;
-	long limit = LIST_DEFAULT;
-	char *end = NULL;
+	cf_page pg;
+	int rc;
 
 	if (cert != NULL && !cf_valid_slug(cert))
 		cf_verrs_add(&errs, "certificate", "\"%.80s\" is not a certificate id (a slug)",
@@ -33,20 +32,13 @@ int cf_h_jobs_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	if (state != NULL && cf_job_state_parse(state) < 0)
 		cf_verrs_add(&errs, "state", "\"%.40s\" is not a job state (%s)", state,
 			     cf_job_state_list());
-	if (limit_s != NULL) {
-		errno = 0;
-		limit = strtol(limit_s, &end, 10);
-		if (errno != 0 || limit_s[0] == '\0' || *end != '\0' || limit < 1 ||
-		    limit > LIST_MAX)
-			cf_verrs_add(&errs, "limit", "must be a number from 1 to %d", LIST_MAX);
-	}
-	if (errs.n > 0)
+	if (cf_page_parse(req, "ts", LIST_DEFAULT, &pg, &errs) != 0 || errs.n > 0) {
 		cf_resp_invalid(resp, &errs);
-	else if (cf_jobs_list_json(req->db, cert, state, (int)limit, &out, &err) != 0)
-		cf_resp_store_error(req, resp, &err);
-	else
-		cf_resp_json(resp, 200, out);
-	cf_err_clear(&err);
+		cf_page_free(&pg);
+		return 0;
+	}
+	rc = cf_jobs_page_json(req->db, cert, state, &pg.q, &out, &err);
+	cf_page_reply(req, resp, &pg, rc, out, &err);
 	return 0;
 }
 

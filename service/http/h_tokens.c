@@ -132,13 +132,19 @@ out:
 int cf_h_tokens_list(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
 	json_t *list = NULL;
+	cf_verrs errs = { 0 };
 	cf_err err = { 0 };
+	cf_page pg;
+	int rc;
 
-	if (cf_token_list(req->db, &list, &err) != 0)
-		cf_resp_store_error(req, resp, &err);
-	else
-		cf_resp_json(resp, 200, json_pack("{s:o}", "tokens", list));
-	cf_err_clear(&err);
+	if (cf_page_parse(req, "ts", CF_PAGE_DEFAULT, &pg, &errs) != 0) {
+		cf_resp_invalid(resp, &errs);
+		cf_page_free(&pg);
+		return 0;
+	}
+	rc = cf_token_page(req->db, &pg.q, &list, &err);
+	cf_page_reply(req, resp, &pg, rc, rc == 0 ? json_pack("{s:o}", "tokens", list) : NULL,
+		      &err);
 	return 0;
 }
 

@@ -34,17 +34,29 @@ int cf_h_cert_versions(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
 	const char *id = req->params[0];
 	json_t *out = NULL;
+	cf_verrs errs = {0};
 	cf_err err = {0};
+	cf_page pg;
+	int rc;
 
-	if (!cf_valid_slug(id))
+	if (cf_page_parse(req, "i", CF_PAGE_DEFAULT, &pg, &errs) != 0) {
+		cf_resp_invalid(resp, &errs);
+		cf_page_free(&pg);
+		return 0;
+	}
+	if (!cf_valid_slug(id)) {
 		cert_not_found(resp, id);
-	else if (cf_versions_json(req->db, id, &out, &err) != 0)
-		cf_resp_store_error(req, resp, &err);
-	else if (out == NULL)
+		cf_page_free(&pg);
+		return 0;
+	}
+	rc = cf_versions_page_json(req->db, id, &pg.q, &out, &err);
+	if (rc == 0 && out == NULL) {
 		cert_not_found(resp, id);
-	else
-		cf_resp_json(resp, 200, out);
-	cf_err_clear(&err);
+		cf_page_free(&pg);
+		cf_err_clear(&err);
+		return 0;
+	}
+	cf_page_reply(req, resp, &pg, rc, out, &err);
 	return 0;
 }
 

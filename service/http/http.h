@@ -59,6 +59,18 @@ typedef struct cf_http_req {
 	size_t ninval;
 } cf_http_req;
 
+struct cf_http_resp;
+
+/* An answer finished off the HTTP threads (cf_resp_defer). */
+typedef struct cf_http_defer {
+	/* Runs on a thread of its own after the handler has returned (and its
+	 * database connection went back to the pool); fills resp. Must finish in
+	 * bounded time: the connection waits, suspended, for it. */
+	void (*run)(void *arg, struct cf_http_resp *resp);
+	void (*free)(void *arg); /* after run, or instead of it when it cannot start */
+	void *arg;
+} cf_http_defer;
+
 typedef struct cf_http_resp {
 	int status;
 	const char *content_type; /* static string */
@@ -67,6 +79,7 @@ typedef struct cf_http_resp {
 	char *headers[8][2];      /* owned name/value pairs */
 	size_t nheaders;
 	bool secret;              /* the body holds a secret: wiped before it is freed */
+	cf_http_defer defer;      /* run != NULL: the answer is made later (cf_resp_defer) */
 } cf_http_resp;
 
 typedef int (*cf_handler)(cf_app *app, cf_http_req *req, cf_http_resp *resp);
@@ -123,6 +136,19 @@ int cf_resp_invalid(cf_http_resp *resp, const struct cf_verrs *errs);
  * into {"type","title","status","detail"}. */
 int cf_resp_problem_ext(cf_http_resp *resp, int status, const char *type_slug, json_t *ext,
 			const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Alias checks still running (h_aliases.c), those whose answer already went
+ * (504) included: stopping gives them a moment. */
+int cf_h_aliases_running(void);
+/* Hands the answer to a thread: the server suspends the connection (the HTTP
+ * thread goes back to other requests), runs run(arg, resp) on a thread of its
+ * own, then resumes the connection and sends what run put in resp; free(arg)
+ * follows. At most CF_HTTP_DEFER_MAX run at once (beyond: 503 with
+ * Retry-After, and free(arg) at once). A deferred handler writes nothing to the
+ * database: its transaction is rolled back, and no Idempotency-Key answer is
+ * stored. Returns 0. */
+#define CF_HTTP_DEFER_MAX 8
+int cf_resp_defer(cf_http_resp *resp, void (*run)(void *arg, cf_http_resp *resp),
+		  void (*free_fn)(void *arg), void *arg);
 /* A response without a body (204). */
 int cf_resp_empty(cf_http_resp *resp, int status);
 int cf_resp_header(cf_http_resp *resp, const char *name, const char *value);
@@ -242,5 +268,34 @@ int cf_h_cert_versions(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 int cf_h_version_revoke(cf_app *app, cf_http_req *req, cf_http_resp *resp);
 /* h_metrics.c: GET /metrics (Prometheus text format) */
 int cf_h_metrics(cf_app *app, cf_http_req *req, cf_http_resp *resp);
+
+/* ---- paging.c: limit and cursor of the list routes ---- */
+
+#include "store/paging.h"
+
+#define CF_PAGE_DEFAULT 100
+#define CF_PAGE_MAX 1000
+
+typedef struct cf_page {
+	cf_page_q q;    /* for the store's *_page functions */
+	json_t *cursor; /* the decoded cursor: q.after points into it */
+} cf_page;
+
+/* Reads ?limit (1..CF_PAGE_MAX, default def_limit) and ?cursor: a key of
+ * strlen(kinds) parts, each of its kind ('s' text, 'i' integer, 't' timestamp).
+ * 0, or 1 with violations named "limit" / "cursor" added to errs. */
+struct cf_verrs;
+int cf_page_parse(const cf_http_req *req, const char *kinds, int def_limit, cf_page *p,
+		  struct cf_verrs *errs);
+/* When more follow this page: sets obj's "next" (the cursor after it) and a
+ * Link: <path?cursor=...&the other parameters>; rel="next". Neither on the last
+ * page.
+ * 0, or -1 when memory runs out. */
+int cf_page_answer(cf_http_req *req, cf_http_resp *resp, cf_page *p, json_t *obj);
+/* Answers a list: the store's error when rc != 0, else out (stolen) as 200 with
+ * cf_page_answer's "next" and Link. Frees p and clears err. */
+void cf_page_reply(cf_http_req *req, cf_http_resp *resp, cf_page *p, int rc, json_t *out,
+		   cf_err *err);
+void cf_page_free(cf_page *p);
 
 #endif

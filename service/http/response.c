@@ -112,6 +112,16 @@ int cf_resp_invalid(cf_http_resp *resp, const struct cf_verrs *errs)
 				   errs->n > 1 ? " (and more: see errors)" : "");
 }
 
+int cf_resp_defer(cf_http_resp *resp, void (*run)(void *arg, cf_http_resp *resp),
+		  void (*free_fn)(void *arg), void *arg)
+{
+	body_free(resp);
+	resp->status = 200; /* a placeholder: the server answers with what run makes */
+	resp->content_type = NULL;
+	resp->defer = (cf_http_defer){ .run = run, .free = free_fn, .arg = arg };
+	return 0;
+}
+
 int cf_resp_empty(cf_http_resp *resp, int status)
 {
 	body_free(resp);

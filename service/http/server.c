@@ -34,16 +34,27 @@
  * key may be sent.
  *
  * The server also owns the fetch cache (cache.h) and its listener thread.
+ *
+ * Deferred answers (cf_resp_defer; the alias check, which asks DNS and the
+ * providers): the connection is suspended, a detached thread makes the answer
+ * and resumes it, and libmicrohttpd calls on_request again, which sends it. At
+ * most CF_HTTP_DEFER_MAX run at once; the connection's deadline is held
+ * meanwhile (the deferred answer has its own); stopping waits for them (each is
+ * bounded by its own deadline) before the daemon, which owns their connections,
+ * goes.
  */
 #include "http/http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "api/validate.h"
 #include "crypto/crypto.h"
@@ -54,7 +65,12 @@
 #include "util/cidr.h"
 #include "util/files.h"
 
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* TLS 1.3 and 1.2 with forward-secret key exchange (ECDHE) and AEAD ciphers
+ * only: no CBC suite (padding oracles, Lucky13) and no static-RSA key exchange
+ * (no forward secrecy, ROBOT). Every current client speaks these. */
+#define TLS_PRIORITIES                                                                  \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:" \
+	"+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 #define PEM_MAX (1024 * 1024)
 
 struct cf_http_server {
@@ -64,6 +80,7 @@ struct cf_http_server {
 	bool tls;
 	cf_cidr_list local; /* CERTFLEET_LOCAL_ADDRESSES */
 	cf_deadlines *deadlines; /* CERTFLEET_REQUEST_TIMEOUT (deadline.h) */
+	atomic_int deferred; /* deferred answers running */
 };
 
 typedef struct req_ctx {
@@ -76,6 +93,12 @@ typedef struct req_ctx {
 	bool answered;      /* a response was queued before the body was read */
 	bool decided;       /* early holds the answer, sent at the next call */
 	cf_http_resp early; /* owned while decided */
+	/* a deferred answer: made by its thread into resp, then sent when the
+	 * connection is resumed (ready is set before the resume) */
+	cf_http_resp resp;
+	atomic_bool ready;
+	struct MHD_Connection *conn;
+	cf_http_server *server;
 } req_ctx;
 
 /* A body that holds a secret, handed to libmicrohttpd: wiped when it is done. */
@@ -220,6 +243,66 @@ static enum MHD_Result answer(struct MHD_Connection *c, req_ctx *ctx, cf_http_re
 	return ret;
 }
 
+static void *deferred_main(void *arg)
+{
+	req_ctx *ctx = arg;
+	cf_http_server *s = ctx->server;
+	cf_http_defer d = ctx->resp.defer;
+
+	ctx->resp.defer = (cf_http_defer){ 0 };
+	cf_log_set_request(ctx->req.request_id);
+	d.run(d.arg, &ctx->resp);
+	if (ctx->resp.status == 0)
+		cf_resp_problem(&ctx->resp, 500, "internal", NULL, "the handler failed; see the "
+				"logs for request %s", ctx->req.request_id);
+	if (d.free != NULL)
+		d.free(d.arg);
+	cf_log_set_request(NULL);
+	atomic_store(&ctx->ready, true);
+	MHD_resume_connection(ctx->conn);
+	atomic_fetch_sub(&s->deferred, 1); /* after the resume: stop waits for this */
+	return NULL;
+}
+
+/* Suspends the connection and starts resp's deferred answer: 0, or -1 with
+ * resp turned into a 503 (too many running, or no thread). */
+static int start_deferred(cf_http_server *s, struct MHD_Connection *c, req_ctx *ctx,
+			  cf_http_resp *resp)
+{
+	cf_http_defer d = resp->defer;
+	pthread_attr_t at;
+	pthread_t t;
+	int rc = -1;
+
+	resp->defer = (cf_http_defer){ 0 };
+	if (atomic_fetch_add(&s->deferred, 1) >= CF_HTTP_DEFER_MAX) {
+		atomic_fetch_sub(&s->deferred, 1);
+		goto busy;
+	}
+	ctx->resp = (cf_http_resp){ .defer = d };
+	ctx->conn = c;
+	ctx->server = s;
+	MHD_suspend_connection(c);
+	if (pthread_attr_init(&at) == 0) {
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&t, &at, deferred_main, ctx) == 0 ? 0 : -1;
+		pthread_attr_destroy(&at);
+	}
+	if (rc == 0)
+		return 0;
+	MHD_resume_connection(c);
+	atomic_fetch_sub(&s->deferred, 1);
+	ctx->resp = (cf_http_resp){ 0 };
+	ctx->conn = NULL;
+busy:
+	if (d.free != NULL)
+		d.free(d.arg);
+	cf_resp_problem(resp, 503, "busy", NULL, "%d requests of this kind are running: try "
+			"again shortly", CF_HTTP_DEFER_MAX);
+	cf_resp_header(resp, "Retry-After", "2");
+	return -1;
+}
+
 /* The deadline of connection c (deadline.h), or NULL. */
 static cf_deadline_conn *conn_deadline(struct MHD_Connection *c)
 {
@@ -295,10 +378,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	cf_log_set_request(ctx->req.request_id);
 	dl = conn_deadline(c);
+	if (atomic_load(&ctx->ready)) { /* resumed: the deferred answer is made */
+		cf_log_set_request(ctx->req.request_id);
+		resp = ctx->resp;
+		ctx->resp = (cf_http_resp){ 0 };
+		atomic_store(&ctx->ready, false);
+		cf_deadlines_renew(s->deadlines, dl);
+		ret = answer(c, ctx, &resp);
+		cf_log_set_request(NULL);
+		return ret;
+	}
+	if (ctx->conn != NULL)
+		return MHD_YES; /* suspended, called again before the answer is made */
+	cf_log_set_request(ctx->req.request_id);
 	cf_deadlines_hold(s->deadlines, dl); /* the handler's time is not the client's */
 	dispatch(s->app, ctx, &resp);
+	if (resp.defer.run != NULL && start_deferred(s, c, ctx, &resp) == 0) {
+		cf_log_set_request(NULL);
+		return MHD_YES; /* still held: the deferred answer has its own deadline */
+	}
 	cf_deadlines_renew(s->deadlines, dl); /* a full timeout to read the answer */
 	ret = answer(c, ctx, &resp);
 	cf_log_set_request(NULL);
@@ -319,6 +418,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		free(ctx->req.params[i]);
 	cf_resp_free(&ctx->early); /* decided, never sent (the connection failed) */
 	cf_buf_free_secret(&ctx->req.body); /* may hold provider credentials */
+	cf_resp_free(&ctx->resp);
 	free(ctx);
 	*con_cls = NULL;
 }
@@ -401,7 +501,7 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 	struct MHD_OptionItem tls_opts[4] = { { MHD_OPTION_END, 0, NULL } };
 	char *cert = NULL, *key = NULL;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-			 MHD_USE_ITC;
+			 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 
 	if (make_addr(app->cfg->listen, &ss, err) != 0)
 		return NULL;
@@ -472,6 +572,15 @@ void cf_http_stop(cf_http_server *s)
 	if (s == NULL)
 		return;
 	MHD_quiesce_daemon(s->d);
+	/* deferred answers hold suspended connections of the daemon: let them end
+	 * (each is bounded by its own deadline, at most 120 s for the alias check);
+	 * alias checks left behind by their answer's deadline use only what they
+	 * own, but get a moment to end before the process's exit tears the
+	 * libraries down */
+	for (int i = 0; i < 1250 && atomic_load(&s->deferred) > 0; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
+	for (int i = 0; i < 20 && cf_h_aliases_running() > 0; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
 	MHD_stop_daemon(s->d);
 	cf_deadlines_stop(s->deadlines); /* every connection is closed now */
 	cf_cache_stop(s->cache);

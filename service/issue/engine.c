@@ -10,6 +10,8 @@
 #include "issue/engine.h"
 
 #include "issue/common.h"
+#include "dns/dnssec.h"
+#include "providers/scope.h"
 #include "util/clock.h"
 
 #include <stdarg.h>
@@ -105,6 +107,15 @@ static int plan_and_preflight(run *r, cf_err *err)
 			return -1;
 		}
 		step(r, "preflight", t, true, "every CNAME points where it should");
+	}
+	if (!p->skip_preflight) {
+		/* a bogus DNSSEC chain can never validate at the CA: stop before ordering */
+		t = (long)cf_clock_mono_ms();
+		if (cf_dnssec_preflight(&r->plan, p->resolvers, err) != 0) {
+			step(r, "dnssec", t, false, "%s", err->msg);
+			return -1;
+		}
+		step(r, "dnssec", t, true, "no challenge chain fails DNSSEC validation");
 	}
 	return 0;
 }
@@ -260,7 +271,8 @@ static int present_all(run *r, cf_err *err)
 		ctx.settings = x->settings;
 		if (x->ops->present_many == NULL) {
 			handled[i] = true;
-			if (x->ops->present(&ctx, x->fqdn, x->value, err) != 0) {
+			if (cf_provider_present(x->ops, x->ops->name, &ctx, x->fqdn, x->value, err) !=
+			    0) {
 				cf_err_wrap(err, "present TXT at %s (%s)", x->fqdn, x->ops->name);
 				step(r, "present", t1, false, "%s", err->msg);
 				goto out;
@@ -271,7 +283,7 @@ static int present_all(run *r, cf_err *err)
 			continue;
 		}
 		k = batch_of(r, i, handled, false, recs, idx);
-		if (x->ops->present_many(&ctx, recs, k, err) != 0)
+		if (cf_provider_present_many(x->ops, x->ops->name, &ctx, recs, k, err) != 0)
 			cf_err_wrap(err, "present %zu TXT values (%s)", k, x->ops->name);
 		for (size_t m = 0; m < k; m++) {
 			txt_rec *y = &r->txt[idx[m]];
@@ -402,7 +414,8 @@ static int cleanup(run *r, cf_err *err)
 			continue;
 		ctx.settings = x->settings;
 		if (x->ops->cleanup_many == NULL || recs == NULL || idx == NULL || handled == NULL) {
-			if (x->ops->cleanup(&ctx, x->fqdn, x->value, &e) == 0) {
+			if (cf_provider_cleanup(x->ops, x->ops->name, &ctx, x->fqdn, x->value, false,
+						&e) == 0) {
 				x->presented = false;
 				removed++;
 			} else {
@@ -416,7 +429,8 @@ static int cleanup(run *r, cf_err *err)
 			continue;
 		}
 		k = batch_of(r, i, handled, true, recs, idx);
-		if (x->ops->cleanup_many(&ctx, recs, k, &e) != 0 && e.cls == CF_ERR_NONE)
+		if (cf_provider_cleanup_many(x->ops, x->ops->name, &ctx, recs, k, false, &e) != 0 &&
+		    e.cls == CF_ERR_NONE)
 			cf_err_set(&e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", x->ops->name);
 		for (size_t m = 0; m < k; m++) {
 			txt_rec *y = &r->txt[idx[m]];

@@ -18,6 +18,7 @@
 
 #include "crypto/crypto.h"
 #include "store/db.h"
+#include "store/paging.h"
 #include "store/rows.h"
 
 int cf_audit_write(PGconn *conn, const char *actor, const char *token_id, const char *action,
@@ -34,35 +35,6 @@ int cf_audit_write(PGconn *conn, const char *actor, const char *token_id, const 
 		       "VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
 		       6, params, err);
 	free(d);
-	return rc;
-}
-
-int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const char *action,
-		       int limit, json_t **out, cf_err *err)
-{
-	char lim[16];
-	const char *params[4] = { since ? since : "", actor ? actor : "", action ? action : "",
-				  lim };
-	PGresult *res;
-	int rc = 0;
-
-	*out = NULL;
-	snprintf(lim, sizeof(lim), "%d", limit);
-	res = cf_db_exec(conn, "listing audit events",
-			 "SELECT json_build_object('events', COALESCE(json_agg(json_build_object("
-			 "'id', e.id, 'at', " CF_SQL_TS("e.at") ", 'actor', e.actor, "
-			 "'token_id', e.token_id, "
-			 "'action', e.action, 'target', e.target, 'address', e.address, "
-			 "'detail', e.detail) ORDER BY e.at, e.id), '[]'::json))::text FROM "
-			 "(SELECT * FROM audit_events WHERE ($1 = '' OR at >= $1::timestamptz) "
-			 "AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3) "
-			 "ORDER BY at, id LIMIT $4::int) e",
-			 4, params, err);
-	if (res == NULL)
-		return -1;
-	if ((*out = cf_row_json(res, 0, 0)) == NULL)
-		rc = cf_err_oom(err, "listing audit events");
-	PQclear(res);
 	return rc;
 }
 
@@ -164,6 +136,56 @@ int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const cha
 		return -1;
 	PQclear(res);
 	return 0;
+}
+
+/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
+ * {member: [...]} in *out. */
+static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
+		      json_t **out, cf_err *err)
+{
+	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
+	json_t *list = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (res == NULL)
+		return -1;
+	if ((list = json_array()) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	if (cf_page_rows(res, nkeys, q, list, err) != 0)
+		goto out;
+	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(list);
+	PQclear(res);
+	return rc;
+}
+
+int cf_audit_page_json(PGconn *conn, const char *since, const char *actor, const char *action,
+		       cf_page_q *q, json_t **out, cf_err *err)
+{
+	char lim[16];
+	const char *p[6] = { since ? since : "", actor ? actor : "", action ? action : "",
+			     cf_page_limit_param(q, lim), cf_page_after_param(q, 0),
+			     cf_page_after_param(q, 1) };
+
+	return page_query(conn, "listing audit events",
+			  "SELECT json_build_object('id', e.id, 'at', " CF_SQL_TS("e.at") ", "
+			  "'actor', e.actor, 'token_id', e.token_id, 'action', e.action, "
+			  "'target', e.target, 'address', e.address, 'detail', e.detail)::text, "
+			  "e.at::text, e.id::text FROM audit_events e "
+			  "WHERE ($1 = '' OR e.at >= $1::timestamptz) "
+			  "AND ($2 = '' OR e.actor = $2) AND ($3 = '' OR e.action = $3) "
+			  "AND ($5 = '' OR (e.at, e.id) > (NULLIF($5, '')::timestamptz, "
+			  "NULLIF($6, '')::bigint)) ORDER BY e.at, e.id LIMIT $4::int",
+			  6, p, 2, q, "events", out, err);
 }
 
 int cf_idem_purge(PGconn *conn, long *purged, cf_err *err)

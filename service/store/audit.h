@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "store/paging.h"
 
 /* Appends an audit event. actor is a token's name ("cli" for the command line),
  * token_id that token's id (NULL when no token acted: the CLI), action e.g.
@@ -26,14 +27,6 @@ CF_MUST_CHECK int cf_audit_write(PGconn *conn, const char *actor, const char *to
 				 const char *action, const char *target, const char *address,
 				 const json_t *detail, cf_err *err);
 
-/* Audit events in the order they happened (at, then id), at most limit:
- * {"events":[{"id","at","actor","token_id","action","target","address","detail"}]},
- * where token_id, target, address and detail are null when unset. since (RFC
- * 3339, may be NULL) keeps events at or after that time; actor and action (may
- * be NULL) keep events with exactly that actor or action. The caller has checked
- * since's syntax. */
-CF_MUST_CHECK int cf_audit_list_json(PGconn *conn, const char *since, const char *actor, const char *action,
-		       int limit, json_t **out, cf_err *err);
 
 /* ---- Idempotency-Key ---- */
 
@@ -66,6 +59,15 @@ CF_MUST_CHECK int cf_idem_begin(PGconn *conn, const char *token_id, const char *
 CF_MUST_CHECK int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const char *method,
 		  const char *path, const uint8_t fingerprint[32], int status, const char *body,
 		  cf_err *err);
+
+/* One page of the audit events in the order they happened (at, then id):
+ * {"events":[{"id","at","actor","token_id","action","target","address","detail"}]},
+ * where token_id, target, address and detail are null when unset. since (RFC 3339, may be NULL)
+ * keeps events at or after that time; actor and action (may be NULL) keep events
+ * with exactly that actor or action. The caller has checked since's syntax.
+ * q's key: (at, id). */
+CF_MUST_CHECK int cf_audit_page_json(PGconn *conn, const char *since, const char *actor,
+				     const char *action, cf_page_q *q, json_t **out, cf_err *err);
 
 /* Deletes every record older than 24 hours (they no longer replay); *purged
  * gets how many. The workers' janitor calls it. */

@@ -14,6 +14,7 @@
 
 #include "store/db.h"
 #include "store/lifecycle.h"
+#include "store/paging.h"
 #include "store/rows.h"
 
 /* text[] from a JSON array member of the jsonb parameter $1, in order. */
@@ -127,28 +128,6 @@ int cf_cert_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err)
 	return json_query(conn, "reading a certificate",
 			  "SELECT " CERT_JSON "::text FROM certificates c WHERE c.id = $1", id,
 			  out, err);
-}
-
-int cf_cert_list_json(PGconn *conn, json_t **out, cf_err *err)
-{
-	return json_query(conn, "listing certificates",
-			  "SELECT json_build_object('certificates', COALESCE(json_agg(" CERT_JSON
-			  " ORDER BY c.id), '[]'::json))::text FROM certificates c",
-			  NULL, out, err);
-}
-
-int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out, cf_err *err)
-{
-	char secs[24];
-
-	snprintf(secs, sizeof(secs), "%ld", within_s);
-	return json_query(conn, "listing expiring certificates",
-			  "SELECT json_build_object('certificates', COALESCE(json_agg(" CERT_JSON
-			  " ORDER BY v.not_after, c.id), '[]'::json))::text FROM certificates c"
-			  " JOIN certificate_versions v ON v.certificate_id = c.id"
-			  " AND v.version = c.current_version"
-			  " WHERE v.not_after <= now() + make_interval(secs => $1::float8)",
-			  secs, out, err);
 }
 
 int cf_cert_exists(PGconn *conn, const char *id, cf_err *err)
@@ -350,4 +329,57 @@ int cf_cert_resume(PGconn *conn, const char *id, cf_err *err)
 	rc = PQntuples(res) == 1 ? 1 : 0;
 	PQclear(res);
 	return rc;
+}
+
+/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
+ * {member: [...]} in *out. */
+static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
+		      json_t **out, cf_err *err)
+{
+	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
+	json_t *list = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (res == NULL)
+		return -1;
+	if ((list = json_array()) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	if (cf_page_rows(res, nkeys, q, list, err) != 0)
+		goto out;
+	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(list);
+	PQclear(res);
+	return rc;
+}
+
+int cf_cert_page_json(PGconn *conn, long within_s, cf_page_q *q, json_t **out, cf_err *err)
+{
+	char lim[16], secs[24];
+	const char *p[4] = { cf_page_after_param(q, 0), cf_page_after_param(q, 1),
+			     cf_page_limit_param(q, lim), secs };
+	const char *all[2] = { p[0], p[2] };
+
+	snprintf(secs, sizeof(secs), "%ld", within_s);
+	if (within_s < 0)
+		return page_query(conn, "listing certificates",
+				  "SELECT " CERT_JSON "::text, c.id FROM certificates c "
+				  "WHERE $1 = '' OR c.id > $1 ORDER BY c.id LIMIT $2::int",
+				  2, all, 1, q, "certificates", out, err);
+	return page_query(conn, "listing expiring certificates",
+			  "SELECT " CERT_JSON "::text, v.not_after::text, c.id FROM certificates c"
+			  " JOIN certificate_versions v ON v.certificate_id = c.id"
+			  " AND v.version = c.current_version"
+			  " WHERE v.not_after <= now() + make_interval(secs => $4::float8)"
+			  " AND ($1 = '' OR (v.not_after, c.id) > (NULLIF($1, '')::timestamptz, $2))"
+			  " ORDER BY v.not_after, c.id LIMIT $3::int",
+			  4, p, 2, q, "certificates", out, err);
 }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "store/paging.h"
 
 #define CF_JOB_ID_LEN 36 /* a UUID in text form */
 
@@ -49,13 +50,7 @@ CF_MUST_CHECK int cf_cert_exists(PGconn *conn, const char *id, cf_err *err);
  * "created_at","updated_at"}; *out NULL when there is no such certificate. */
 CF_MUST_CHECK int cf_cert_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err);
 
-/* {"certificates":[...]} sorted by id. */
-CF_MUST_CHECK int cf_cert_list_json(PGconn *conn, json_t **out, cf_err *err);
 
-/* The same list restricted to the certificates at risk: those whose current
- * version expires within within_s seconds (or has expired), soonest first. */
-CF_MUST_CHECK int cf_cert_list_expiring_json(PGconn *conn, long within_s, json_t **out,
-					     cf_err *err);
 
 /* Deletes certificate id with its versions and jobs, unless one of its jobs is
  * running or waiting (a worker may hold an order and TXT values for it); a queued
@@ -97,4 +92,9 @@ typedef struct cf_cert_fetch {
 CF_MUST_CHECK int cf_cert_fetch_load(PGconn *conn, const char *id, cf_cert_fetch *f, cf_err *err);
 void cf_cert_fetch_free(cf_cert_fetch *f);
 
+/* One page of the certificates (by id), or with within_s >= 0 of those whose
+ * current version expires within within_s seconds (by expiry, then id), as
+ * {"certificates": [...]}; q's key: (id) or (not_after, id). */
+CF_MUST_CHECK int cf_cert_page_json(PGconn *conn, long within_s, cf_page_q *q, json_t **out,
+				    cf_err *err);
 #endif

@@ -17,6 +17,7 @@
 
 #include "crypto/crypto.h"
 #include "store/db.h"
+#include "store/paging.h"
 #include "store/rows.h"
 
 static int issuer_aad(const char *name, char out[CF_ISSUER_AAD_MAX])
@@ -153,14 +154,6 @@ int cf_issuer_get_json(PGconn *conn, const char *name, json_t **out, cf_err *err
 	return json_query(conn, "reading an issuer",
 			  "SELECT " ISSUER_JSON "::text FROM issuers i WHERE i.name = $1", name,
 			  out, err);
-}
-
-int cf_issuer_list_json(PGconn *conn, json_t **out, cf_err *err)
-{
-	return json_query(conn, "listing issuers",
-			  "SELECT json_build_object('issuers', COALESCE(json_agg(" ISSUER_JSON
-			  " ORDER BY i.name), '[]'::json))::text FROM issuers i",
-			  NULL, out, err);
 }
 
 int cf_issuer_exists_locked(PGconn *conn, const char *name, cf_err *err)
@@ -557,4 +550,45 @@ int cf_issuer_prune(PGconn *conn, const char *name, cf_err *err)
 			 "make_interval(secs => GREATEST(3600, COALESCE((SELECT max((l.value ->> "
 			 "'per_seconds')::float8) FROM jsonb_each(i.limits) l), 0)))",
 			 1, p, err);
+}
+
+/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
+ * {member: [...]} in *out. */
+static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
+		      json_t **out, cf_err *err)
+{
+	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
+	json_t *list = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (res == NULL)
+		return -1;
+	if ((list = json_array()) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	if (cf_page_rows(res, nkeys, q, list, err) != 0)
+		goto out;
+	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(list);
+	PQclear(res);
+	return rc;
+}
+
+int cf_issuer_page_json(PGconn *conn, cf_page_q *q, json_t **out, cf_err *err)
+{
+	char lim[16];
+	const char *p[2] = { cf_page_after_param(q, 0), cf_page_limit_param(q, lim) };
+
+	return page_query(conn, "listing issuers",
+			  "SELECT " ISSUER_JSON "::text, i.name FROM issuers i "
+			  "WHERE $1 = '' OR i.name > $1 ORDER BY i.name LIMIT $2::int",
+			  2, p, 1, q, "issuers", out, err);
 }

@@ -27,6 +27,7 @@
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "store/paging.h"
 
 #define CF_ISSUER_DEFAULT "default"
 /* Longest AAD: "issuers:" + a 63-character name + ":eab" + NUL. */
@@ -65,8 +66,6 @@ CF_MUST_CHECK int cf_issuer_get_doc_locked(PGconn *conn, const char *name, json_
  * {"orders","failures"}, "budgets": {limit: {"count","per_seconds","used","left",
  * "next_at"|null}}}, "created_at", "updated_at". *out NULL when there is none. */
 CF_MUST_CHECK int cf_issuer_get_json(PGconn *conn, const char *name, json_t **out, cf_err *err);
-/* {"issuers":[...]} sorted by name. */
-CF_MUST_CHECK int cf_issuer_list_json(PGconn *conn, json_t **out, cf_err *err);
 /* 1 when issuer name exists (locked FOR SHARE until the transaction ends), 0 when
  * not, -1 on error. */
 CF_MUST_CHECK int cf_issuer_exists_locked(PGconn *conn, const char *name, cf_err *err);
@@ -164,4 +163,6 @@ CF_MUST_CHECK int cf_issuer_record(PGconn *conn, const char *issuer, const char 
 				   const char *key,
 		     const char *job_id, cf_err *err);
 
+/* One page of the issuers, by name, as {"issuers": [...]}; q's key: (name). */
+CF_MUST_CHECK int cf_issuer_page_json(PGconn *conn, cf_page_q *q, json_t **out, cf_err *err);
 #endif

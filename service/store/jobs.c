@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "store/db.h"
+#include "store/paging.h"
 #include "store/rows.h"
 
 static const char insert_sql[] =
@@ -168,31 +169,54 @@ out:
 	return rc;
 }
 
-int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, int limit,
+/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
+ * {member: [...]} in *out. */
+static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
+		      json_t **out, cf_err *err)
+{
+	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
+	json_t *list = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (res == NULL)
+		return -1;
+	if ((list = json_array()) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	if (cf_page_rows(res, nkeys, q, list, err) != 0)
+		goto out;
+	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(list);
+	PQclear(res);
+	return rc;
+}
+
+int cf_jobs_page_json(PGconn *conn, const char *certificate, const char *state, cf_page_q *q,
 		      json_t **out, cf_err *err)
 {
 	char lim[16];
-	const char *params[3] = { certificate, state, lim };
-	PGresult *res;
-	json_t *list;
+	const char *p[5] = { certificate, state, cf_page_limit_param(q, lim),
+			     cf_page_after_param(q, 0), cf_page_after_param(q, 1) };
 
-	*out = NULL;
-	snprintf(lim, sizeof(lim), "%d", limit);
-	res = cf_db_exec(conn, "listing jobs",
-			 "SELECT " JOB_JSON " FROM jobs j WHERE ($1::text IS NULL OR "
-			 "j.certificate_id = $1) AND ($2::text IS NULL OR j.state = $2) "
-			 "ORDER BY j.created_at DESC, j.id LIMIT $3::int",
-			 3, params, err);
-	if (res == NULL)
-		return -1;
-	list = json_array();
-	for (int r = 0; list != NULL && r < PQntuples(res); r++)
-		if (json_array_append_new(list, job_json(res, r)) != 0) {
-			json_decref(list);
-			list = NULL;
-		}
-	PQclear(res);
-	if (list == NULL || (*out = json_pack("{s:o}", "jobs", list)) == NULL)
-		return cf_err_oom(err, "listing jobs");
-	return 0;
+	return page_query(conn, "listing jobs",
+			  "SELECT (json_build_object('id', j.id, 'certificate', j.certificate_id, "
+			  "'kind', j.kind, 'state', j.state, 'step', j.step, 'attempt', j.attempt, "
+			  "'created_at', " CF_SQL_TS("j.created_at") ", 'updated_at', "
+			  CF_SQL_TS("j.updated_at") ")::jsonb || CASE WHEN j.problem IS NULL THEN "
+			  "'{}'::jsonb ELSE jsonb_build_object('problem', j.problem) END)::text, "
+			  "j.created_at::text, j.id::text FROM jobs j "
+			  "WHERE ($1::text IS NULL OR j.certificate_id = $1) AND "
+			  "($2::text IS NULL OR j.state = $2) AND ($4 = '' OR "
+			  "j.created_at < NULLIF($4, '')::timestamptz OR (j.created_at = NULLIF($4, '')::timestamptz AND "
+			  "j.id::text > $5)) "
+			  "ORDER BY j.created_at DESC, j.id::text LIMIT $3::int",
+			  5, p, 2, q, "jobs", out, err);
 }

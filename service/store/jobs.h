@@ -20,6 +20,7 @@
 #include "store/certificates.h"
 #include "store/lifecycle.h"
 #include "util/err.h"
+#include "store/paging.h"
 
 /* A job to create. */
 typedef struct cf_job_new {
@@ -54,9 +55,9 @@ CF_MUST_CHECK int cf_job_enqueue(PGconn *conn, const char *cert_id, cf_job_kind 
  * when there is no such job (id must be a UUID: see cf_is_uuid). */
 CF_MUST_CHECK int cf_job_get_json(PGconn *conn, const char *id, bool with_events, json_t **out, cf_err *err);
 
-/* {"jobs":[...]} without events, newest first, at most limit, filtered by
- * certificate and state when those are not NULL. */
-CF_MUST_CHECK int cf_jobs_list_json(PGconn *conn, const char *certificate, const char *state, int limit,
-		      json_t **out, cf_err *err);
 
+/* One page of {"jobs":[...]} without events, newest first, filtered by
+ * certificate and state when those are not NULL; q's key: (created_at, id). */
+CF_MUST_CHECK int cf_jobs_page_json(PGconn *conn, const char *certificate, const char *state,
+				    cf_page_q *q, json_t **out, cf_err *err);
 #endif

@@ -23,6 +23,7 @@
 
 #include "crypto/crypto.h"
 #include "store/db.h"
+#include "store/paging.h"
 #include "store/rows.h"
 #include "util/buf.h"
 
@@ -330,34 +331,6 @@ int cf_provider_get_json(PGconn *conn, const uint8_t key[32], const char *name, 
 	return rc;
 }
 
-int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, cf_err *err)
-{
-	PGresult *res;
-	json_t *list = NULL;
-	int rc = -1;
-
-	*out = NULL;
-	res = cf_db_exec(conn, "listing DNS providers",
-			 "SELECT " PROVIDER_COLUMNS " FROM dns_providers ORDER BY name", 0, NULL,
-			 err);
-	if (res == NULL)
-		goto out;
-	list = json_array();
-	for (int r = 0; list != NULL && r < PQntuples(res); r++)
-		if (json_array_append_new(list, provider_json(res, r, key)) != 0) {
-			json_decref(list);
-			list = NULL;
-		}
-	if (list == NULL || (*out = json_pack("{s:o}", "providers", list)) == NULL) {
-		cf_err_oom(err, NULL);
-		goto out;
-	}
-	rc = 0;
-out:
-	PQclear(res);
-	return rc;
-}
-
 int cf_provider_exists_locked(PGconn *conn, const char *name, cf_err *err)
 {
 	const char *params[1] = { name };
@@ -412,6 +385,41 @@ int cf_provider_delete(PGconn *conn, const char *name, json_t **users, cf_err *e
 	if (res != NULL)
 		rc = 1;
 out:
+	PQclear(res);
+	return rc;
+}
+
+int cf_provider_page_json(PGconn *conn, const uint8_t key[32], cf_page_q *q, json_t **out,
+			  cf_err *err)
+{
+	char lim[16];
+	const char *p[2] = { cf_page_after_param(q, 0), cf_page_limit_param(q, lim) };
+	PGresult *res;
+	json_t *list = NULL;
+	int rc = -1, n;
+
+	*out = NULL;
+	res = cf_db_exec(conn, "listing DNS providers",
+			 "SELECT " PROVIDER_COLUMNS " FROM dns_providers WHERE $1 = '' OR "
+			 "name > $1 ORDER BY name LIMIT $2::int", 2, p, err);
+	if (res == NULL)
+		goto out;
+	n = PQntuples(res);
+	list = json_array();
+	for (int r = 0; list != NULL && r < n && r < q->limit; r++)
+		if (json_array_append_new(list, provider_json(res, r, key)) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	q->more = n > q->limit;
+	if (list == NULL || (q->more && cf_col_dup(res, q->limit - 1, 0, &q->next[0]) != 0) ||
+	    (*out = json_pack("{s:O}", "providers", list)) == NULL) {
+		cf_err_oom(err, NULL);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(list);
 	PQclear(res);
 	return rc;
 }

@@ -29,6 +29,7 @@
 #include "providers/provider.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "store/paging.h"
 
 /* Longest AAD: "dns_providers:" + a 63-character name + NUL. */
 #define CF_PROVIDER_AAD_MAX 80
@@ -95,8 +96,6 @@ CF_MUST_CHECK int cf_provider_insert(PGconn *conn, const char *name, const char 
  * row). *out is NULL when there is no such provider. */
 CF_MUST_CHECK int cf_provider_get_json(PGconn *conn, const uint8_t key[32], const char *name, json_t **out,
 			 cf_err *err);
-/* {"providers":[...]} sorted by name. */
-CF_MUST_CHECK int cf_provider_list_json(PGconn *conn, const uint8_t key[32], json_t **out, cf_err *err);
 /* 1 when a provider row called name exists, 0 when not, -1 on error. The row is
  * locked FOR SHARE until the caller's transaction ends, so a concurrent DELETE
  * waits (and then sees the certificate that uses it). */
@@ -106,4 +105,7 @@ CF_MUST_CHECK int cf_provider_exists_locked(PGconn *conn, const char *name, cf_e
  * on error. */
 CF_MUST_CHECK int cf_provider_delete(PGconn *conn, const char *name, json_t **users, cf_err *err);
 
+/* One page of {"providers":[...]} sorted by name; q's key: (name). */
+CF_MUST_CHECK int cf_provider_page_json(PGconn *conn, const uint8_t key[32], cf_page_q *q,
+					json_t **out, cf_err *err);
 #endif

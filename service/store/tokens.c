@@ -22,6 +22,7 @@
 
 #include "crypto/crypto.h"
 #include "store/db.h"
+#include "store/paging.h"
 #include "store/rows.h"
 #include "util/buf.h"
 
@@ -427,4 +428,37 @@ int cf_token_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err)
 		rc = cf_err_oom(err, NULL);
 	PQclear(res);
 	return rc;
+}
+
+int cf_token_page(PGconn *conn, cf_page_q *q, json_t **out, cf_err *err)
+{
+	char lim[16];
+	const char *p[3] = { cf_page_after_param(q, 0), cf_page_after_param(q, 1),
+			     cf_page_limit_param(q, lim) };
+	PGresult *res;
+	json_t *list;
+	int n;
+
+	*out = NULL;
+	res = cf_db_exec(conn, "listing tokens",
+			 /* the key's created_at, full precision, is the last column */
+			 "SELECT " TOKEN_COLUMNS ", created_at::text FROM tokens WHERE $1 = '' OR "
+			 "(created_at, id) > (NULLIF($1, '')::timestamptz, $2) ORDER BY created_at, id "
+			 "LIMIT $3::int", 3, p, err);
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	list = json_array();
+	for (int r = 0; list != NULL && r < n && r < q->limit; r++)
+		json_array_append_new(list, token_json(res, r));
+	q->more = n > q->limit;
+	if (list == NULL || (q->more && (cf_col_dup(res, q->limit - 1, PQnfields(res) - 1, &q->next[0]) != 0 ||
+					 cf_col_dup(res, q->limit - 1, 0, &q->next[1]) != 0))) {
+		json_decref(list);
+		PQclear(res);
+		return cf_err_oom(err, NULL);
+	}
+	PQclear(res);
+	*out = list;
+	return 0;
 }

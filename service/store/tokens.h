@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "util/err.h"
+#include "store/paging.h"
 
 #define CF_TOKEN_ID_LEN 12     /* hex digits */
 #define CF_TOKEN_SECRET_MAX 64 /* base64url characters accepted when parsing */
@@ -142,4 +143,7 @@ CF_MUST_CHECK int cf_token_list(PGconn *conn, json_t **out, cf_err *err);
 /* The representation of token id (as in cf_token_list); *out NULL when none. */
 CF_MUST_CHECK int cf_token_get_json(PGconn *conn, const char *id, json_t **out, cf_err *err);
 
+/* One page of the tokens, oldest first (as cf_token_list: an array);
+ * q's key: (created_at, id). */
+CF_MUST_CHECK int cf_token_page(PGconn *conn, cf_page_q *q, json_t **out, cf_err *err);
 #endif

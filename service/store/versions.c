@@ -14,6 +14,7 @@
 
 #include "store/db.h"
 #include "store/jobs.h"
+#include "store/paging.h"
 #include "store/rows.h"
 #include "store/webhooks.h"
 
@@ -23,46 +24,6 @@
 	"'issuer_cn', v.issuer_cn, 'issuer', v.issuer, 'profile', v.profile, 'created_at', " CF_SQL_TS("v.created_at") ", "         \
 	"'revoked_at', " CF_SQL_TS("v.revoked_at") ", 'revocation_reason', "              \
 	"v.revocation_reason, 'current', v.version IS NOT DISTINCT FROM c.current_version)"
-
-int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, cf_err *err)
-{
-	const char *p[1] = {cert_id};
-	PGresult *r;
-	json_t *list = NULL, *v;
-	const char *k;
-	int rc = -1;
-
-	*out = NULL;
-	r = cf_db_exec(c, "listing versions",
-		       "SELECT c.id, (SELECT coalesce(json_agg(" VERSION_JSON " ORDER BY v.version"
-		       " DESC), '[]'::json) FROM certificate_versions v"
-		       " WHERE v.certificate_id = c.id)::text FROM certificates c WHERE c.id = $1",
-		       1, p, err);
-	if (r == NULL)
-		return -1;
-	if (PQntuples(r) == 0) {
-		rc = 0;
-		goto out;
-	}
-	if ((list = cf_row_json(r, 0, 1)) == NULL)
-		goto oom;
-	for (size_t i = 0; i < json_array_size(list); i++) { /* drop the nulls */
-		json_t *o = json_array_get(list, i), *tmp;
-
-		json_object_foreach_safe(o, tmp, k, v)
-			if (json_is_null(v))
-				json_object_del(o, k);
-	}
-	if ((*out = json_pack("{s:o}", "versions", list)) == NULL)
-		goto oom;
-	rc = 0;
-	goto out;
-oom:
-	cf_err_oom(err, "listing versions");
-out:
-	PQclear(r);
-	return rc;
-}
 
 int cf_version_state(PGconn *c, const char *cert_id, int version, bool *revoked, cf_err *err)
 {
@@ -162,4 +123,67 @@ int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 		 rv->reason, job->id);
 	return cf_webhook_enqueue(c, rv->webhook_urls, "revoked", rv->certificate_id, data,
 				  err) < 0 ? -1 : 0;
+}
+
+/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
+ * {member: [...]} in *out. */
+static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
+		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
+		      json_t **out, cf_err *err)
+{
+	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
+	json_t *list = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (res == NULL)
+		return -1;
+	if ((list = json_array()) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	if (cf_page_rows(res, nkeys, q, list, err) != 0)
+		goto out;
+	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(list);
+	PQclear(res);
+	return rc;
+}
+
+int cf_versions_page_json(PGconn *c, const char *cert_id, cf_page_q *q, json_t **out,
+			  cf_err *err)
+{
+	char lim[16];
+	const char *p[3] = { cert_id, cf_page_after_param(q, 0), cf_page_limit_param(q, lim) };
+	PGresult *r = cf_db_exec(c, "finding a certificate",
+				 "SELECT 1 FROM certificates WHERE id = $1", 1, p, err);
+	json_t *list, *o, *v, *tmp;
+	const char *k;
+	size_t i;
+
+	*out = NULL;
+	if (r == NULL)
+		return -1;
+	i = (size_t)PQntuples(r);
+	PQclear(r);
+	if (i == 0)
+		return 0;
+	if (page_query(c, "listing versions",
+		       "SELECT json_strip_nulls(" VERSION_JSON ")::text, v.version::text "
+		       "FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id "
+		       "WHERE v.certificate_id = $1 AND ($2 = '' OR v.version < NULLIF($2, '')::int) "
+		       "ORDER BY v.version DESC LIMIT $3::int",
+		       3, p, 1, q, "versions", out, err) != 0)
+		return -1;
+	list = json_object_get(*out, "versions");
+	json_array_foreach(list, i, o)
+		json_object_foreach_safe(o, tmp, k, v)
+			if (json_is_null(v))
+				json_object_del(o, k);
+	return 0;
 }

@@ -18,11 +18,8 @@
 
 #include "store/jobs_worker.h"
 #include "util/err.h"
+#include "store/paging.h"
 
-/* {"versions": [{"version","serial","not_before","not_after","issuer_cn"?,
- * "created_at","revoked_at"?,"revocation_reason"?,"current"}]}, newest first;
- * *out NULL when there is no such certificate. */
-CF_MUST_CHECK int cf_versions_json(PGconn *c, const char *cert_id, json_t **out, cf_err *err);
 
 /* What the API must know before queueing a revocation: 1 with *revoked set when
  * the version exists, 0 when it (or the certificate) does not, -1. */
@@ -50,4 +47,9 @@ typedef struct cf_revoked {
 /* arg: cf_revoked *. */
 CF_MUST_CHECK int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err);
 
+/* One page of {"versions": [{"version","serial","not_before","not_after",
+ * "issuer_cn"?,"created_at","revoked_at"?,"revocation_reason"?,"current"}]},
+ * newest first; *out NULL when there is no such certificate; q's key: (version). */
+CF_MUST_CHECK int cf_versions_page_json(PGconn *c, const char *cert_id, cf_page_q *q,
+					json_t **out, cf_err *err);
 #endif

@@ -48,6 +48,7 @@
 #include "store/audit.h"
 #include "store/dns_records.h"
 #include "store/providers.h"
+#include "providers/scope.h"
 #include "util/clock.h"
 
 #define WK_TXT_LOCK_CHUNK_MS 1000
@@ -268,7 +269,9 @@ static wk_rc present_one(wk_job *j, const cf_txt_value *v)
 	ctx = provider_ctx(j, p);
 	if (write_lock(j->w, p->ops, v->fqdn, true, &j->err) != 0)
 		return wk_check(j) != WK_NEXT ? wk_check(j) : wk_err(j);
-	if (p->ops->present(&ctx, v->fqdn, v->value, &j->err) != 0) {
+	/* allowed_names is enforced here again, before every write: a job's target is
+	 * known from DNS ("auto") only now */
+	if (cf_provider_present(p->ops, v->provider, &ctx, v->fqdn, v->value, &j->err) != 0) {
 		cf_metrics_dns_error(v->provider);
 		cf_err_wrap(&j->err, "present TXT at %s (%s)", v->fqdn, v->provider);
 	}
@@ -314,7 +317,7 @@ static wk_rc present_batch(wk_job *j, const wk_provider *p, const cf_txt_value *
 		rc = wk_check(j) != WK_NEXT ? wk_check(j) : wk_err(j);
 		goto out;
 	}
-	if (p->ops->present_many(&ctx, recs, k, &j->err) != 0) {
+	if (cf_provider_present_many(p->ops, p->name, &ctx, recs, k, &j->err) != 0) {
 		cf_metrics_dns_error(p->name);
 		cf_err_wrap(&j->err, "present %zu TXT values (%s)", k, p->name);
 	}
@@ -457,7 +460,10 @@ static wk_rc cleanup_one(wk_job *j, PGconn *db, const cf_txt_row *row, bool *ok)
 	if ((p = wk_provider_get(j, row->provider, &e)) != NULL &&
 	    write_lock(j->w, p->ops, row->fqdn, true, &e) == 0) {
 		ctx = provider_ctx(j, p);
-		if (p->ops->cleanup(&ctx, row->fqdn, row->value, &e) != 0 &&
+		/* a value certfleet recorded writing is removed even when allowed_names
+		 * no longer covers it (narrowed since): never stranded */
+		if (cf_provider_cleanup(p->ops, row->provider, &ctx, row->fqdn, row->value, false,
+					&e) != 0 &&
 		    e.cls == CF_ERR_NONE)
 			cf_err_set(&e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", row->provider);
 		write_unlock(j->w, p->ops, row->fqdn);
@@ -503,7 +509,8 @@ static wk_rc cleanup_batch(wk_job *j, const wk_provider *p, const cf_txt_row *ro
 						    .value = rows[idx[i]].value};
 		nn = distinct_names(recs, k, names);
 		if (write_lock_all(j->w, p->ops, names, nn, true, &e) == 0) {
-			if (p->ops->cleanup_many(&ctx, recs, k, &e) != 0 && e.cls == CF_ERR_NONE)
+			if (cf_provider_cleanup_many(p->ops, p->name, &ctx, recs, k, false, &e) != 0 &&
+			    e.cls == CF_ERR_NONE)
 				cf_err_set(&e, CF_ERR_TRANSIENT, "provider %s: cleanup failed",
 					   p->name);
 			write_unlock_all(j->w, p->ops, names, nn);
@@ -634,7 +641,8 @@ static void orphan_clean(wk_thread *w, PGconn *db, const cf_txt_row *row, cf_err
 		cf_err_set(e, CF_ERR_PERMANENT, "provider %s: unknown type", row->provider);
 	else if (write_lock(w, ops, row->fqdn, false, e) == 0) {
 		ctx.settings = settings;
-		if (ops->cleanup(&ctx, row->fqdn, row->value, e) != 0 && e->cls == CF_ERR_NONE)
+		if (cf_provider_cleanup(ops, row->provider, &ctx, row->fqdn, row->value, false,
+					e) != 0 && e->cls == CF_ERR_NONE)
 			cf_err_set(e, CF_ERR_TRANSIENT, "provider %s: cleanup failed", row->provider);
 		write_unlock(w, ops, row->fqdn);
 	}

@@ -1,7 +1,14 @@
 /*
  * steps_order.c: the steps before any TXT value is written: the preflight (alias
- * plan and CNAME check, before anything is ordered), the ACME account, and the
- * order with its authorizations.
+ * plan, CNAME check and the chain's DNSSEC, before anything is ordered), the ACME
+ * account, and the order with its authorizations.
+ *
+ * DNSSEC: the CA validates every DNS-01 lookup, so a challenge record whose chain
+ * is bogus (dns/dnssec.h: a wrong DS, a missing DNSKEY, an expired signature in any
+ * zone from the origin to the alias zone) can never validate; the preflight fails
+ * the job then, with the alias check's verdict, the zone and the reason, instead
+ * of ordering and failing at the CA. Unsigned zones and a resolver that cannot
+ * tell are no reason to stop (the later steps see real DNS trouble).
  *
  * The order URL is saved (fenced) right after newOrder returns, before anything
  * else happens, so a crash afterwards resumes this order instead of making a new
@@ -16,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/dnssec.h"
 #include "log.h"
 
 static bool same_provider(size_t a, size_t b, void *arg)
@@ -53,6 +61,10 @@ wk_rc wk_st_preflight(wk_job *j)
 		return wk_err(j);
 	if (j->alias.mode != CF_ALIAS_NONE && cf_alias_preflight(&plan, &app->resolvers,
 								 &j->err) != 0) {
+		cf_alias_plan_free(&plan);
+		return wk_err(j);
+	}
+	if (cf_dnssec_preflight(&plan, &app->resolvers, &j->err) != 0) {
 		cf_alias_plan_free(&plan);
 		return wk_err(j);
 	}

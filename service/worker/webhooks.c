@@ -143,10 +143,35 @@ int wk_failed_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 
 /* ---- the sender ---- */
 
-/* The URL up to its query, for logs (a query may carry a receiver's token). */
+/* The URL for logs and for the recorded error: its query and fragment (which
+ * may carry a receiver's token) redacted as "?***". */
 static void url_for_log(const char *url, char *out, size_t len)
 {
-	snprintf(out, len, "%.*s", (int)strcspn(url, "?#"), url);
+	size_t n = strcspn(url, "?#");
+
+	snprintf(out, len, "%.*s%s", (int)n, url, url[n] != '\0' ? "?***" : "");
+}
+
+/* Replaces every occurrence of url in msg (an error message of the HTTP
+ * client, which names the URL it called) with its redacted form. */
+static void redact_url(char *msg, size_t cap, const char *url)
+{
+	char where[256], out[sizeof(((cf_err *)0)->msg)];
+	size_t ul = strlen(url), o = 0;
+	const char *p = msg, *hit;
+
+	if (ul == 0 || strcspn(url, "?#") == ul || cap > sizeof(out))
+		return;
+	url_for_log(url, where, sizeof(where));
+	while ((hit = strstr(p, url)) != NULL && o < sizeof(out)) {
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%.*s%s", (int)(hit - p), p, where);
+		p = hit + ul;
+	}
+	if (o >= sizeof(out))
+		o = sizeof(out) - 1;
+	snprintf(out + o, sizeof(out) - o, "%s", p);
+	snprintf(msg, cap, "%s", out);
+	cf_wipe(out, sizeof(out));
 }
 
 /* "sha256=<hex>" of HMAC(key, ts "." body) into out (7 + 64 + 1 bytes). */
@@ -226,6 +251,7 @@ static void deliver(cf_webhooks *w, const cf_webhook_delivery *d)
 		wk_alert_send(w->app, w->db, d, post, &status, &e);
 	else
 		post(w->secret.data, w->secret.len, d->url, d, &status, &e);
+	redact_url(e.msg, sizeof(e.msg), d->url);
 	ok = e.cls == CF_ERR_NONE;
 	give_up = !ok && d->attempts >= WH_MAX_ATTEMPTS;
 	retry = retry_after_s(d->attempts);
@@ -291,7 +317,20 @@ static void *sender_main(void *arg)
 
 /* ---- start and stop ---- */
 
-/* Every comma-separated URL is http(s)://HOST..., printable, no blanks. */
+/* 1-based position of the URL that starts at s in the list. */
+static int url_index(const char *urls, const char *s)
+{
+	int n = 1;
+
+	for (const char *p = urls; p < s; p++)
+		n += *p == ',';
+	return n;
+}
+
+/* Every comma-separated URL is http(s)://HOST..., printable, no blanks, and
+ * without user information (user:password@host): a credential in a URL ends up
+ * in logs, errors and the deliveries table; a receiver authenticates by the
+ * signature. The refusal does not echo the URL. */
 static int check_urls(const char *urls, cf_err *err)
 {
 	const char *p = urls;
@@ -317,6 +356,20 @@ static int check_urls(const char *urls, cf_err *err)
 					return cf_err_set(err, CF_ERR_PERMANENT,
 							  "CERTFLEET_WEBHOOK_URLS: a URL holds a "
 							  "blank or a control character");
+			{
+				const char *auth = s + (https ? 8 : 7);
+				size_t alen = strcspn(auth, "/?#,");
+
+				if ((size_t)(e - auth) < alen)
+					alen = (size_t)(e - auth);
+				if (memchr(auth, '@', alen) != NULL)
+					return cf_err_set(err, CF_ERR_PERMANENT,
+							  "CERTFLEET_WEBHOOK_URLS: URL %d holds user "
+							  "information (user:password@host): not "
+							  "allowed; the receiver checks the "
+							  "X-Certfleet-Signature instead",
+							  url_index(urls, s));
+			}
 		}
 		p += n + (p[n] == ',');
 	}

@@ -325,3 +325,51 @@ def test_the_providers_zone_gives_the_line_to_create(certfleet, lab, name, verdi
     assert res["fix"]["create"] == [f"_acme-challenge.{name}. CNAME {name}.{RFC}."], res
     assert res["fix"]["delete"] == delete, res
     assert f"{name}.{RFC}." in res["detail"]
+
+
+def test_api_check_runs_off_the_http_threads_with_a_deadline(certfleet, lab, db_url):
+    """One HTTP thread, resolvers that swallow every question: while a check of many
+    names waits on DNS, the same serve keeps answering other requests at once, and
+    the check itself is answered 504 at its overall deadline
+    (CERTFLEET_ALIAS_CHECK_TIMEOUT), not after 2 s per question per name."""
+    import socket
+    import threading
+    import time
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))  # receives, never answers
+    try:
+        env = clean_env(CERTFLEET_DATABASE_URL=db_url, CERTFLEET_WORKERS=0,
+                        CERTFLEET_HTTP_THREADS=1, CERTFLEET_ALIAS_CHECK_TIMEOUT=3,
+                        CERTFLEET_RESOLVERS=f"127.0.0.1:{silent.getsockname()[1]}")
+        run(certfleet, ["migrate"], env, check=True)
+        token = run(certfleet, ["token", "create", "--role", "admin", "--name", "admin"], env,
+                    check=True).stdout.strip()
+        with Serve(certfleet, env) as s:
+            api = Api(s, token, db_url, env)
+            names = [f"n{i}.example.test" for i in range(8)]
+            answer = {}
+
+            def check():
+                t0 = time.monotonic()
+                answer["r"] = api.post("/v1/aliases/check", json={"domains": names})
+                answer["s"] = time.monotonic() - t0
+
+            t = threading.Thread(target=check)
+            t.start()
+            time.sleep(0.3)  # the check is under way (its DNS takes seconds)
+            slowest = 0.0
+            while t.is_alive():
+                t0 = time.monotonic()
+                assert s.get("/healthz", timeout=10).status_code == 200
+                assert api.get("/v1/whoami").status_code == 200
+                slowest = max(slowest, time.monotonic() - t0)
+                time.sleep(0.1)
+            t.join()
+            r = answer["r"]
+            assert r.status_code == 504, r.text
+            assert r.headers["Content-Type"].startswith("application/problem+json")
+            assert "CERTFLEET_ALIAS_CHECK_TIMEOUT" in r.json()["detail"]
+            assert 2.5 < answer["s"] < 8, answer["s"]
+            assert slowest < 1.0, f"other requests waited {slowest:.1f} s behind the check"
+    finally:
+        silent.close()

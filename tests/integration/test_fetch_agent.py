@@ -342,3 +342,146 @@ def test_fetches_a_certificate_issued_by_the_worker(fleet, lab, certfleet):
         assert issued["detail"]["job"] == job and issued["detail"]["version"] == 1
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- a folder that others could write: refused; links planted at every name ----
+
+def _snapshot(path):
+    """What must not change about a file outside the folder: its bytes, mode, owner and
+    ctime (any write, chmod or chown moves it)."""
+    st = os.lstat(path)
+    with open(path, "rb") as f:
+        return f.read(), st.st_mode, st.st_uid, st.st_gid, st.st_ctime_ns
+
+
+def test_folder_writable_by_others_or_owned_by_another_user_is_refused(host):
+    host.new_version()
+    os.makedirs(host.out, mode=0o755)
+    for mode, words in ((0o775, "writable by its group"), (0o757, "chmod go-w"),
+                        (0o1777, "chmod go-w")):
+        os.chmod(host.out, mode)
+        p = host.run()
+        assert p.returncode == 1 and words in p.stderr, (oct(mode), p.stderr)
+        assert os.listdir(host.out) == [], "the agent wrote into a folder others can write"
+    os.chmod(host.out, 0o755)
+    os.chown(host.out, 65534, 65534)
+    p = host.run()
+    assert p.returncode == 1 and "belongs to uid 65534" in p.stderr, p.stderr
+    assert os.listdir(host.out) == []
+    assert host.reload_count() == 0
+    os.chown(host.out, 0, 0)
+    p = host.run()
+    assert p.returncode == 10, p.stderr
+
+
+def test_links_planted_at_every_name_lead_nowhere(host):
+    v1 = host.new_version()
+    outside = os.path.join(host.dir, "outside")
+    os.makedirs(outside)
+    os.makedirs(host.out, mode=0o755)
+    names = list(FILES) + [".certfleet-fetch.json"]
+    # old-style and random-looking temporary names, as a killed run would leave them
+    tmp_names = [f".{n}.tmp-{x}" for n in names for x in ("12345", "0011223344556677")]
+    victims = {}
+    for name in names + tmp_names:
+        target = os.path.join(outside, name.lstrip(".") + ".victim")
+        with open(target, "w") as f:
+            f.write("secret outside the folder: " + name + "\n")
+        os.chmod(target, 0o600)
+        os.symlink(target, os.path.join(host.out, name))
+        victims[target] = _snapshot(target)
+    p = host.run("--owner", "nobody:nogroup")
+    assert p.returncode == 10, p.stdout + p.stderr
+    for target, snap in victims.items():
+        assert _snapshot(target) == snap, f"{target} was touched through a link"
+    assert sorted(os.listdir(outside)) == sorted(os.path.basename(t) for t in victims)
+    for name in names:
+        st = os.lstat(os.path.join(host.out, name))
+        assert stat.S_ISREG(st.st_mode), f"{name} is still a link"
+    for name in FILES:
+        st = os.lstat(os.path.join(host.out, name))
+        assert (st.st_uid, st.st_gid) == (65534, 65534), name
+    assert host.files() == want_files(v1)
+    assert not [f for f in os.listdir(host.out) if ".tmp-" in f], os.listdir(host.out)
+    assert "secret outside" not in p.stdout + p.stderr
+
+    # a link at the lock: refused, and the link's (missing) target is not created
+    lock = os.path.join(host.out, ".certfleet-fetch.lock")
+    os.unlink(lock)
+    lock_target = os.path.join(outside, "lock-victim")
+    os.symlink(lock_target, lock)
+    host.new_version()
+    p = host.run()
+    assert p.returncode == 1 and ".certfleet-fetch.lock" in p.stderr, p.stderr
+    assert not os.path.exists(lock_target), "the lock was created through a link"
+    assert host.files() == want_files(v1), "files were written without the lock"
+    # a link to an existing file at the lock: the file is neither opened for writing nor
+    # locked (its mtime and ctime stay)
+    with open(lock_target, "w") as f:
+        f.write("x")
+    snap = _snapshot(lock_target)
+    p = host.run()
+    assert p.returncode == 1 and _snapshot(lock_target) == snap
+
+
+# ---- a version revoked for keyCompromise: 410, exit status 5 ----
+
+def test_revoked_version_410_exits_5(host):
+    import http.server
+    import json as _json
+    seen = []
+
+    class Gone(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append((self.path, self.headers.get("Authorization", "")))
+            body = _json.dumps({
+                "type": "https://certfleet.dev/problems/revoked",
+                "title": "revoked", "status": 410,
+                "detail": "version 3 of web was revoked (keyCompromise); its replacement "
+                          "is being issued"}).encode()
+            self.send_response(410)
+            self.send_header("Content-Type", "application/problem+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Gone)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        argv = [url if a == host.serve.url else a for a in host.argv()]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert seen and seen[0][0] == "/v1/certificates/web/bundle"
+    assert p.returncode == 5, (p.returncode, p.stdout, p.stderr)
+    assert "410" in p.stderr and "revoked (keyCompromise)" in p.stderr, p.stderr
+    assert host.reload_count() == 0
+    assert not [f for f in os.listdir(host.out) if f.endswith(".pem")]
+    usage = subprocess.run([host.certfleet, "fetch"], capture_output=True, text=True)
+    assert "5 revoked" in usage.stderr, usage.stderr
+
+
+def test_revoked_for_key_compromise_by_the_real_server_exits_5(host):
+    """The server side (h_fetch.c) answers 410 key-compromised for a current version
+    revoked for keyCompromise: the agent says so, exits 5, keeps the installed files,
+    and installs the replacement once it lands."""
+    v1 = host.new_version()
+    assert host.run().returncode == 10
+    n = len(log_lines(host.serve, "cache.invalidate", "certificate:web (notify)"))
+    host.api.sql("UPDATE certificate_versions SET revoked_at = now(), revocation_reason = 1 "
+                 "WHERE certificate_id = 'web' AND version = %s", (v1["version"],))
+    wait_log(host.serve, "cache.invalidate", "certificate:web (notify)", count=n + 1)
+    p = host.run()
+    assert p.returncode == 5, (p.returncode, p.stdout, p.stderr)
+    assert "410" in p.stderr and "key-compromised" in p.stderr, p.stderr
+    assert "revoked for keyCompromise" in p.stderr, p.stderr
+    assert host.files() == want_files(v1) and host.reload_count() == 1
+    v2 = host.new_version()
+    p = host.run()
+    assert p.returncode == 10 and host.files() == want_files(v2), p.stdout + p.stderr

@@ -100,10 +100,17 @@ def test_powerdns(fleet, lab):
     assert labdns.txt(lab["LAB_PDNS"], target) == []
 
 
-def test_exec(fleet, lab):
-    fleet.start(CERTFLEET_WORKERS=2)
+def test_exec(fleet, lab, tmp_path):
+    # serve runs only programs directly inside CERTFLEET_EXEC_DIR (root-owned, 0755)
+    exec_dir = tmp_path / "exec"
+    exec_dir.mkdir(mode=0o755)
+    exec_dir.chmod(0o755)
+    hook = exec_dir / HOOK.name
+    hook.write_bytes(HOOK.read_bytes())
+    hook.chmod(0o755)
+    fleet.start(CERTFLEET_WORKERS=2, CERTFLEET_EXEC_DIR=str(exec_dir))
     add_provider(fleet, "lab-exec", "exec", {
-        "command": str(HOOK), "server": lab["LAB_BIND"], "zone": RFC,
+        "command": str(hook), "server": lab["LAB_BIND"], "zone": RFC,
         "tsig_name": lab["LAB_TSIG_NAME"], "tsig_algorithm": lab["LAB_TSIG_ALG"],
         "tsig_secret": lab["LAB_TSIG_SECRET"]})
     target = f"h282.example.test.{RFC}"

@@ -100,3 +100,34 @@ def test_bad_webhook_settings_stop_the_service(fleet, lab):
     p = subprocess.run([fleet.certfleet, "serve"], env=env, capture_output=True, text=True,
                        timeout=30)
     assert p.returncode != 0 and "CERTFLEET_WEBHOOK_SECRET" in p.stderr, p.stderr
+
+
+def test_userinfo_refused_and_query_redacted(fleet, lab):
+    import subprocess
+    password = "pw-" + "9" * 20
+    env = dict(fleet.base, CERTFLEET_WORKERS="1", CERTFLEET_WEBHOOK_SECRET=SECRET,
+               CERTFLEET_LISTEN=f"127.0.0.1:{free_port()}",
+               CERTFLEET_WEBHOOK_URLS=f"http://127.0.0.1:9/ok,http://ops:{password}@127.0.0.1:9/h")
+    p = subprocess.run([fleet.certfleet, "serve"], env=env, capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode != 0, p.stderr
+    assert "CERTFLEET_WEBHOOK_URLS: URL 2 holds user information" in p.stderr, p.stderr
+    assert password not in p.stderr
+    # a token in the query: every log line and recorded error shows it redacted
+    token = "tok-" + "8" * 24
+    port = free_port()
+    fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_WEBHOOK_SECRET=SECRET,
+                CERTFLEET_WEBHOOK_URLS=f"http://127.0.0.1:{port}/hook?token={token}#frag")
+    fleet.provider()
+    # a certificate whose challenge record is missing: the job fails at once, and its
+    # 'failed' event goes to a receiver that is not there (connection refused)
+    job = fleet.certificate("nocname", ["nocname.example.test"], f"nocname.example.test.{RFC}")
+    assert fleet.wait([job], timeout=60)[job] == "failed", fleet.timeline(job)
+    wait_for(lambda: fleet.sql("SELECT 1 FROM webhook_deliveries WHERE attempts >= 1 AND "
+                               "last_error IS NOT NULL"), 30, "a failed delivery")
+    wait_for(lambda: "webhook.retry" in fleet.logs(), 30, "the retry log line")
+    logs = fleet.logs()
+    assert token not in logs, [ln for ln in logs.splitlines() if token in ln]
+    assert f"http://127.0.0.1:{port}/hook?***" in logs
+    (err,), = fleet.sql("SELECT last_error FROM webhook_deliveries")
+    assert token not in err and "hook?***" in err, err

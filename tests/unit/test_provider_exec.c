@@ -123,7 +123,10 @@ static void test_validate(void **state)
 	assert_ptr_equal(ops, &cf_provider_exec);
 	assert_true(cf_provider_is_secret(ops, "tsig_secret"));
 	assert_true(cf_provider_is_secret(ops, "password"));
-	assert_false(cf_provider_is_secret(ops, "server"));
+	assert_true(cf_provider_is_secret(ops, "server")); /* all but command, timeout */
+	assert_true(cf_provider_is_secret(ops, "any_other"));
+	assert_false(cf_provider_is_secret(ops, "command"));
+	assert_false(cf_provider_is_secret(ops, "timeout"));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *s = json_loads(cases[i].json, 0, NULL);
 		cf_err err = { 0 };
@@ -292,6 +295,44 @@ static void test_timeout_and_strays(void **state)
 	assert_true(dead(pid));
 }
 
+/* The operator's folder (CERTFLEET_EXEC_DIR): required by serve; one message
+ * for every failure. Runs last: the rule is process-wide. */
+static void check_policy(const char *command, const char *want)
+{
+	const cf_provider_ops *ops = cf_provider_find("exec");
+	json_t *s = json_pack("{s:s}", "command", command);
+	cf_err err = { 0 };
+	int rc = ops->validate(s, &err);
+
+	if (want == NULL && rc != 0)
+		fail_msg("%s refused: %s", command, err.msg);
+	if (want != NULL && (rc == 0 || strstr(err.msg, want) == NULL))
+		fail_msg("%s: rc %d, \"%s\" lacks \"%s\"", command, rc, err.msg, want);
+	json_decref(s);
+}
+
+static void test_exec_dir(void **state)
+{
+	const char *bad = "not an executable file directly inside CERTFLEET_EXEC_DIR";
+	cf_err err = { 0 };
+
+	cf_exec_policy_set("", true);
+	check_policy("/usr/bin/dash", "CERTFLEET_EXEC_DIR");
+	cf_exec_policy_set("/usr/bin/", true);
+	check_policy("/usr/bin/dash", NULL);
+	check_policy("/usr/bin/sh", bad);          /* a symlink (to dash) */
+	check_policy("/usr/bin/no-such-program", bad);
+	check_policy("/usr/bin/../bin/dash", bad); /* not directly inside */
+	check_policy("/bin/dash", bad);
+	check_policy("dash", bad);
+	assert_int_equal(cf_exec_dir_check("/usr/bin", &err), 0);
+	assert_int_equal(cf_exec_dir_check("/tmp", &err), -1); /* writable by all */
+	assert_non_null(strstr(err.msg, "writable by no one else"));
+	cf_err_clear(&err);
+	cf_exec_policy_set(NULL, false);
+	check_policy("/usr/bin/sh", NULL); /* the CLI without the setting */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_arguments_and_environment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_and_strays, setup, teardown),
+		cmocka_unit_test(test_exec_dir),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* as the service does; the child must not inherit it */
