@@ -50,6 +50,9 @@ typedef struct setting {
 static const setting settings[] = {
 	{"CERTFLEET_DATABASE_URL", K_PGURL, NULL, OFF(database_url), 0, 0,
 	 "PostgreSQL URL or conninfo, e.g. postgresql://certfleet@db/certfleet"},
+	{"CERTFLEET_DATABASE_DIRECT_URL", K_PGURL, "", OFF(database_direct_url), 0, 0,
+	 "a direct PostgreSQL URL for LISTEN and session locks, when the database URL "
+	 "goes through PgBouncer in transaction mode (empty: the database URL)"},
 	{"CERTFLEET_LISTEN", K_LISTEN, "127.0.0.1:8080", OFF(listen), 0, 0,
 	 "address and port of the HTTP API (HOST:PORT or [V6]:PORT)"},
 	{"CERTFLEET_WORKERS", K_INT, "4", OFF(workers), 0, 256,
@@ -221,7 +224,7 @@ static int check_value(const setting *st, const char *v, cf_err *err)
 		return 0;
 	case K_PGURL:
 		opts = PQconninfoParse(v, &pqerr);
-		if (opts == NULL || v[0] == '\0') {
+		if (opts == NULL || (v[0] == '\0' && st->def == NULL)) {
 			cf_err_set(err, CF_ERR_PERMANENT,
 				   "%s: not a PostgreSQL URL or conninfo (%s)", st->name,
 				   pqerr ? pqerr : "empty");
@@ -426,6 +429,13 @@ void cf_config_print_help(FILE *f)
 			fprintf(f, " (default: %s)", def);
 		fputc('\n', f);
 	}
+}
+
+const char *cf_config_session_url(const cf_config *cfg)
+{
+	if (cfg->database_direct_url != NULL && cfg->database_direct_url[0] != '\0')
+		return cfg->database_direct_url;
+	return cfg->database_url;
 }
 
 int cf_config_master_key(const cf_config *cfg, uint8_t out[32], cf_err *err)

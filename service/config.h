@@ -17,6 +17,10 @@
 
 typedef struct cf_config {
 	char *database_url;   /* libpq URL or conninfo */
+	/* CERTFLEET_DATABASE_DIRECT_URL: the connections that keep session state
+	 * (LISTEN, session advisory locks) when database_url goes through a pooler
+	 * in transaction mode; "" = database_url. See cf_config_session_url. */
+	char *database_direct_url;
 	char *listen;         /* HOST:PORT or [V6]:PORT, validated */
 	int workers;          /* issuance worker threads in serve */
 	int http_threads;     /* libmicrohttpd thread pool size */
@@ -76,6 +80,11 @@ typedef struct cf_config {
 #include <stdint.h>
 /* The master key from CERTFLEET_MASTER_KEY or CERTFLEET_MASTER_KEY_FILE. Fails,
  * naming the setting, when neither is set or the value is not 32 bytes. */
+/* The URL for connections that keep session state (listeners, workers' and the
+ * scheduler's own connections, migrate): database_direct_url when set, else
+ * database_url. */
+const char *cf_config_session_url(const cf_config *cfg);
+
 int cf_config_master_key(const cf_config *cfg, uint8_t out[32], cf_err *err);
 
 /* Loads the table's defaults, then file (NULL: $CERTFLEET_CONFIG if set), then the

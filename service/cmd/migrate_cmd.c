@@ -29,7 +29,7 @@ int cmd_migrate(int argc, char **argv)
 	}
 	if (cf_config_load(&cfg, file, &err) != 0)
 		goto out;
-	if ((c = cf_db_connect(cfg.database_url, &err)) == NULL)
+	if ((c = cf_db_connect(cf_config_session_url(&cfg), &err)) == NULL)
 		goto out;
 	if (cf_migrate(c, cfg.migrations_dir, stdout, &err) < 0)
 		goto out;

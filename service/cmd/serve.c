@@ -97,6 +97,38 @@ out:
 	return rc;
 }
 
+/* Refuses a session URL (cf_config_session_url) that goes through a pooler in
+ * transaction or statement mode (store/pooler.c): LISTEN notifications would be
+ * lost and session advisory locks held by nobody, silently. A database that cannot
+ * be reached now stops nothing (serve waits for it as always): that is logged. */
+static int check_sessions(const cf_config *cfg, cf_err *err)
+{
+	const char *url = cf_config_session_url(cfg);
+	bool direct = url != cfg->database_url;
+	cf_err probe = {0};
+	int kept = cf_db_sessions_kept(url, &probe);
+
+	if (kept < 0)
+		cf_log(CF_LOG_WARN, "serve.sessions_unchecked",
+		       "could not check that %s keeps sessions (no transaction pooler): %s",
+		       direct ? "CERTFLEET_DATABASE_DIRECT_URL" : "CERTFLEET_DATABASE_URL",
+		       probe.msg);
+	if (kept != 0)
+		return 0;
+	if (direct)
+		return cf_err_set(err, CF_ERR_PERMANENT,
+				  "CERTFLEET_DATABASE_DIRECT_URL goes through a connection pooler "
+				  "in transaction (or statement) mode: it must reach PostgreSQL "
+				  "directly, or through a pooler in session mode");
+	return cf_err_set(err, CF_ERR_PERMANENT,
+			  "CERTFLEET_DATABASE_URL goes through a connection pooler in "
+			  "transaction (or statement) mode, which loses LISTEN notifications "
+			  "and session advisory locks: set CERTFLEET_DATABASE_DIRECT_URL to a "
+			  "direct connection to PostgreSQL (the pooled URL then serves "
+			  "everything else), or set the pooler to session mode "
+			  "(PgBouncer: pool_mode = session)");
+}
+
 extern char **environ;
 
 /* Removes name from the environment and wipes its value where it lies: the
@@ -179,6 +211,8 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	cf_db_pool_set_acquire_timeout(app.pool, cfg.db_acquire_timeout_ms);
+	if (check_sessions(&cfg, &err) != 0)
+		goto out;
 	if (default_issuer(&app, &err) != 0)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);

@@ -527,7 +527,7 @@ cf_http_server *cf_http_start(cf_app *app, cf_err *err)
 		tls_opts[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
 						       (void *)TLS_PRIORITIES };
 	}
-	s->cache = cf_cache_start(app->cfg->database_url, app->pool,
+	s->cache = cf_cache_start(cf_config_session_url(app->cfg), app->pool,
 				  &(cf_cache_settings){ app->cfg->cache_offline_grace,
 							app->cfg->cache_max_age,
 							app->cfg->cache_heartbeat }, err);

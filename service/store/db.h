@@ -84,4 +84,10 @@ CF_MUST_CHECK int cf_db_begin(PGconn *conn, cf_err *err);
 CF_MUST_CHECK int cf_db_commit(PGconn *conn, cf_err *err);
 void cf_db_rollback(PGconn *conn);
 
+/* Whether url keeps sessions, as LISTEN and session advisory locks need (pooler.c):
+ * 1 yes (PostgreSQL, or a pooler in session mode), 0 no (a pooler in transaction or
+ * statement mode; err is left clear), -1 could not tell (err: connecting or a
+ * statement failed). Opens two connections for the moment of the probe. */
+int cf_db_sessions_kept(const char *url, cf_err *err);
+
 #endif

@@ -132,7 +132,7 @@ static void on_change(void *arg)
 static void *listener_main(void *arg)
 {
 	cf_workers *p = arg;
-	cf_listen l = {.url = p->app->cfg->database_url, .channel = CF_JOBS_CHANNEL,
+	cf_listen l = {.url = cf_config_session_url(p->app->cfg), .channel = CF_JOBS_CHANNEL,
 		       .app_name = "certfleet-workers", .on_connect = on_change,
 		       .on_notify = on_notify, .on_disconnect = on_change, .arg = &p->work};
 

@@ -347,7 +347,8 @@ static void lead(cf_scheduler *s)
 		}
 		s->leader = false;
 	}
-	if (s->db == NULL && (s->db = cf_db_connect(s->app->cfg->database_url, &err)) == NULL)
+	if (s->db == NULL &&
+	    (s->db = cf_db_connect(cf_config_session_url(s->app->cfg), &err)) == NULL)
 		goto out;
 	if (!s->leader) {
 		r = cf_db_exec(s->db, "scheduler lock",

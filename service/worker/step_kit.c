@@ -7,6 +7,14 @@
  * runner moved to without a write (step_unsaved). When it reports the job lost
  * (another worker claimed it after our lease expired), the job is dropped at once:
  * no provider, CA or database call is made for it any more.
+ *
+ * A write whose connection is lost (the primary died or was switched over) is
+ * tried again on a new connection, every WK_WRITE_RETRY_MS for up to half a lease,
+ * while the job is held and the process runs: libpq then finds the new primary
+ * (target_session_attrs=read-write), and the job goes on (or to its backoff) as
+ * soon as the database answers, instead of being left running until its lease
+ * runs out and another worker claims it. The write is fenced, so a retry after a
+ * COMMIT whose answer was lost can only repeat the same change and its events.
  */
 #include "worker/step_kit.h"
 
@@ -14,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "store/db.h"
@@ -100,6 +109,21 @@ static cf_job_event *events_of(const wk_job *j, const cf_job_event *own, size_t 
 }
 
 /* The fenced write of c with the held events and own (may be NULL). */
+#define WK_WRITE_RETRY_MS 200
+
+/* Whether a failed write may be tried again: its connection is gone (or could not
+ * be made), the job is still ours, the process runs, and until has not passed. */
+static bool write_again(const wk_job *j, long long until)
+{
+	struct timespec pause = {0, WK_WRITE_RETRY_MS * 1000000L};
+
+	if ((j->w->db != NULL && !cf_db_lost(j->w->db)) || atomic_load(&j->w->lost) ||
+	    wk_thread_stopping(j->w) || cf_clock_mono_ms() + WK_WRITE_RETRY_MS >= until)
+		return false;
+	nanosleep(&pause, NULL);
+	return true;
+}
+
 static wk_rc write_events(wk_job *j, cf_job_change *c, const cf_job_event *own)
 {
 	char *data = json_dumps(j->data, JSON_COMPACT);
@@ -108,14 +132,21 @@ static wk_rc write_events(wk_job *j, cf_job_change *c, const cf_job_event *own)
 	cf_err e = {0};
 	PGconn *db;
 	int rc = -1;
+	long long until = cf_clock_mono_ms() + j->w->app->cfg->lease_seconds * 500LL;
 
 	c->data = data;
 	if (c->step >= CF_STEP__MAX && j->step_unsaved)
 		c->step = j->step;
 	if (c->account_id <= 0)
 		c->account_id = j->unsaved_account_id;
-	if (data != NULL && ev != NULL && (db = wk_thread_db(j->w, &e)) != NULL)
-		rc = cf_job_write(db, &j->cl.ref, c, ev, nev, &e);
+	while (data != NULL && ev != NULL) {
+		if ((db = wk_thread_db(j->w, &e)) != NULL)
+			rc = cf_job_write(db, &j->cl.ref, c, ev, nev, &e);
+		if (rc >= 0 || !write_again(j, until))
+			break;
+		cf_log(CF_LOG_DEBUG, "job.write_retry", "job %s: %s", j->cl.ref.id, e.msg);
+		cf_err_clear(&e);
+	}
 	free(ev);
 	free(data);
 	if (rc == 0) {

@@ -16,7 +16,7 @@ PGconn *wk_thread_db(wk_thread *w, cf_err *err)
 		return w->db;
 	if (w->db != NULL)
 		PQfinish(w->db);
-	w->db = cf_db_connect(w->app->cfg->database_url, err);
+	w->db = cf_db_connect(cf_config_session_url(w->app->cfg), err); /* holds session locks */
 	return w->db;
 }
 
