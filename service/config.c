@@ -111,6 +111,8 @@ static const setting settings[] = {
 	 "0 = never in this process)"},
 	{"CERTFLEET_RENEW_BACKOFF", K_INT, "600", OFF(renew_backoff), 1, 86400,
 	 "seconds before retrying a failed renewal; doubles per failure, at most a day"},
+	{"CERTFLEET_RENEW_BATCH", K_INT, "500", OFF(renew_batch), 1, 100000,
+	 "certificates a renewal scheduler pass looks at, at most (soonest expiry first)"},
 	{"CERTFLEET_EXPIRING_SOON", K_INT, "604800", OFF(expiring_soon), 0, 315360000,
 	 "seconds before expiry when the expiring_soon webhook fires (once per version)"},
 	{"CERTFLEET_METRICS_AUTH", K_METRICS_AUTH, "auto", OFF(metrics_auth), 0, 0,

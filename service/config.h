@@ -52,6 +52,7 @@ typedef struct cf_config {
 	/* fleet operations: renewal scheduler, metrics, webhooks */
 	int renew_interval;    /* seconds between scheduler passes; 0 = no scheduler here */
 	int renew_backoff;     /* first wait after a failed renewal, doubling */
+	int renew_batch;       /* candidates per scheduler pass, at most */
 	int expiring_soon;     /* seconds before not_after that announce expiring_soon */
 	char *metrics_auth;    /* none | admin: who may read /metrics */
 	int metrics_cache;     /* seconds the database gauges of /metrics are kept */

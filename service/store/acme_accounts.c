@@ -133,6 +133,50 @@ int cf_accounts_set_url(PGconn *c, long long id, const char *url, cf_err *err)
 			 "UPDATE acme_accounts SET account_url = $2 WHERE id = $1", 2, p, err);
 }
 
+/* The first key of the registration locks of accounts ("CFAC"). */
+#define CF_ACCOUNT_LOCK_CLASS "1128677699"
+
+int cf_accounts_lock(PGconn *c, long long id, long wait_ms, char **url, cf_err *err)
+{
+	char sid[24], ms[32];
+	const char *p[1] = {ms}, *q[1] = {sid};
+	const char *state;
+	PGresult *r;
+	int rc = -1;
+
+	*url = NULL;
+	snprintf(sid, sizeof(sid), "%lld", id);
+	snprintf(ms, sizeof(ms), "%ldms", wait_ms > 0 ? wait_ms : 1);
+	if (cf_db_run(c, "lock timeout", "SELECT set_config('lock_timeout', $1, true)", 1, p,
+		      err) != 0)
+		return -1;
+	/* libpq directly: a lock timeout (55P03) is an answer here, not a failure */
+	r = PQexecParams(c, "SELECT pg_advisory_xact_lock(" CF_ACCOUNT_LOCK_CLASS
+			 ", hashtext($1))", 1, NULL, q, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		if (state != NULL && strcmp(state, "55P03") == 0)
+			rc = 1;
+		else
+			cf_err_set(err, CF_ERR_TRANSIENT, "lock ACME account %s: %s", sid,
+				   PQerrorMessage(c));
+		goto out;
+	}
+	PQclear(r);
+	/* a statement of its own: its snapshot sees what the previous holder committed */
+	if ((r = cf_db_exec(c, "read ACME account URL",
+			    "SELECT account_url FROM acme_accounts WHERE id = $1::bigint", 1, q,
+			    err)) == NULL)
+		return -1;
+	rc = 0;
+	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+	    (*url = strdup(PQgetvalue(r, 0, 0))) == NULL)
+		rc = cf_err_oom(err, "ACME account URL");
+out:
+	PQclear(r);
+	return rc;
+}
+
 void cf_account_row_free(cf_account_row *r)
 {
 	cf_key_free(r->key);

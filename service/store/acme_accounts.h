@@ -8,6 +8,12 @@
  * its own key with ON CONFLICT DO NOTHING and then reads the row back, so all of
  * them use the key that won. The account URL (the kid) is stored once the CA
  * answered newAccount. The account key is never a certificate key.
+ *
+ * Registration is serialized per account row across threads and replicas: a
+ * CA (Pebble) answers 500 to two simultaneous newAccount requests of one key,
+ * which would pause the issuer. The registering worker takes a
+ * transaction-level advisory lock (cf_accounts_lock) around newAccount and the
+ * store of its URL only; whoever waited finds the URL stored and uses it.
  */
 #ifndef CERTFLEET_STORE_ACME_ACCOUNTS_H
 #define CERTFLEET_STORE_ACME_ACCOUNTS_H
@@ -32,6 +38,12 @@ CF_MUST_CHECK int cf_accounts_get_or_create(PGconn *c, const uint8_t master_key[
 			      const char *email, cf_account_row *out, cf_err *err);
 /* Stores the account URL of row id (NULL clears it: the CA forgot the account). */
 CF_MUST_CHECK int cf_accounts_set_url(PGconn *c, long long id, const char *url, cf_err *err);
+/* Inside a transaction the caller opened: waits at most wait_ms (lock_timeout)
+ * for the registration lock of row id, held until that transaction ends, then
+ * reads the row's account URL into *url (malloc'd, owned by the caller; NULL
+ * while none is stored). 0 with the lock held, 1 when the wait timed out
+ * (nothing held), -1 with err on database errors. */
+CF_MUST_CHECK int cf_accounts_lock(PGconn *c, long long id, long wait_ms, char **url, cf_err *err);
 void cf_account_row_free(cf_account_row *r);
 
 #endif

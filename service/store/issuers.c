@@ -333,36 +333,49 @@ int cf_issuer_paused(PGconn *conn, const char *name, double *left_s, char *reaso
 }
 
 int cf_issuer_pause(PGconn *conn, const char *name, bool rate_limited, long retry_after_s,
-		    double cap_s, const char *reason, const char *problem, double *until_s,
-		    cf_err *err)
+		    double cap_s, double sent_ago_s, const char *reason, const char *problem,
+		    double *until_s, cf_err *err)
 {
-	char ra[24], cap[32], rl[2] = {rate_limited ? 't' : 'f', 0};
-	const char *p[6] = {name, rl, ra, cap, reason, problem};
+	char ra[24], cap[32], ago[32], rl[2] = {rate_limited ? 't' : 'f', 0};
+	const char *p[7] = {name, rl, ra, cap, reason, problem, ago};
 	json_t *pj = problem ? json_loads(problem, 0, NULL) : NULL;
 	PGresult *res;
+	int rc;
 
 	if (pj == NULL)
 		p[5] = NULL; /* not JSON: kept out of the jsonb column */
 	json_decref(pj);
 	snprintf(ra, sizeof(ra), "%ld", retry_after_s > 0 ? retry_after_s : 0);
 	snprintf(cap, sizeof(cap), "%.3f", cap_s > 1 ? cap_s : 1);
+	snprintf(ago, sizeof(ago), "%.3f", sent_ago_s > 0 ? sent_ago_s : 0);
 	/* rate limited: Retry-After (60 s without one); else 2^streak s, capped, at
-	 * least Retry-After; never shorter than a pause already in force */
+	 * least Retry-After; never shorter than a pause already in force. Of the
+	 * others, only a request sent after the last pause ended (or with none)
+	 * pauses: the others failed in the storm that pause answers (a 429 always
+	 * counts: its Retry-After is the CA's word). The condition is on the
+	 * row UPDATE locks, so of two racing failures the second sees the first's
+	 * pause (READ COMMITTED re-checks it on the updated row). */
 	res = cf_db_exec(conn, "pausing an issuer",
-			 "WITH d AS (SELECT CASE WHEN $2::boolean THEN "
-			 "(CASE WHEN $3::int > 0 THEN $3::int ELSE 60 END)::float8 "
-			 "ELSE GREATEST(LEAST(power(2, LEAST(pause_streak, 30)), $4::float8), "
-			 "$3::int) END AS s FROM issuers WHERE name = $1) "
-			 "UPDATE issuers SET paused_until = GREATEST(COALESCE(paused_until, now()), "
-			 "now() + make_interval(secs => d.s)), pause_reason = $5, pause_problem = "
-			 "$6::jsonb, pause_streak = pause_streak + 1 FROM d WHERE name = $1 "
-			 "RETURNING extract(epoch FROM paused_until - now())",
-			 6, p, err);
+			 "WITH u AS (UPDATE issuers SET paused_until = GREATEST(COALESCE("
+			 "paused_until, now()), now() + make_interval(secs => CASE WHEN $2::boolean "
+			 "THEN (CASE WHEN $3::int > 0 THEN $3::int ELSE 60 END)::float8 ELSE "
+			 "GREATEST(LEAST(power(2, LEAST(pause_streak, 30)), $4::float8), $3::int) "
+			 "END)), pause_reason = $5, pause_problem = $6::jsonb, pause_streak = "
+			 "pause_streak + 1 WHERE name = $1 AND ($2::boolean OR paused_until IS NULL "
+			 "OR paused_until <= now() - make_interval(secs => $7::float8)) "
+			 "RETURNING paused_until) "
+			 "SELECT (SELECT count(*) FROM u), GREATEST(0, extract(epoch FROM COALESCE("
+			 "(SELECT paused_until FROM u), (SELECT paused_until FROM issuers WHERE "
+			 "name = $1)) - now()))",
+			 7, p, err);
 	if (res == NULL)
 		return -1;
-	*until_s = PQntuples(res) == 1 ? cf_col_double(res, 0, 0, 0) : 0;
+	rc = PQntuples(res) == 1 && cf_col_int(res, 0, 0, 0) == 1 ? 1 : 0;
+	*until_s = PQntuples(res) == 1 ? cf_col_double(res, 0, 1, 0) : 0;
 	PQclear(res);
-	return cf_issuer_record(conn, name, CF_USAGE_FAILURE, "", NULL, err);
+	if (cf_issuer_record(conn, name, CF_USAGE_FAILURE, "", NULL, err) != 0)
+		return -1;
+	return rc;
 }
 
 int cf_issuer_recovered(PGconn *conn, const char *name, cf_err *err)

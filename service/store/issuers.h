@@ -115,15 +115,19 @@ void cf_issuer_free(cf_issuer *is);
 CF_MUST_CHECK int cf_issuer_paused(PGconn *conn, const char *name, double *left_s, char *reason,
 		     size_t len, cf_err *err);
 
-/* Pauses issuer name for every worker: rate_limited: until now() + retry_after_s
- * (60 s when the CA sent none); otherwise (503, 5xx, no connection) a capped
- * exponential backoff, 2^streak seconds up to cap_s, at least retry_after_s. A
- * later pause never shortens an earlier one. problem (may be NULL) is kept
- * verbatim. *until_s gets the seconds until the pause ends. Also counts a failure. */
+/* Pauses issuer name for every worker after a request sent sent_ago_s seconds
+ * ago failed: rate_limited: until now() + retry_after_s (60 s when the CA sent
+ * none); otherwise (503, 5xx, no connection) a capped exponential backoff,
+ * 2^streak seconds up to cap_s, at least retry_after_s, and the streak grows by
+ * one. A later pause never shortens an earlier one. A 503/5xx/no answer of a
+ * request sent before the last pause ended (concurrent requests of one storm)
+ * changes nothing: it neither extends nor escalates the pause. problem (may be NULL) is kept
+ * verbatim. *until_s gets the seconds until the pause ends (0 when none). Also
+ * counts a failure. Returns 1 paused, 0 left as it was, -1 on error. */
 CF_MUST_CHECK int cf_issuer_pause(PGconn *conn, const char *name, bool rate_limited,
-				  long retry_after_s,
-		    double cap_s, const char *reason, const char *problem, double *until_s,
-		    cf_err *err);
+				  long retry_after_s, double cap_s, double sent_ago_s,
+				  const char *reason, const char *problem, double *until_s,
+				  cf_err *err);
 /* A request went through: the backoff streak starts again (a write only when the
  * streak is not 0). */
 CF_MUST_CHECK int cf_issuer_recovered(PGconn *conn, const char *name, cf_err *err);

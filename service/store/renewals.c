@@ -6,6 +6,10 @@
  * The failed renewals of the current version are counted with a LATERAL
  * sub-query over the jobs_cert_kind index; no state of its own is kept for the
  * backoff, so it survives any restart and any change of scheduler.
+ * A certificate whose renewal is due but which has an active job (queued,
+ * running, waiting: a renewal already on its way) is no candidate for that
+ * reason alone: within the pass's LIMIT, due certificates behind a storm of
+ * waiting renewals would otherwise never get their turn.
  */
 #include "store/renewals.h"
 
@@ -38,7 +42,9 @@ static const char cands_sql[] =
 	" WHERE c.status = 'valid' AND v.revoked_at IS NULL AND ("
 	"   p.certificate_id IS NULL OR p.version <> v.version"
 	"   OR (p.source = 'fraction' AND p.renew_fraction <> c.renew_fraction)"
-	"   OR p.renew_at <= now() OR p.ari_next_fetch <= now()"
+	"   OR (p.renew_at <= now() AND NOT EXISTS (SELECT 1 FROM jobs a"
+	"       WHERE a.certificate_id = c.id AND a.state IN " CF_SQL_JOB_ACTIVE "))"
+	"   OR p.ari_next_fetch <= now()"
 	"   OR (v.expiring_notified_at IS NULL"
 	"       AND v.not_after <= now() + make_interval(secs => $1::int)))"
 	" ORDER BY v.not_after, c.id LIMIT $2::int";

@@ -5,7 +5,8 @@
  *
  * A certificate needs attention when its current version is valid and not
  * revoked, and it has no plan for that version (or the plan's fraction is stale),
- * or the plan is due (renew_at passed), or ARI may be asked again (its Retry-After
+ * or the plan is due (renew_at passed) and no job of the certificate is active
+ * (queued, running, waiting), or ARI may be asked again (its Retry-After
  * passed), or it expires within the expiring_soon horizon and that was not yet
  * announced. Everything else is skipped by the query, so a pass over a large
  * fleet reads only the few rows that matter.

@@ -81,13 +81,17 @@ wk_rc wk_issuer_select(wk_job *j)
 	return WK_NEXT;
 }
 
-/* The client's HTTP events: remembers whether the last exchange got an answer. */
+/* The client's HTTP events: remembers whether the last exchange got an answer,
+ * and when it was sent. */
 static void on_ca_event(const cf_acme_event *ev, void *arg)
 {
 	wk_thread *w = arg;
 
-	if (ev->kind == CF_ACME_EV_HTTP)
+	if (ev->kind == CF_ACME_EV_HTTP) {
 		w->ca_transport_failed = ev->http_status == 0;
+		w->ca_sent_mono = cf_clock_mono_s() - (ev->duration_ms > 0 ? ev->duration_ms : 0) /
+							       1000.0;
+	}
 }
 
 /* The issuer's CA PEM as a file for libcurl, the thread's own
@@ -414,9 +418,10 @@ bool wk_issuer_fault(wk_job *j)
 {
 	cf_acme_failure f = {0};
 	char reason[600], until[16], what[700];
-	double until_s = 0;
+	double until_s = 0, sent_ago_s;
 	PGconn *db;
 	bool rl;
+	int r;
 
 	if (!j->iss_loaded || j->err.cls != CF_ERR_TRANSIENT || !talks_to_ca(j->err_step))
 		return false;
@@ -434,15 +439,22 @@ bool wk_issuer_fault(wk_job *j)
 		snprintf(reason, sizeof(reason), "HTTP %ld: %.500s", f.http_status, j->err.msg);
 	else
 		snprintf(reason, sizeof(reason), "no answer: %.500s", j->err.msg);
-	if (cf_issuer_pause(db, j->iss.name, rl, f.retry_after_s,
-			    j->w->app->cfg->issuer_backoff_max, reason, j->err.problem, &until_s,
-			    &j->err) != 0) {
+	/* unknown (no exchange seen): as if sent just now, so it pauses */
+	sent_ago_s = j->w->ca_sent_mono > 0 ? cf_clock_mono_s() - j->w->ca_sent_mono : 0;
+	if ((r = cf_issuer_pause(db, j->iss.name, rl, f.retry_after_s,
+				 j->w->app->cfg->issuer_backoff_max, sent_ago_s > 0 ? sent_ago_s : 0,
+				 reason, j->err.problem, &until_s, &j->err)) < 0) {
 		wk_db_err(j);
 		return false;
 	}
-	cf_log(CF_LOG_WARN, "issuer.paused", "issuer %s paused for %.1f s: %s", j->iss.name,
-	       until_s, reason);
-	issuer_alert(j, db, until_s, reason);
+	if (r == 1) {
+		cf_log(CF_LOG_WARN, "issuer.paused", "issuer %s paused for %.1f s: %s",
+		       j->iss.name, until_s, reason);
+		issuer_alert(j, db, until_s, reason);
+	} else {
+		cf_log(CF_LOG_INFO, "issuer.paused", "issuer %s: a request sent before its "
+		       "pause failed (%.1f s of the pause left): %s", j->iss.name, until_s, reason);
+	}
 	j->w->ca_transport_failed = false;
 	clock_text(until_s, until, sizeof(until));
 	snprintf(what, sizeof(what), "issuer %s, paused until %s: %s", j->iss.name, until, reason);

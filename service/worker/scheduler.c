@@ -51,7 +51,6 @@
 #include "store/webhooks.h"
 #include "util/waiter.h"
 
-#define SCHED_BATCH 500
 #define ARI_DEFAULT_RETRY_S 21600 /* 6 hours when the CA sends no Retry-After */
 #define ARI_MAX_RETRY_S 86400
 #define ARI_ERROR_RETRY_S 3600
@@ -322,8 +321,8 @@ static void pass(cf_scheduler *s)
 	size_t n = 0;
 
 	check_ari(s);
-	if (cf_renew_candidates(s->db, s->app->cfg->expiring_soon, SCHED_BATCH, &k, &n,
-				&err) != 0) {
+	if (cf_renew_candidates(s->db, s->app->cfg->expiring_soon, s->app->cfg->renew_batch,
+				&k, &n, &err) != 0) {
 		cf_log(CF_LOG_WARN, "scheduler.pass", "%s", err.msg);
 		if (cf_db_lost(s->db))
 			s->leader = false;

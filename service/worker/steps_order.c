@@ -76,34 +76,70 @@ wk_rc wk_st_preflight(wk_job *j)
 	return rc;
 }
 
+/* How long a worker waits for another one registering the same account: about
+ * one newAccount exchange; past it the job retries later. */
+#define WK_ACCOUNT_LOCK_WAIT_MS 30000
+
 /* Registers the account key with the issuer's CA (newAccount finds an existing
  * account of the key), with External Account Binding when the issuer has it,
- * and stores its URL. */
+ * and stores its URL. One registration at a time per account, across replicas
+ * (store/acme_accounts.h): the lock is held for newAccount and the store only,
+ * and a worker that waited for it uses the URL the other one stored. */
 static wk_rc account_register(wk_job *j, PGconn *db)
 {
 	char contact[400];
 	const char *contacts[1] = {contact};
 	cf_acme_account_req req = {.terms_agreed = true};
 	cf_acme_account a = {0};
+	char *url = NULL;
 	wk_rc rc = WK_ERR;
+	bool found;
+	int l;
 
-	snprintf(contact, sizeof(contact), "mailto:%s", j->iss.email);
-	req.contacts = contacts;
-	req.ncontacts = j->iss.email[0] ? 1 : 0;
-	req.eab_kid = j->iss.eab_kid;
-	req.eab_hmac_key = j->iss.eab_hmac;
-	if (cf_acme_account_register(j->w->client, &req, &a, &j->err) != 0) {
-		rc = wk_err(j);
-		goto out;
+	if (cf_db_begin(db, &j->err) != 0)
+		return wk_db_err(j);
+	if ((l = cf_accounts_lock(db, j->w->acct.id, WK_ACCOUNT_LOCK_WAIT_MS, &url,
+				  &j->err)) != 0) {
+		cf_db_rollback(db);
+		if (l < 0)
+			return wk_db_err(j);
+		cf_err_set(&j->err, CF_ERR_TRANSIENT, "issuer %s: another worker is still "
+			   "registering its ACME account", j->iss.name);
+		return wk_err(j);
 	}
-	if (cf_accounts_set_url(db, j->w->acct.id, a.url, &j->err) != 0) {
+	if (!(found = url != NULL)) {
+		snprintf(contact, sizeof(contact), "mailto:%s", j->iss.email);
+		req.contacts = contacts;
+		req.ncontacts = j->iss.email[0] ? 1 : 0;
+		req.eab_kid = j->iss.eab_kid;
+		req.eab_hmac_key = j->iss.eab_hmac;
+		if (cf_acme_account_register(j->w->client, &req, &a, &j->err) != 0) {
+			cf_db_rollback(db);
+			rc = wk_err(j);
+			goto out;
+		}
+		if (cf_accounts_set_url(db, j->w->acct.id, a.url, &j->err) != 0) {
+			cf_db_rollback(db);
+			rc = wk_db_err(j);
+			goto out;
+		}
+		url = a.url;
+		a.url = NULL;
+	}
+	if (cf_db_commit(db, &j->err) != 0) {
 		rc = wk_db_err(j);
 		goto out;
 	}
-	j->w->acct.url = a.url;
-	a.url = NULL;
+	/* newAccount sets the client's account URL; a stored one is set here */
+	if (found && cf_acme_client_set_account(j->w->client, url, &j->err) != 0) {
+		rc = wk_err(j);
+		goto out;
+	}
+	j->w->acct.url = url;
+	url = NULL;
 	rc = WK_NEXT;
 out:
+	free(url);
 	cf_acme_account_free(&a);
 	return rc;
 }

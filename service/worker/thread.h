@@ -42,6 +42,7 @@ typedef struct wk_thread {
 	char issuer[64];
 	char *ca_path;          /* the issuer's CA PEM written to a file, or NULL */
 	bool ca_transport_failed; /* the client's last HTTP exchange got no answer */
+	double ca_sent_mono;      /* when it was sent (cf_clock_mono_s) */
 	unsigned orders_sent;     /* by this thread: every WK_PRUNE_EVERY, a prune */
 	/* the job held, for the lease keeper */
 	pthread_mutex_t mu;

@@ -454,3 +454,86 @@ def test_certificates_per_registered_domain_budget(fleet, lab):
     b = fleet.api.get("/v1/issuers/perdomain").json()["state"]["budgets"]
     assert b["certificates_per_domain"]["used"] == 1 and b["certificates_per_domain"]["left"] == 0
     assert b["certificates_per_domain"]["next_at"] is not None
+
+
+def test_two_replicas_register_one_account_without_pausing_the_issuer(fleet, lab, proxy):
+    """Two replicas start at once against a fresh issuer: one newAccount reaches the
+    CA (Pebble answers 500 to simultaneous ones of one key, which paused the issuer);
+    the other worker waits for the registration lock and uses the stored account."""
+    control(proxy, "POST", "/faults", {"endpoint": "newAccount", "kind": "latency",
+                                       "ms": 1500})
+    fleet.start(CERTFLEET_WORKERS=1)
+    fleet.start(CERTFLEET_WORKERS=1)
+    fleet.provider()
+    issuer(fleet, "fresh", lab["LAB_CAPROXY_DIR"])
+    jobs = [cert(fleet, f"a{i}", [f"h{60 + i}.example.test"], ["fresh"]) for i in (1, 2)]
+    states = fleet.wait(jobs, timeout=120)
+    assert set(states.values()) == {"issued"}, fleet.timeline(*jobs)
+    log = control(proxy, "GET", "/requests")
+    log = log["requests"] if isinstance(log, dict) else log
+    assert len([r for r in log if r["endpoint"] == "newAccount"]) == 1, log
+    rows = fleet.sql("SELECT account_url FROM acme_accounts WHERE directory_url = %s",
+                     (lab["LAB_CAPROXY_DIR"],))
+    assert len(rows) == 1 and rows[0][0], rows
+    paused = [e for j in jobs for e in fleet.events(j) if "paused until" in e[2]]
+    assert paused == [], fleet.timeline(*jobs)
+    assert fleet.api.get("/v1/issuers/fresh").json()["state"]["paused"] is None
+
+
+def test_concurrent_503s_pause_once_at_the_first_backoff_step(fleet, lab, proxy):
+    """Four newOrder requests in flight at once all get a 503: the issuer's streak
+    rises once and the pause is the first backoff step (1 s, the Retry-After), not
+    escalated and extended by every 503 of requests sent before the pause began."""
+    n = 4
+    control(proxy, "POST", "/faults", {"endpoint": "newOrder", "kind": "latency",
+                                       "ms": 3000, "count": n})
+    control(proxy, "POST", "/faults", {"endpoint": "newOrder", "kind": "503",
+                                       "count": n, "retry_after": 1})
+    fleet.start(CERTFLEET_WORKERS=n, CERTFLEET_ISSUER_BACKOFF_MAX=60)
+    fleet.provider()
+    issuer(fleet, "burst", lab["LAB_CAPROXY_DIR"])
+    jobs = [cert(fleet, f"b{i}", [f"h{70 + i}.example.test"], ["burst"]) for i in range(n)]
+    states = fleet.wait(jobs, timeout=120)
+    assert set(states.values()) == {"issued"}, fleet.timeline(*jobs)
+    log = control(proxy, "GET", "/requests")
+    log = log["requests"] if isinstance(log, dict) else log
+    orders = [r for r in log if r["endpoint"] == "newOrder"]
+    failed = [r for r in orders if r["status"] == 503]
+    assert len(failed) == n and orders[:n] == failed, orders
+    # one pause of 1 s (streak 0 -> 1); escalated per 503 it would have been 8 s
+    out = "\n".join(s.output() for s in fleet.serves)
+    paused = [ln for ln in out.splitlines() if "issuer burst paused for" in ln]
+    assert len(paused) == 1, paused
+    assert re.search(r"paused for [01]\.\d s", paused[0]), paused
+    assert orders[n]["time"] - failed[-1]["time"] < 4.0, orders
+    assert all(f == 0 for (f,) in fleet.sql("SELECT failures FROM jobs"))
+
+
+def test_due_certificate_behind_waiting_renewals_gets_its_job_in_one_pass(fleet, lab):
+    """More due certificates with a renewal already waiting than a pass looks at
+    (CERTFLEET_RENEW_BATCH=2) do not starve the due one behind them: they are no
+    candidates, so one pass queues its renewal."""
+    fleet.start(CERTFLEET_WORKERS=2, CERTFLEET_RENEW_INTERVAL=0)
+    fleet.provider()
+    ids = ["a1", "a2", "a3", "z"]
+    for i, cid in enumerate(ids):  # one after the other: z expires last
+        job = cert(fleet, cid, [f"h{80 + i}.example.test"])
+        assert fleet.wait([job], timeout=60)[job] == "issued", fleet.timeline(job)
+    # every one due now (a plan the scheduler keeps: same version and fraction, ARI
+    # not to be asked for an hour); a1..a3 have a renewal waiting for an hour
+    fleet.sql("INSERT INTO renewal_plans (certificate_id, version, source, renew_fraction,"
+              " renew_at, ari_next_fetch) SELECT id, current_version, 'fraction',"
+              " renew_fraction, now() - interval '1 minute', now() + interval '1 hour'"
+              " FROM certificates")
+    fleet.sql("INSERT INTO jobs (certificate_id, kind, step, state, run_after) SELECT id,"
+              " 'renew', 'preflight', 'waiting', now() + interval '1 hour' FROM"
+              " certificates WHERE id <> 'z'")
+    assert fleet.sql("SELECT count(*) FROM jobs WHERE state = 'waiting'") == [(3,)]
+    # a scheduler with a pass of 2 (the waiting jobs stay as they are for an hour)
+    fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_RENEW_INTERVAL=1, CERTFLEET_RENEW_BATCH=2)
+    deadline = time.monotonic() + 20
+    while not fleet.sql("SELECT 1 FROM jobs WHERE certificate_id = 'z' AND kind = 'renew'"):
+        assert time.monotonic() < deadline, "\n".join(
+            ln for ln in fleet.serves[-1].output().splitlines() if "scheduler" in ln)
+        time.sleep(0.2)
+    assert fleet.sql("SELECT count(*) FROM jobs WHERE kind = 'renew'") == [(4,)]
