@@ -32,10 +32,19 @@ exec {hook} "$@"
 """
 
 
+def exec_dir(tmp_path):
+    """The folder serve may run exec commands from (CERTFLEET_EXEC_DIR): root's,
+    writable by no one else."""
+    d = tmp_path / "exec"
+    d.mkdir(mode=0o755, exist_ok=True)
+    d.chmod(0o755)
+    return str(d)
+
+
 def flaky_provider(fleet, lab, tmp_path, failures):
-    """An exec provider "flaky" whose next FAILURES cleanups fail; returns the
-    counter file."""
-    script = tmp_path / "flaky.sh"
+    """An exec provider "flaky" (its script inside exec_dir) whose next FAILURES
+    cleanups fail; returns the counter file."""
+    script = tmp_path / "exec" / "flaky.sh"
     script.write_text(FLAKY.format(hook=HOOK))
     script.chmod(0o755)
     counter = tmp_path / "failures"
@@ -106,7 +115,7 @@ def test_failed_removals_are_retried_with_backoff(fleet, lab, tmp_path):
     """The job's own cleanup fails for both values (the certificate is issued
     anyway); the janitor's first try of each fails too, its retries succeed. Each
     outcome is an event of the job, and the failures are counted."""
-    fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_POLL_SECONDS=1)
+    fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_POLL_SECONDS=1, CERTFLEET_EXEC_DIR=exec_dir(tmp_path))
     counter = flaky_provider(fleet, lab, tmp_path, failures=4)
     target = f"h284.example.test.{RFC}"
     names = ["*.h284.example.test", "h284.example.test"]
@@ -137,7 +146,7 @@ def test_a_removal_that_keeps_failing(fleet, lab, tmp_path):
     """A cleanup that never succeeds: every janitor try is an event of the job and
     counts in txt_cleanup_stats; after the last try the value is given up on (the
     event says to remove it by hand) and counted as abandoned."""
-    fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_POLL_SECONDS=1)
+    fleet.start(CERTFLEET_WORKERS=1, CERTFLEET_POLL_SECONDS=1, CERTFLEET_EXEC_DIR=exec_dir(tmp_path))
     flaky_provider(fleet, lab, tmp_path, failures=1000)
     target = f"h285.example.test.{RFC}"
     job = fleet.certificate("h285", ["h285.example.test"], target, provider="flaky")
