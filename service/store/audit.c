@@ -138,36 +138,6 @@ int cf_idem_store(PGconn *conn, const char *token_id, const char *key, const cha
 	return 0;
 }
 
-/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
- * {member: [...]} in *out. */
-static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
-		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
-		      json_t **out, cf_err *err)
-{
-	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
-	json_t *list = NULL;
-	int rc = -1;
-
-	*out = NULL;
-	if (res == NULL)
-		return -1;
-	if ((list = json_array()) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	if (cf_page_rows(res, nkeys, q, list, err) != 0)
-		goto out;
-	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(list);
-	PQclear(res);
-	return rc;
-}
-
 int cf_audit_page_json(PGconn *conn, const char *since, const char *actor, const char *action,
 		       cf_page_q *q, json_t **out, cf_err *err)
 {
@@ -176,7 +146,7 @@ int cf_audit_page_json(PGconn *conn, const char *since, const char *actor, const
 			     cf_page_limit_param(q, lim), cf_page_after_param(q, 0),
 			     cf_page_after_param(q, 1) };
 
-	return page_query(conn, "listing audit events",
+	return cf_page_query(conn, "listing audit events",
 			  "SELECT json_build_object('id', e.id, 'at', " CF_SQL_TS("e.at") ", "
 			  "'actor', e.actor, 'token_id', e.token_id, 'action', e.action, "
 			  "'target', e.target, 'address', e.address, 'detail', e.detail)::text, "

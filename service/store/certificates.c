@@ -331,36 +331,6 @@ int cf_cert_resume(PGconn *conn, const char *id, cf_err *err)
 	return rc;
 }
 
-/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
- * {member: [...]} in *out. */
-static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
-		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
-		      json_t **out, cf_err *err)
-{
-	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
-	json_t *list = NULL;
-	int rc = -1;
-
-	*out = NULL;
-	if (res == NULL)
-		return -1;
-	if ((list = json_array()) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	if (cf_page_rows(res, nkeys, q, list, err) != 0)
-		goto out;
-	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(list);
-	PQclear(res);
-	return rc;
-}
-
 int cf_cert_page_json(PGconn *conn, long within_s, cf_page_q *q, json_t **out, cf_err *err)
 {
 	char lim[16], secs[24];
@@ -370,11 +340,11 @@ int cf_cert_page_json(PGconn *conn, long within_s, cf_page_q *q, json_t **out, c
 
 	snprintf(secs, sizeof(secs), "%ld", within_s);
 	if (within_s < 0)
-		return page_query(conn, "listing certificates",
+		return cf_page_query(conn, "listing certificates",
 				  "SELECT " CERT_JSON "::text, c.id FROM certificates c "
 				  "WHERE $1 = '' OR c.id > $1 ORDER BY c.id LIMIT $2::int",
 				  2, all, 1, q, "certificates", out, err);
-	return page_query(conn, "listing expiring certificates",
+	return cf_page_query(conn, "listing expiring certificates",
 			  "SELECT " CERT_JSON "::text, v.not_after::text, c.id FROM certificates c"
 			  " JOIN certificate_versions v ON v.certificate_id = c.id"
 			  " AND v.version = c.current_version"

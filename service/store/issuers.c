@@ -552,42 +552,12 @@ int cf_issuer_prune(PGconn *conn, const char *name, cf_err *err)
 			 1, p, err);
 }
 
-/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
- * {member: [...]} in *out. */
-static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
-		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
-		      json_t **out, cf_err *err)
-{
-	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
-	json_t *list = NULL;
-	int rc = -1;
-
-	*out = NULL;
-	if (res == NULL)
-		return -1;
-	if ((list = json_array()) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	if (cf_page_rows(res, nkeys, q, list, err) != 0)
-		goto out;
-	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(list);
-	PQclear(res);
-	return rc;
-}
-
 int cf_issuer_page_json(PGconn *conn, cf_page_q *q, json_t **out, cf_err *err)
 {
 	char lim[16];
 	const char *p[2] = { cf_page_after_param(q, 0), cf_page_limit_param(q, lim) };
 
-	return page_query(conn, "listing issuers",
+	return cf_page_query(conn, "listing issuers",
 			  "SELECT " ISSUER_JSON "::text, i.name FROM issuers i "
 			  "WHERE $1 = '' OR i.name > $1 ORDER BY i.name LIMIT $2::int",
 			  2, p, 1, q, "issuers", out, err);

@@ -169,36 +169,6 @@ out:
 	return rc;
 }
 
-/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
- * {member: [...]} in *out. */
-static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
-		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
-		      json_t **out, cf_err *err)
-{
-	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
-	json_t *list = NULL;
-	int rc = -1;
-
-	*out = NULL;
-	if (res == NULL)
-		return -1;
-	if ((list = json_array()) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	if (cf_page_rows(res, nkeys, q, list, err) != 0)
-		goto out;
-	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(list);
-	PQclear(res);
-	return rc;
-}
-
 int cf_jobs_page_json(PGconn *conn, const char *certificate, const char *state, cf_page_q *q,
 		      json_t **out, cf_err *err)
 {
@@ -206,7 +176,7 @@ int cf_jobs_page_json(PGconn *conn, const char *certificate, const char *state, 
 	const char *p[5] = { certificate, state, cf_page_limit_param(q, lim),
 			     cf_page_after_param(q, 0), cf_page_after_param(q, 1) };
 
-	return page_query(conn, "listing jobs",
+	return cf_page_query(conn, "listing jobs",
 			  "SELECT (json_build_object('id', j.id, 'certificate', j.certificate_id, "
 			  "'kind', j.kind, 'state', j.state, 'step', j.step, 'attempt', j.attempt, "
 			  "'created_at', " CF_SQL_TS("j.created_at") ", 'updated_at', "

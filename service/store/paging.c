@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/db.h"
 #include "store/rows.h"
 
 const char *cf_page_limit_param(const cf_page_q *q, char buf[16])
@@ -43,4 +44,32 @@ void cf_page_q_free(cf_page_q *q)
 		free(q->next[k]);
 		q->next[k] = NULL;
 	}
+}
+
+int cf_page_query(PGconn *conn, const char *what, const char *sql, int nparams,
+		  const char *const *params, int nkeys, cf_page_q *q, const char *member,
+		  json_t **out, cf_err *err)
+{
+	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
+	json_t *list = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (res == NULL)
+		return -1;
+	if ((list = json_array()) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	if (cf_page_rows(res, nkeys, q, list, err) != 0)
+		goto out;
+	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
+		cf_err_oom(err, what);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(list);
+	PQclear(res);
+	return rc;
 }

@@ -35,6 +35,13 @@ const char *cf_page_after_param(const cf_page_q *q, int i);
  * memory runs out. */
 CF_MUST_CHECK int cf_page_rows(const PGresult *res, int nkeys, cf_page_q *q, json_t *list,
 			       cf_err *err);
+/* Runs a page query (params as text; column 0 the item's JSON, then nkeys key
+ * columns) and fills *out with {member: [the page's items]} (owned by the
+ * caller) and q's more/next. -1 with err (*out NULL) when the query fails or
+ * memory runs out. */
+CF_MUST_CHECK int cf_page_query(PGconn *conn, const char *what, const char *sql, int nparams,
+				const char *const *params, int nkeys, cf_page_q *q,
+				const char *member, json_t **out, cf_err *err);
 void cf_page_q_free(cf_page_q *q);
 
 #endif

@@ -125,36 +125,6 @@ int cf_revoked_hook(PGconn *c, const cf_job_ref *job, void *arg, cf_err *err)
 				  err) < 0 ? -1 : 0;
 }
 
-/* Runs a page query (column 0 the item's JSON, then nkeys key columns) into
- * {member: [...]} in *out. */
-static int page_query(PGconn *conn, const char *what, const char *sql, int nparams,
-		      const char *const *params, int nkeys, cf_page_q *q, const char *member,
-		      json_t **out, cf_err *err)
-{
-	PGresult *res = cf_db_exec(conn, what, sql, nparams, params, err);
-	json_t *list = NULL;
-	int rc = -1;
-
-	*out = NULL;
-	if (res == NULL)
-		return -1;
-	if ((list = json_array()) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	if (cf_page_rows(res, nkeys, q, list, err) != 0)
-		goto out;
-	if ((*out = json_pack("{s:O}", member, list)) == NULL) {
-		cf_err_oom(err, what);
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(list);
-	PQclear(res);
-	return rc;
-}
-
 int cf_versions_page_json(PGconn *c, const char *cert_id, cf_page_q *q, json_t **out,
 			  cf_err *err)
 {
@@ -173,7 +143,7 @@ int cf_versions_page_json(PGconn *c, const char *cert_id, cf_page_q *q, json_t *
 	PQclear(r);
 	if (i == 0)
 		return 0;
-	if (page_query(c, "listing versions",
+	if (cf_page_query(c, "listing versions",
 		       "SELECT json_strip_nulls(" VERSION_JSON ")::text, v.version::text "
 		       "FROM certificate_versions v JOIN certificates c ON c.id = v.certificate_id "
 		       "WHERE v.certificate_id = $1 AND ($2 = '' OR v.version < NULLIF($2, '')::int) "
