@@ -710,3 +710,28 @@ int cf_provider_doc_validate(const json_t *in, const cf_provider_ops **ops, cf_v
 	}
 	return 0;
 }
+
+json_t *cf_patch_merge_top(const json_t *current, const json_t *patch, const char *kind,
+			   cf_verrs *errs)
+{
+	const json_t *v;
+	const char *k;
+	json_t *m;
+
+	if (!json_is_object(patch)) {
+		cf_verrs_add(errs, "body", "must be a JSON object");
+		return NULL;
+	}
+	v = json_object_get(patch, "name");
+	if (v != NULL && !json_equal((json_t *)v, json_object_get(current, "name")))
+		cf_verrs_add(errs, "name", "cannot be changed (create a new %s instead)", kind);
+	if (errs->n > 0 || (m = json_deep_copy(current)) == NULL)
+		return NULL;
+	json_object_foreach((json_t *)patch, k, v) {
+		if (json_is_null(v))
+			json_object_del(m, k);
+		else
+			json_object_set_new(m, k, json_deep_copy(v));
+	}
+	return m;
+}

@@ -41,6 +41,14 @@ typedef struct cf_verrs {
 int cf_verrs_add(cf_verrs *v, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* current updated by patch, RFC 7396 at the top level (null removes a member;
+ * any other value replaces the member whole), as a new object the caller owns.
+ * A patch that is not an object, or that changes "name" (the row's key; a new
+ * KIND is made instead), is recorded in errs and gives NULL, as does running out
+ * of memory with errs empty. */
+json_t *cf_patch_merge_top(const json_t *current, const json_t *patch, const char *kind,
+			   cf_verrs *errs);
+
 /* ^[a-z0-9][a-z0-9-]{0,62}$: certificate ids and provider names. */
 bool cf_valid_slug(const char *s);
 /* A host a certificate may be fetched by: a slug or a lower-case host name

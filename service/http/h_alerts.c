@@ -431,32 +431,6 @@ int cf_h_alert_get(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 	return 0;
 }
 
-/* current updated by patch (RFC 7396 at the top level: null removes a member;
- * "channel" and "filters" are replaced whole). */
-static json_t *merge(const json_t *current, const json_t *patch, cf_verrs *errs)
-{
-	const json_t *v;
-	const char *k;
-	json_t *m;
-
-	if (!json_is_object(patch)) {
-		cf_verrs_add(errs, "body", "must be a JSON object");
-		return NULL;
-	}
-	v = json_object_get(patch, "name");
-	if (v != NULL && !json_equal((json_t *)v, json_object_get(current, "name")))
-		cf_verrs_add(errs, "name", "cannot be changed (create a new rule instead)");
-	if (errs->n > 0 || (m = json_deep_copy(current)) == NULL)
-		return NULL;
-	json_object_foreach((json_t *)patch, k, v) {
-		if (json_is_null(v))
-			json_object_del(m, k);
-		else
-			json_object_set_new(m, k, json_deep_copy(v));
-	}
-	return m;
-}
-
 int cf_h_alert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 {
 	const char *id = req->params[0], *old_type, *new_type;
@@ -476,7 +450,7 @@ int cf_h_alert_patch(cf_app *app, cf_http_req *req, cf_http_resp *resp)
 		goto out;
 	}
 	old_type = json_string_value(json_object_get(json_object_get(current, "channel"), "type"));
-	if ((merged = merge(current, body, &errs)) == NULL) {
+	if ((merged = cf_patch_merge_top(current, body, "rule", &errs)) == NULL) {
 		cf_resp_invalid(resp, &errs);
 		goto out;
 	}
