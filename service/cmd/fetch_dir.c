@@ -28,6 +28,7 @@
 
 #include "crypto/crypto.h"
 #include "util/buf.h"
+#include "util/files.h"
 
 int cf_fdir_open(const char *path, cf_err *err)
 {
@@ -129,23 +130,6 @@ out:
 	return out;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int cf_fdir_write(int dfd, const char *label, const char *name, const void *data, size_t len,
 		  mode_t mode, bool chown_to, uid_t uid, gid_t gid, cf_err *err)
 {
@@ -170,7 +154,7 @@ int cf_fdir_write(int dfd, const char *label, const char *name, const void *data
 			   strerror(errno));
 		goto out;
 	}
-	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, mode) != 0 || cf_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
 		cf_err_set(err, CF_ERR_PERMANENT, "cannot write %s/%s: %s", label, tmp,
 			   strerror(errno));
 		goto out;

@@ -13,7 +13,7 @@
 
 #include "util/buf.h"
 
-static int write_all(int fd, const void *data, size_t len)
+int cf_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 
@@ -42,7 +42,7 @@ int cf_write_file_atomic(const char *dir, const char *name, const void *data, si
 		cf_err_set(err, CF_ERR_PERMANENT, "cannot create %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, mode) != 0 || cf_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
 		cf_err_set(err, CF_ERR_PERMANENT, "cannot write %s: %s", tmp, strerror(errno));
 		goto out;
 	}
