@@ -3,6 +3,8 @@
  *
  * Times cross the boundary as epoch seconds (extract(epoch ...), to_timestamp)
  * so the C side does its arithmetic in time_t whatever the session's TimeZone.
+ * Each candidate carries the database's now() (db_now): the scheduler compares
+ * plans and backoffs with that clock, never with its own host's.
  * The failed renewals of the current version are counted with a LATERAL
  * sub-query over the jobs_cert_kind index; no state of its own is kept for the
  * backoff, so it survives any restart and any change of scheduler.
@@ -31,7 +33,7 @@ static const char cands_sql[] =
 	" f.n, extract(epoch FROM f.last)::bigint,"
 	" EXISTS (SELECT 1 FROM jobs a WHERE a.certificate_id = c.id"
 	"   AND a.state IN " CF_SQL_JOB_ACTIVE "),"
-	" v.expiring_notified_at IS NOT NULL"
+	" v.expiring_notified_at IS NOT NULL, floor(extract(epoch FROM now()))::bigint"
 	" FROM certificates c"
 	" JOIN certificate_versions v ON v.certificate_id = c.id AND v.version = c.current_version"
 	" LEFT JOIN renewal_plans p ON p.certificate_id = c.id"
@@ -84,6 +86,7 @@ static int cand_from_row(const PGresult *r, int i, cf_renew_cand *k)
 	k->last_failure = col_time(r, i, 19);
 	k->active_job = cf_col_bool(r, i, 20);
 	k->expiring_notified = cf_col_bool(r, i, 21);
+	k->db_now = col_time(r, i, 22);
 	return 0;
 }
 

@@ -53,6 +53,7 @@ typedef struct cf_renew_cand {
 	time_t last_failure;    /* when the last of them finished, 0 when none */
 	bool active_job;        /* a job of the certificate is queued/running/waiting */
 	bool expiring_notified;
+	time_t db_now;          /* the database's now() when the candidates were read */
 } cf_renew_cand;
 
 /* Up to limit certificates that need attention (see above), soonest expiry

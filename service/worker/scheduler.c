@@ -30,6 +30,12 @@
  * The unique index on active jobs makes a second renewal of one certificate
  * impossible even if two schedulers ever ran at once.
  *
+ * Time: every "now" of a pass is the database's (time.h has none of it): the
+ * candidates query returns now(), and the pass advances it with the monotonic
+ * clock (db_now), so a replica whose own clock is off neither renews early nor
+ * late, and Retry-After and backoff are counted on the same clock as the
+ * timestamps they are compared with.
+ *
  * The ARI look-ups use an ACME client of the thread's own with a throwaway key:
  * renewalInfo is a plain GET that is never signed.
  */
@@ -49,6 +55,7 @@
 #include "metrics.h"
 #include "store/renewals.h"
 #include "store/webhooks.h"
+#include "util/clock.h"
 #include "util/waiter.h"
 
 #define ARI_DEFAULT_RETRY_S 21600 /* 6 hours when the CA sends no Retry-After */
@@ -65,7 +72,15 @@ struct cf_scheduler {
 	cf_key *key;      /* throwaway: the ACME client needs one, ARI never signs */
 	cf_acme_client *acme;
 	int ari;          /* this pass: 1 offered, 0 not, -1 unknown (CA unreachable) */
+	time_t db_epoch;  /* this pass: the database's now() at its candidates query */
+	long long db_mono_ms; /* the monotonic clock then */
 };
+
+/* The database's clock, now: the pass's now() plus the monotonic time since. */
+static time_t db_now(const cf_scheduler *s)
+{
+	return s->db_epoch + (time_t)((cf_clock_mono_ms() - s->db_mono_ms) / 1000);
+}
 
 static double uniform01(void)
 {
@@ -116,7 +131,7 @@ static time_t clamp_retry(const cf_scheduler *s, long retry_ms, long dflt_s)
 		sec = lo;
 	if (sec > ARI_MAX_RETRY_S)
 		sec = ARI_MAX_RETRY_S;
-	return time(NULL) + sec;
+	return db_now(s) + sec;
 }
 
 /* Asks the CA for the window of k's version and updates p. */
@@ -131,7 +146,7 @@ static void plan_ari(cf_scheduler *s, const cf_renew_cand *k, cf_renew_plan *p)
 		    strlen(id) >= sizeof(p->ari_cert_id)) {
 			snprintf(p->ari_error, sizeof(p->ari_error), "%s",
 				 id ? "certID too long" : err.msg);
-			p->ari_next_fetch = time(NULL) + ARI_MAX_RETRY_S;
+			p->ari_next_fetch = db_now(s) + ARI_MAX_RETRY_S;
 			goto out;
 		}
 		snprintf(p->ari_cert_id, sizeof(p->ari_cert_id), "%s", id);
@@ -163,7 +178,7 @@ out:
 /* The plan for k's current version; true when it changed (to be saved). */
 static bool plan(cf_scheduler *s, const cf_renew_cand *k, cf_renew_plan *p)
 {
-	time_t now = time(NULL);
+	time_t now = db_now(s);
 	bool fresh = !p->exists || p->version != k->version;
 	cf_renew_plan before = *p;
 
@@ -195,7 +210,7 @@ static bool backoff_over(const cf_scheduler *s, const cf_renew_cand *k, time_t *
 	if (wait > BACKOFF_MAX_S)
 		wait = BACKOFF_MAX_S;
 	*until = k->last_failure + (time_t)wait;
-	return time(NULL) >= *until;
+	return db_now(s) >= *until;
 }
 
 static void renew(cf_scheduler *s, const cf_renew_cand *k, const cf_renew_plan *p)
@@ -284,10 +299,10 @@ static void handle(cf_scheduler *s, cf_renew_cand *k)
 		cf_err_clear(&err);
 		return;
 	}
-	if (!k->active_job && p->renew_at <= time(NULL) && backoff_over(s, k, &until))
+	if (!k->active_job && p->renew_at <= db_now(s) && backoff_over(s, k, &until))
 		renew(s, k, p);
 	if (s->leader && !k->expiring_notified &&
-	    difftime(k->not_after, time(NULL)) <= s->app->cfg->expiring_soon)
+	    difftime(k->not_after, db_now(s)) <= s->app->cfg->expiring_soon)
 		announce_expiring(s, k);
 }
 
@@ -326,6 +341,10 @@ static void pass(cf_scheduler *s)
 		cf_log(CF_LOG_WARN, "scheduler.pass", "%s", err.msg);
 		if (cf_db_lost(s->db))
 			s->leader = false;
+	}
+	if (n > 0) {
+		s->db_epoch = k[0].db_now;
+		s->db_mono_ms = cf_clock_mono_ms();
 	}
 	for (size_t i = 0; i < n && s->leader && !cf_waiter_stopped(&s->waiter); i++)
 		handle(s, &k[i]);
