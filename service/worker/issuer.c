@@ -170,16 +170,34 @@ static const char *next_issuer(const wk_job *j)
 	return NULL;
 }
 
+/* The database's clock (epoch seconds) into *now: wait_since is compared across
+ * replicas, so never a replica's own clock. 0, or -1 with j->err set. */
+static int db_now_s(wk_job *j, double *now)
+{
+	PGconn *db = wk_db(j);
+	PGresult *r;
+
+	if (db == NULL || (r = cf_db_exec(db, "the database's clock",
+					  "SELECT extract(epoch FROM now())::float8", 0, NULL,
+					  &j->err)) == NULL)
+		return -1;
+	*now = cf_col_double(r, 0, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
 /* The job must wait wait_s for its issuer (what says why): waits, or asks the
  * runner to move it to the next issuer when the wait would end beyond the slack.
  * WK_WAIT when the wait is written, WK_NEXT with j->move_to set for a move. */
 static wk_rc wait_or_move(wk_job *j, double wait_s, const char *what)
 {
 	cf_job_change ch = CF_JOB_KEEP;
-	double now = cf_clock_real_s(), since;
+	double now = 0, since;
 	const json_t *ws = json_object_get(j->data, "wait_since");
 	const char *next = next_issuer(j);
 
+	if (db_now_s(j, &now) != 0)
+		return wk_db_err(j);
 	since = json_is_number(ws) ? json_number_value(ws) : now;
 	if (next != NULL && now + wait_s - since > slack_s(j)) {
 		snprintf(j->move_to, sizeof(j->move_to), "%s", next);
@@ -197,10 +215,10 @@ static wk_rc wait_or_move(wk_job *j, double wait_s, const char *what)
 	return WK_WAIT;
 }
 
-/* "23:59:01" of now + s, UTC. */
-static void clock_text(double s, char *out, size_t len)
+/* "23:59:01" of at (epoch seconds), UTC. */
+static void clock_text(double at, char *out, size_t len)
 {
-	time_t t = (time_t)(cf_clock_real_s() + s + 0.999);
+	time_t t = (time_t)(at + 0.999);
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
@@ -211,7 +229,7 @@ static void clock_text(double s, char *out, size_t len)
 static int pause_check(wk_job *j, wk_rc *rc)
 {
 	char reason[512], until[16], what[700];
-	double left = 0;
+	double left = 0, now = 0;
 	PGconn *db = wk_db(j);
 	int r;
 
@@ -225,7 +243,11 @@ static int pause_check(wk_job *j, wk_rc *rc)
 	}
 	if (r == 0)
 		return 0;
-	clock_text(left, until, sizeof(until));
+	if (db_now_s(j, &now) != 0) {
+		*rc = wk_db_err(j);
+		return 1;
+	}
+	clock_text(now + left, until, sizeof(until));
 	snprintf(what, sizeof(what), "issuer %s, paused until %s: %s", j->iss.name, until, reason);
 	*rc = wait_or_move(j, left, what);
 	return 1;
