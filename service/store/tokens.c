@@ -240,7 +240,7 @@ int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found
 	memset(row, 0, sizeof(*row));
 	res = cf_db_exec(conn, "checking a token",
 			 "SELECT name, role, COALESCE(secret_hmac, secret_sha256), "
-			 "COALESCE(floor(extract(epoch FROM expires_at))::bigint, 0), "
+			 "ceil(extract(epoch FROM expires_at - now()))::bigint, "
 			 "revoked_at IS NOT NULL, secret_hmac IS NOT NULL FROM tokens "
 			 "WHERE id = $1",
 			 1, params, err);
@@ -250,7 +250,9 @@ int cf_token_lookup(PGconn *conn, const char *id, cf_token_row *row, bool *found
 		snprintf(row->id, sizeof(row->id), "%s", id);
 		cf_col_copy(row->name, sizeof(row->name), res, 0, 0);
 		row->role = cf_role_parse(PQgetvalue(res, 0, 1));
-		row->expires_at = (time_t)cf_col_int(res, 0, 3, 0);
+		/* the time left on the database's clock, from now on this replica's */
+		if (!PQgetisnull(res, 0, 3))
+			row->expires_at = time(NULL) + (time_t)cf_col_int(res, 0, 3, 0);
 		row->revoked = cf_col_bool(res, 0, 4);
 		row->hmac = cf_col_bool(res, 0, 5);
 		*found = true;

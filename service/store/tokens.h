@@ -94,7 +94,8 @@ typedef struct cf_token_row {
 	cf_role role;
 	uint8_t secret_sha256[32]; /* HMAC-SHA-256 of the secret (hmac), else SHA-256 */
 	bool hmac;                 /* false: a legacy row (before 0011_keys) */
-	time_t expires_at; /* 0 = never */
+	time_t expires_at; /* 0 = never; on this replica's clock: the time left on the
+			    * database's (now()) added to time(NULL) at the look-up */
 	bool revoked;
 } cf_token_row;
 

@@ -24,7 +24,7 @@ import pytest
 
 import labdns
 from opslib import jobs_of, short_lab, version_row, wait_for
-from service import db_url  # noqa: F401 (fixture)
+from service import db_url, run  # noqa: F401 (fixture)
 from workerlib import Fleet
 
 PDNS = "pdns-alias.test"
@@ -139,3 +139,22 @@ def test_renewal_on_the_database_clock(cfleet, offset):
         "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')")[0][0], ev[0][2]
     assert cfleet.wait([renew[0]], timeout=60)[renew[0]] == "issued", \
         cfleet.timeline(renew[0])
+
+
+@pytest.mark.parametrize("offset", ["+2d", "-2d"])
+def test_token_expiry_on_the_database_clock(cfleet, offset):
+    """A token valid for an hour works on a replica two days fast; one that has
+    expired is refused by a replica two days slow."""
+    skew = cfleet.start(CERTFLEET_WORKERS=0, CERTFLEET_RENEW_INTERVAL=0, **skewed(offset))
+
+    def token(expires):
+        return run(cfleet.certfleet, ["token", "create", "--role", "admin", "--name",
+                                      f"t{expires}", "--expires", expires], cfleet.base,
+                   check=True).stdout.strip()
+
+    hour, short = token("1h"), token("1s")
+    wait_for(lambda: cfleet.sql("SELECT expires_at < now() FROM tokens WHERE name = 't1s'")
+             [0][0], 10, "the short token to expire")
+    for tok, want in ((hour, 200), (short, 401)):
+        r = skew.get("/v1/certificates", headers={"Authorization": f"Bearer {tok}"})
+        assert r.status_code == want, (tok[:10], r.status_code, r.text)
