@@ -18,7 +18,10 @@ not certfleet's.
   database's clock: not at once (+2 d would make it due long ago) and not never
   (-2 d would make it due in two days).
 """
+import os
 import re
+import subprocess
+import time
 
 import pytest
 
@@ -35,9 +38,13 @@ FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 
 
 def skewed(offset):
-    """The settings that run a serve with its clock `offset` off (e.g. "+2d")."""
+    """The settings that run a serve with its clock `offset` off (e.g. "+2d"). Under
+    AddressSanitizer (scripts/test) the preload comes before ASan's runtime, which
+    ASan accepts once told not to check the link order."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
     return {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": offset,
-            "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_DONT_RESET": "1"}
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_DONT_RESET": "1",
+            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +80,13 @@ def pdns(fleet):
 
 
 def test_faketime_moves_the_clock(certfleet):
-    """The preload works with this binary (else the tests below prove nothing)."""
-    import os
-    import subprocess
+    """The preload works, and with this binary (else the tests below prove nothing)."""
     env = dict(os.environ, **skewed("+2d"))
     out = subprocess.run(["date", "+%s"], env=env, capture_output=True, text=True,
                          check=True).stdout
-    import time
     assert int(out) - time.time() > 2 * 86400 - 60
-    assert subprocess.run([certfleet, "--help"], env=env, capture_output=True).returncode \
-        in (0, 1, 2)
+    p = subprocess.run([certfleet, "--help"], env=env, capture_output=True, text=True)
+    assert "usage: certfleet" in p.stdout + p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("offset", ["+2d", "-2d"])
